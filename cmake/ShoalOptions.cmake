@@ -1,0 +1,20 @@
+# Build flags shared by every shoal target (library, tests, examples), carried by the INTERFACE
+# target shoal_build_flags so that nothing is set globally and a parent project is not affected.
+add_library(shoal_build_flags INTERFACE)
+target_compile_options(shoal_build_flags INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
+  -Wimplicit-fallthrough)
+
+if(SHOAL_SANITIZE)
+  if(NOT SHOAL_SANITIZE MATCHES "^(address|thread|undefined)$")
+    message(FATAL_ERROR "SHOAL_SANITIZE must be address, thread or undefined, not '${SHOAL_SANITIZE}'")
+  endif()
+  set(_shoal_san -fsanitize=${SHOAL_SANITIZE} -fno-omit-frame-pointer)
+  if(SHOAL_SANITIZE STREQUAL "address")
+    list(APPEND _shoal_san -fsanitize=undefined)
+  endif()
+  # Sanitizers are applied to everything in the tree (the library included): a worker is a fork of
+  # the test binary, so both sides must be instrumented the same way.
+  add_compile_options(${_shoal_san})
+  add_link_options(${_shoal_san})
+endif()

@@ -1,0 +1,52 @@
+// File: shoal/config.hpp
+//
+// Plain option structs: Config for shoal::init(), TaskOptions for task(f).options(...).
+// Zero or empty fields mean "choose for me"; the choices are documented on each field.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace shoal {
+
+/// Options for shoal::init(). Validated by init(), which throws InvalidConfigError naming the
+/// field and the accepted range.
+struct Config {
+  /// Number of CPUs, and so of worker processes (one per CPU). 0 = the CPUs this process may run
+  /// on: its affinity mask, reduced by a cgroup CPU quota if one is set. Accepted: 0 to 4096.
+  int num_cpus = 0;
+
+  /// Capacity of the shared-memory object store in bytes. 0 = 30% of the memory available now
+  /// (MemAvailable, or the cgroup memory limit's headroom if lower). init() refuses more than
+  /// that available memory. The store is an anonymous memfd: it does not use /dev/shm, so a small
+  /// /dev/shm (Docker's 64 MB) does not limit it, and nothing is left behind by a crash.
+  std::uint64_t object_store_memory = 0;
+
+  /// Log level of the driver and the workers: "trace", "debug", "info", "warn", "error",
+  /// "critical" or "off". Empty = the SHOAL_LOG_LEVEL environment variable, else "warn".
+  std::string log_level;
+
+  /// How many times a task is re-run when its worker dies (not when it throws). -1 = forever.
+  /// Each task can override it in TaskOptions. Ray's default is 3.
+  int max_retries = 3;
+};
+
+/// Per-call options: shoal::task(f).options({.num_cpus = 2}).remote(x).
+struct TaskOptions {
+  /// CPUs the task holds while it runs. A task only starts when that many are available, so a
+  /// value of 2 on a 2-CPU machine runs the task alone. Must be >= 0 and <= the CPU total.
+  double num_cpus = 1.0;
+
+  /// Bytes of memory the task holds while it runs (the "memory" resource), for admission only:
+  /// shoal does not enforce it. Must be <= the memory total.
+  std::uint64_t memory = 0;
+
+  /// Overrides Config::max_retries for this task.
+  std::optional<int> max_retries;
+
+  /// A name for logs and errors; defaults to the registered function name.
+  std::string name;
+};
+
+}  // namespace shoal

@@ -1,0 +1,92 @@
+// File: shoal/detail/runtime_api.hpp (internal)
+//
+// The narrow, non-template surface the public templates call into. Everything here is
+// implemented in the library; no Boost, Asio or spdlog type crosses it. Functions throw the
+// public exceptions of <shoal/errors.hpp>. All are thread safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include <shoal/config.hpp>
+#include <shoal/detail/value.hpp>
+
+namespace shoal::detail {
+
+/// One stored object as seen by the program: shared by every copy of an ObjectRef. When the last
+/// copy goes, the driver drops its reference (the object is freed once tasks no longer need it).
+/// Opaque here; defined in the library.
+class ObjectHandle;
+using HandlePtr = std::shared_ptr<ObjectHandle>;
+
+/// The object's id (unique within the process's lifetime), for printing and hashing.
+std::uint64_t object_id_of(const ObjectHandle& handle) noexcept;
+
+/// A generic function pointer: the registry keys functions by address.
+using AnyFn = void (*)();
+
+/// Task arguments being built by task(f).remote(args...), in order. A value argument is encoded
+/// through the ValueSink interface (large ones go to the store here); an ObjectRef argument
+/// becomes a dependency. Not thread safe; one call builds one TaskArgs.
+class TaskArgs final : public ValueSink {
+ public:
+  TaskArgs();
+  ~TaskArgs();
+  TaskArgs(TaskArgs&&) noexcept;
+  TaskArgs& operator=(TaskArgs&&) = delete;
+
+  char* reserve_raw(std::uint64_t type_hash, std::size_t size) override;
+  ByteBuffer& begin_msgpack(std::uint64_t type_hash) override;
+  void finish() override;
+  /// Adds an ObjectRef argument; throws InvalidObjectRefError for an empty or stale ref.
+  void add_ref(const HandlePtr& ref);
+
+  // Library side.
+  std::uint32_t count() const noexcept { return count_; }
+  ByteBuffer take_records() noexcept { return std::move(records_); }
+  std::vector<HandlePtr> take_refs() noexcept { return std::move(refs_); }
+
+ private:
+  ByteBuffer records_;           // wire-format argument records (see docs/protocol.md)
+  std::vector<HandlePtr> refs_;  // dependencies, in the order their records reference them
+  std::uint32_t count_ = 0;      // arguments added so far
+  // The value being written (between reserve_raw/begin_msgpack and finish):
+  std::size_t open_record_ = 0;  // where its record starts in records_
+  std::uint64_t open_type_ = 0;
+  Format open_format_ = Format::kVoid;
+  std::uint64_t open_size_ = 0;
+  HandlePtr open_store_;          // a large raw value being written straight into the store
+};
+
+/// Submits fn with args; returns the handle of its result. Throws FunctionNotRegisteredError,
+/// NotInitializedError, InvalidConfigError (options out of range).
+HandlePtr submit_task(AnyFn fn, const char* signature_mangled, const TaskOptions& options,
+                      TaskArgs&& args);
+
+/// Stores one value: `encode` writes *value into the sink it is given. Returns its handle.
+HandlePtr put_value(void (*encode)(ValueSink&, const void* value), const void* value);
+
+/// A value read back by get(): a view of its bytes plus whatever keeps them valid.
+struct Fetched {
+  ValueView view;
+  std::shared_ptr<const void> keep;  // a copy of small bytes, or a pin on a store object
+};
+
+/// Waits for the object and returns its bytes; timeout_ns < 0 waits forever. Throws the
+/// task's error (TaskError, WorkerCrashedError, ...), GetTimeoutError, InvalidObjectRefError.
+Fetched fetch(const ObjectHandle* handle, std::int64_t timeout_ns);
+
+/// fetch() for many objects with one deadline; returns them in input order.
+std::vector<Fetched> fetch_all(const std::vector<const ObjectHandle*>& handles,
+                               std::int64_t timeout_ns);
+
+/// Waits until num_returns of the objects are ready (finished, with a value or an error) or the
+/// timeout passes; returns ready[i] for each input, with at most num_returns set, chosen in input
+/// order.
+std::vector<bool> wait_ready(const std::vector<const ObjectHandle*>& handles,
+                             std::size_t num_returns, std::int64_t timeout_ns);
+
+}  // namespace shoal::detail

@@ -1,0 +1,145 @@
+// File: shoal/errors.hpp
+//
+// Every error shoal reports is an exception derived from shoal::Error (itself a
+// std::runtime_error), so `catch (const shoal::Error&)` catches them all. Each message says what
+// went wrong and what to do about it. The classes follow Ray's exception names.
+//
+// Thread safety: the classes are immutable values; copying and reading them is safe anywhere.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace shoal {
+
+/// The base of every exception shoal throws.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The API was used before shoal::init() (or after shoal::shutdown()). Call shoal::init() first.
+class NotInitializedError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// shoal::init() was called while shoal is already running. Call shoal::shutdown() first, or
+/// check shoal::is_initialized().
+class AlreadyInitializedError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A Config or TaskOptions field is out of range (zero CPUs, a store larger than the machine can
+/// give, a task asking for more CPUs than exist, ...). The message names the field and the range.
+class InvalidConfigError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// The operating system refused something shoal needs (fork, memfd, socketpair, mmap). The
+/// message carries the call and errno text.
+class SystemError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// task(f).remote(...) was called on a function that was not registered with SHOAL_REMOTE(f) at
+/// namespace scope before shoal::init().
+class FunctionNotRegisteredError : public Error {
+ public:
+  FunctionNotRegisteredError(const std::string& message, std::string function_name)
+      : Error(message), function_name_(std::move(function_name)) {}
+  /// The function's name as far as it could be found (symbol name, or its address).
+  const std::string& function_name() const noexcept { return function_name_; }
+
+ private:
+  std::string function_name_;
+};
+
+/// get() with a timeout gave up before the object was ready. The object is still being computed;
+/// a later get() may succeed.
+class GetTimeoutError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// An ObjectRef that refers to nothing: default-constructed, moved-from, or from an earlier
+/// init()/shutdown() session.
+class InvalidObjectRefError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A stored value could not be decoded as the type that was asked for. Names both types.
+class TypeMismatchError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// The object store cannot hold an object: it is larger than the whole store, or the store is
+/// full of objects that are still referenced. Pass a larger Config::object_store_memory, or drop
+/// ObjectRefs you no longer need.
+class ObjectStoreFullError : public Error {
+ public:
+  ObjectStoreFullError(const std::string& message, std::uint64_t requested_bytes,
+                       std::uint64_t capacity_bytes)
+      : Error(message), requested_bytes_(requested_bytes), capacity_bytes_(capacity_bytes) {}
+  std::uint64_t requested_bytes() const noexcept { return requested_bytes_; }
+  std::uint64_t capacity_bytes() const noexcept { return capacity_bytes_; }
+
+ private:
+  std::uint64_t requested_bytes_;
+  std::uint64_t capacity_bytes_;
+};
+
+/// A remote function threw. get() rethrows it as a TaskError that keeps what the worker knew: the
+/// exception's type name and what(), the function's name and the worker's pid. A task that
+/// depends on a failed task fails with the same TaskError.
+class TaskError : public Error {
+ public:
+  TaskError(const std::string& message, std::string type_name, std::string what_message,
+            std::string function_name, std::int64_t pid, std::string backtrace)
+      : Error(message),
+        type_name_(std::move(type_name)),
+        what_(std::move(what_message)),
+        function_name_(std::move(function_name)),
+        pid_(pid),
+        backtrace_(std::move(backtrace)) {}
+  /// The demangled type of the original exception, e.g. "std::invalid_argument".
+  const std::string& type_name() const noexcept { return type_name_; }
+  /// The original exception's what().
+  const std::string& original_what() const noexcept { return what_; }
+  /// The registered name of the remote function that threw.
+  const std::string& function_name() const noexcept { return function_name_; }
+  /// The pid of the worker process that ran the task.
+  std::int64_t pid() const noexcept { return pid_; }
+  /// The worker's stack where the exception was thrown, when it could be captured; may be empty.
+  const std::string& backtrace() const noexcept { return backtrace_; }
+
+ private:
+  std::string type_name_;
+  std::string what_;
+  std::string function_name_;
+  std::int64_t pid_;
+  std::string backtrace_;
+};
+
+/// The worker running a task died (a signal, exit(), a crash in the function) on every attempt
+/// allowed by max_retries. The pool replaces dead workers, so other tasks keep running.
+class WorkerCrashedError : public Error {
+ public:
+  WorkerCrashedError(const std::string& message, std::string function_name, int attempts)
+      : Error(message), function_name_(std::move(function_name)), attempts_(attempts) {}
+  const std::string& function_name() const noexcept { return function_name_; }
+  /// How many times the task was started.
+  int attempts() const noexcept { return attempts_; }
+
+ private:
+  std::string function_name_;
+  int attempts_;
+};
+
+}  // namespace shoal

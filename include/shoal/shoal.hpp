@@ -1,0 +1,248 @@
+// File: shoal/shoal.hpp -- the only include a program needs.
+//
+// shoal gives C++ programs Ray Core's model on one machine: register a plain function with
+// SHOAL_REMOTE, call shoal::init() to fork one worker process per CPU, call
+// shoal::task(f).remote(args...) to run it in parallel, and shoal::get() the results.
+//
+//   double work(const std::string& name) { ... }
+//   SHOAL_REMOTE(work);
+//
+//   int main() {
+//     shoal::init();
+//     std::vector<shoal::ObjectRef<double>> refs;
+//     for (const auto& n : names) refs.push_back(shoal::task(work).remote(n));
+//     std::vector<double> values = shoal::get(refs);
+//   }  // shoal shuts down at exit
+//
+// Processes: init() forks a single-threaded fork helper, which forks the workers (and replaces
+// any that die). Tasks travel to workers over Unix domain sockets; results live in a
+// shared-memory object store owned by this (the driver) process. Workers die with the driver.
+//
+// Thread safety: every function here may be called from any driver thread at any time, except
+// that init() and shutdown() must not race each other. Calling the API from inside a task (in a
+// worker) throws Error: nested tasks are not supported yet.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <shoal/config.hpp>
+#include <shoal/errors.hpp>
+#include <shoal/object_ref.hpp>
+#include <shoal/remote.hpp>
+#include <shoal/task.hpp>
+#include <shoal/version.hpp>
+
+namespace shoal {
+
+// ------------------------------------------------------------------------------------------------
+// Life cycle
+
+/// Starts shoal: creates the object store, forks the fork helper and one worker per CPU, and
+/// returns once every worker is ready (a few milliseconds). Call it from the main thread, early,
+/// before starting threads of your own: workers are copies of the program as it is at this
+/// moment, so what init() sees (globals, loaded data) the workers see too. Throws
+/// AlreadyInitializedError if shoal is running, InvalidConfigError for a bad Config, SystemError
+/// if the OS refuses a resource. After a failure nothing is left running.
+void init(const Config& config = {});
+
+/// Stops shoal: fails tasks still pending, kills and reaps every worker and the fork helper, and
+/// frees the store. Blocks until all of that is done (normally well under 100 ms). Safe to call
+/// when shoal is not running. Also runs automatically at normal process exit. Threads blocked in
+/// get() or wait() are woken with an Error. ObjectRefs that survive become stale.
+void shutdown();
+
+/// True between a successful init() and shutdown().
+bool is_initialized() noexcept;
+
+// ------------------------------------------------------------------------------------------------
+// Objects
+
+/// Stores a copy of value in the object store and returns a reference to it, to pass to tasks
+/// (they read it without it being sent again) or to get() back. Blocks only for the copy.
+/// String literals are stored as std::string. Throws NotInitializedError,
+/// ObjectStoreFullError.
+template <class V>
+auto put(const V& value);
+
+/// Blocks until the object is ready, then returns a copy of its value. If the task that makes it
+/// threw, rethrows that as TaskError (WorkerCrashedError if its worker kept dying). Throws
+/// InvalidObjectRefError for an empty or stale ref, NotInitializedError.
+template <class T>
+T get(const ObjectRef<T>& ref);
+
+/// As get(ref), but throws GetTimeoutError if the object is not ready within timeout.
+template <class T, class Rep, class Period>
+T get(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> timeout);
+
+/// Blocks until every object is ready and returns their values in the same order. The first
+/// failed task (in input order) is rethrown.
+template <class T>
+std::vector<T> get(const std::vector<ObjectRef<T>>& refs);
+
+/// As get(refs), with one timeout for the whole list (GetTimeoutError).
+template <class T, class Rep, class Period>
+std::vector<T> get(const std::vector<ObjectRef<T>>& refs, std::chrono::duration<Rep, Period> timeout);
+
+/// get() for a list of void tasks: waits for all of them and rethrows the first failure.
+void get(const std::vector<ObjectRef<void>>& refs);
+template <class Rep, class Period>
+void get(const std::vector<ObjectRef<void>>& refs, std::chrono::duration<Rep, Period> timeout);
+
+/// The result of wait(): two lists, each in the order of the input.
+template <class T>
+struct WaitResult {
+  std::vector<ObjectRef<T>> ready;
+  std::vector<ObjectRef<T>> not_ready;
+};
+
+/// Blocks until num_returns of refs are ready (finished with a value or an error) or until
+/// timeout, then splits refs: `ready` holds at most num_returns refs, the first ready ones in
+/// input order; `not_ready` holds all others, in input order. A timeout is not an error: fewer
+/// refs are ready. Throws InvalidConfigError if num_returns > refs.size().
+///   auto [ready, not_ready] = shoal::wait(refs, 1);
+template <class T>
+WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_returns = 1);
+
+template <class T, class Rep, class Period>
+WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_returns,
+                   std::chrono::duration<Rep, Period> timeout);
+
+// ------------------------------------------------------------------------------------------------
+// Resources and the store
+
+/// Ray's resource map for the whole machine: "CPU" (the worker count), "memory" (bytes for tasks),
+/// "object_store_memory" (bytes), "node:<address>" (1). Throws NotInitializedError.
+std::map<std::string, double> cluster_resources();
+
+/// cluster_resources() minus what running tasks hold (their TaskOptions::num_cpus and memory),
+/// exact at the moment of the call. As in Ray, a resource at zero is left out.
+std::map<std::string, double> available_resources();
+
+/// What the object store holds right now. Objects under a small threshold live in the driver's
+/// memory ("inline") and the rest in the shared-memory arena.
+struct ObjectStoreStats {
+  std::uint64_t capacity_bytes = 0;  // the arena's size (Config::object_store_memory)
+  std::uint64_t used_bytes = 0;      // arena bytes held by objects
+  std::uint64_t inline_bytes = 0;    // bytes of small objects held in the driver
+  std::uint64_t num_objects = 0;     // objects alive (ready or still being computed)
+};
+ObjectStoreStats object_store_stats();
+
+// ---------------------------------- inline implementation --------------------------------------
+
+namespace detail {
+
+template <class V>
+using stored_t = std::conditional_t<std::is_convertible_v<const V&, const char*> &&
+                                        !std::is_same_v<std::decay_t<V>, std::nullptr_t>,
+                                    std::string, std::decay_t<V>>;
+
+template <class T>
+void encode_erased(ValueSink& sink, const void* value) {
+  encode_value<T>(sink, *static_cast<const T*>(value));
+}
+
+template <class Duration>
+std::int64_t to_timeout_ns(Duration timeout) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
+  return ns < 0 ? 0 : static_cast<std::int64_t>(ns);
+}
+
+template <class T>
+T decode_fetched(const Fetched& f) {
+  if constexpr (std::is_void_v<T>) {
+    (void)f;
+  } else {
+    return decode_value<T>(f.view);
+  }
+}
+
+template <class T>
+std::vector<const ObjectHandle*> handles_of(const std::vector<ObjectRef<T>>& refs) {
+  std::vector<const ObjectHandle*> out;
+  out.reserve(refs.size());
+  for (const auto& r : refs) out.push_back(r.handle().get());
+  return out;
+}
+
+template <class T>
+auto get_all(const std::vector<ObjectRef<T>>& refs, std::int64_t timeout_ns) {
+  std::vector<Fetched> fetched = fetch_all(handles_of(refs), timeout_ns);
+  if constexpr (std::is_void_v<T>) {
+    return;
+  } else {
+    std::vector<T> out;
+    out.reserve(fetched.size());
+    for (const Fetched& f : fetched) out.push_back(decode_value<T>(f.view));
+    return out;
+  }
+}
+
+template <class T>
+WaitResult<T> split_ready(const std::vector<ObjectRef<T>>& refs, std::size_t num_returns,
+                          std::int64_t timeout_ns) {
+  const std::vector<bool> ready = wait_ready(handles_of(refs), num_returns, timeout_ns);
+  WaitResult<T> out;
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    (ready[i] ? out.ready : out.not_ready).push_back(refs[i]);
+  }
+  return out;
+}
+
+}  // namespace detail
+
+template <class V>
+auto put(const V& value) {
+  using S = detail::stored_t<V>;
+  if constexpr (std::is_same_v<S, std::decay_t<V>>) {
+    return ObjectRef<S>(detail::put_value(&detail::encode_erased<S>, &value));
+  } else {
+    const S converted(value);
+    return ObjectRef<S>(detail::put_value(&detail::encode_erased<S>, &converted));
+  }
+}
+
+template <class T>
+T get(const ObjectRef<T>& ref) {
+  return detail::decode_fetched<T>(detail::fetch(ref.handle().get(), -1));
+}
+
+template <class T, class Rep, class Period>
+T get(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> timeout) {
+  return detail::decode_fetched<T>(detail::fetch(ref.handle().get(), detail::to_timeout_ns(timeout)));
+}
+
+template <class T>
+std::vector<T> get(const std::vector<ObjectRef<T>>& refs) {
+  return detail::get_all(refs, -1);
+}
+
+template <class T, class Rep, class Period>
+std::vector<T> get(const std::vector<ObjectRef<T>>& refs, std::chrono::duration<Rep, Period> timeout) {
+  return detail::get_all(refs, detail::to_timeout_ns(timeout));
+}
+
+inline void get(const std::vector<ObjectRef<void>>& refs) { detail::get_all(refs, -1); }
+
+template <class Rep, class Period>
+void get(const std::vector<ObjectRef<void>>& refs, std::chrono::duration<Rep, Period> timeout) {
+  detail::get_all(refs, detail::to_timeout_ns(timeout));
+}
+
+template <class T>
+WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_returns) {
+  return detail::split_ready(refs, num_returns, -1);
+}
+
+template <class T, class Rep, class Period>
+WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_returns,
+                   std::chrono::duration<Rep, Period> timeout) {
+  return detail::split_ready(refs, num_returns, detail::to_timeout_ns(timeout));
+}
+
+}  // namespace shoal

@@ -1,0 +1,58 @@
+// Readable type names for error messages: demangling, and the process-wide table from type hash
+// to name that lets a TypeMismatchError name the type that was stored, not only the one asked for.
+#include <cxxabi.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include <shoal/detail/type_id.hpp>
+
+namespace shoal::detail {
+namespace {
+
+std::mutex& table_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::unordered_map<std::uint64_t, const char*>& table() {
+  static auto* t = new std::unordered_map<std::uint64_t, const char*>();  // never destroyed:
+  return *t;  // type_hash<T>() may run during static destruction of another translation unit
+}
+
+}  // namespace
+
+void note_type_name(std::uint64_t hash, const char* mangled) {
+  std::lock_guard<std::mutex> lock(table_mutex());
+  table().emplace(hash, mangled);
+}
+
+std::string type_name_of_hash(std::uint64_t hash) {
+  const char* mangled = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(table_mutex());
+    auto it = table().find(hash);
+    if (it != table().end()) mangled = it->second;
+  }
+  if (mangled != nullptr) return demangle(mangled);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "type#%016llx", static_cast<unsigned long long>(hash));
+  return buf;
+}
+
+std::string demangle(const char* mangled) {
+  int status = 0;
+  std::unique_ptr<char, decltype(&std::free)> out(
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), &std::free);
+  if (status != 0 || out == nullptr) return mangled;
+  std::string s(out.get());
+  // The one spelling users meet most: shorten std::string's full template name.
+  const std::string full = "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >";
+  for (std::size_t at; (at = s.find(full)) != std::string::npos;) s.replace(at, full.size(), "std::string");
+  return s;
+}
+
+}  // namespace shoal::detail

@@ -1,0 +1,99 @@
+// Driver side of the fork helper: fork it, ask it for workers, reap it.
+#include "src/driver/fork_helper.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include <shoal/detail/byte_buffer.hpp>
+#include <shoal/errors.hpp>
+
+#include "src/transport/fd_passing.hpp"
+#include "src/transport/frame.hpp"
+#include "store/arena.hpp"
+
+namespace shoal::internal {
+
+std::unique_ptr<ForkHelper> ForkHelper::start(logging::Level level, Arena& arena) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    throw SystemError(fmt::format("shoal: socketpair for the fork helper failed: {}", std::strerror(errno)));
+  }
+  ForkHelperParams params;
+  params.control = fds[1];
+  params.driver_pid = getpid();
+  params.die_with_parent = syscall(SYS_gettid) == getpid();
+  params.level = level;
+  params.arena_base = arena.base();
+  params.arena_size = arena.size();
+
+  // Output buffered in stdio now would otherwise be written again by every child that flushes.
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    throw SystemError(fmt::format("shoal: fork of the fork helper failed: {}", std::strerror(err)));
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    arena.close_fd();  // the mapping is inherited; the descriptor is not needed
+    run_fork_helper(params);
+  }
+  close(fds[1]);
+  return std::unique_ptr<ForkHelper>(new ForkHelper(pid, fds[0]));
+}
+
+ForkHelper::~ForkHelper() {
+  if (!reaped_) wait_exit(std::chrono::milliseconds(0));
+}
+
+int ForkHelper::spawn(int slot) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    throw SystemError(fmt::format("shoal: socketpair for worker {} failed: {}", slot, std::strerror(errno)));
+  }
+  detail::ByteBuffer frame;
+  put_header(frame, MessageType::kSpawn, static_cast<std::uint64_t>(slot), 0);
+  const int err = send_with_fd(control_fd_, frame.data(), frame.size(), fds[1]);
+  close(fds[1]);  // the helper has its own copy now (or never will)
+  if (err != 0) {
+    close(fds[0]);
+    throw SystemError(fmt::format("shoal: cannot reach the fork helper to start worker {}: {}", slot,
+                                  std::strerror(err)));
+  }
+  return fds[0];
+}
+
+void ForkHelper::wait_exit(std::chrono::milliseconds grace) {
+  if (reaped_) return;
+  reaped_ = true;
+  // A pidfd lets us wait with a timeout without touching SIGCHLD, which belongs to the program.
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+  bool exited = false;
+  if (pidfd >= 0) {
+    pollfd p{pidfd, POLLIN, 0};
+    exited = poll(&p, 1, static_cast<int>(grace.count())) == 1;
+    close(pidfd);
+  }
+  if (!exited) {
+    kill(-pid_, SIGKILL);  // its process group: the helper and every worker
+    kill(pid_, SIGKILL);
+  }
+  int status = 0;
+  // ECHILD if the program ignores SIGCHLD (the kernel reaped it): nothing left to do then.
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,74 @@
+// The fork helper ("zygote"): a small single-threaded process that init() forks first, before
+// shoal starts any thread, and that forks every worker, the first ones and the replacements.
+//
+// Why: fork() copies only the calling thread, so forking a driver that runs threads (shoal's I/O
+// thread, the user's own) can copy a lock some other thread held, for good. The helper is a copy of
+// the driver taken while it was single-threaded (as far as shoal is concerned), and it never runs
+// anything but this loop, so every worker starts clean. A respawn also copies the small helper,
+// not a driver that may have grown to gigabytes since (30 ms and copy-on-write faults per GiB).
+//
+// Fate sharing: the helper is in its own process group (terminal signals go to the driver only)
+// and exits when its control socket reaches EOF, which the kernel guarantees when the driver dies
+// however it dies; it then SIGKILLs and reaps its workers. Workers set PR_SET_PDEATHSIG(SIGKILL)
+// on the helper, so they cannot outlive it either.
+//
+// Messages on the control socket: kSpawn (with the worker's socket as SCM_RIGHTS) in; kSpawned,
+// kSpawnFailed and kExited out (see docs/protocol.md).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "src/common/logging.hpp"
+
+namespace shoal::internal {
+
+class Arena;
+
+/// Driver-side handle of the fork helper process.
+class ForkHelper {
+ public:
+  /// Forks the helper. Call before shoal starts any thread. Throws SystemError.
+  static std::unique_ptr<ForkHelper> start(logging::Level level, Arena& arena);
+
+  ~ForkHelper();
+  ForkHelper(const ForkHelper&) = delete;
+  ForkHelper& operator=(const ForkHelper&) = delete;
+
+  pid_t pid() const noexcept { return pid_; }
+
+  /// The driver's end of the control socket. Ownership passes to the caller (a Connection that
+  /// reads the helper's reports); this object keeps using the number to send requests.
+  int take_control_fd() noexcept { return control_fd_; }
+
+  /// Asks for a worker in `slot`. Returns the driver's end of the worker's new socketpair.
+  /// Throws SystemError if the socketpair cannot be made or the helper is gone.
+  int spawn(int slot);
+
+  /// Waits up to `grace` for the helper to exit after its control socket was closed (it kills and
+  /// reaps its workers first), then SIGKILLs its process group, and reaps it.
+  void wait_exit(std::chrono::milliseconds grace);
+
+ private:
+  ForkHelper(pid_t pid, int control_fd) : pid_(pid), control_fd_(control_fd) {}
+  pid_t pid_;
+  int control_fd_;
+  bool reaped_ = false;
+};
+
+struct ForkHelperParams {
+  int control = -1;             // the helper's end of the control socketpair
+  pid_t driver_pid = 0;
+  bool die_with_parent = false;  // PR_SET_PDEATHSIG: only when forked by the main thread
+  logging::Level level = logging::Level::kWarn;
+  char* arena_base = nullptr;
+  std::uint64_t arena_size = 0;
+};
+
+/// The helper process's main loop. Never returns.
+[[noreturn]] void run_fork_helper(const ForkHelperParams& params);
+
+}  // namespace shoal::internal

@@ -1,0 +1,187 @@
+// The fork helper process (see fork_helper.hpp). Single-threaded and blocking: it waits in poll()
+// for spawn requests from the driver and for SIGCHLD (through a signalfd), and does nothing else.
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "src/common/process_role.hpp"
+#include "src/driver/fork_helper.hpp"
+#include "src/transport/fd_passing.hpp"
+#include "src/transport/frame.hpp"
+#include "worker/worker_loop.hpp"
+
+namespace shoal::internal {
+namespace {
+
+class ForkHelperLoop {
+ public:
+  explicit ForkHelperLoop(const ForkHelperParams& p) : p_(p) {}
+
+  [[noreturn]] void run() {
+    setup();
+    for (;;) {
+      pollfd fds[2] = {{p_.control, POLLIN, 0}, {signal_fd_, POLLIN, 0}};
+      if (poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        stop(3, fmt::format("poll failed: {}", std::strerror(errno)));
+      }
+      if (fds[1].revents != 0) reap();
+      if (fds[0].revents != 0) read_requests();
+    }
+  }
+
+ private:
+  void setup() {
+    g_process_role.store(ProcessRole::kForkHelper);
+    // Own process group: Ctrl-C in a terminal reaches the driver, which decides; and shutdown can
+    // kill the helper and all its workers with one signal if it must.
+    setpgid(0, 0);
+    if (p_.die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != p_.driver_pid) _exit(0);  // the driver died before prctl took effect
+    logging::init_child(fmt::format("fork-helper pid {}", getpid()), p_.level);
+
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &saved_mask_);
+    signal_fd_ = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (signal_fd_ < 0) stop(3, fmt::format("signalfd failed: {}", std::strerror(errno)));
+  }
+
+  void read_requests() {
+    char* at = parser_.writable(4096);
+    std::vector<int> received;
+    const ssize_t n = recv_with_fds(p_.control, at, 4096, &received);
+    parser_.commit(n > 0 ? static_cast<std::size_t>(n) : 0);
+    for (int fd : received) fds_.push_back(fd);
+    if (n == 0) stop(0, "");  // the driver closed the control socket: shut down
+    if (n < 0) stop(0, "");   // ... or is gone
+    try {
+      FrameParser::Frame f;
+      while (parser_.next(&f)) {
+        if (f.header.type != MessageType::kSpawn || f.header.body_size != 0) {
+          stop(2, fmt::format("unexpected {} message from the driver", message_type_name(f.header.type)));
+        }
+        if (fds_.empty()) stop(2, "spawn request without a socket");
+        const int fd = fds_.front();
+        fds_.pop_front();
+        spawn(static_cast<int>(f.header.id), fd);
+      }
+    } catch (const FrameError& e) {
+      stop(2, fmt::format("bad frame from the driver: {}", e.what()));
+    }
+    parser_.compact();
+  }
+
+  void spawn(int slot, int fd) {
+    const pid_t helper = getpid();
+    const pid_t pid = fork();
+    if (pid < 0) {
+      const int err = errno;
+      close(fd);
+      SHOAL_LOG(kError, "fork of worker {} failed: {}", slot, std::strerror(err));
+      report(MessageType::kSpawnFailed, slot, [&](detail::ByteBuffer& b) { b.put(static_cast<std::int32_t>(err)); });
+      return;
+    }
+    if (pid == 0) run_worker_child(slot, fd, helper);
+    close(fd);
+    workers_.emplace(pid, slot);
+    report(MessageType::kSpawned, slot, [&](detail::ByteBuffer& b) { b.put(static_cast<std::int64_t>(pid)); });
+  }
+
+  [[noreturn]] void run_worker_child(int slot, int fd, pid_t helper) {
+    close(p_.control);
+    close(signal_fd_);
+    for (int other : fds_) close(other);
+    sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != helper) _exit(1);
+    logging::init_child(fmt::format("worker {} pid {}", slot, getpid()), p_.level);
+    WorkerParams wp;
+    wp.socket = fd;
+    wp.slot = slot;
+    wp.arena_base = p_.arena_base;
+    wp.arena_size = p_.arena_size;
+    const int code = run_worker(wp);
+    logging::flush();
+    _exit(code);  // never run the driver's atexit handlers or static destructors in a worker
+  }
+
+  void reap() {
+    signalfd_siginfo info;
+    while (read(signal_fd_, &info, sizeof info) == sizeof info) {
+    }
+    int status = 0;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      auto it = workers_.find(pid);
+      if (it == workers_.end()) continue;
+      const int slot = it->second;
+      workers_.erase(it);
+      report(MessageType::kExited, slot, [&](detail::ByteBuffer& b) {
+        b.put(static_cast<std::int64_t>(pid));
+        b.put(static_cast<std::int32_t>(status));
+      });
+    }
+  }
+
+  template <class Body>
+  void report(MessageType type, int slot, Body&& body) {
+    detail::ByteBuffer frame;
+    const std::size_t at = begin_frame(frame, type, static_cast<std::uint64_t>(slot));
+    body(frame);
+    end_frame(frame, at);
+    const char* data = frame.data();
+    std::size_t size = frame.size();
+    while (size > 0) {
+      const ssize_t n = send(p_.control, data, size, MSG_NOSIGNAL);
+      if (n > 0) {
+        data += n;
+        size -= static_cast<std::size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        stop(0, "");  // the driver is gone
+      }
+    }
+  }
+
+  // Kills and reaps every worker, then exits. Used for a normal shutdown as well.
+  [[noreturn]] void stop(int code, const std::string& reason) {
+    if (!reason.empty()) SHOAL_LOG(kError, "{}; stopping the workers", reason);
+    for (const auto& [pid, slot] : workers_) kill(pid, SIGKILL);
+    for (const auto& [pid, slot] : workers_) {
+      int status;
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
+    logging::flush();
+    _exit(code);
+  }
+
+  ForkHelperParams p_;
+  int signal_fd_ = -1;
+  sigset_t saved_mask_{};
+  FrameParser parser_;
+  std::deque<int> fds_;                      // sockets received and not yet given to a worker
+  std::unordered_map<pid_t, int> workers_;   // live workers: pid -> slot
+};
+
+}  // namespace
+
+void run_fork_helper(const ForkHelperParams& params) { ForkHelperLoop(params).run(); }
+
+}  // namespace shoal::internal

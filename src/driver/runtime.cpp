@@ -1,0 +1,376 @@
+// Runtime life cycle: start (validate, create the store, fork, wait for workers), shutdown, the
+// I/O thread's frame routing, worker start-up, loss and replacement, and resources.
+// Tasks are in runtime_tasks.cpp, objects (put/get/wait) in runtime_objects.cpp.
+#include "src/driver/runtime.hpp"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+
+#include <shoal/errors.hpp>
+
+#include "src/common/limits.hpp"
+#include "src/common/system_info.hpp"
+#include "worker/function_registry.hpp"
+
+namespace shoal::internal {
+namespace {
+
+constexpr int kMaxCpus = 4096;
+constexpr std::uint64_t kMinStoreBytes = 1 << 20;
+constexpr double kDefaultStoreShare = 0.3;  // of available memory, as Ray does
+constexpr auto kStartTimeout = std::chrono::seconds(30);
+constexpr auto kHelperExitGrace = std::chrono::milliseconds(2000);
+
+int count_threads() {
+  int n = 0;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+  }
+  return n;
+}
+
+std::uint64_t round_up_to_page(std::uint64_t n) {
+  const auto page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  return (n + page - 1) / page * page;
+}
+
+}  // namespace
+
+std::shared_ptr<Runtime> Runtime::start(const Config& config) {
+  if (config.num_cpus < 0 || config.num_cpus > kMaxCpus) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: Config::num_cpus is {}; use 1 to {}, or 0 to use the CPUs this process may run on ({})",
+        config.num_cpus, kMaxCpus, usable_cpus()));
+  }
+  if (config.max_retries < -1) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: Config::max_retries is {}; use 0 or more, or -1 to retry without limit", config.max_retries));
+  }
+  const logging::Level level = logging::resolve_level(config.log_level);
+  const int workers = config.num_cpus > 0 ? config.num_cpus : usable_cpus();
+  const std::uint64_t available = available_memory();
+  std::uint64_t store = config.object_store_memory;
+  if (store == 0) store = static_cast<std::uint64_t>(static_cast<double>(available) * kDefaultStoreShare);
+  store = round_up_to_page(std::max(store, kMinStoreBytes));
+  if (config.object_store_memory != 0 && config.object_store_memory < kMinStoreBytes) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: Config::object_store_memory is {} bytes; use at least {} (1 MiB), or 0 for 30% of "
+        "available memory", config.object_store_memory, kMinStoreBytes));
+  }
+  if (store > available) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: Config::object_store_memory is {} bytes, more than the {} bytes of memory this "
+        "machine can give now (MemAvailable, or the cgroup limit's headroom); pass at most that, "
+        "or 0 for 30% of it",
+        store, available));
+  }
+  const std::uint64_t memory = available > store ? available - store : 0;
+
+  logging::init_driver(level);
+  std::shared_ptr<Runtime> rt(new Runtime(config, workers, store, memory));
+  rt->log_level_ = level;
+  rt->launch();
+  return rt;
+}
+
+Runtime::Runtime(const Config& config, int num_workers, std::uint64_t store_bytes,
+                 std::uint64_t memory_bytes)
+    : config_(config),
+      num_workers_(num_workers),
+      store_bytes_(store_bytes),
+      memory_bytes_(memory_bytes),
+      node_address_(node_address()),
+      scheduler_(num_workers, memory_bytes, num_workers),
+      slots_(static_cast<std::size_t>(num_workers)) {}
+
+Runtime::~Runtime() { shutdown(); }
+
+void Runtime::launch() {
+  const int threads = count_threads();
+  if (threads > 1) {
+    SHOAL_LOG(kInfo, "init() runs while this process has {} threads; workers are forked from a "
+                     "copy of this thread only, so call init() before starting threads",
+              threads);
+  }
+  arena_ = Arena::create(store_bytes_);
+  allocator_ = std::make_unique<Allocator>(arena_->base(), arena_->size());
+  objects_ = std::make_unique<ObjectTable>(allocator_.get());
+
+  // The fork helper is forked before shoal creates any thread or Asio object, so it inherits
+  // neither (see fork_helper.hpp).
+  registry_size_ = FunctionRegistry::instance().size();
+  helper_ = ForkHelper::start(log_level_, *arena_);
+  io_ = std::make_unique<boost::asio::io_context>(1);
+  work_.emplace(io_->get_executor());
+  try {
+    std::lock_guard<std::mutex> lock(mu_);
+    helper_connection_ = std::make_shared<Connection>(*io_, helper_->take_control_fd(), listener(), -1);
+    helper_connection_->start();
+    for (int slot = 0; slot < num_workers_; ++slot) {
+      slots_[static_cast<std::size_t>(slot)].connection =
+          std::make_shared<Connection>(*io_, helper_->spawn(slot), listener(), slot);
+      slots_[static_cast<std::size_t>(slot)].connection->start();
+    }
+  } catch (...) {
+    shutdown();
+    throw;
+  }
+  io_thread_ = std::thread([this] { io_->run(); });
+
+  std::unique_lock<std::mutex> lock(mu_);
+  const bool started = started_cv_.wait_for(lock, kStartTimeout, [this] {
+    return ready_workers_ == num_workers_ || !failure_.empty();
+  });
+  if (started && failure_.empty()) {
+    state_ = State::kRunning;
+    SHOAL_LOG(kInfo, "started {} workers, object store of {} bytes", num_workers_, store_bytes_);
+    return;
+  }
+  const std::string why = failure_.empty() ? "timed out waiting for the workers to start" : failure_;
+  lock.unlock();
+  shutdown();
+  throw SystemError("shoal: init() failed: " + why);
+}
+
+bool Runtime::running() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_ == State::kRunning;
+}
+
+void Runtime::check_running() const {
+  if (state_ == State::kRunning) return;
+  if (state_ == State::kStarting) throw NotInitializedError("shoal: init() has not finished");
+  throw InvalidObjectRefError(
+      "shoal: this ObjectRef belongs to a shoal session that was shut down; refs do not carry "
+      "over from one init() to the next");
+}
+
+void Runtime::shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == State::kStopping || state_ == State::kStopped) return;
+    state_ = State::kStopping;
+    auto error = std::make_shared<ErrorInfo>();
+    error->kind = ErrorInfo::Kind::kShutdown;
+    error->what = "shoal was shut down before this object was ready";
+    for (std::uint64_t id : scheduler_.clear()) objects_->fail(id, error);
+    objects_->fail_all_pending(error);
+  }
+  // Close every socket on the I/O thread (Asio objects belong to it), then let it finish.
+  if (io_) {
+    boost::asio::post(*io_, [this] {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (helper_connection_) helper_connection_->close_quietly();
+      for (WorkerSlot& s : slots_) {
+        if (s.connection) s.connection->close_quietly();
+      }
+    });
+    work_.reset();
+    if (io_thread_.joinable()) {
+      io_thread_.join();
+    } else {
+      io_->run();  // start() failed before the thread existed: run the close handler here
+    }
+  }
+  // The helper saw EOF on its control socket: it kills and reaps the workers, then exits.
+  if (helper_) helper_->wait_exit(kHelperExitGrace);
+  std::lock_guard<std::mutex> lock(mu_);
+  helper_connection_.reset();
+  for (WorkerSlot& s : slots_) s.connection.reset();
+  io_.reset();
+  state_ = State::kStopped;
+  // The arena stays mapped while a reader is decoding from it; the allocator's table goes now.
+  objects_.reset();
+  allocator_.reset();
+  arena_.reset();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The I/O thread's entry points.
+
+void Runtime::on_frames(Connection& connection, FrameParser& parser) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ == State::kStopping || state_ == State::kStopped) return;
+  FrameParser::Frame frame;
+  while (parser.next(&frame)) {
+    if (connection.tag() < 0) {
+      handle_helper_frame(frame);
+    } else {
+      handle_worker_frame(connection.tag(), frame);
+    }
+  }
+  pump();
+}
+
+void Runtime::on_closed(Connection& connection, const std::string& reason, bool peer_alive) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ == State::kStopping || state_ == State::kStopped) return;
+  if (connection.tag() < 0) {
+    // Without the helper no worker can be replaced; the session cannot go on.
+    SHOAL_LOG(kError, "the fork helper is gone ({}); failing all tasks. Call shutdown() and init() again",
+              reason);
+    failure_ = "the fork helper died: " + reason;
+    auto error = std::make_shared<ErrorInfo>();
+    error->kind = ErrorInfo::Kind::kWorkerCrashed;
+    error->what = "shoal's fork helper died (" + reason + "); call shutdown() and init() again";
+    for (std::uint64_t id : scheduler_.clear()) objects_->fail(id, error);
+    objects_->fail_all_pending(error);
+    started_cv_.notify_all();
+    return;
+  }
+  on_worker_lost(connection.tag(), reason, peer_alive);
+  pump();
+}
+
+void Runtime::handle_helper_frame(const FrameParser::Frame& frame) {
+  const auto slot = static_cast<std::size_t>(frame.header.id);
+  if (slot >= slots_.size()) throw DecodeError("fork helper names an unknown worker slot");
+  WorkerSlot& s = slots_[slot];
+  switch (frame.header.type) {
+    case MessageType::kSpawned:
+      s.pid = static_cast<pid_t>(read_scalar_body<std::int64_t>(frame.body, frame.header.body_size, "spawned"));
+      break;
+    case MessageType::kExited: {
+      const Exited e = read_exited(frame.body, frame.header.body_size);
+      SHOAL_LOG(kDebug, "worker {} (pid {}) exited with status {}", slot, e.pid, e.status);
+      break;
+    }
+    case MessageType::kSpawnFailed: {
+      const auto err = read_scalar_body<std::int32_t>(frame.body, frame.header.body_size, "spawn failed");
+      SHOAL_LOG(kError, "could not start worker {}: fork failed: {}", slot, std::strerror(err));
+      if (state_ == State::kStarting) {
+        failure_ = fmt::format("fork of worker {} failed: {}", slot, std::strerror(err));
+        started_cv_.notify_all();
+      }
+      break;
+    }
+    default:
+      throw DecodeError(std::string("unexpected ") + message_type_name(frame.header.type) +
+                        " message from the fork helper");
+  }
+}
+
+void Runtime::handle_worker_frame(int slot, const FrameParser::Frame& frame) {
+  switch (frame.header.type) {
+    case MessageType::kReady: on_ready(slot, frame); break;
+    case MessageType::kAllocRequest: on_alloc_request(slot, frame); break;
+    case MessageType::kTaskDone: on_task_done(slot, frame); break;
+    default:
+      throw DecodeError(std::string("unexpected ") + message_type_name(frame.header.type) +
+                        " message from a worker");
+  }
+}
+
+void Runtime::on_ready(int slot, const FrameParser::Frame& frame) {
+  WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
+  if (s.phase != WorkerSlot::Phase::kStarting || frame.header.id != static_cast<std::uint64_t>(slot)) {
+    throw DecodeError("unexpected Ready message");
+  }
+  s.pid = static_cast<pid_t>(read_scalar_body<std::int64_t>(frame.body, frame.header.body_size, "ready"));
+  s.phase = WorkerSlot::Phase::kReady;
+  scheduler_.worker_up(slot);
+  if (state_ == State::kStarting && ++ready_workers_ == num_workers_) started_cv_.notify_all();
+}
+
+void Runtime::on_worker_lost(int slot, const std::string& reason, bool alive) {
+  WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
+  const pid_t pid = s.pid;
+  s.phase = WorkerSlot::Phase::kDead;
+  if (s.result_block) allocator_->free(*s.result_block);  // never sealed: nobody can see it
+  s.result_block.reset();
+  // A worker we cut off for a bad message is still running (maybe stuck): stop it. One whose
+  // socket closed is exiting already, and its pid may be reaped and reused: leave it alone.
+  if (alive && pid > 0) kill(pid, SIGKILL);
+  if (state_ == State::kStarting) {
+    failure_ = fmt::format("worker {} (pid {}) stopped while starting: {}", slot, pid, reason);
+    started_cv_.notify_all();
+    return;
+  }
+  std::optional<TaskSpec> task = scheduler_.worker_down(slot);
+  if (task) {
+    const bool retry = task->max_retries < 0 || task->attempts <= task->max_retries;
+    SHOAL_LOG(kWarn, "worker {} (pid {}) died running {} ({}); {}", slot, pid, task->name, reason,
+              retry ? "retrying it" : "no retries left");
+    if (retry) {
+      scheduler_.retry(std::move(*task));
+    } else {
+      auto error = std::make_shared<ErrorInfo>();
+      error->kind = ErrorInfo::Kind::kWorkerCrashed;
+      error->function = task->name;
+      error->pid = pid;
+      error->attempts = task->attempts;
+      error->what = fmt::format(
+          "shoal: the worker (pid {}) running {} died ({}), on each of {} attempt(s); the task "
+          "crashes its process or is killed. Set TaskOptions::max_retries to retry more",
+          pid, task->name, reason, task->attempts);
+      const std::uint64_t id = task->id;
+      release_args(*task);
+      fail_object(id, std::move(error));
+    }
+  } else {
+    SHOAL_LOG(kWarn, "worker {} (pid {}) died while idle ({})", slot, pid, reason);
+  }
+  respawn(slot);
+}
+
+void Runtime::respawn(int slot) {
+  WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
+  try {
+    s.connection = std::make_shared<Connection>(*io_, helper_->spawn(slot), listener(), slot);
+    s.phase = WorkerSlot::Phase::kStarting;
+    s.pid = 0;
+    s.connection->start();
+  } catch (const Error& e) {
+    SHOAL_LOG(kError, "could not replace worker {}: {}", slot, e.what());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::map<std::string, double> Runtime::resources(bool available) {
+  std::lock_guard<std::mutex> lock(mu_);
+  check_running();
+  std::map<std::string, double> out;
+  const double cpus = available ? scheduler_.cpus_available() : num_workers_;
+  const double memory =
+      static_cast<double>(available ? scheduler_.memory_available() : memory_bytes_);
+  if (cpus > 1e-9 || !available) out["CPU"] = cpus;
+  if (memory > 0 || !available) out["memory"] = memory;
+  out["object_store_memory"] = static_cast<double>(store_bytes_);
+  out["node:" + node_address_] = 1.0;
+  return out;
+}
+
+ObjectStoreStats Runtime::stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  check_running();
+  ObjectStoreStats s;
+  s.capacity_bytes = store_bytes_;
+  s.used_bytes = allocator_->used_bytes();
+  s.inline_bytes = objects_->inline_bytes();
+  s.num_objects = objects_->size();
+  return s;
+}
+
+pid_t Runtime::TEST_fork_helper_pid() const { return helper_ ? helper_->pid() : 0; }
+
+std::vector<pid_t> Runtime::TEST_worker_pids() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<pid_t> pids;
+  for (const WorkerSlot& s : slots_) {
+    if (s.phase == WorkerSlot::Phase::kReady) pids.push_back(s.pid);
+  }
+  return pids;
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,190 @@
+// The driver: one Runtime per init()/shutdown() session. It owns the object store (arena,
+// allocator, object table), the scheduler, the fork helper and the connections to the workers,
+// and runs one I/O thread (Boost.Asio) that reads every worker's messages.
+//
+// Threads and locking. User threads call the API directly: they encode arguments and values
+// without any lock, then take mu_ briefly to update the tables and queue messages. The I/O thread
+// takes mu_ once per batch of frames read. Everything in "guarded by mu_" below is only touched
+// with mu_ held. A thread blocked in get()/wait() sleeps on a condition variable with mu_, woken
+// by the object table when the objects it waits for finish. No ObjectHandle is ever destroyed
+// with mu_ held (its destructor takes mu_).
+//
+// Object life cycle, seen from here:
+//   submit():  a pending result object (1 ref: the ObjectRef) and a task holding a ref on each
+//              ObjectRef argument
+//   kTaskDone: the result becomes ready (inline bytes, or an arena block the worker asked for
+//              with kAllocRequest and wrote), the task's argument refs are dropped
+//   put():     a ready object from the start
+//   last ObjectRef dropped + no task needs it: freed (ObjectTable)
+// Worker death: the running task is retried (max_retries) or failed with WorkerCrashedError,
+// tasks queued behind it are requeued, an unsealed result block is freed, and the fork helper
+// is asked for a replacement.
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <shoal/config.hpp>
+#include <shoal/detail/runtime_api.hpp>
+#include <shoal/shoal.hpp>
+
+#include "src/driver/fork_helper.hpp"
+#include "src/driver/scheduler.hpp"
+#include "src/transport/connection.hpp"
+#include "src/transport/messages.hpp"
+#include "store/allocator.hpp"
+#include "store/arena.hpp"
+#include "store/object_table.hpp"
+
+namespace shoal::internal {
+
+class Runtime;
+
+}  // namespace shoal::internal
+
+namespace shoal::detail {
+
+/// Shared by all copies of one ObjectRef. Its destructor drops the program's reference.
+class ObjectHandle {
+ public:
+  ObjectHandle(std::shared_ptr<internal::Runtime> runtime, std::uint64_t id) noexcept
+      : runtime_(std::move(runtime)), id_(id) {}
+  ~ObjectHandle();
+  ObjectHandle(const ObjectHandle&) = delete;
+  ObjectHandle& operator=(const ObjectHandle&) = delete;
+
+  internal::Runtime& runtime() const noexcept { return *runtime_; }
+  std::uint64_t id() const noexcept { return id_; }
+
+ private:
+  std::shared_ptr<internal::Runtime> runtime_;
+  std::uint64_t id_;
+};
+
+}  // namespace shoal::detail
+
+namespace shoal::internal {
+
+class Runtime final : public std::enable_shared_from_this<Runtime>, private Connection::Listener {
+ public:
+  /// init(): validates config, creates the store, forks the helper and the workers, and returns
+  /// once all workers are ready. Throws InvalidConfigError, SystemError.
+  static std::shared_ptr<Runtime> start(const Config& config);
+  ~Runtime();
+
+  /// shutdown(): idempotent; see shoal::shutdown().
+  void shutdown();
+  bool running() const;
+
+  // ---- the API (thread safe)
+  detail::HandlePtr submit(detail::AnyFn fn, const char* signature, const TaskOptions& options,
+                           detail::TaskArgs&& args);
+  detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*), const void* value);
+  detail::Fetched fetch(std::uint64_t id, std::int64_t timeout_ns);
+  std::vector<detail::Fetched> fetch_all(const std::vector<std::uint64_t>& ids, std::int64_t timeout_ns);
+  std::vector<bool> wait_ready(const std::vector<std::uint64_t>& ids, std::size_t num_returns,
+                               std::int64_t timeout_ns);
+  /// Drops one program reference (ObjectHandle's destructor). Never throws.
+  void release(std::uint64_t id) noexcept;
+  std::map<std::string, double> resources(bool available);
+  ObjectStoreStats stats();
+
+  // ---- used by the ValueSinks of put() and TaskArgs
+  /// A new ready object of `size` bytes in the arena, for the caller to fill through *dst before
+  /// anyone else can see the handle. Throws ObjectStoreFullError.
+  detail::HandlePtr store_value(detail::Format format, std::uint64_t type_hash, std::uint64_t size,
+                                char** dst);
+  /// A new ready object holding small `bytes` on the driver's heap.
+  detail::HandlePtr store_inline(detail::Format format, std::uint64_t type_hash, detail::ByteBuffer bytes);
+
+  // ---- for tests: the processes of this session
+  pid_t TEST_fork_helper_pid() const;
+  std::vector<pid_t> TEST_worker_pids();
+
+ private:
+  enum class State { kStarting, kRunning, kStopping, kStopped };
+
+  struct WorkerSlot {
+    enum class Phase { kStarting, kReady, kDead };
+    std::shared_ptr<Connection> connection;
+    Phase phase = Phase::kStarting;
+    pid_t pid = 0;
+    std::optional<std::uint64_t> result_block;  // arena block given to the running task
+    std::uint64_t result_block_size = 0;
+  };
+
+  Runtime(const Config& config, int num_workers, std::uint64_t store_bytes, std::uint64_t memory_bytes);
+  void launch();  // the part of start() that forks and waits
+  Connection::Listener* listener() noexcept { return this; }
+
+  // Connection::Listener (I/O thread)
+  void on_frames(Connection& connection, FrameParser& parser) override;
+  void on_closed(Connection& connection, const std::string& reason, bool peer_alive) override;
+
+  // Everything below requires mu_.
+  void handle_worker_frame(int slot, const FrameParser::Frame& frame);
+  void handle_helper_frame(const FrameParser::Frame& frame);
+  void on_ready(int slot, const FrameParser::Frame& frame);
+  void on_alloc_request(int slot, const FrameParser::Frame& frame);
+  void on_task_done(int slot, const FrameParser::Frame& frame);
+  void on_worker_lost(int slot, const std::string& reason, bool alive);
+  void respawn(int slot);
+  void pump();
+  void dispatch(const TaskSpec& task, int slot);
+  void encode_task(detail::ByteBuffer& out, const TaskSpec& task);
+  void release_args(const TaskSpec& task);
+  void complete_dependents(const std::vector<std::uint64_t>& tasks);
+  void fail_object(std::uint64_t id, std::shared_ptr<const ErrorInfo> error);
+  std::uint64_t new_object(std::uint64_t producer);
+  detail::Fetched fetched_of(const ObjectEntry& entry);
+  detail::HandlePtr handle_of(std::uint64_t id);
+  void check_running() const;
+  void wait_for(std::unique_lock<std::mutex>& lock, Waiter& waiter, std::int64_t timeout_ns);
+  void unregister(Waiter& waiter, const std::vector<std::uint64_t>& ids);
+  std::string producer_name(const ObjectEntry& entry);
+
+  // Immutable after start().
+  const Config config_;
+  const int num_workers_;
+  const std::uint64_t store_bytes_;
+  const std::uint64_t memory_bytes_;
+  const std::string node_address_;
+  logging::Level log_level_ = logging::Level::kWarn;
+  std::shared_ptr<Arena> arena_;  // readers decoding a value keep it mapped
+  std::unique_ptr<Allocator> allocator_;
+  std::unique_ptr<ForkHelper> helper_;
+  std::uint32_t registry_size_ = 0;  // functions the workers know (registered before the fork)
+
+  mutable std::mutex mu_;
+  // ---- guarded by mu_
+  State state_ = State::kStarting;
+  std::string failure_;  // why start() failed, for its error message
+  std::condition_variable started_cv_;
+  int ready_workers_ = 0;
+  std::uint64_t next_id_ = 1;
+  std::unique_ptr<ObjectTable> objects_;
+  Scheduler scheduler_;
+  std::vector<WorkerSlot> slots_;
+  std::shared_ptr<Connection> helper_connection_;
+  // ---- I/O
+  std::unique_ptr<boost::asio::io_context> io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::thread io_thread_;
+};
+
+/// The running session's runtime. Throws NotInitializedError (or Error inside a worker).
+std::shared_ptr<Runtime> current_runtime();
+
+}  // namespace shoal::internal

@@ -1,0 +1,270 @@
+// Objects: put(), get(), wait() and reference drops, on the program's threads.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include <shoal/errors.hpp>
+
+#include "src/common/limits.hpp"
+#include "src/driver/runtime.hpp"
+
+namespace shoal::detail {
+
+ObjectHandle::~ObjectHandle() { runtime_->release(id_); }
+
+}  // namespace shoal::detail
+
+namespace shoal::internal {
+namespace {
+
+// put()'s sink: small values are kept in a heap buffer, large ones written into the arena.
+class PutSink final : public detail::ValueSink {
+ public:
+  explicit PutSink(Runtime& runtime) : runtime_(runtime) {}
+
+  char* reserve_raw(std::uint64_t type_hash, std::size_t size) override {
+    format_ = detail::Format::kRaw;
+    type_hash_ = type_hash;
+    if (size > kInlineThreshold) {
+      char* dst = nullptr;
+      handle_ = runtime_.store_value(format_, type_hash, size, &dst);
+      return dst;
+    }
+    return buffer_.grow(size);
+  }
+
+  detail::ByteBuffer& begin_msgpack(std::uint64_t type_hash) override {
+    format_ = detail::Format::kMsgpack;
+    type_hash_ = type_hash;
+    return buffer_;
+  }
+
+  void finish() override {
+    if (handle_) return;  // written straight into the store
+    if (buffer_.size() > kInlineThreshold) {
+      char* dst = nullptr;
+      handle_ = runtime_.store_value(format_, type_hash_, buffer_.size(), &dst);
+      std::memcpy(dst, buffer_.data(), buffer_.size());
+      return;
+    }
+    handle_ = runtime_.store_inline(format_, type_hash_, std::move(buffer_));
+  }
+
+  detail::HandlePtr take() { return std::move(handle_); }
+
+ private:
+  Runtime& runtime_;
+  detail::Format format_ = detail::Format::kVoid;
+  std::uint64_t type_hash_ = 0;
+  detail::ByteBuffer buffer_;
+  detail::HandlePtr handle_;
+};
+
+[[noreturn]] void throw_error(const ErrorInfo& e) {
+  switch (e.kind) {
+    case ErrorInfo::Kind::kTaskError:
+      throw TaskError(fmt::format("shoal: task {} (worker pid {}) threw {}: {}", e.function, e.pid,
+                                  e.type_name, e.what),
+                      e.type_name, e.what, e.function, e.pid, e.backtrace);
+    case ErrorInfo::Kind::kWorkerCrashed:
+      throw WorkerCrashedError(e.what, e.function, e.attempts);
+    case ErrorInfo::Kind::kStoreFull:
+      throw ObjectStoreFullError(e.what, e.requested, e.capacity);
+    case ErrorInfo::Kind::kShutdown:
+      break;
+  }
+  throw Error(e.what);
+}
+
+}  // namespace
+
+detail::HandlePtr Runtime::handle_of(std::uint64_t id) {
+  return std::make_shared<detail::ObjectHandle>(shared_from_this(), id);
+}
+
+detail::HandlePtr Runtime::put(void (*encode)(detail::ValueSink&, const void*), const void* value) {
+  PutSink sink(*this);
+  encode(sink, value);  // encodes without holding the lock
+  return sink.take();
+}
+
+detail::HandlePtr Runtime::store_value(detail::Format format, std::uint64_t type_hash,
+                                       std::uint64_t size, char** dst) {
+  std::lock_guard<std::mutex> lock(mu_);
+  check_running();
+  const std::optional<std::uint64_t> offset = allocator_->allocate(size);
+  if (!offset) {
+    const std::string why =
+        size > allocator_->max_object_bytes()
+            ? fmt::format("it is larger than the whole object store ({} bytes)", store_bytes_)
+            : fmt::format("the object store ({} bytes) has {} bytes in use by {} objects", store_bytes_,
+                          allocator_->used_bytes(), objects_->size());
+    throw ObjectStoreFullError(
+        fmt::format("shoal: cannot store a value of {} bytes: {}. Pass a larger "
+                    "Config::object_store_memory, or drop ObjectRefs you no longer need",
+                    size, why),
+        size, store_bytes_);
+  }
+  // The object is ready before its bytes are written: nobody else holds its handle until the
+  // caller is done, and if the caller throws, dropping the handle frees the block.
+  const std::uint64_t id = new_object(0);
+  objects_->complete_arena(id, format, type_hash, *offset, size);
+  *dst = arena_->base() + *offset;
+  return handle_of(id);
+}
+
+detail::HandlePtr Runtime::store_inline(detail::Format format, std::uint64_t type_hash,
+                                        detail::ByteBuffer bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  check_running();
+  const std::uint64_t id = new_object(0);
+  objects_->complete_inline(id, format, type_hash, std::move(bytes));
+  return handle_of(id);
+}
+
+void Runtime::release(std::uint64_t id) noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (objects_) objects_->release(id);
+}
+
+detail::Fetched Runtime::fetched_of(const ObjectEntry& e) {
+  detail::Fetched f;
+  f.view.format = e.format;
+  f.view.type_hash = e.type_hash;
+  f.view.size = e.size;
+  if (e.in_arena) {
+    f.view.data = arena_->base() + e.offset;
+    f.keep = arena_;  // the caller's ObjectRef keeps the object; this keeps the mapping
+  } else {
+    f.view.data = e.inline_bytes->data();
+    f.keep = e.inline_bytes;
+  }
+  return f;
+}
+
+std::string Runtime::producer_name(const ObjectEntry& e) {
+  if (e.producer == 0) return "put()";
+  const TaskSpec* t = scheduler_.find(e.producer);
+  return t != nullptr ? "the task " + t->name : "a task";
+}
+
+void Runtime::wait_for(std::unique_lock<std::mutex>& lock, Waiter& waiter, std::int64_t timeout_ns) {
+  const auto done = [&] { return waiter.remaining == 0; };
+  if (timeout_ns < 0) {
+    waiter.cv.wait(lock, done);
+  } else {
+    waiter.cv.wait_until(lock, std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns),
+                         done);
+  }
+  // shutdown() fails every pending object (waking us) and then drops the table.
+  if (!objects_) throw Error("shoal: shutdown() ran while this call was waiting");
+}
+
+void Runtime::unregister(Waiter& waiter, const std::vector<std::uint64_t>& ids) {
+  for (std::uint64_t id : ids) {
+    if (ObjectEntry* e = objects_->find(id)) {
+      e->waiters.erase(std::remove(e->waiters.begin(), e->waiters.end(), &waiter), e->waiters.end());
+    }
+  }
+}
+
+detail::Fetched Runtime::fetch(std::uint64_t id, std::int64_t timeout_ns) {
+  std::unique_lock<std::mutex> lock(mu_);
+  check_running();
+  ObjectEntry* e = objects_->find(id);
+  if (e->state == ObjectState::kPending) {
+    Waiter waiter;
+    waiter.remaining = 1;
+    e->waiters.push_back(&waiter);
+    wait_for(lock, waiter, timeout_ns);
+    if (waiter.remaining != 0) {
+      unregister(waiter, {id});
+      throw GetTimeoutError(fmt::format(
+          "shoal: get() timed out after {} ms: object {} (the result of {}) is not ready yet. Wait "
+          "longer, or use shoal::wait() to poll",
+          timeout_ns / 1'000'000, id, producer_name(*objects_->find(id))));
+    }
+    e = objects_->find(id);
+  }
+  if (e->state == ObjectState::kFailed) {
+    const std::shared_ptr<const ErrorInfo> error = e->error;
+    lock.unlock();
+    throw_error(*error);
+  }
+  return fetched_of(*e);
+}
+
+std::vector<detail::Fetched> Runtime::fetch_all(const std::vector<std::uint64_t>& ids,
+                                                std::int64_t timeout_ns) {
+  std::unique_lock<std::mutex> lock(mu_);
+  check_running();
+  Waiter waiter;
+  for (std::uint64_t id : ids) {
+    ObjectEntry* e = objects_->find(id);
+    if (e->state == ObjectState::kPending) {
+      e->waiters.push_back(&waiter);
+      ++waiter.remaining;
+    }
+  }
+  if (waiter.remaining > 0) {
+    wait_for(lock, waiter, timeout_ns);
+    if (waiter.remaining != 0) {
+      const std::size_t pending = waiter.remaining;
+      unregister(waiter, ids);
+      throw GetTimeoutError(fmt::format(
+          "shoal: get() timed out after {} ms with {} of {} objects not ready yet. Wait longer, or "
+          "use shoal::wait() to take results as they come",
+          timeout_ns / 1'000'000, pending, ids.size()));
+    }
+  }
+  std::vector<detail::Fetched> out;
+  out.reserve(ids.size());
+  for (std::uint64_t id : ids) {
+    const ObjectEntry* e = objects_->find(id);
+    if (e->state == ObjectState::kFailed) {
+      const std::shared_ptr<const ErrorInfo> error = e->error;
+      lock.unlock();
+      throw_error(*error);
+    }
+    out.push_back(fetched_of(*e));
+  }
+  return out;
+}
+
+std::vector<bool> Runtime::wait_ready(const std::vector<std::uint64_t>& ids, std::size_t num_returns,
+                                      std::int64_t timeout_ns) {
+  if (num_returns > ids.size()) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: wait() was asked for {} ready objects out of {}; num_returns must be at most the "
+        "number of refs",
+        num_returns, ids.size()));
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  check_running();
+  const auto is_done = [&](std::uint64_t id) {
+    return objects_->find(id)->state != ObjectState::kPending;
+  };
+  const auto ready = static_cast<std::size_t>(std::count_if(ids.begin(), ids.end(), is_done));
+  if (ready < num_returns) {
+    Waiter waiter;
+    waiter.remaining = num_returns - ready;
+    for (std::uint64_t id : ids) {
+      if (!is_done(id)) objects_->find(id)->waiters.push_back(&waiter);
+    }
+    wait_for(lock, waiter, timeout_ns);
+    unregister(waiter, ids);  // still registered with the objects that did not finish
+  }
+  std::vector<bool> out(ids.size(), false);
+  std::size_t taken = 0;
+  for (std::size_t i = 0; i < ids.size() && taken < num_returns; ++i) {
+    if (is_done(ids[i])) {
+      out[i] = true;
+      ++taken;
+    }
+  }
+  return out;
+}
+
+}  // namespace shoal::internal

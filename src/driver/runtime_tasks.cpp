@@ -1,0 +1,248 @@
+// Tasks: submission, dependencies, dispatch to workers, results and failures.
+#include <dlfcn.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include <shoal/errors.hpp>
+
+#include "src/common/limits.hpp"
+#include "src/driver/runtime.hpp"
+#include "worker/function_registry.hpp"
+
+namespace shoal::internal {
+namespace {
+
+std::string describe_function(detail::AnyFn fn, const char* signature) {
+  Dl_info info{};
+  std::string name;
+  if (dladdr(reinterpret_cast<void*>(fn), &info) != 0 && info.dli_sname != nullptr &&
+      info.dli_saddr == reinterpret_cast<void*>(fn)) {
+    name = detail::demangle(info.dli_sname);
+  } else {
+    name = fmt::format("the function at {}", reinterpret_cast<void*>(fn));
+  }
+  return fmt::format("{} (type {})", name, detail::demangle(signature));
+}
+
+}  // namespace
+
+detail::HandlePtr Runtime::submit(detail::AnyFn fn, const char* signature, const TaskOptions& options,
+                                  detail::TaskArgs&& args) {
+  const FunctionRegistry& registry = FunctionRegistry::instance();
+  const std::optional<std::uint32_t> index = registry.index_of(fn);
+  if (!index) {
+    const std::string what = describe_function(fn, signature);
+    throw FunctionNotRegisteredError(
+        fmt::format("shoal: {} is not a remote function; add SHOAL_REMOTE(name) for it at namespace "
+                    "scope in a file linked into the program",
+                    what),
+        what);
+  }
+  const RegisteredFunction* function = registry.at(*index);
+  if (*index >= registry_size_) {
+    throw FunctionNotRegisteredError(
+        fmt::format("shoal: {} was registered after init(), so the workers do not have it; make sure "
+                    "its SHOAL_REMOTE runs before init() (at namespace scope in the program)",
+                    function->name),
+        function->name);
+  }
+  if (!(options.num_cpus >= 0) || options.num_cpus > num_workers_) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: TaskOptions::num_cpus is {} for {}; use 0 to {} (the CPUs shoal was started with)",
+        options.num_cpus, function->name, num_workers_));
+  }
+  if (options.memory > memory_bytes_) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: TaskOptions::memory is {} bytes for {}, more than the {} bytes shoal has for tasks",
+        options.memory, function->name, memory_bytes_));
+  }
+  if (options.max_retries && *options.max_retries < -1) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: TaskOptions::max_retries is {}; use 0 or more, or -1 to retry without limit",
+        *options.max_retries));
+  }
+
+  TaskSpec spec;
+  spec.function_index = *index;
+  spec.function_check = function->check;
+  spec.name = options.name.empty() ? function->name : options.name;
+  spec.num_cpus = options.num_cpus;
+  spec.memory = options.memory;
+  spec.max_retries = options.max_retries.value_or(config_.max_retries);
+  spec.arg_count = args.count();
+  // Declared before the lock so that these handles are destroyed after it is released.
+  std::vector<detail::HandlePtr> refs = args.take_refs();
+  spec.args = args.take_records();
+  spec.deps.reserve(refs.size());
+  for (const detail::HandlePtr& ref : refs) {
+    if (&ref->runtime() != this) {
+      throw InvalidObjectRefError(
+          "shoal: an argument is an ObjectRef from an earlier shoal session; refs do not carry over "
+          "from one init() to the next");
+    }
+    spec.deps.push_back(ref->id());
+  }
+
+  std::lock_guard<std::mutex> lock(mu_);
+  check_running();
+  spec.id = new_object(0);
+  const std::uint64_t id = spec.id;
+  objects_->find(id)->producer = id;
+  std::shared_ptr<const ErrorInfo> failed_dep;
+  for (std::uint64_t dep : spec.deps) {
+    objects_->add_ref(dep);  // the task holds its arguments until it finishes
+    ObjectEntry* e = objects_->find(dep);
+    if (e->state == ObjectState::kPending) {
+      e->dependents.push_back(id);
+      ++spec.deps_pending;
+    } else if (e->state == ObjectState::kFailed && !failed_dep) {
+      failed_dep = e->error;
+    }
+  }
+  if (failed_dep) {  // Ray's rule: a task whose argument failed fails with the same error
+    release_args(spec);
+    fail_object(id, failed_dep);
+  } else {
+    scheduler_.add(std::move(spec));
+    pump();
+  }
+  return std::make_shared<detail::ObjectHandle>(shared_from_this(), id);
+}
+
+std::uint64_t Runtime::new_object(std::uint64_t producer) {
+  const std::uint64_t id = next_id_++;
+  objects_->add_pending(id, producer);
+  return id;
+}
+
+void Runtime::pump() {
+  while (std::optional<Scheduler::Assignment> a = scheduler_.next()) {
+    dispatch(*scheduler_.find(a->task), a->slot);
+  }
+}
+
+void Runtime::dispatch(const TaskSpec& task, int slot) {
+  slots_[static_cast<std::size_t>(slot)].connection->send(
+      [&](detail::ByteBuffer& out) { encode_task(out, task); });
+}
+
+// The task message: its header, then the argument records, with each ref record replaced by the
+// argument object's bytes (small objects) or its place in the arena (large ones).
+void Runtime::encode_task(detail::ByteBuffer& out, const TaskSpec& task) {
+  const std::size_t frame = begin_frame(out, MessageType::kTask, task.id);
+  put_task_header(out, TaskHeader{task.function_index, task.function_check, task.arg_count});
+  if (task.deps.empty()) {
+    out.write(task.args.data(), task.args.size());
+  } else {
+    ByteReader in(task.args.data(), task.args.size());
+    for (std::uint32_t i = 0; i < task.arg_count; ++i) {
+      const char* start = in.position();
+      const ValueRecord r = read_record(in);
+      if (r.kind != RecordKind::kRef) {
+        out.write(start, static_cast<std::size_t>(in.position() - start));
+        continue;
+      }
+      const ObjectEntry& e = *objects_->find(task.deps.at(r.ref_index));
+      if (e.in_arena) {
+        put_store_record(out, e.format, e.type_hash, e.offset, e.size);
+      } else {
+        put_inline_record(out, e.format, e.type_hash, e.inline_bytes->data(), e.inline_bytes->size());
+      }
+    }
+  }
+  end_frame(out, frame);
+}
+
+void Runtime::on_alloc_request(int slot, const FrameParser::Frame& frame) {
+  WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
+  if (scheduler_.running(slot) != frame.header.id || s.result_block) {
+    throw DecodeError("allocation request for a task that is not running");
+  }
+  const auto size = read_scalar_body<std::uint64_t>(frame.body, frame.header.body_size, "alloc request");
+  const std::optional<std::uint64_t> offset = allocator_->allocate(size);
+  if (offset) {
+    s.result_block = *offset;
+    s.result_block_size = size;
+  }
+  s.connection->send([&](detail::ByteBuffer& out) {
+    put_header(out, MessageType::kAllocReply, frame.header.id, 1 + sizeof(std::uint64_t));
+    out.put(static_cast<std::uint8_t>(offset ? 1 : 0));
+    out.put(offset ? *offset : store_bytes_);
+  });
+}
+
+void Runtime::on_task_done(int slot, const FrameParser::Frame& frame) {
+  WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
+  const TaskDone done = read_task_done(frame.body, frame.header.body_size);
+  if (done.status == TaskStatus::kOk && done.value.kind == RecordKind::kStore &&
+      (!s.result_block || *s.result_block != done.value.offset || s.result_block_size != done.value.size)) {
+    throw DecodeError("task result names store space it was not given");
+  }
+  std::optional<TaskSpec> task = scheduler_.complete(slot, frame.header.id, done.exec_ns);
+  if (!task) throw DecodeError("result for a task that is not running on this worker");
+  const std::uint64_t id = task->id;
+  release_args(*task);
+
+  if (done.status == TaskStatus::kOk && done.value.kind == RecordKind::kStore) {
+    s.result_block.reset();  // sealed: the object owns the block now
+    complete_dependents(objects_->complete_arena(id, done.value.format, done.value.type_hash,
+                                                 done.value.offset, done.value.size));
+    return;
+  }
+  if (s.result_block) {  // space was given but not used (the task failed after asking)
+    allocator_->free(*s.result_block);
+    s.result_block.reset();
+  }
+  if (done.status == TaskStatus::kOk) {
+    detail::ByteBuffer bytes(done.value.size);
+    bytes.write(done.value.data, done.value.size);
+    complete_dependents(
+        objects_->complete_inline(id, done.value.format, done.value.type_hash, std::move(bytes)));
+    return;
+  }
+  auto error = std::make_shared<ErrorInfo>();
+  error->function = task->name;
+  error->pid = s.pid;
+  if (done.status == TaskStatus::kError) {
+    error->kind = ErrorInfo::Kind::kTaskError;
+    error->type_name = std::string(done.type_name);
+    error->what = std::string(done.what);
+    error->backtrace = std::string(done.backtrace);
+  } else {
+    error->kind = ErrorInfo::Kind::kStoreFull;
+    error->requested = done.requested;
+    error->capacity = done.capacity;
+    error->what = fmt::format(
+        "shoal: the result of {} ({} bytes) does not fit in the object store ({} bytes, {} in use); "
+        "pass a larger Config::object_store_memory or drop ObjectRefs you no longer need",
+        task->name, done.requested, done.capacity, allocator_->used_bytes());
+  }
+  fail_object(id, std::move(error));
+}
+
+void Runtime::release_args(const TaskSpec& task) {
+  for (std::uint64_t dep : task.deps) objects_->release(dep);
+}
+
+void Runtime::complete_dependents(const std::vector<std::uint64_t>& tasks) {
+  for (std::uint64_t t : tasks) scheduler_.dependency_done(t);
+}
+
+// Fails an object and, transitively, every waiting task that needs it.
+void Runtime::fail_object(std::uint64_t id, std::shared_ptr<const ErrorInfo> error) {
+  std::vector<std::uint64_t> work{id};
+  while (!work.empty()) {
+    const std::uint64_t object = work.back();
+    work.pop_back();
+    for (std::uint64_t task : objects_->fail(object, error)) {
+      if (std::optional<TaskSpec> spec = scheduler_.remove_waiting(task)) {
+        release_args(*spec);
+        work.push_back(spec->id);
+      }
+    }
+  }
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,100 @@
+#include "src/transport/connection.hpp"
+
+#include <utility>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include "src/common/byte_reader.hpp"
+
+namespace shoal::internal {
+
+namespace asio = boost::asio;
+namespace {
+constexpr std::size_t kReadChunk = 64 * 1024;
+}
+
+Connection::Connection(asio::io_context& io, int fd, Listener* listener, int tag)
+    : socket_(io, asio::local::stream_protocol(), fd), listener_(listener), tag_(tag) {}
+
+Connection::~Connection() = default;
+
+int Connection::native_handle() { return socket_.native_handle(); }
+
+void Connection::start() { read_some(); }
+
+void Connection::read_some() {
+  char* at = parser_.writable(kReadChunk);
+  socket_.async_read_some(
+      asio::buffer(at, kReadChunk),
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+        self->parser_.commit(ec ? 0 : n);
+        if (self->closed()) return;
+        if (ec) {
+          self->close(ec == asio::error::eof ? "its socket closed" : "read failed: " + ec.message(),
+                      false);
+          return;
+        }
+        try {
+          self->listener_->on_frames(*self, self->parser_);
+        } catch (const FrameError& e) {
+          self->close(std::string("bad frame: ") + e.what(), true);
+          return;
+        } catch (const DecodeError& e) {
+          self->close(std::string("bad message: ") + e.what(), true);
+          return;
+        }
+        if (self->closed()) return;
+        self->parser_.compact();
+        self->read_some();
+      });
+}
+
+void Connection::schedule_write_locked() {
+  if (writing_ || write_posted_) return;
+  write_posted_ = true;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_pending(); });
+}
+
+void Connection::write_pending() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    write_posted_ = false;
+    if (writing_ || pending_.empty() || closed()) return;
+    std::swap(pending_, in_flight_);
+    pending_.clear();
+    writing_ = true;
+  }
+  asio::async_write(socket_, asio::buffer(in_flight_.data(), in_flight_.size()),
+                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                      bool more = false;
+                      {
+                        std::lock_guard<std::mutex> lock(self->mu_);
+                        self->writing_ = false;
+                        self->in_flight_.clear();
+                        more = !self->pending_.empty();
+                      }
+                      if (self->closed()) return;
+                      if (ec) {
+                        self->close("write failed: " + ec.message(), false);
+                        return;
+                      }
+                      if (more) self->write_pending();
+                    });
+}
+
+void Connection::close(const std::string& reason, bool peer_alive) {
+  if (closed_.exchange(true)) return;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  listener_->on_closed(*this, reason, peer_alive);
+}
+
+void Connection::close_quietly() {
+  if (closed_.exchange(true)) return;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+}
+
+}  // namespace shoal::internal

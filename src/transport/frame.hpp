@@ -1,0 +1,96 @@
+// Frames: the unit of every message between the driver, the fork helper and the workers, on a
+// Unix stream socket. A frame is a fixed 16-byte header and a body of header.body_size bytes:
+//
+//   u32 body_size | u16 type | u8 version | u8 flags | u64 id | body...
+//
+// Little-endian (host order; every peer is the same binary on the same machine). docs/protocol.md
+// has the grammar. Frames are parsed from an untrusted stream: a wrong version, an unknown type or
+// a body over kMaxBodySize is a FrameError, after which the stream cannot be resynchronised and the
+// connection is closed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include <shoal/detail/byte_buffer.hpp>
+
+namespace shoal::internal {
+
+enum class MessageType : std::uint16_t {
+  // driver <-> worker
+  kReady = 1,         // W->D  a worker is up; id = worker slot, body = pid
+  kTask = 2,          // D->W  run a task; id = task id, body = function and argument records
+  kTaskDone = 3,      // W->D  a task finished; id = task id, body = value or error record
+  kAllocRequest = 4,  // W->D  the running task needs store space for its result; body = size
+  kAllocReply = 5,    // D->W  answer to kAllocRequest: an offset in the arena, or "store full"
+  // driver <-> fork helper
+  kSpawn = 10,        // D->Z  fork a worker for slot id; its socket travels as SCM_RIGHTS
+  kSpawned = 11,      // Z->D  the worker for slot id has pid (body)
+  kExited = 12,       // Z->D  the worker for slot id exited; body = pid, wait status
+  kSpawnFailed = 13,  // Z->D  fork() failed for slot id; body = errno
+};
+
+constexpr std::uint8_t kProtocolVersion = 1;
+constexpr std::size_t kFrameHeaderSize = 16;
+/// Bodies are small: values over the inline threshold travel through the store, not the socket.
+/// The cap bounds what a corrupt length can make the reader allocate.
+constexpr std::uint32_t kMaxBodySize = 16u << 20;
+
+struct FrameHeader {
+  std::uint32_t body_size = 0;
+  MessageType type = MessageType::kReady;
+  std::uint64_t id = 0;
+};
+
+class FrameError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Appends a header; the caller appends exactly body_size bytes of body after it, or uses
+/// begin_frame/end_frame when the size is not known in advance.
+void put_header(detail::ByteBuffer& out, MessageType type, std::uint64_t id, std::uint32_t body_size);
+
+/// Starts a frame whose body size is patched by end_frame(). Returns the frame's offset.
+std::size_t begin_frame(detail::ByteBuffer& out, MessageType type, std::uint64_t id);
+void end_frame(detail::ByteBuffer& out, std::size_t frame_offset);
+
+/// Validates and decodes the header at data (kFrameHeaderSize bytes). Throws FrameError.
+FrameHeader parse_header(const char* data);
+
+const char* message_type_name(MessageType type);
+
+/// Splits a byte stream into frames. feed() appends received bytes; next() yields whole frames.
+/// The views returned by next() stay valid until the next feed() or compact().
+class FrameParser {
+ public:
+  struct Frame {
+    FrameHeader header;
+    const char* body;
+  };
+
+  /// Space to receive into: at least `min` bytes at writable().
+  char* writable(std::size_t min);
+  /// Keeps the first n of the bytes last made writable (what the read returned).
+  void commit(std::size_t n) {
+    buffer_.truncate(buffer_.size() - (reserved_ - n));
+    reserved_ = 0;
+  }
+
+  /// The next complete frame, or false if more bytes are needed. Throws FrameError.
+  bool next(Frame* frame);
+
+  /// Drops consumed bytes so the buffer does not grow without bound.
+  void compact();
+
+  std::size_t buffered() const noexcept { return buffer_.size() - read_; }
+
+ private:
+  detail::ByteBuffer buffer_;
+  std::size_t read_ = 0;
+  std::size_t reserved_ = 0;
+};
+
+}  // namespace shoal::internal

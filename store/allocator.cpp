@@ -1,0 +1,54 @@
+// Boost.Interprocess's best-fit allocator over the arena, with no mutex (see allocator.hpp).
+// The sizes of live blocks are kept on the driver's heap rather than read back from Boost's
+// headers in shared memory, which a misbehaving worker could overwrite.
+#include "store/allocator.hpp"
+
+#include <unordered_map>
+
+#include <boost/interprocess/indexes/iset_index.hpp>
+#include <boost/interprocess/managed_external_buffer.hpp>
+#include <boost/interprocess/mem_algo/rbtree_best_fit.hpp>
+#include <boost/interprocess/sync/mutex_family.hpp>
+
+namespace shoal::internal {
+
+namespace bip = boost::interprocess;
+
+struct Allocator::Impl {
+  using Segment = bip::basic_managed_external_buffer<
+      char, bip::rbtree_best_fit<bip::null_mutex_family>, bip::iset_index>;
+
+  Impl(char* arena, std::uint64_t size) : base(arena), segment(bip::create_only, arena, size) {}
+
+  char* base;
+  Segment segment;
+  std::unordered_map<std::uint64_t, std::uint64_t> sizes;  // offset -> requested size
+};
+
+Allocator::Allocator(char* base, std::uint64_t size) : impl_(std::make_unique<Impl>(base, size)) {
+  // Boost keeps a little for itself and for each block's header; what remains in one piece is
+  // the largest object the empty store can take.
+  max_object_ = impl_->segment.get_free_memory();
+  max_object_ = max_object_ > 4 * kAlignment ? max_object_ - 4 * kAlignment : 0;
+}
+
+Allocator::~Allocator() = default;
+
+std::optional<std::uint64_t> Allocator::allocate(std::uint64_t size) {
+  void* p = impl_->segment.allocate_aligned(size == 0 ? 1 : size, kAlignment, std::nothrow);
+  if (p == nullptr) return std::nullopt;
+  const auto offset = static_cast<std::uint64_t>(static_cast<char*>(p) - impl_->base);
+  impl_->sizes.emplace(offset, size);
+  used_ += size;
+  return offset;
+}
+
+void Allocator::free(std::uint64_t offset) {
+  auto it = impl_->sizes.find(offset);
+  if (it == impl_->sizes.end()) return;  // not ours: never hand Boost a pointer it did not give
+  used_ -= it->second;
+  impl_->sizes.erase(it);
+  impl_->segment.deallocate(impl_->base + offset);
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,257 @@
+#include "worker/worker_loop.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+#include <shoal/errors.hpp>
+
+#include "src/common/process_role.hpp"
+#include "src/transport/frame.hpp"
+#include "src/transport/messages.hpp"
+#include "worker/function_registry.hpp"
+#include "worker/invoke_context.hpp"
+
+namespace shoal::internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A reply is held back (to share a write with the next one) only after a task this short.
+constexpr auto kCoalesceTaskTime = std::chrono::microseconds(50);
+constexpr std::size_t kCoalesceBytes = 64 * 1024;
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+// The driver closed its end (or we were told to stop): leave quietly.
+struct DriverGone {};
+
+// The driver sent something we cannot trust: leave loudly.
+struct ProtocolViolation {
+  std::string reason;
+};
+
+class WorkerLoop {
+ public:
+  explicit WorkerLoop(const WorkerParams& p) : p_(p) {}
+
+  int run() {
+    try {
+      send_ready();
+      serve();
+    } catch (const DriverGone&) {
+      return 0;
+    } catch (const ProtocolViolation& v) {
+      SHOAL_LOG(kError, "closing the connection to the driver: {}", v.reason);
+      return 2;
+    }
+    return 0;
+  }
+
+ private:
+  struct OwnedFrame {
+    FrameHeader header;
+    std::vector<char> body;
+  };
+
+  void send_ready() {
+    put_header(out_, MessageType::kReady, static_cast<std::uint64_t>(p_.slot), sizeof(std::int64_t));
+    out_.put(static_cast<std::int64_t>(getpid()));
+    flush();
+  }
+
+  void serve() {
+    for (;;) {
+      if (!backlog_.empty()) {
+        OwnedFrame f = std::move(backlog_.front());
+        backlog_.pop_front();
+        handle(f.header, f.body.data());
+        continue;
+      }
+      FrameParser::Frame f;
+      if (next_frame(&f)) {
+        handle(f.header, f.body);
+        continue;
+      }
+      flush();   // about to block: nothing may wait in the buffer
+      fill();
+    }
+  }
+
+  bool next_frame(FrameParser::Frame* f) {
+    try {
+      return parser_.next(f);
+    } catch (const FrameError& e) {
+      throw ProtocolViolation{e.what()};
+    }
+  }
+
+  void handle(const FrameHeader& h, const char* body) {
+    if (h.type != MessageType::kTask) {
+      throw ProtocolViolation{std::string("unexpected ") + message_type_name(h.type) + " message"};
+    }
+    const auto started = Clock::now();
+    run_task(h.id, body, h.body_size);
+    const auto took = Clock::now() - started;
+    const bool more_buffered = !backlog_.empty() || parser_.buffered() >= kFrameHeaderSize;
+    if (!more_buffered || took >= kCoalesceTaskTime || out_.size() >= kCoalesceBytes) flush();
+  }
+
+  void run_task(std::uint64_t task_id, const char* body, std::size_t size) {
+    const FunctionRegistry& registry = FunctionRegistry::instance();
+    const RegisteredFunction* fn = nullptr;
+    try {
+      ByteReader in(body, size);
+      const TaskHeader th = read_task_header(in);
+      fn = registry.at(th.function_index);
+      if (fn == nullptr || fn->check != th.function_check) {
+        throw DecodeError("task names function #" + std::to_string(th.function_index) +
+                          ", which this worker does not have");
+      }
+      args_.clear();
+      for (std::uint32_t i = 0; i < th.arg_count; ++i) {
+        ValueRecord r = read_record(in);
+        if (r.kind == RecordKind::kRef) throw DecodeError("unresolved ref argument");
+        if (r.kind == RecordKind::kStore && !arena_contains(r.offset, r.size)) {
+          throw DecodeError("argument lies outside the object store");
+        }
+        args_.push_back(r);
+      }
+      in.expect_done("task");
+    } catch (const DecodeError& e) {
+      throw ProtocolViolation{std::string("bad task message: ") + e.what()};
+    }
+
+    InvokeContextImpl ctx(&args_, p_.arena_base, p_.arena_size,
+                          [this, task_id](std::uint64_t n) { return allocate(task_id, n); });
+    const auto started = Clock::now();
+    TaskStatus status = TaskStatus::kOk;
+    std::string type_name, what;
+    std::uint64_t requested = 0, capacity = 0;
+    try {
+      fn->invoker(fn->address, ctx);
+    } catch (const ObjectStoreFullError& e) {
+      status = TaskStatus::kStoreFull;
+      requested = e.requested_bytes();
+      capacity = e.capacity_bytes();
+    } catch (const std::exception& e) {
+      status = TaskStatus::kError;
+      type_name = detail::demangle(typeid(e).name());
+      what = e.what();
+    } catch (...) {
+      status = TaskStatus::kError;
+      type_name = "unknown exception type (not derived from std::exception)";
+    }
+    const auto exec_ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
+    const std::size_t frame = begin_frame(out_, MessageType::kTaskDone, task_id);
+    put_task_done_prefix(out_, status, exec_ns);
+    if (status == TaskStatus::kOk) {
+      out_.write(ctx.result_record().data(), ctx.result_record().size());
+    } else if (status == TaskStatus::kError) {
+      constexpr std::size_t kMaxWhat = 64 * 1024;  // keep the reply far below the frame limit
+      if (what.size() > kMaxWhat) what.resize(kMaxWhat);
+      put_task_error(out_, type_name, what, "");
+    } else {
+      put_store_full(out_, requested, capacity);
+    }
+    end_frame(out_, frame);
+    // Lines the function printed reach the terminal (or the driver's log) before its result.
+    std::fflush(stdout);
+    std::fflush(stderr);
+  }
+
+  // Asks the driver for result space and waits for the answer, keeping any task messages that
+  // arrive meanwhile for later.
+  std::uint64_t allocate(std::uint64_t task_id, std::uint64_t size) {
+    // Replies held back for coalescing go first: the driver expects them in task order.
+    put_header(out_, MessageType::kAllocRequest, task_id, sizeof(std::uint64_t));
+    out_.put(size);
+    flush();
+    for (;;) {
+      FrameParser::Frame f;
+      while (next_frame(&f)) {
+        if (f.header.type == MessageType::kAllocReply) {
+          if (f.header.id != task_id) throw ProtocolViolation{"allocation reply for another task"};
+          AllocReply reply;
+          try {
+            reply = read_alloc_reply(f.body, f.header.body_size);
+          } catch (const DecodeError& e) {
+            throw ProtocolViolation{e.what()};
+          }
+          if (!reply.ok) {
+            throw ObjectStoreFullError("shoal: the object store has no room for this result",
+                                       size, reply.value);
+          }
+          if (!arena_contains(reply.value, size)) throw ProtocolViolation{"allocation outside the store"};
+          return reply.value;
+        }
+        OwnedFrame copy{f.header, std::vector<char>(f.body, f.body + f.header.body_size)};
+        backlog_.push_back(std::move(copy));
+      }
+      fill();
+    }
+  }
+
+  bool arena_contains(std::uint64_t offset, std::uint64_t size) const {
+    return offset <= p_.arena_size && size <= p_.arena_size - offset;
+  }
+
+  void fill() {
+    parser_.compact();
+    for (;;) {
+      char* at = parser_.writable(kReadChunk);
+      const ssize_t n = recv(p_.socket, at, kReadChunk, 0);
+      if (n > 0) {
+        parser_.commit(static_cast<std::size_t>(n));
+        return;
+      }
+      parser_.commit(0);
+      if (n == 0) throw DriverGone{};
+      if (errno == EINTR) continue;
+      throw DriverGone{};  // ECONNRESET and friends: the driver is gone too
+    }
+  }
+
+  void flush() {
+    if (out_.empty()) return;
+    write_all(out_.data(), out_.size());
+    out_.clear();
+  }
+
+  void write_all(const char* data, std::size_t size) {
+    while (size > 0) {
+      const ssize_t n = send(p_.socket, data, size, MSG_NOSIGNAL);
+      if (n > 0) {
+        data += n;
+        size -= static_cast<std::size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        throw DriverGone{};
+      }
+    }
+  }
+
+  WorkerParams p_;
+  FrameParser parser_;
+  detail::ByteBuffer out_;
+  std::deque<OwnedFrame> backlog_;
+  std::vector<ValueRecord> args_;
+};
+
+}  // namespace
+
+int run_worker(const WorkerParams& params) {
+  g_process_role.store(ProcessRole::kWorker);
+  return WorkerLoop(params).run();
+}
+
+}  // namespace shoal::internal
