@@ -3,12 +3,16 @@
 // headers in shared memory, which a misbehaving worker could overwrite.
 #include "store/allocator.hpp"
 
+#include <cstdio>
+#include <cstdlib>
 #include <unordered_map>
 
 #include <boost/interprocess/indexes/iset_index.hpp>
 #include <boost/interprocess/managed_external_buffer.hpp>
 #include <boost/interprocess/mem_algo/rbtree_best_fit.hpp>
 #include <boost/interprocess/sync/mutex_family.hpp>
+
+#include "src/common/process_role.hpp"
 
 namespace shoal::internal {
 
@@ -35,6 +39,12 @@ Allocator::Allocator(char* base, std::uint64_t size) : impl_(std::make_unique<Im
 Allocator::~Allocator() = default;
 
 std::optional<std::uint64_t> Allocator::allocate(std::uint64_t size) {
+  // The rule that keeps a crashed worker from wedging the store (allocator.hpp). A fork carries
+  // a copy of this object into every worker; using it there would be a bug, so stop loudly.
+  if (g_process_role.load(std::memory_order_relaxed) != ProcessRole::kDriver) {
+    std::fputs("shoal: internal error: the object store allocator was used outside the driver\n", stderr);
+    std::abort();
+  }
   void* p = impl_->segment.allocate_aligned(size == 0 ? 1 : size, kAlignment, std::nothrow);
   if (p == nullptr) return std::nullopt;
   const auto offset = static_cast<std::uint64_t>(static_cast<char*>(p) - impl_->base);

@@ -2,6 +2,8 @@
 //
 // Plain option structs: Config for shoal::init(), TaskOptions for task(f).options(...).
 // Zero or empty fields mean "choose for me"; the choices are documented on each field.
+// Every member has an initializer, so designated initializers such as {.num_cpus = 2} compile
+// without -Wmissing-field-initializers warnings on GCC 12.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +27,7 @@ struct Config {
 
   /// Log level of the driver and the workers: "trace", "debug", "info", "warn", "error",
   /// "critical" or "off". Empty = the SHOAL_LOG_LEVEL environment variable, else "warn".
-  std::string log_level;
+  std::string log_level{};
 
   /// How many times a task is re-run when its worker dies (not when it throws). -1 = forever.
   /// Each task can override it in TaskOptions. Ray's default is 3.
@@ -43,10 +45,10 @@ struct TaskOptions {
   std::uint64_t memory = 0;
 
   /// Overrides Config::max_retries for this task.
-  std::optional<int> max_retries;
+  std::optional<int> max_retries{};
 
   /// A name for logs and errors; defaults to the registered function name.
-  std::string name;
+  std::string name{};
 };
 
 }  // namespace shoal

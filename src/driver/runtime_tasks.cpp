@@ -1,6 +1,4 @@
 // Tasks: submission, dependencies, dispatch to workers, results and failures.
-#include <dlfcn.h>
-
 #include <cstring>
 
 #include <fmt/format.h>
@@ -8,6 +6,7 @@
 #include <shoal/errors.hpp>
 
 #include "src/common/limits.hpp"
+#include "src/common/symbolize.hpp"
 #include "src/driver/runtime.hpp"
 #include "worker/function_registry.hpp"
 
@@ -15,14 +14,8 @@ namespace shoal::internal {
 namespace {
 
 std::string describe_function(detail::AnyFn fn, const char* signature) {
-  Dl_info info{};
-  std::string name;
-  if (dladdr(reinterpret_cast<void*>(fn), &info) != 0 && info.dli_sname != nullptr &&
-      info.dli_saddr == reinterpret_cast<void*>(fn)) {
-    name = detail::demangle(info.dli_sname);
-  } else {
-    name = fmt::format("the function at {}", reinterpret_cast<void*>(fn));
-  }
+  std::string name = function_name_at(reinterpret_cast<const void*>(fn));
+  if (name.empty()) name = fmt::format("the function at {}", reinterpret_cast<const void*>(fn));
   return fmt::format("{} (type {})", name, detail::demangle(signature));
 }
 

@@ -1,14 +1,13 @@
 #include "src/driver/scheduler.hpp"
 
 #include <algorithm>
-#include <cmath>
+#include <cstdint>
 
 namespace shoal::internal {
 namespace {
-constexpr double kPipelineBudgetNs = 500'000;  // work queued per worker, see scheduler.hpp
-constexpr std::size_t kMaxDepth = 64;
-constexpr std::size_t kUnknownDepth = 2;
-constexpr double kAverageWeight = 0.2;  // of the newest sample
+constexpr double kPipelineBudgetNs = 500'000;  // known work a task may wait behind
+constexpr std::size_t kMaxDepth = 64;          // tasks in flight per worker
+constexpr double kAverageWeight = 0.2;         // of the newest run time sample
 }  // namespace
 
 Scheduler::Scheduler(double total_cpus, std::uint64_t total_memory, int num_slots)
@@ -43,17 +42,22 @@ void Scheduler::dependency_done(std::uint64_t id) {
   if (--t->deps_pending == 0) ready_.push_back(id);
 }
 
-std::size_t Scheduler::depth(std::uint32_t function_index) const {
-  if (function_index >= avg_ns_.size() || avg_ns_[function_index] <= 0) return kUnknownDepth;
-  const double d = std::floor(kPipelineBudgetNs / avg_ns_[function_index]);
-  return static_cast<std::size_t>(std::clamp(d, 1.0, static_cast<double>(kMaxDepth)));
+double Scheduler::expected_ns(std::uint32_t function_index) const {
+  return function_index < avg_ns_.size() ? avg_ns_[function_index] : 0;
+}
+
+bool Scheduler::can_queue_behind(const Slot& slot, const TaskSpec& t) const {
+  if (slot.queue.size() >= kMaxDepth || slot.unknown > 0 || slot.expected_ns > kPipelineBudgetNs) {
+    return false;
+  }
+  const TaskSpec& last = tasks_.at(slot.queue.back().task);
+  return t.num_cpus <= last.num_cpus + 1e-9 && t.memory <= last.memory;
 }
 
 std::optional<Scheduler::Assignment> Scheduler::next() {
   if (ready_.empty()) return std::nullopt;
   const std::uint64_t id = ready_.front();
-  const TaskSpec& t = tasks_.at(id);
-  const std::size_t max_depth = depth(t.function_index);
+  TaskSpec& t = tasks_.at(id);
   int idle = -1, pipelined = -1;
   std::size_t shortest = SIZE_MAX;
   for (std::size_t s = 0; s < slots_.size(); ++s) {
@@ -64,11 +68,7 @@ std::optional<Scheduler::Assignment> Scheduler::next() {
         idle = static_cast<int>(s);
         break;
       }
-      continue;
-    }
-    if (slot.queue.size() >= max_depth || slot.queue.size() >= shortest) continue;
-    const TaskSpec& last = tasks_.at(slot.queue.back());
-    if (t.num_cpus <= last.num_cpus + 1e-9 && t.memory <= last.memory) {
+    } else if (slot.queue.size() < shortest && can_queue_behind(slot, t)) {
       pipelined = static_cast<int>(s);
       shortest = slot.queue.size();
     }
@@ -77,8 +77,14 @@ std::optional<Scheduler::Assignment> Scheduler::next() {
   if (chosen < 0) return std::nullopt;
   ready_.pop_front();
   Slot& slot = slots_[static_cast<std::size_t>(chosen)];
-  slot.queue.push_back(id);
-  if (slot.queue.size() == 1) start(tasks_.at(id));
+  const double expected = expected_ns(t.function_index);
+  slot.queue.push_back(Queued{id, expected});
+  if (expected > 0) {
+    slot.expected_ns += expected;
+  } else {
+    ++slot.unknown;
+  }
+  if (slot.queue.size() == 1) start(t);
   return Assignment{id, chosen};
 }
 
@@ -93,20 +99,31 @@ void Scheduler::stop(const TaskSpec& t) {
   memory_available_ += t.memory;
 }
 
+std::uint64_t Scheduler::pop_front(Slot& slot) {
+  const Queued q = slot.queue.front();
+  slot.queue.pop_front();
+  if (q.expected_ns > 0) {
+    slot.expected_ns = slot.queue.empty() ? 0 : slot.expected_ns - q.expected_ns;
+  } else {
+    --slot.unknown;
+  }
+  return q.task;
+}
+
 std::optional<TaskSpec> Scheduler::complete(int slot_index, std::uint64_t id, std::uint64_t exec_ns) {
   if (slot_index < 0 || static_cast<std::size_t>(slot_index) >= slots_.size()) return std::nullopt;
   Slot& slot = slots_[static_cast<std::size_t>(slot_index)];
-  if (slot.queue.empty() || slot.queue.front() != id) return std::nullopt;
-  slot.queue.pop_front();
+  if (slot.queue.empty() || slot.queue.front().task != id) return std::nullopt;
+  pop_front(slot);
   auto it = tasks_.find(id);
   TaskSpec spec = std::move(it->second);
   tasks_.erase(it);
   stop(spec);
-  if (!slot.queue.empty()) start(tasks_.at(slot.queue.front()));
+  if (!slot.queue.empty()) start(tasks_.at(slot.queue.front().task));
 
   if (spec.function_index >= avg_ns_.size()) avg_ns_.resize(spec.function_index + 1, 0);
   double& avg = avg_ns_[spec.function_index];
-  const auto sample = static_cast<double>(exec_ns);
+  const double sample = std::max(1.0, static_cast<double>(exec_ns));
   avg = avg <= 0 ? sample : avg + kAverageWeight * (sample - avg);
   return spec;
 }
@@ -114,7 +131,7 @@ std::optional<TaskSpec> Scheduler::complete(int slot_index, std::uint64_t id, st
 std::uint64_t Scheduler::running(int slot) const noexcept {
   if (slot < 0 || static_cast<std::size_t>(slot) >= slots_.size()) return 0;
   const Slot& s = slots_[static_cast<std::size_t>(slot)];
-  return s.queue.empty() ? 0 : s.queue.front();
+  return s.queue.empty() ? 0 : s.queue.front().task;
 }
 
 void Scheduler::worker_up(int slot) { slots_.at(static_cast<std::size_t>(slot)).up = true; }
@@ -123,10 +140,12 @@ std::optional<TaskSpec> Scheduler::worker_down(int slot_index) {
   Slot& slot = slots_.at(static_cast<std::size_t>(slot_index));
   slot.up = false;
   if (slot.queue.empty()) return std::nullopt;
-  const std::uint64_t head = slot.queue.front();
+  const std::uint64_t head = slot.queue.front().task;
   // Queued tasks never started: back to the front of the ready queue, keeping their order.
-  for (auto it = slot.queue.rbegin(); it + 1 != slot.queue.rend(); ++it) ready_.push_front(*it);
+  for (auto it = slot.queue.rbegin(); it + 1 != slot.queue.rend(); ++it) ready_.push_front(it->task);
   slot.queue.clear();
+  slot.expected_ns = 0;
+  slot.unknown = 0;
   auto it = tasks_.find(head);
   TaskSpec spec = std::move(it->second);
   tasks_.erase(it);
@@ -146,7 +165,11 @@ std::vector<std::uint64_t> Scheduler::clear() {
   for (const auto& [id, spec] : tasks_) ids.push_back(id);
   tasks_.clear();
   ready_.clear();
-  for (Slot& s : slots_) s.queue.clear();
+  for (Slot& s : slots_) {
+    s.queue.clear();
+    s.expected_ns = 0;
+    s.unknown = 0;
+  }
   return ids;
 }
 

@@ -7,12 +7,15 @@
 //
 // Resources, as in Ray: a task holds TaskOptions::num_cpus and memory while it runs (while it is
 // the head of its slot's queue). A task starts on an idle worker only if what it needs is
-// available. Pipelining: a short task may also be queued behind the running one on a busy worker,
-// so the worker never waits for a round trip between tasks; it then starts the moment its
-// predecessor ends, so it is only queued behind a task that holds at least as much as it needs.
-// How deep to pipeline comes from the function's measured run time: about 500 us of work per
-// worker queue, at most 64 tasks, and none for functions that take a millisecond or more (there
-// the round trip is noise and an unlucky queue would cost a whole task at the end of a batch).
+// available.
+//
+// Pipelining: a task may also be queued behind the running one on a busy worker, so that the
+// worker never waits a round trip between two short tasks. It is only queued behind work known
+// to be short: every task ahead of it must belong to a function whose average run time has been
+// measured, and together they must take at most kPipelineBudget (500 us). So a task never waits
+// behind a long or unknown task while another worker might free up (head-of-line blocking), and a
+// stream of tiny tasks keeps up to 64 in flight per worker. Since a queued task starts the moment
+// its predecessor ends, it is only queued behind a task that holds at least the resources it needs.
 #pragma once
 
 #include <cstdint>
@@ -80,13 +83,21 @@ class Scheduler {
   std::vector<std::uint64_t> clear();
 
  private:
+  struct Queued {
+    std::uint64_t task;
+    double expected_ns;  // the function's average when assigned; 0 = unknown
+  };
   struct Slot {
     bool up = false;
-    std::deque<std::uint64_t> queue;  // front is running
+    std::deque<Queued> queue;  // front is running
+    double expected_ns = 0;    // sum of the known expected_ns in queue
+    int unknown = 0;           // tasks in queue whose run time is unknown
   };
   void start(TaskSpec& t);  // the task became a slot's head: it runs and holds its resources
   void stop(const TaskSpec& t);   // it no longer does
-  std::size_t depth(std::uint32_t function_index) const;
+  double expected_ns(std::uint32_t function_index) const;
+  bool can_queue_behind(const Slot& slot, const TaskSpec& t) const;
+  std::uint64_t pop_front(Slot& slot);
 
   std::unordered_map<std::uint64_t, TaskSpec> tasks_;
   std::deque<std::uint64_t> ready_;

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Smoke tests of the rotate_images demo, run by ctest (examples/CMakeLists.txt):
+#   smoke_test.sh <rotate_images binary> <work folder> <case>
+# generate:       an empty folder gets 8 sample images; all 8 are rotated; exit code 0.
+# bad_image:      a file named bad.bmp that is not an image; exit code 2 and a message naming it.
+# missing_folder: a folder that cannot be created (its parent is a file); exit code 2.
+# The work folder is recreated at the start and removed when the case passes.
+set -u
+bin=$1 work=$2 case=$3
+
+fail() {
+  echo "FAIL ($case): $*" >&2
+  exit 1
+}
+
+rm -rf "$work"
+mkdir -p "$work" || fail "cannot create $work"
+
+case $case in
+  generate)
+    "$bin" "$work/images" --count 8 || fail "exit code $?, expected 0"
+    n=$(find "$work/images" -name '*_rot90.bmp' | wc -l)
+    [ "$n" -eq 8 ] || fail "$n *_rot90.bmp files, expected 8"
+    ;;
+  bad_image)
+    mkdir "$work/images"
+    echo "not an image" > "$work/images/bad.bmp"
+    "$bin" "$work/images" 2> "$work/stderr"
+    rc=$?
+    cat "$work/stderr" >&2
+    [ "$rc" -eq 2 ] || fail "exit code $rc, expected 2"
+    grep -q "bad.bmp" "$work/stderr" || fail "the message does not name bad.bmp"
+    ;;
+  missing_folder)
+    touch "$work/file"
+    "$bin" "$work/file/images" 2> "$work/stderr"
+    rc=$?
+    cat "$work/stderr" >&2
+    [ "$rc" -eq 2 ] || fail "exit code $rc, expected 2"
+    grep -q "cannot create folder" "$work/stderr" || fail "no 'cannot create folder' message"
+    ;;
+  *)
+    fail "unknown case"
+    ;;
+esac
+
+rm -rf "$work"
+echo "PASS ($case)"
