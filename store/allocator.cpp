@@ -30,10 +30,21 @@ struct Allocator::Impl {
 };
 
 Allocator::Allocator(char* base, std::uint64_t size) : impl_(std::make_unique<Impl>(base, size)) {
-  // Boost keeps a little for itself and for each block's header; what remains in one piece is
-  // the largest object the empty store can take.
-  max_object_ = impl_->segment.get_free_memory();
-  max_object_ = max_object_ > 4 * kAlignment ? max_object_ - 4 * kAlignment : 0;
+  // The largest block the empty arena gives, found by bisection (about 30 tries of ~100 ns), so
+  // that allocate() can refuse larger sizes before Boost sees them: Boost's rounding of a size
+  // near 2^64 wraps around and would hand out a small block.
+  std::uint64_t lo = 0, hi = impl_->segment.get_free_memory();
+  while (lo < hi) {
+    const std::uint64_t mid = lo + (hi - lo + 1) / 2;
+    void* p = impl_->segment.allocate_aligned(mid, kAlignment, std::nothrow);
+    if (p != nullptr) {
+      impl_->segment.deallocate(p);
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  max_object_ = lo;
 }
 
 Allocator::~Allocator() = default;
@@ -45,6 +56,7 @@ std::optional<std::uint64_t> Allocator::allocate(std::uint64_t size) {
     std::fputs("shoal: internal error: the object store allocator was used outside the driver\n", stderr);
     std::abort();
   }
+  if (size > max_object_) return std::nullopt;  // sizes come from workers: never trust them
   void* p = impl_->segment.allocate_aligned(size == 0 ? 1 : size, kAlignment, std::nothrow);
   if (p == nullptr) return std::nullopt;
   const auto offset = static_cast<std::uint64_t>(static_cast<char*>(p) - impl_->base);

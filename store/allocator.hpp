@@ -32,7 +32,8 @@ class Allocator {
 
   /// Bytes handed out and not yet freed (as requested, without headers or padding).
   std::uint64_t used_bytes() const noexcept { return used_; }
-  /// The most the arena can hold in one object when empty (its size minus bookkeeping).
+  /// The largest object the empty arena can hold (its size minus bookkeeping); allocate() refuses
+  /// anything larger without asking Boost.
   std::uint64_t max_object_bytes() const noexcept { return max_object_; }
 
  private:

@@ -29,6 +29,7 @@ constexpr std::uint64_t kMinStoreBytes = 1 << 20;
 constexpr double kDefaultStoreShare = 0.3;  // of available memory, as Ray does
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 constexpr auto kHelperExitGrace = std::chrono::milliseconds(2000);
+constexpr int kMaxFailedStarts = 3;  // workers in a row that die before Ready: give the slot up
 
 int count_threads() {
   int n = 0;
@@ -150,6 +151,9 @@ bool Runtime::running() const {
 void Runtime::check_running() const {
   if (state_ == State::kRunning) return;
   if (state_ == State::kStarting) throw NotInitializedError("shoal: init() has not finished");
+  if (state_ == State::kBroken) {
+    throw Error("shoal: the session is broken (" + failure_ + "); call shutdown() and init() again");
+  }
   throw InvalidObjectRefError(
       "shoal: this ObjectRef belongs to a shoal session that was shut down; refs do not carry "
       "over from one init() to the next");
@@ -163,7 +167,7 @@ void Runtime::shutdown() {
     auto error = std::make_shared<ErrorInfo>();
     error->kind = ErrorInfo::Kind::kShutdown;
     error->what = "shoal was shut down before this object was ready";
-    for (std::uint64_t id : scheduler_.clear()) objects_->fail(id, error);
+    for (const TaskSpec& t : scheduler_.clear()) objects_->fail(t.id, error);
     objects_->fail_all_pending(error);
   }
   // Close every socket on the I/O thread (Asio objects belong to it), then let it finish.
@@ -215,17 +219,8 @@ void Runtime::on_frames(Connection& connection, FrameParser& parser) {
 void Runtime::on_closed(Connection& connection, const std::string& reason, bool peer_alive) {
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ == State::kStopping || state_ == State::kStopped) return;
-  if (connection.tag() < 0) {
-    // Without the helper no worker can be replaced; the session cannot go on.
-    SHOAL_LOG(kError, "the fork helper is gone ({}); failing all tasks. Call shutdown() and init() again",
-              reason);
-    failure_ = "the fork helper died: " + reason;
-    auto error = std::make_shared<ErrorInfo>();
-    error->kind = ErrorInfo::Kind::kWorkerCrashed;
-    error->what = "shoal's fork helper died (" + reason + "); call shutdown() and init() again";
-    for (std::uint64_t id : scheduler_.clear()) objects_->fail(id, error);
-    objects_->fail_all_pending(error);
-    started_cv_.notify_all();
+  if (connection.tag() < 0) {  // without the helper no worker can be replaced
+    break_session("the fork helper died: " + reason);
     return;
   }
   on_worker_lost(connection.tag(), reason, peer_alive);
@@ -247,6 +242,8 @@ void Runtime::handle_helper_frame(const FrameParser::Frame& frame) {
     }
     case MessageType::kSpawnFailed: {
       const auto err = read_scalar_body<std::int32_t>(frame.body, frame.header.body_size, "spawn failed");
+      // The helper closed its end of the worker's socket too, so on_closed() follows and counts
+      // this as a failed start.
       SHOAL_LOG(kError, "could not start worker {}: fork failed: {}", slot, std::strerror(err));
       if (state_ == State::kStarting) {
         failure_ = fmt::format("fork of worker {} failed: {}", slot, std::strerror(err));
@@ -278,6 +275,7 @@ void Runtime::on_ready(int slot, const FrameParser::Frame& frame) {
   }
   s.pid = static_cast<pid_t>(read_scalar_body<std::int64_t>(frame.body, frame.header.body_size, "ready"));
   s.phase = WorkerSlot::Phase::kReady;
+  s.failed_starts = 0;
   scheduler_.worker_up(slot);
   if (state_ == State::kStarting && ++ready_workers_ == num_workers_) started_cv_.notify_all();
 }
@@ -285,6 +283,7 @@ void Runtime::on_ready(int slot, const FrameParser::Frame& frame) {
 void Runtime::on_worker_lost(int slot, const std::string& reason, bool alive) {
   WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
   const pid_t pid = s.pid;
+  const bool was_starting = s.phase == WorkerSlot::Phase::kStarting;
   s.phase = WorkerSlot::Phase::kDead;
   if (s.result_block) allocator_->free(*s.result_block);  // never sealed: nobody can see it
   s.result_block.reset();
@@ -296,7 +295,16 @@ void Runtime::on_worker_lost(int slot, const std::string& reason, bool alive) {
     started_cv_.notify_all();
     return;
   }
-  std::optional<TaskSpec> task = scheduler_.worker_down(slot);
+  if (was_starting && ++s.failed_starts >= kMaxFailedStarts) {
+    SHOAL_LOG(kError, "worker {} died {} times before it was ready ({}); not replacing it again",
+              slot, s.failed_starts, reason);
+    for (const WorkerSlot& other : slots_) {
+      if (other.phase != WorkerSlot::Phase::kDead) return;  // the others carry on
+    }
+    break_session("no worker could be started: " + reason);
+    return;
+  }
+std::optional<TaskSpec> task = scheduler_.worker_down(slot);
   if (task) {
     const bool retry = task->max_retries < 0 || task->attempts <= task->max_retries;
     SHOAL_LOG(kWarn, "worker {} (pid {}) died running {} ({}); {}", slot, pid, task->name, reason,
@@ -332,7 +340,25 @@ void Runtime::respawn(int slot) {
     s.connection->start();
   } catch (const Error& e) {
     SHOAL_LOG(kError, "could not replace worker {}: {}", slot, e.what());
+    break_session(std::string("could not reach the fork helper: ") + e.what());
   }
+}
+
+// Fails everything pending; later calls throw until shutdown(). Waiting threads wake up.
+void Runtime::break_session(const std::string& why) {
+  if (state_ != State::kRunning && state_ != State::kStarting) return;
+  SHOAL_LOG(kError, "{}; failing all tasks. Call shutdown() and init() again", why);
+  failure_ = why;
+  if (state_ == State::kRunning) state_ = State::kBroken;
+  auto error = std::make_shared<ErrorInfo>();
+  error->kind = ErrorInfo::Kind::kWorkerCrashed;
+  error->what = "shoal: " + why + "; call shutdown() and init() again";
+  for (const TaskSpec& t : scheduler_.clear()) {
+    release_args(t);
+    objects_->fail(t.id, error);
+  }
+  objects_->fail_all_pending(error);
+  started_cv_.notify_all();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -114,7 +114,9 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   std::vector<pid_t> TEST_worker_pids();
 
  private:
-  enum class State { kStarting, kRunning, kStopping, kStopped };
+  // kBroken: the fork helper died, or no worker can be started; every call fails until
+  // shutdown(), and init() can start a new session.
+  enum class State { kStarting, kRunning, kBroken, kStopping, kStopped };
 
   struct WorkerSlot {
     enum class Phase { kStarting, kReady, kDead };
@@ -123,6 +125,7 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
     pid_t pid = 0;
     std::optional<std::uint64_t> result_block;  // arena block given to the running task
     std::uint64_t result_block_size = 0;
+    int failed_starts = 0;  // workers in a row that died before Ready
   };
 
   Runtime(const Config& config, int num_workers, std::uint64_t store_bytes, std::uint64_t memory_bytes);
@@ -141,6 +144,7 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   void on_task_done(int slot, const FrameParser::Frame& frame);
   void on_worker_lost(int slot, const std::string& reason, bool alive);
   void respawn(int slot);
+  void break_session(const std::string& why);
   void pump();
   void dispatch(const TaskSpec& task, int slot);
   void encode_task(detail::ByteBuffer& out, const TaskSpec& task);

@@ -155,22 +155,22 @@ std::optional<TaskSpec> Scheduler::worker_down(int slot_index) {
 
 void Scheduler::retry(TaskSpec spec) {
   const std::uint64_t id = spec.id;
-  tasks_.emplace(id, std::move(spec));
-  ready_.push_front(id);
+  if (tasks_.emplace(id, std::move(spec)).second) ready_.push_front(id);
 }
 
-std::vector<std::uint64_t> Scheduler::clear() {
-  std::vector<std::uint64_t> ids;
-  ids.reserve(tasks_.size());
-  for (const auto& [id, spec] : tasks_) ids.push_back(id);
-  tasks_.clear();
-  ready_.clear();
+std::vector<TaskSpec> Scheduler::clear() {
   for (Slot& s : slots_) {
+    if (!s.queue.empty()) stop(tasks_.at(s.queue.front().task));  // give back what it held
     s.queue.clear();
     s.expected_ns = 0;
     s.unknown = 0;
   }
-  return ids;
+  std::vector<TaskSpec> out;
+  out.reserve(tasks_.size());
+  for (auto& [id, spec] : tasks_) out.push_back(std::move(spec));
+  tasks_.clear();
+  ready_.clear();
+  return out;
 }
 
 }  // namespace shoal::internal

@@ -73,14 +73,16 @@ class Scheduler {
   /// The slot's worker died. Tasks queued behind the running one go back to the front of the ready
   /// queue, in order. Returns the running task (taken out), or nullopt if it was idle.
   std::optional<TaskSpec> worker_down(int slot);
-  /// Puts a task that was running on a dead worker back at the front of the ready queue.
+  /// Puts a task that was running on a dead worker back at the front of the ready queue (a task
+  /// the scheduler still holds is left alone).
   void retry(TaskSpec spec);
 
   double cpus_available() const noexcept { return cpus_available_; }
   std::uint64_t memory_available() const noexcept { return memory_available_; }
   std::size_t size() const noexcept { return tasks_.size(); }
-  /// Removes every task (shutdown). Returns their ids.
-  std::vector<std::uint64_t> clear();
+  /// Removes every task and releases what running ones held (shutdown, or a broken pool).
+  /// Returns the tasks. Slots keep their up/down state.
+  std::vector<TaskSpec> clear();
 
  private:
   struct Queued {

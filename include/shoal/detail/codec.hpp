@@ -1,9 +1,9 @@
 // File: shoal/detail/codec.hpp (internal; the serialization customization point)
 //
 // Codec<T> turns a T into bytes and back. Two families:
-//  - raw: contiguous buffers (std::vector of trivially copyable elements, std::string, and
-//    cv::Mat through <shoal/opencv.hpp>) are copied as their own bytes, with no encoding, so a
-//    large buffer costs one memcpy into the store and one out;
+//  - raw: numbers, and contiguous buffers (std::vector of trivially copyable elements,
+//    std::string, and cv::Mat through <shoal/opencv.hpp>) are copied as their own bytes, with no
+//    encoding, so a large buffer costs one memcpy into the store and one out;
 //  - msgpack (everything else): numbers, strings, vectors, maps, optional, pair, tuple work out of
 //    the box, and a user type becomes serializable the msgpack way, with MSGPACK_DEFINE(fields...)
 //    in the class or a msgpack adaptor specialisation.
@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -38,6 +39,21 @@ struct Codec {
   static T decode(const char* data, std::size_t size) {
     msgpack::object_handle oh = msgpack::unpack(data, size);
     return oh.get().as<T>();
+  }
+};
+
+// Numbers, enums and bool travel as their own bytes: exact (msgpack-c 4.1 packs an integral double
+// as an integer, which turns -0.0 into 0) and cheaper than encoding.
+template <class T>
+struct Codec<T, std::enable_if_t<std::is_arithmetic_v<T> || std::is_enum_v<T>>> {
+  static constexpr Format kFormat = Format::kRaw;
+  static std::size_t size(const T&) { return sizeof(T); }
+  static void write(const T& v, char* dst) { std::memcpy(dst, &v, sizeof(T)); }
+  static T decode(const char* data, std::size_t size) {
+    if (size != sizeof(T)) throw std::length_error("raw value size does not match the type");
+    T v;
+    std::memcpy(&v, data, sizeof(T));
+    return v;
   }
 };
 

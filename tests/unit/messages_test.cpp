@@ -1,0 +1,508 @@
+// Message bodies (src/transport/messages.hpp): every encoder's output decodes to what went in, and
+// the decoders, which read bytes from another process, reject anything malformed with DecodeError
+// and never hand back a view outside the input. Ends with a bounded, seeded fuzz of every decoder
+// and of the FrameParser.
+#include "src/transport/messages.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "src/transport/frame.hpp"
+
+namespace shoal::internal {
+namespace {
+
+using detail::ByteBuffer;
+using detail::Format;
+
+std::string bytes_of(const ByteBuffer& b) { return std::string(b.data(), b.size()); }
+
+std::string inline_record(std::string_view value, Format format = Format::kMsgpack,
+                          std::uint64_t hash = 0x1122334455667788ull) {
+  ByteBuffer b;
+  put_inline_record(b, format, hash, value.data(), value.size());
+  return bytes_of(b);
+}
+
+std::string store_record() {
+  ByteBuffer b;
+  put_store_record(b, Format::kRaw, 0xABCDull, 1ull << 40, 123456789ull);
+  return bytes_of(b);
+}
+
+std::string ref_record(std::uint32_t index = 7) {
+  ByteBuffer b;
+  put_ref_record(b, index);
+  return bytes_of(b);
+}
+
+std::string task_done_ok(const std::string& record, std::uint64_t exec_ns = 1234) {
+  ByteBuffer b;
+  put_task_done_prefix(b, TaskStatus::kOk, exec_ns);
+  b.write(record.data(), record.size());
+  return bytes_of(b);
+}
+
+std::string task_done_error() {
+  ByteBuffer b;
+  put_task_done_prefix(b, TaskStatus::kError, 99);
+  put_task_error(b, "std::invalid_argument", "bad angle", "#0 f()\n#1 main()");
+  return bytes_of(b);
+}
+
+std::string task_done_store_full() {
+  ByteBuffer b;
+  put_task_done_prefix(b, TaskStatus::kStoreFull, 5);
+  put_store_full(b, 1ull << 33, 1ull << 30);
+  return bytes_of(b);
+}
+
+std::string task_message() {
+  ByteBuffer b;
+  put_task_header(b, TaskHeader{3, 0xFEEDFACECAFEBEEFull, 2});
+  const std::string a = inline_record("abc");
+  const std::string s = store_record();
+  b.write(a.data(), a.size());
+  b.write(s.data(), s.size());
+  return bytes_of(b);
+}
+
+std::string alloc_reply(std::uint8_t ok, std::uint64_t value) {
+  ByteBuffer b;
+  b.put(ok);
+  b.put(value);
+  return bytes_of(b);
+}
+
+std::string exited(std::int64_t pid, std::int32_t status) {
+  ByteBuffer b;
+  b.put(pid);
+  b.put(status);
+  return bytes_of(b);
+}
+
+ValueRecord read_one_record(const std::string& bytes) {
+  ByteReader in(bytes.data(), bytes.size());
+  ValueRecord r = read_record(in);
+  EXPECT_TRUE(in.done());
+  return r;
+}
+
+// Decodes a kTask body the way a worker does: the header, then arg_count records.
+void read_task_message(const std::string& bytes) {
+  ByteReader in(bytes.data(), bytes.size());
+  const TaskHeader h = read_task_header(in);
+  for (std::uint32_t i = 0; i < h.arg_count; ++i) read_record(in);
+  in.expect_done("task");
+}
+
+bool inside(const char* p, std::size_t n, const std::string& buffer) {
+  return p >= buffer.data() && p + n <= buffer.data() + buffer.size();
+}
+
+TEST(Messages, InlineRecordRoundTrips) {
+  const std::string value("hello\0world", 11);
+  const std::string bytes = inline_record(value, Format::kMsgpack, 0x1122334455667788ull);
+  EXPECT_EQ(bytes.size(), kInlineRecordOverhead + value.size());
+  const ValueRecord r = read_one_record(bytes);
+  EXPECT_EQ(r.kind, RecordKind::kInline);
+  EXPECT_EQ(r.format, Format::kMsgpack);
+  EXPECT_EQ(r.type_hash, 0x1122334455667788ull);
+  ASSERT_EQ(r.size, value.size());
+  EXPECT_TRUE(inside(r.data, r.size, bytes));
+  EXPECT_EQ(std::string(r.data, r.size), value);
+}
+
+TEST(Messages, EmptyInlineRecordRoundTrips) {
+  const std::string bytes = inline_record("", Format::kVoid, 0);
+  const ValueRecord r = read_one_record(bytes);
+  EXPECT_EQ(r.kind, RecordKind::kInline);
+  EXPECT_EQ(r.format, Format::kVoid);
+  EXPECT_EQ(r.size, 0u);
+}
+
+TEST(Messages, StoreRecordRoundTrips) {
+  const ValueRecord r = read_one_record(store_record());
+  EXPECT_EQ(r.kind, RecordKind::kStore);
+  EXPECT_EQ(r.format, Format::kRaw);
+  EXPECT_EQ(r.type_hash, 0xABCDull);
+  EXPECT_EQ(r.offset, 1ull << 40);
+  EXPECT_EQ(r.size, 123456789ull);
+}
+
+TEST(Messages, RefRecordRoundTrips) {
+  const ValueRecord r = read_one_record(ref_record(0xDEADBEEFu));
+  EXPECT_EQ(r.kind, RecordKind::kRef);
+  EXPECT_EQ(r.ref_index, 0xDEADBEEFu);
+}
+
+TEST(Messages, TaskHeaderAndArgumentsRoundTrip) {
+  const std::string bytes = task_message();
+  ByteReader in(bytes.data(), bytes.size());
+  const TaskHeader h = read_task_header(in);
+  EXPECT_EQ(h.function_index, 3u);
+  EXPECT_EQ(h.function_check, 0xFEEDFACECAFEBEEFull);
+  ASSERT_EQ(h.arg_count, 2u);
+  EXPECT_EQ(in.remaining(), bytes.size() - kTaskHeaderSize);
+  const ValueRecord a = read_record(in);
+  EXPECT_EQ(a.kind, RecordKind::kInline);
+  EXPECT_EQ(std::string(a.data, a.size), "abc");
+  const ValueRecord s = read_record(in);
+  EXPECT_EQ(s.kind, RecordKind::kStore);
+  EXPECT_EQ(s.offset, 1ull << 40);
+  EXPECT_TRUE(in.done());
+}
+
+TEST(Messages, TaskDoneOkInlineRoundTrips) {
+  const std::string body = task_done_ok(inline_record("result"), 987654321);
+  const TaskDone d = read_task_done(body.data(), body.size());
+  EXPECT_EQ(d.status, TaskStatus::kOk);
+  EXPECT_EQ(d.exec_ns, 987654321u);
+  EXPECT_EQ(d.value.kind, RecordKind::kInline);
+  EXPECT_EQ(d.value.type_hash, 0x1122334455667788ull);
+  EXPECT_TRUE(inside(d.value.data, d.value.size, body));
+  EXPECT_EQ(std::string(d.value.data, d.value.size), "result");
+}
+
+TEST(Messages, TaskDoneOkStoreRoundTrips) {
+  const std::string body = task_done_ok(store_record());
+  const TaskDone d = read_task_done(body.data(), body.size());
+  EXPECT_EQ(d.status, TaskStatus::kOk);
+  EXPECT_EQ(d.value.kind, RecordKind::kStore);
+  EXPECT_EQ(d.value.offset, 1ull << 40);
+  EXPECT_EQ(d.value.size, 123456789ull);
+}
+
+TEST(Messages, TaskDoneErrorRoundTrips) {
+  const std::string body = task_done_error();
+  const TaskDone d = read_task_done(body.data(), body.size());
+  EXPECT_EQ(d.status, TaskStatus::kError);
+  EXPECT_EQ(d.exec_ns, 99u);
+  EXPECT_EQ(d.type_name, "std::invalid_argument");
+  EXPECT_EQ(d.what, "bad angle");
+  EXPECT_EQ(d.backtrace, "#0 f()\n#1 main()");
+}
+
+TEST(Messages, TaskDoneErrorWithEmptyStringsRoundTrips) {
+  ByteBuffer b;
+  put_task_done_prefix(b, TaskStatus::kError, 0);
+  put_task_error(b, "", "", "");
+  const TaskDone d = read_task_done(b.data(), b.size());
+  EXPECT_EQ(d.status, TaskStatus::kError);
+  EXPECT_TRUE(d.type_name.empty());
+  EXPECT_TRUE(d.what.empty());
+  EXPECT_TRUE(d.backtrace.empty());
+}
+
+TEST(Messages, TaskDoneStoreFullRoundTrips) {
+  const std::string body = task_done_store_full();
+  const TaskDone d = read_task_done(body.data(), body.size());
+  EXPECT_EQ(d.status, TaskStatus::kStoreFull);
+  EXPECT_EQ(d.exec_ns, 5u);
+  EXPECT_EQ(d.requested, 1ull << 33);
+  EXPECT_EQ(d.capacity, 1ull << 30);
+}
+
+TEST(Messages, TaskDoneRejectsARefResult) {
+  // A ref record is driver-internal; a worker sending one is broken or hostile.
+  const std::string body = task_done_ok(ref_record());
+  EXPECT_THROW(read_task_done(body.data(), body.size()), DecodeError);
+}
+
+TEST(Messages, TrailingBytesAreADecodeError) {
+  for (std::string body : {task_done_ok(inline_record("x")), task_done_ok(store_record()),
+                           task_done_error(), task_done_store_full()}) {
+    body.push_back('\0');
+    EXPECT_THROW(read_task_done(body.data(), body.size()), DecodeError);
+  }
+  std::string reply = alloc_reply(1, 64) + '\0';
+  EXPECT_THROW(read_alloc_reply(reply.data(), reply.size()), DecodeError);
+  std::string ex = exited(12, 0) + '\0';
+  EXPECT_THROW(read_exited(ex.data(), ex.size()), DecodeError);
+}
+
+TEST(Messages, AllocReplyAndExitedRoundTrip) {
+  std::string b = alloc_reply(1, 4096);
+  AllocReply r = read_alloc_reply(b.data(), b.size());
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.value, 4096u);
+  b = alloc_reply(0, 1ull << 30);
+  r = read_alloc_reply(b.data(), b.size());
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.value, 1ull << 30);
+
+  b = exited(-5, 0x7F00);
+  const Exited e = read_exited(b.data(), b.size());
+  EXPECT_EQ(e.pid, -5);
+  EXPECT_EQ(e.status, 0x7F00);
+}
+
+TEST(Messages, ScalarBodyMustBeExactlyOneScalar) {
+  const std::uint64_t size = 1ull << 35;
+  std::string b(reinterpret_cast<const char*>(&size), sizeof size);
+  EXPECT_EQ(read_scalar_body<std::uint64_t>(b.data(), b.size(), "alloc request"), size);
+  EXPECT_THROW(read_scalar_body<std::uint64_t>(b.data(), b.size() - 1, "alloc request"),
+               DecodeError);
+  b.push_back('\0');
+  EXPECT_THROW(read_scalar_body<std::uint64_t>(b.data(), b.size(), "alloc request"), DecodeError);
+}
+
+// Every strict prefix of a valid message must be rejected, not read past its end.
+TEST(Messages, EveryTruncationIsADecodeError) {
+  struct Case {
+    const char* name;
+    std::string bytes;
+    std::function<void(const std::string&)> decode;
+  };
+  const auto task_done = [](const std::string& s) { read_task_done(s.data(), s.size()); };
+  const auto record = [](const std::string& s) {
+    ByteReader in(s.data(), s.size());
+    read_record(in);
+  };
+  const auto header = [](const std::string& s) {
+    ByteReader in(s.data(), s.size());
+    read_task_header(in);
+  };
+  const std::vector<Case> cases = {
+      {"task done ok inline", task_done_ok(inline_record("some result bytes")), task_done},
+      {"task done ok store", task_done_ok(store_record()), task_done},
+      {"task done error", task_done_error(), task_done},
+      {"task done store full", task_done_store_full(), task_done},
+      {"inline record", inline_record("value"), record},
+      {"store record", store_record(), record},
+      {"ref record", ref_record(), record},
+      {"task header", task_message().substr(0, kTaskHeaderSize), header},
+      {"task message", task_message(), read_task_message},
+      {"alloc reply", alloc_reply(1, 64),
+       [](const std::string& s) { read_alloc_reply(s.data(), s.size()); }},
+      {"exited", exited(77, 9), [](const std::string& s) { read_exited(s.data(), s.size()); }},
+  };
+  for (const Case& c : cases) {
+    ASSERT_NO_THROW(c.decode(c.bytes)) << c.name;
+    for (std::size_t n = 0; n < c.bytes.size(); ++n) {
+      // A fresh copy of exactly n bytes, so a read past the end is caught by ASan too.
+      const std::string prefix = c.bytes.substr(0, n);
+      EXPECT_THROW(c.decode(prefix), DecodeError) << c.name << " cut to " << n << " bytes";
+    }
+  }
+}
+
+TEST(Messages, UnknownRecordKindIsADecodeError) {
+  for (std::uint8_t kind : {0, 4, 0xFF}) {
+    std::string bytes = inline_record("abc");
+    bytes[0] = static_cast<char>(kind);
+    ByteReader in(bytes.data(), bytes.size());
+    EXPECT_THROW(read_record(in), DecodeError) << "kind " << int{kind};
+  }
+}
+
+TEST(Messages, UnknownRecordFormatIsADecodeError) {
+  for (std::uint8_t format : {3, 0x80, 0xFF}) {
+    std::string bytes = store_record();
+    bytes[1] = static_cast<char>(format);
+    ByteReader in(bytes.data(), bytes.size());
+    EXPECT_THROW(read_record(in), DecodeError) << "format " << int{format};
+  }
+}
+
+TEST(Messages, UnknownTaskStatusIsADecodeError) {
+  for (std::uint8_t status : {3, 0xFF}) {
+    std::string body = task_done_store_full();
+    body[0] = static_cast<char>(status);
+    EXPECT_THROW(read_task_done(body.data(), body.size()), DecodeError) << int{status};
+  }
+}
+
+TEST(Messages, UnknownAllocReplyStatusIsADecodeError) {
+  const std::string b = alloc_reply(2, 0);
+  EXPECT_THROW(read_alloc_reply(b.data(), b.size()), DecodeError);
+}
+
+TEST(Messages, InlineSizeLargerThanTheMessageIsADecodeError) {
+  std::string bytes = inline_record("abc");
+  const std::uint32_t huge = 0xFFFFFFFFu;
+  std::memcpy(bytes.data() + kRecordPrefixSize, &huge, sizeof huge);
+  ByteReader in(bytes.data(), bytes.size());
+  EXPECT_THROW(read_record(in), DecodeError);
+}
+
+TEST(Messages, ErrorStringLongerThanTheMessageIsADecodeError) {
+  std::string body = task_done_error();
+  const std::uint32_t huge = 0x7FFFFFFFu;
+  std::memcpy(body.data() + 1 + 8, &huge, sizeof huge);  // the type name's length
+  EXPECT_THROW(read_task_done(body.data(), body.size()), DecodeError);
+}
+
+// ---- Fuzz: random bytes and random mutations of valid messages. Only DecodeError (messages) and
+// FrameError (frames) may come out; whatever decodes must point inside its input.
+
+class Mutator {
+ public:
+  explicit Mutator(std::uint32_t seed) : rng_(seed) {}
+
+  std::size_t below(std::size_t n) { return n == 0 ? 0 : rng_() % n; }
+  char byte() { return static_cast<char>(rng_() & 0xFF); }
+
+  std::string random_bytes(std::size_t max_len) {
+    std::string s(below(max_len + 1), '\0');
+    for (char& c : s) c = byte();
+    return s;
+  }
+
+  std::string mutate(std::string s) {
+    const std::size_t edits = 1 + below(4);
+    for (std::size_t e = 0; e < edits; ++e) {
+      switch (below(5)) {
+        case 0:  // overwrite a byte
+          if (!s.empty()) s[below(s.size())] = byte();
+          break;
+        case 1:  // flip one bit
+          if (!s.empty()) s[below(s.size())] ^= static_cast<char>(1u << below(8));
+          break;
+        case 2:  // truncate
+          s.resize(below(s.size() + 1));
+          break;
+        case 3:  // insert random bytes
+          s.insert(below(s.size() + 1), random_bytes(8));
+          break;
+        default:  // write an extreme length-like value somewhere
+          if (s.size() >= 4) {
+            const std::uint32_t v =
+                below(2) != 0 ? 0xFFFFFFFFu : static_cast<std::uint32_t>(rng_());
+            std::memcpy(s.data() + below(s.size() - 3), &v, 4);
+          }
+          break;
+      }
+    }
+    return s;
+  }
+
+ private:
+  std::mt19937 rng_;
+};
+
+void fuzz_task_done(const std::string& s) {
+  const TaskDone d = read_task_done(s.data(), s.size());
+  if (d.status == TaskStatus::kOk && d.value.kind == RecordKind::kInline) {
+    ASSERT_TRUE(inside(d.value.data, d.value.size, s));
+  }
+  if (d.status == TaskStatus::kError) {
+    ASSERT_TRUE(inside(d.type_name.data(), d.type_name.size(), s));
+    ASSERT_TRUE(inside(d.what.data(), d.what.size(), s));
+    ASSERT_TRUE(inside(d.backtrace.data(), d.backtrace.size(), s));
+  }
+  ASSERT_NE(d.value.kind, RecordKind::kRef);
+}
+
+void fuzz_records(const std::string& s) {
+  ByteReader in(s.data(), s.size());
+  while (!in.done()) {
+    const ValueRecord r = read_record(in);
+    ASSERT_LE(static_cast<int>(r.format), static_cast<int>(Format::kRaw));
+    if (r.kind == RecordKind::kInline) {
+      ASSERT_TRUE(inside(r.data, r.size, s));
+    }
+  }
+}
+
+void fuzz_frames(const std::string& s, Mutator& m) {
+  FrameParser parser;
+  std::size_t at = 0;
+  FrameParser::Frame frame;
+  while (at < s.size()) {
+    const std::size_t n = std::min(s.size() - at, 1 + m.below(32));
+    char* dst = parser.writable(n + m.below(16));
+    std::memcpy(dst, s.data() + at, n);
+    parser.commit(n);
+    at += n;
+    while (parser.next(&frame)) {
+      ASSERT_LE(frame.header.body_size, kMaxBodySize);
+      ASSERT_STRNE(message_type_name(frame.header.type), "unknown");
+    }
+    if (m.below(2) != 0) parser.compact();
+  }
+}
+
+TEST(MessagesFuzz, OnlyDecodeErrorsEscapeTheDecoders) {
+  std::vector<std::string> task_dones = {task_done_ok(inline_record("result")),
+                                         task_done_ok(store_record()), task_done_error(),
+                                         task_done_store_full()};
+  std::vector<std::string> records = {inline_record("v"), store_record(), ref_record(),
+                                      inline_record("a") + store_record() + ref_record(3)};
+  ByteBuffer frames;
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    const std::size_t at = begin_frame(frames, MessageType::kTaskDone, id);
+    const std::string body = task_done_ok(inline_record(std::string(id * 5, 'q')));
+    frames.write(body.data(), body.size());
+    end_frame(frames, at);
+  }
+  const std::string frame_stream = bytes_of(frames);
+
+  Mutator m(0x5EED1234u);
+  constexpr int kIterations = 20000;
+  for (int i = 0; i < kIterations; ++i) {
+    const bool random = m.below(4) == 0;
+    const std::size_t target = m.below(6);
+    try {
+      switch (target) {
+        case 0: {
+          const std::string s =
+              random ? m.random_bytes(64) : m.mutate(task_dones[m.below(task_dones.size())]);
+          fuzz_task_done(s);
+          break;
+        }
+        case 1: {
+          const std::string s =
+              random ? m.random_bytes(64) : m.mutate(records[m.below(records.size())]);
+          fuzz_records(s);
+          break;
+        }
+        case 2: {
+          const std::string s = random ? m.random_bytes(64) : m.mutate(task_message());
+          read_task_message(s);
+          break;
+        }
+        case 3: {
+          const std::string s = random ? m.random_bytes(16) : m.mutate(alloc_reply(1, 4096));
+          read_alloc_reply(s.data(), s.size());
+          break;
+        }
+        case 4: {
+          const std::string s = random ? m.random_bytes(16) : m.mutate(exited(1234, 0));
+          read_exited(s.data(), s.size());
+          break;
+        }
+        default: {
+          const std::string s = random ? m.random_bytes(96) : m.mutate(frame_stream);
+          fuzz_frames(s, m);
+          break;
+        }
+      }
+    } catch (const DecodeError&) {
+    } catch (const FrameError&) {
+      if (target != 5) {
+        ADD_FAILURE() << "iteration " << i << ": a message decoder threw FrameError";
+        return;
+      }
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "iteration " << i << " (target " << target
+                    << "): unexpected exception: " << e.what();
+      return;
+    }
+    if (::testing::Test::HasFatalFailure()) {
+      ADD_FAILURE() << "iteration " << i << " (target " << target << ")";
+      return;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace shoal::internal

@@ -1,0 +1,465 @@
+// The Scheduler (src/driver/scheduler.hpp): FIFO assignment, dependencies, CPU and memory
+// accounting, pipelining depth learned from run times, and what happens when a worker dies.
+#include "src/driver/scheduler.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace shoal::internal {
+namespace {
+
+constexpr std::uint64_t kMicrosecond = 1'000;  // ns
+constexpr std::uint64_t kMillisecond = 1'000'000;
+constexpr std::uint32_t kFast = 9;  // a function index the tests teach to take 1 us
+constexpr std::uint64_t kMemory = 1ull << 30;
+
+TaskSpec make_task(std::uint64_t id, std::uint32_t function = 0, double cpus = 1,
+                   std::uint64_t memory = 0, std::uint32_t deps_pending = 0) {
+  TaskSpec t;
+  t.id = id;
+  t.function_index = function;
+  t.name = "task" + std::to_string(id);
+  t.num_cpus = cpus;
+  t.memory = memory;
+  t.deps_pending = deps_pending;
+  return t;
+}
+
+// Calls next() until it assigns nothing; returns what it assigned, in order.
+std::vector<Scheduler::Assignment> drain(Scheduler& s) {
+  std::vector<Scheduler::Assignment> out;
+  while (std::optional<Scheduler::Assignment> a = s.next()) out.push_back(*a);
+  return out;
+}
+
+// Teaches the scheduler that `function` takes `exec_ns`, by running one task of it on `slot`.
+void learn(Scheduler& s, int slot, std::uint32_t function, std::uint64_t exec_ns,
+           std::uint64_t id) {
+  s.add(make_task(id, function));
+  std::optional<Scheduler::Assignment> a = s.next();
+  ASSERT_TRUE(a.has_value());
+  ASSERT_EQ(a->slot, slot);
+  ASSERT_TRUE(s.complete(slot, id, exec_ns).has_value());
+}
+
+TEST(Scheduler, AssignsNothingWithoutAWorkerUp) {
+  Scheduler s(4, kMemory, 2);
+  s.add(make_task(1));
+  EXPECT_FALSE(s.next().has_value());
+  s.worker_up(1);
+  const std::optional<Scheduler::Assignment> a = s.next();
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->task, 1u);
+  EXPECT_EQ(a->slot, 1);
+}
+
+TEST(Scheduler, AssignsReadyTasksInFifoOrderToIdleWorkers) {
+  Scheduler s(3, kMemory, 3);
+  for (int slot = 0; slot < 3; ++slot) s.worker_up(slot);
+  for (std::uint64_t id = 1; id <= 3; ++id) s.add(make_task(id, 0, 1));
+  const std::vector<Scheduler::Assignment> got = drain(s);
+  ASSERT_GE(got.size(), 3u);
+  // Every idle worker gets a task before any is pipelined, in arrival order.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(got[static_cast<std::size_t>(i)].task, static_cast<std::uint64_t>(i + 1));
+  }
+  EXPECT_EQ(s.running(0) + s.running(1) + s.running(2), 1u + 2u + 3u);
+  EXPECT_NE(got[0].slot, got[1].slot);
+  EXPECT_NE(got[1].slot, got[2].slot);
+  EXPECT_NE(got[0].slot, got[2].slot);
+}
+
+TEST(Scheduler, TaskWaitsForItsDependencies) {
+  Scheduler s(4, kMemory, 1);
+  s.worker_up(0);
+  s.add(make_task(1, 0, 1, 0, /*deps_pending=*/2));
+  EXPECT_FALSE(s.next().has_value());
+  s.dependency_done(1);
+  EXPECT_FALSE(s.next().has_value());
+  s.dependency_done(1);
+  const std::optional<Scheduler::Assignment> a = s.next();
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->task, 1u);
+  // A stray extra notification must not queue the task a second time.
+  s.dependency_done(1);
+  EXPECT_FALSE(s.next().has_value());
+  EXPECT_EQ(s.find(1)->deps_pending, 0u);
+}
+
+TEST(Scheduler, WaitingTaskDoesNotBlockLaterReadyTasks) {
+  Scheduler s(4, kMemory, 2);
+  s.worker_up(0);
+  s.worker_up(1);
+  s.add(make_task(1, 0, 1, 0, /*deps_pending=*/1));
+  s.add(make_task(2));
+  const std::optional<Scheduler::Assignment> a = s.next();
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->task, 2u);
+  s.dependency_done(1);
+  const std::optional<Scheduler::Assignment> b = s.next();
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->task, 1u);
+}
+
+TEST(Scheduler, TaskHoldingAllCpusBlocksOthersUntilComplete) {
+  Scheduler s(2, kMemory, 3);
+  for (int slot = 0; slot < 3; ++slot) s.worker_up(slot);
+  learn(s, 0, /*function=*/5, 5 * kMillisecond, 100);  // long: never pipelined
+  s.add(make_task(1, 5, /*cpus=*/2));
+  s.add(make_task(2, 5, 1));
+  s.add(make_task(3, 5, 1));
+  const std::vector<Scheduler::Assignment> first = drain(s);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].task, 1u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 0);
+
+  ASSERT_TRUE(s.complete(first[0].slot, 1, 5 * kMillisecond).has_value());
+  const std::vector<Scheduler::Assignment> second = drain(s);
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_EQ(second[0].task, 2u);
+  EXPECT_EQ(second[1].task, 3u);
+  EXPECT_NE(second[0].slot, second[1].slot);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 0);
+}
+
+TEST(Scheduler, MemoryBlocksATaskThatDoesNotFit) {
+  Scheduler s(8, 1000, 2);
+  s.worker_up(0);
+  s.worker_up(1);
+  learn(s, 0, 5, 5 * kMillisecond, 100);
+  s.add(make_task(1, 5, 1, 700));
+  s.add(make_task(2, 5, 1, 400));
+  ASSERT_EQ(drain(s).size(), 1u);
+  EXPECT_EQ(s.memory_available(), 300u);
+  EXPECT_EQ(s.running(1), 0u);
+  ASSERT_TRUE(s.complete(0, 1, 5 * kMillisecond).has_value());
+  const std::vector<Scheduler::Assignment> got = drain(s);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].task, 2u);
+  EXPECT_EQ(s.memory_available(), 600u);
+}
+
+TEST(Scheduler, CpusAndMemoryTrackRunningTasksExactly) {
+  Scheduler s(4, 1000, 4);
+  for (int slot = 0; slot < 4; ++slot) s.worker_up(slot);
+  s.add(make_task(1, 0, 0.5, 100));
+  s.add(make_task(2, 0, 1.5, 300));
+  s.add(make_task(3, 0, 0.25, 0));
+  std::optional<Scheduler::Assignment> a1 = s.next();
+  ASSERT_TRUE(a1.has_value());
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 3.5);
+  EXPECT_EQ(s.memory_available(), 900u);
+  std::optional<Scheduler::Assignment> a2 = s.next();
+  ASSERT_TRUE(a2.has_value());
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 2.0);
+  EXPECT_EQ(s.memory_available(), 600u);
+  std::optional<Scheduler::Assignment> a3 = s.next();
+  ASSERT_TRUE(a3.has_value());
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 1.75);
+  EXPECT_EQ(s.memory_available(), 600u);
+
+  ASSERT_TRUE(s.complete(a2->slot, 2, 1000).has_value());
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 3.25);
+  EXPECT_EQ(s.memory_available(), 900u);
+  ASSERT_TRUE(s.complete(a1->slot, 1, 1000).has_value());
+  ASSERT_TRUE(s.complete(a3->slot, 3, 1000).has_value());
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 4.0);
+  EXPECT_EQ(s.memory_available(), 1000u);
+  EXPECT_EQ(s.size(), 0u);
+}
+
+TEST(Scheduler, PipelinedTaskHoldsResourcesOnlyOnceItRuns) {
+  Scheduler s(4, 1000, 1);
+  s.worker_up(0);
+  learn(s, 0, kFast, kMicrosecond, 1000);
+  s.add(make_task(1, kFast, 2, 500));
+  s.add(make_task(2, kFast, 1, 100));
+  ASSERT_EQ(drain(s).size(), 2u);  // the second one is queued behind the first
+  EXPECT_EQ(s.running(0), 1u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 2);
+  EXPECT_EQ(s.memory_available(), 500u);
+  EXPECT_EQ(s.find(2)->attempts, 0);
+
+  ASSERT_TRUE(s.complete(0, 1, kMicrosecond).has_value());
+  EXPECT_EQ(s.running(0), 2u);
+  EXPECT_EQ(s.find(2)->attempts, 1);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 3);
+  EXPECT_EQ(s.memory_available(), 900u);
+}
+
+TEST(Scheduler, NothingIsQueuedBehindAnUnknownFunction) {
+  Scheduler s(8, kMemory, 2);
+  s.worker_up(0);
+  s.worker_up(1);
+  for (std::uint64_t id = 1; id <= 10; ++id) s.add(make_task(id, /*function=*/3));
+  const std::vector<Scheduler::Assignment> got = drain(s);
+  ASSERT_EQ(got.size(), 2u);  // one per worker, none queued
+  EXPECT_NE(got[0].slot, got[1].slot);
+  ASSERT_TRUE(s.complete(got[0].slot, got[0].task, 5 * kMillisecond).has_value());
+  EXPECT_EQ(drain(s).size(), 1u);
+}
+
+TEST(Scheduler, UnknownFunctionMayQueueBehindShortWorkButNothingBehindIt) {
+  Scheduler s(8, kMemory, 1);
+  s.worker_up(0);
+  learn(s, 0, kFast, kMicrosecond, 1000);
+  s.add(make_task(1, kFast));
+  s.add(make_task(2, /*function=*/3));  // never measured
+  s.add(make_task(3, kFast));
+  const std::vector<Scheduler::Assignment> got = drain(s);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].task, 1u);
+  EXPECT_EQ(got[1].task, 2u);
+  // Once the unknown task runs, the fast one still may not wait behind it.
+  ASSERT_TRUE(s.complete(0, 1, kMicrosecond).has_value());
+  EXPECT_EQ(s.running(0), 2u);
+  EXPECT_FALSE(s.next().has_value());
+  ASSERT_TRUE(s.complete(0, 2, kMicrosecond).has_value());
+  EXPECT_EQ(drain(s).size(), 1u);
+}
+
+TEST(Scheduler, SlowFunctionIsNotPipelined) {
+  Scheduler s(8, kMemory, 1);
+  s.worker_up(0);
+  learn(s, 0, 3, 5 * kMillisecond, 100);
+  for (std::uint64_t id = 1; id <= 5; ++id) s.add(make_task(id, 3));
+  EXPECT_EQ(drain(s).size(), 1u);
+  ASSERT_TRUE(s.complete(0, 1, 5 * kMillisecond).has_value());
+  EXPECT_EQ(drain(s).size(), 1u);
+  EXPECT_EQ(s.running(0), 2u);
+}
+
+TEST(Scheduler, FastTaskIsNotQueuedBehindASlowOne) {
+  Scheduler s(8, kMemory, 1);
+  s.worker_up(0);
+  learn(s, 0, /*function=*/1, 5 * kMillisecond, 1000);
+  learn(s, 0, kFast, kMicrosecond, 1001);
+  s.add(make_task(1, 1));
+  s.add(make_task(2, kFast));
+  EXPECT_EQ(drain(s).size(), 1u);
+  EXPECT_EQ(s.running(0), 1u);
+}
+
+TEST(Scheduler, FastFunctionIsPipelinedUpTo64Deep) {
+  Scheduler s(8, kMemory, 1);
+  s.worker_up(0);
+  learn(s, 0, kFast, kMicrosecond, 1000);
+  for (std::uint64_t id = 1; id <= 100; ++id) s.add(make_task(id, kFast));
+  EXPECT_EQ(drain(s).size(), 64u);
+  ASSERT_TRUE(s.complete(0, 1, kMicrosecond).has_value());
+  EXPECT_EQ(drain(s).size(), 1u);  // one left, one more in flight
+}
+
+TEST(Scheduler, PipelineDepthFollowsTheRunTime) {
+  Scheduler s(8, kMemory, 1);
+  s.worker_up(0);
+  learn(s, 0, 3, 100 * kMicrosecond, 1000);
+  for (std::uint64_t id = 1; id <= 20; ++id) s.add(make_task(id, 3));
+  // A task may wait behind at most 500 us of known work: five 100 us tasks, so six in flight.
+  EXPECT_EQ(drain(s).size(), 6u);
+  // The budget is given back as tasks finish.
+  ASSERT_TRUE(s.complete(0, 1, 100 * kMicrosecond).has_value());
+  EXPECT_EQ(drain(s).size(), 1u);
+  ASSERT_TRUE(s.complete(0, 2, 100 * kMicrosecond).has_value());
+  ASSERT_TRUE(s.complete(0, 3, 100 * kMicrosecond).has_value());
+  EXPECT_EQ(drain(s).size(), 2u);
+}
+
+TEST(Scheduler, PipelinedTasksGoToTheShortestQueue) {
+  Scheduler s(8, kMemory, 2);
+  s.worker_up(0);
+  s.worker_up(1);
+  learn(s, 0, 3, 100 * kMicrosecond, 1000);  // six in flight per worker
+  for (std::uint64_t id = 1; id <= 12; ++id) s.add(make_task(id, 3));
+  const std::vector<Scheduler::Assignment> got = drain(s);
+  ASSERT_EQ(got.size(), 12u);
+  int per_slot[2] = {0, 0};
+  for (const Scheduler::Assignment& a : got) ++per_slot[a.slot];
+  EXPECT_EQ(per_slot[0], 6);
+  EXPECT_EQ(per_slot[1], 6);
+}
+
+TEST(Scheduler, NeverPipelinesATaskNeedingMoreCpusBehindOneNeedingFewer) {
+  Scheduler s(4, kMemory, 1);
+  s.worker_up(0);
+  learn(s, 0, kFast, kMicrosecond, 1000);
+  s.add(make_task(1, kFast, 1));
+  s.add(make_task(2, kFast, 2));
+  ASSERT_EQ(drain(s).size(), 1u);
+  EXPECT_EQ(s.running(0), 1u);
+  // When task 1 ends, it must not start with 2 CPUs reserved for 1: it waits for next().
+  ASSERT_TRUE(s.complete(0, 1, kMicrosecond).has_value());
+  EXPECT_EQ(s.running(0), 0u);
+  const std::optional<Scheduler::Assignment> a = s.next();
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->task, 2u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 2);
+  // The other way round is fine: a smaller task may wait behind a bigger one.
+  s.add(make_task(3, kFast, 1));
+  EXPECT_EQ(drain(s).size(), 1u);
+}
+
+TEST(Scheduler, NeverPipelinesATaskNeedingMoreMemoryBehindOneNeedingLess) {
+  Scheduler s(4, 1000, 1);
+  s.worker_up(0);
+  learn(s, 0, kFast, kMicrosecond, 1000);
+  s.add(make_task(1, kFast, 1, 10));
+  s.add(make_task(2, kFast, 1, 20));
+  EXPECT_EQ(drain(s).size(), 1u);
+  ASSERT_TRUE(s.complete(0, 1, kMicrosecond).has_value());
+  EXPECT_EQ(s.running(0), 0u);
+  EXPECT_EQ(s.memory_available(), 1000u);
+}
+
+TEST(Scheduler, CompleteWithTheWrongIdChangesNothing) {
+  Scheduler s(4, kMemory, 2);
+  s.worker_up(0);
+  learn(s, 0, kFast, kMicrosecond, 1000);
+  s.add(make_task(1, kFast, 1));
+  s.add(make_task(2, kFast, 1));
+  ASSERT_EQ(drain(s).size(), 2u);  // one worker up: 2 is queued behind 1 on slot 0
+  ASSERT_EQ(s.running(0), 1u);
+
+  EXPECT_FALSE(s.complete(0, 2, 1000).has_value());   // queued, not running
+  EXPECT_FALSE(s.complete(0, 99, 1000).has_value());  // unknown
+  EXPECT_FALSE(s.complete(1, 1, 1000).has_value());   // another slot
+  EXPECT_FALSE(s.complete(7, 1, 1000).has_value());   // no such slot
+  EXPECT_FALSE(s.complete(-1, 1, 1000).has_value());
+  EXPECT_EQ(s.running(0), 1u);
+  EXPECT_EQ(s.size(), 2u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 3);
+
+  std::optional<TaskSpec> done = s.complete(0, 1, 1000);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->id, 1u);
+  EXPECT_EQ(done->name, "task1");
+  EXPECT_EQ(done->attempts, 1);
+  EXPECT_EQ(s.find(1), nullptr);
+  EXPECT_EQ(s.running(0), 2u);
+}
+
+TEST(Scheduler, WorkerDownReturnsTheRunningTaskAndRequeuesTheRestInOrder) {
+  Scheduler s(8, kMemory, 2);
+  s.worker_up(0);
+  learn(s, 0, 3, 100 * kMicrosecond, 1000);  // six in flight per worker
+  for (std::uint64_t id = 1; id <= 8; ++id) s.add(make_task(id, 3));
+  ASSERT_EQ(drain(s).size(), 6u);  // 1 runs, 2..6 queued on slot 0; 7, 8 ready
+  ASSERT_DOUBLE_EQ(s.cpus_available(), 7);
+
+  std::optional<TaskSpec> lost = s.worker_down(0);
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_EQ(lost->id, 1u);
+  EXPECT_EQ(lost->attempts, 1);
+  EXPECT_EQ(s.find(1), nullptr);
+  EXPECT_EQ(s.running(0), 0u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 8);
+  EXPECT_EQ(s.size(), 7u);
+  EXPECT_FALSE(s.next().has_value());  // the dead slot takes nothing
+
+  s.worker_up(1);
+  const std::vector<Scheduler::Assignment> got = drain(s);
+  ASSERT_EQ(got.size(), 6u);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].task, i + 2) << "position " << i;
+    EXPECT_EQ(got[i].slot, 1);
+  }
+  EXPECT_EQ(s.find(2)->attempts, 1);  // the queued ones had never started
+
+  // The dead slot's queue bookkeeping was reset: back up, it takes a full queue again.
+  s.worker_up(0);
+  for (std::uint64_t id = 9; id <= 20; ++id) s.add(make_task(id, 3));
+  const std::vector<Scheduler::Assignment> refill = drain(s);
+  int on_zero = 0;
+  for (const Scheduler::Assignment& a : refill) on_zero += a.slot == 0 ? 1 : 0;
+  EXPECT_EQ(on_zero, 6);
+}
+
+TEST(Scheduler, WorkerDownWhileIdleReturnsNothing) {
+  Scheduler s(4, kMemory, 1);
+  s.worker_up(0);
+  EXPECT_FALSE(s.worker_down(0).has_value());
+  s.add(make_task(1));
+  EXPECT_FALSE(s.next().has_value());
+}
+
+TEST(Scheduler, RetryPutsTheTaskAtTheFrontAndCountsAttempts) {
+  Scheduler s(1, kMemory, 1);
+  s.worker_up(0);
+  learn(s, 0, 3, 5 * kMillisecond, 1000);  // no pipelining
+  s.add(make_task(1, 3));
+  s.add(make_task(2, 3));
+  s.add(make_task(3, 3));
+  ASSERT_EQ(drain(s).size(), 1u);
+  std::optional<TaskSpec> lost = s.worker_down(0);
+  ASSERT_TRUE(lost.has_value());
+  ASSERT_EQ(lost->id, 1u);
+  s.retry(std::move(*lost));
+  s.worker_up(0);
+
+  std::vector<std::uint64_t> order;
+  for (int i = 0; i < 3; ++i) {
+    const std::optional<Scheduler::Assignment> a = s.next();
+    ASSERT_TRUE(a.has_value());
+    order.push_back(a->task);
+    if (a->task == 1) {
+      EXPECT_EQ(s.find(1)->attempts, 2);
+    }
+    ASSERT_TRUE(s.complete(0, a->task, 5 * kMillisecond).has_value());
+  }
+  EXPECT_EQ(order, (std::vector<std::uint64_t>{1, 2, 3}));
+}
+
+TEST(Scheduler, RemoveWaitingDropsATaskThatWillNotRun) {
+  Scheduler s(4, kMemory, 1);
+  s.add(make_task(1, 0, 1, 0, /*deps_pending=*/1));
+  s.add(make_task(2));  // ready, but no worker is up yet
+  s.add(make_task(3));
+
+  std::optional<TaskSpec> waiting = s.remove_waiting(1);
+  ASSERT_TRUE(waiting.has_value());
+  EXPECT_EQ(waiting->id, 1u);
+  std::optional<TaskSpec> ready = s.remove_waiting(2);
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_FALSE(s.remove_waiting(2).has_value());
+  EXPECT_FALSE(s.remove_waiting(42).has_value());
+  EXPECT_EQ(s.size(), 1u);
+
+  s.dependency_done(1);  // late notification for a removed task: ignored
+  s.worker_up(0);
+  const std::vector<Scheduler::Assignment> got = drain(s);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].task, 3u);
+}
+
+TEST(Scheduler, ClearRemovesEveryTask) {
+  Scheduler s(4, kMemory, 1);
+  s.worker_up(0);
+  learn(s, 0, kFast, kMicrosecond, 1000);
+  s.add(make_task(1, kFast));                            // runs
+  s.add(make_task(2, kFast));                            // queued behind it
+  s.add(make_task(3, kFast, /*cpus=*/2));                // ready: too big to queue
+  s.add(make_task(4, kFast, 1, 0, /*deps_pending=*/1));  // waiting
+  ASSERT_EQ(drain(s).size(), 2u);
+
+  std::vector<std::uint64_t> ids;
+  for (const TaskSpec& t : s.clear()) ids.push_back(t.id);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(s.size(), 0u);
+  EXPECT_EQ(s.cpus_available(), 4.0) << "clear() gives back what the running task held";
+  EXPECT_EQ(s.running(0), 0u);
+  EXPECT_EQ(s.find(3), nullptr);
+  EXPECT_FALSE(s.next().has_value());
+  EXPECT_FALSE(s.complete(0, 1, 1000).has_value());
+  s.dependency_done(4);
+  EXPECT_FALSE(s.next().has_value());
+}
+
+}  // namespace
+}  // namespace shoal::internal
