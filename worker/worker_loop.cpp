@@ -25,8 +25,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A reply is held back (to share a write with the next one) only after a task this short.
-constexpr auto kCoalesceTaskTime = std::chrono::microseconds(50);
 constexpr std::size_t kCoalesceBytes = 64 * 1024;
 constexpr std::size_t kReadChunk = 64 * 1024;
 
@@ -97,11 +95,28 @@ class WorkerLoop {
     if (h.type != MessageType::kTask) {
       throw ProtocolViolation{std::string("unexpected ") + message_type_name(h.type) + " message"};
     }
-    const auto started = Clock::now();
     run_task(h.id, body, h.body_size);
-    const auto took = Clock::now() - started;
-    const bool more_buffered = !backlog_.empty() || parser_.buffered() >= kFrameHeaderSize;
-    if (!more_buffered || took >= kCoalesceTaskTime || out_.size() >= kCoalesceBytes) flush();
+    // Hold the reply back only if the next task is already here and expected to be short: then
+    // both replies share one write. Before anything else, send now (the next task may be long).
+    if (!next_task_expected_short() || out_.size() >= kCoalesceBytes) flush();
+  }
+
+  bool next_task_expected_short() {
+    const char* body = nullptr;
+    FrameHeader h;
+    if (!backlog_.empty()) {
+      h = backlog_.front().header;
+      body = backlog_.front().body.data();
+    } else if (!parser_.peek(&h, &body)) {
+      return false;
+    }
+    if (h.type != MessageType::kTask || h.body_size < kTaskHeaderSize) return false;
+    try {
+      ByteReader in(body, h.body_size);
+      return (read_task_header(in).flags & kTaskExpectedShort) != 0;
+    } catch (const DecodeError&) {
+      return false;  // reported when the frame itself is handled
+    }
   }
 
   void run_task(std::uint64_t task_id, const char* body, std::size_t size) {

@@ -146,8 +146,8 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   void respawn(int slot);
   void break_session(const std::string& why);
   void pump();
-  void dispatch(const TaskSpec& task, int slot);
-  void encode_task(detail::ByteBuffer& out, const TaskSpec& task);
+  void dispatch(const TaskSpec& task, int slot, bool expected_short);
+  void encode_task(detail::ByteBuffer& out, const TaskSpec& task, bool expected_short);
   void release_args(const TaskSpec& task);
   void complete_dependents(const std::vector<std::uint64_t>& tasks);
   void fail_object(std::uint64_t id, std::shared_ptr<const ErrorInfo> error);

@@ -111,21 +111,23 @@ std::uint64_t Runtime::new_object(std::uint64_t producer) {
 }
 
 void Runtime::pump() {
+  constexpr double kShortTaskNs = 50'000;  // see kTaskExpectedShort
   while (std::optional<Scheduler::Assignment> a = scheduler_.next()) {
-    dispatch(*scheduler_.find(a->task), a->slot);
+    dispatch(*scheduler_.find(a->task), a->slot, a->expected_ns > 0 && a->expected_ns < kShortTaskNs);
   }
 }
 
-void Runtime::dispatch(const TaskSpec& task, int slot) {
+void Runtime::dispatch(const TaskSpec& task, int slot, bool expected_short) {
   slots_[static_cast<std::size_t>(slot)].connection->send(
-      [&](detail::ByteBuffer& out) { encode_task(out, task); });
+      [&](detail::ByteBuffer& out) { encode_task(out, task, expected_short); });
 }
 
 // The task message: its header, then the argument records, with each ref record replaced by the
 // argument object's bytes (small objects) or its place in the arena (large ones).
-void Runtime::encode_task(detail::ByteBuffer& out, const TaskSpec& task) {
+void Runtime::encode_task(detail::ByteBuffer& out, const TaskSpec& task, bool expected_short) {
   const std::size_t frame = begin_frame(out, MessageType::kTask, task.id);
-  put_task_header(out, TaskHeader{task.function_index, task.function_check, task.arg_count});
+  put_task_header(out, TaskHeader{task.function_index, task.function_check, task.arg_count,
+                                  expected_short ? kTaskExpectedShort : 0u});
   if (task.deps.empty()) {
     out.write(task.args.data(), task.args.size());
   } else {

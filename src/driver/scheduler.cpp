@@ -85,7 +85,7 @@ std::optional<Scheduler::Assignment> Scheduler::next() {
     ++slot.unknown;
   }
   if (slot.queue.size() == 1) start(t);
-  return Assignment{id, chosen};
+  return Assignment{id, chosen, expected};
 }
 
 void Scheduler::start(TaskSpec& t) {

@@ -59,6 +59,7 @@ class Scheduler {
   struct Assignment {
     std::uint64_t task;
     int slot;
+    double expected_ns;  // the function's average run time so far; 0 = unknown
   };
   /// Assigns the next ready task to a slot if one can take it now (see the header comment).
   std::optional<Assignment> next();

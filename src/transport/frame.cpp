@@ -88,6 +88,19 @@ bool FrameParser::next(Frame* frame) {
   return true;
 }
 
+bool FrameParser::peek(FrameHeader* header, const char** body) const {
+  const std::size_t available = buffer_.size() - read_;
+  if (available < kFrameHeaderSize) return false;
+  try {
+    *header = parse_header(buffer_.data() + read_);
+  } catch (const FrameError&) {
+    return false;
+  }
+  if (available < kFrameHeaderSize + header->body_size) return false;
+  *body = buffer_.data() + read_ + kFrameHeaderSize;
+  return true;
+}
+
 void FrameParser::compact() {
   if (read_ == 0) return;
   const std::size_t rest = buffer_.size() - read_;

@@ -81,6 +81,8 @@ class FrameParser {
 
   /// The next complete frame, or false if more bytes are needed. Throws FrameError.
   bool next(Frame* frame);
+  /// Like next() but leaves the frame in place; false also for a header that does not parse.
+  bool peek(FrameHeader* header, const char** body) const;
 
   /// Drops consumed bytes so the buffer does not grow without bound.
   void compact();

@@ -74,6 +74,7 @@ void put_task_header(ByteBuffer& out, const TaskHeader& h) {
   out.put(h.function_index);
   out.put(h.function_check);
   out.put(h.arg_count);
+  out.put(h.flags);
 }
 
 TaskHeader read_task_header(ByteReader& in) {
@@ -81,6 +82,8 @@ TaskHeader read_task_header(ByteReader& in) {
   h.function_index = in.get<std::uint32_t>("task function index");
   h.function_check = in.get<std::uint64_t>("task function check");
   h.arg_count = in.get<std::uint32_t>("task argument count");
+  h.flags = in.get<std::uint32_t>("task flags");
+  if ((h.flags & ~kTaskExpectedShort) != 0) throw DecodeError("task has unknown flags");
   return h;
 }
 
