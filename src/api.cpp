@@ -1,6 +1,9 @@
 // The public free functions: find the session's runtime, check the arguments a program can get
 // wrong (empty refs, refs from another session), and call it.
+#include <pthread.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <cstdlib>
 #include <mutex>
@@ -17,12 +20,29 @@ namespace {
 std::mutex g_mu;                    // guards g_runtime; init()/shutdown() hold it throughout
 std::shared_ptr<Runtime> g_runtime;  // the running session, or null
 pid_t g_driver_pid = 0;             // the process that called init() (not a fork of it)
+std::atomic<bool> g_session{false};  // g_runtime is set (readable in a fork handler, lock-free)
 
 void check_driver_process() {
-  if (g_process_role.load() != ProcessRole::kDriver) {
-    throw Error(
-        "shoal: the shoal API was called inside a remote function (in a worker); nested tasks are "
-        "not supported: return a value and call remote() from the driver instead");
+  switch (g_process_role.load()) {
+    case ProcessRole::kDriver:
+      return;
+    case ProcessRole::kForkedDriver:
+      throw Error(
+          "shoal: this process is a fork() of a program running shoal; it shares that session's "
+          "sockets and cannot use it. Use shoal from the parent, or fork before shoal::init()");
+    default:
+      throw Error(
+          "shoal: the shoal API was called inside a remote function (in a worker); nested tasks "
+          "are not supported: return a value and call remote() from the driver instead");
+  }
+}
+
+// pthread_atfork child handler: a plain fork() of a driver with a running session may not use it.
+// shoal's own forks (the fork helper, taken before the session exists, and the workers, forked by
+// the helper) set their role themselves right after.
+void on_fork_child() {
+  if (g_session.load() && g_process_role.load() == ProcessRole::kDriver) {
+    g_process_role.store(ProcessRole::kForkedDriver);
   }
 }
 
@@ -80,8 +100,12 @@ void init(const Config& config) {
   }
   internal::g_runtime = internal::Runtime::start(config);
   internal::g_driver_pid = getpid();
-  static std::once_flag at_exit;
-  std::call_once(at_exit, [] { std::atexit(internal::shutdown_at_exit); });
+  internal::g_session.store(true);
+  static std::once_flag hooks;
+  std::call_once(hooks, [] {
+    std::atexit(internal::shutdown_at_exit);
+    pthread_atfork(nullptr, nullptr, internal::on_fork_child);
+  });
 }
 
 void shutdown() {
@@ -90,6 +114,7 @@ void shutdown() {
   {
     std::lock_guard<std::mutex> lock(internal::g_mu);
     rt = std::move(internal::g_runtime);
+    internal::g_session.store(false);
   }
   if (rt) rt->shutdown();
 }

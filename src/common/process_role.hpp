@@ -7,7 +7,9 @@
 
 namespace shoal::internal {
 
-enum class ProcessRole { kDriver, kForkHelper, kWorker };
+// kForkedDriver: a child the program fork()ed itself while a session was running. It holds copies
+// of the session's sockets; using them would interleave its messages with the parent's.
+enum class ProcessRole { kDriver, kForkHelper, kWorker, kForkedDriver };
 
 inline std::atomic<ProcessRole> g_process_role{ProcessRole::kDriver};
 

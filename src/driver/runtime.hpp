@@ -102,10 +102,15 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   ObjectStoreStats stats();
 
   // ---- used by the ValueSinks of put() and TaskArgs
-  /// A new ready object of `size` bytes in the arena, for the caller to fill through *dst before
-  /// anyone else can see the handle. Throws ObjectStoreFullError.
-  detail::HandlePtr store_value(detail::Format format, std::uint64_t type_hash, std::uint64_t size,
-                                char** dst);
+  /// A new ready object of `size` bytes in the arena, for the caller to fill at `dst` before
+  /// anyone else can see the handle; `mapping` keeps the arena mapped while the caller writes,
+  /// even if shutdown() runs meanwhile. Throws ObjectStoreFullError.
+  struct StoreSpace {
+    detail::HandlePtr handle;
+    char* dst = nullptr;
+    std::shared_ptr<const void> mapping;
+  };
+  StoreSpace store_value(detail::Format format, std::uint64_t type_hash, std::uint64_t size);
   /// A new ready object holding small `bytes` on the driver's heap.
   detail::HandlePtr store_inline(detail::Format format, std::uint64_t type_hash, detail::ByteBuffer bytes);
 

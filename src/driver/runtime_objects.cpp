@@ -8,11 +8,18 @@
 #include <shoal/errors.hpp>
 
 #include "src/common/limits.hpp"
+#include "src/common/process_role.hpp"
 #include "src/driver/runtime.hpp"
 
 namespace shoal::detail {
 
-ObjectHandle::~ObjectHandle() { runtime_->release(id_); }
+ObjectHandle::~ObjectHandle() {
+  // In a fork of the driver (a worker, or the program's own child) the runtime is a dead copy
+  // whose lock may have been held by a thread that does not exist there: leave it alone.
+  if (internal::g_process_role.load(std::memory_order_relaxed) == internal::ProcessRole::kDriver) {
+    runtime_->release(id_);
+  }
+}
 
 }  // namespace shoal::detail
 
@@ -28,9 +35,8 @@ class PutSink final : public detail::ValueSink {
     format_ = detail::Format::kRaw;
     type_hash_ = type_hash;
     if (size > kInlineThreshold) {
-      char* dst = nullptr;
-      handle_ = runtime_.store_value(format_, type_hash, size, &dst);
-      return dst;
+      space_ = runtime_.store_value(format_, type_hash, size);
+      return space_.dst;
     }
     return buffer_.grow(size);
   }
@@ -42,24 +48,23 @@ class PutSink final : public detail::ValueSink {
   }
 
   void finish() override {
-    if (handle_) return;  // written straight into the store
+    if (space_.handle) return;  // written straight into the store
     if (buffer_.size() > kInlineThreshold) {
-      char* dst = nullptr;
-      handle_ = runtime_.store_value(format_, type_hash_, buffer_.size(), &dst);
-      std::memcpy(dst, buffer_.data(), buffer_.size());
+      space_ = runtime_.store_value(format_, type_hash_, buffer_.size());
+      std::memcpy(space_.dst, buffer_.data(), buffer_.size());
       return;
     }
-    handle_ = runtime_.store_inline(format_, type_hash_, std::move(buffer_));
+    space_.handle = runtime_.store_inline(format_, type_hash_, std::move(buffer_));
   }
 
-  detail::HandlePtr take() { return std::move(handle_); }
+  detail::HandlePtr take() { return std::move(space_.handle); }
 
  private:
   Runtime& runtime_;
   detail::Format format_ = detail::Format::kVoid;
   std::uint64_t type_hash_ = 0;
   detail::ByteBuffer buffer_;
-  detail::HandlePtr handle_;
+  Runtime::StoreSpace space_;
 };
 
 [[noreturn]] void throw_error(const ErrorInfo& e) {
@@ -90,8 +95,8 @@ detail::HandlePtr Runtime::put(void (*encode)(detail::ValueSink&, const void*), 
   return sink.take();
 }
 
-detail::HandlePtr Runtime::store_value(detail::Format format, std::uint64_t type_hash,
-                                       std::uint64_t size, char** dst) {
+Runtime::StoreSpace Runtime::store_value(detail::Format format, std::uint64_t type_hash,
+                                         std::uint64_t size) {
   std::lock_guard<std::mutex> lock(mu_);
   check_running();
   const std::optional<std::uint64_t> offset = allocator_->allocate(size);
@@ -111,8 +116,7 @@ detail::HandlePtr Runtime::store_value(detail::Format format, std::uint64_t type
   // caller is done, and if the caller throws, dropping the handle frees the block.
   const std::uint64_t id = new_object(0);
   objects_->complete_arena(id, format, type_hash, *offset, size);
-  *dst = arena_->base() + *offset;
-  return handle_of(id);
+  return StoreSpace{handle_of(id), arena_->base() + *offset, arena_};
 }
 
 detail::HandlePtr Runtime::store_inline(detail::Format format, std::uint64_t type_hash,

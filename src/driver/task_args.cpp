@@ -26,9 +26,11 @@ char* TaskArgs::reserve_raw(std::uint64_t type_hash, std::size_t size) {
   open_type_ = type_hash;
   open_size_ = size;
   if (size > kInlineThreshold || records_.size() + size > kMaxInlineArgsPerTask) {
-    char* dst = nullptr;
-    open_store_ = internal::current_runtime()->store_value(Format::kRaw, type_hash, size, &dst);
-    return dst;
+    internal::Runtime::StoreSpace space =
+        internal::current_runtime()->store_value(Format::kRaw, type_hash, size);
+    open_store_ = std::move(space.handle);
+    open_mapping_ = std::move(space.mapping);
+    return space.dst;
   }
   open_record_ = records_.size();
   internal::put_inline_record(records_, Format::kRaw, type_hash, nullptr, 0);
@@ -48,6 +50,7 @@ ByteBuffer& TaskArgs::begin_msgpack(std::uint64_t type_hash) {
 void TaskArgs::finish() {
   if (open_store_) {  // a large raw value, already written into the store
     HandlePtr h = std::move(open_store_);
+    open_mapping_.reset();
     add_ref(h);
     return;
   }
@@ -55,11 +58,11 @@ void TaskArgs::finish() {
     const std::size_t payload = open_record_ + kInlineRecordOverhead;
     const std::size_t n = records_.size() - payload;
     if (n > kInlineThreshold || records_.size() > kMaxInlineArgsPerTask) {
-      char* dst = nullptr;
-      HandlePtr h = internal::current_runtime()->store_value(Format::kMsgpack, open_type_, n, &dst);
-      std::memcpy(dst, records_.data() + payload, n);
+      internal::Runtime::StoreSpace space =
+          internal::current_runtime()->store_value(Format::kMsgpack, open_type_, n);
+      std::memcpy(space.dst, records_.data() + payload, n);
       records_.truncate(open_record_);
-      add_ref(h);
+      add_ref(space.handle);
       return;
     }
     const auto size = static_cast<std::uint32_t>(n);

@@ -183,6 +183,30 @@ TEST_F(WorkerDeathTest, WorkerKilledWhileWritingALargeResultDoesNotWedgeTheStore
                          std::chrono::seconds(10)));
 }
 
+TEST(ProcessModel, AForkOfTheDriverCannotUseItsSession) {
+  shoal::init(SessionTest::test_config());
+  auto ref = shoal::put(7);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int code = 1;
+    try {
+      shoal::put(1);
+    } catch (const shoal::Error& e) {
+      code = std::string(e.what()).find("fork()") != std::string::npos ? 0 : 2;
+    }
+    { auto copy = std::move(ref); }  // dropping a ref in the child must not touch the session
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child used the parent's session or got another error";
+  EXPECT_EQ(shoal::get(ref), 7);  // the parent's session is unharmed
+  EXPECT_EQ(shoal::get(shoal::task(identity).remote(4)), 4);
+  shoal::shutdown();
+}
+
 TEST(StoreDiscipline, AllocatorRefusesToRunOutsideTheDriver) {
   std::vector<char> memory(1 << 20);
   shoal::internal::Allocator allocator(memory.data(), memory.size());
