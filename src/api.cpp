@@ -1,12 +1,11 @@
 // The public free functions: find the session's runtime, check the arguments a program can get
 // wrong (empty refs, refs from another session), and call it.
-#include <pthread.h>
-#include <unistd.h>
-
 #include <atomic>
-
 #include <cstdlib>
 #include <mutex>
+
+#include <pthread.h>
+#include <unistd.h>
 
 #include <shoal/shoal.hpp>
 
@@ -17,9 +16,9 @@ namespace shoal {
 namespace internal {
 namespace {
 
-std::mutex g_mu;                    // guards g_runtime; init()/shutdown() hold it throughout
+std::mutex g_mu;                     // guards g_runtime; init()/shutdown() hold it throughout
 std::shared_ptr<Runtime> g_runtime;  // the running session, or null
-pid_t g_driver_pid = 0;             // the process that called init() (not a fork of it)
+pid_t g_driver_pid = 0;              // the process that called init() (not a fork of it)
 std::atomic<bool> g_session{false};  // g_runtime is set (readable in a fork handler, lock-free)
 
 void check_driver_process() {
@@ -125,15 +124,20 @@ bool is_initialized() noexcept {
   return internal::g_runtime != nullptr;
 }
 
-std::map<std::string, double> cluster_resources() { return internal::current_runtime()->resources(false); }
-std::map<std::string, double> available_resources() { return internal::current_runtime()->resources(true); }
+std::map<std::string, double> cluster_resources() {
+  return internal::current_runtime()->resources(false);
+}
+std::map<std::string, double> available_resources() {
+  return internal::current_runtime()->resources(true);
+}
 ObjectStoreStats object_store_stats() { return internal::current_runtime()->stats(); }
 
 namespace detail {
 
 std::uint64_t object_id_of(const ObjectHandle& handle) noexcept { return handle.id(); }
 
-HandlePtr submit_task(AnyFn fn, const char* signature, const TaskOptions& options, TaskArgs&& args) {
+HandlePtr submit_task(AnyFn fn, const char* signature, const TaskOptions& options,
+                      TaskArgs&& args) {
   return internal::current_runtime()->submit(fn, signature, options, std::move(args));
 }
 
@@ -147,14 +151,15 @@ Fetched fetch(const ObjectHandle* handle, std::int64_t timeout_ns) {
   return handle->runtime().fetch(handle->id(), timeout_ns);
 }
 
-std::vector<Fetched> fetch_all(const std::vector<const ObjectHandle*>& handles, std::int64_t timeout_ns) {
+std::vector<Fetched> fetch_all(const std::vector<const ObjectHandle*>& handles,
+                               std::int64_t timeout_ns) {
   std::vector<std::uint64_t> ids;
   internal::Runtime& rt = internal::runtime_of(handles, &ids);
   return rt.fetch_all(ids, timeout_ns);
 }
 
-std::vector<bool> wait_ready(const std::vector<const ObjectHandle*>& handles, std::size_t num_returns,
-                             std::int64_t timeout_ns) {
+std::vector<bool> wait_ready(const std::vector<const ObjectHandle*>& handles,
+                             std::size_t num_returns, std::int64_t timeout_ns) {
   std::vector<std::uint64_t> ids;
   internal::Runtime& rt = internal::runtime_of(handles, &ids);
   return rt.wait_ready(ids, num_returns, timeout_ns);

@@ -19,8 +19,9 @@ namespace shoal::internal {
 namespace bip = boost::interprocess;
 
 struct Allocator::Impl {
-  using Segment = bip::basic_managed_external_buffer<
-      char, bip::rbtree_best_fit<bip::null_mutex_family>, bip::iset_index>;
+  using Segment =
+      bip::basic_managed_external_buffer<char, bip::rbtree_best_fit<bip::null_mutex_family>,
+                                         bip::iset_index>;
 
   Impl(char* arena, std::uint64_t size) : base(arena), segment(bip::create_only, arena, size) {}
 
@@ -53,7 +54,8 @@ std::optional<std::uint64_t> Allocator::allocate(std::uint64_t size) {
   // The rule that keeps a crashed worker from wedging the store (allocator.hpp). A fork carries
   // a copy of this object into every worker; using it there would be a bug, so stop loudly.
   if (g_process_role.load(std::memory_order_relaxed) != ProcessRole::kDriver) {
-    std::fputs("shoal: internal error: the object store allocator was used outside the driver\n", stderr);
+    std::fputs("shoal: internal error: the object store allocator was used outside the driver\n",
+               stderr);
     std::abort();
   }
   if (size > max_object_) return std::nullopt;  // sizes come from workers: never trust them

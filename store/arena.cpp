@@ -1,13 +1,12 @@
 #include "store/arena.hpp"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <string>
 
 #include <fmt/format.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <shoal/errors.hpp>
 
@@ -17,8 +16,8 @@ std::unique_ptr<Arena> Arena::create(std::uint64_t size) {
   // MFD_CLOEXEC: programs the user exec()s never inherit the store.
   const int fd = memfd_create("shoal-object-store", MFD_CLOEXEC);
   if (fd < 0) {
-    throw SystemError(fmt::format("shoal: memfd_create for the object store failed: {}",
-                                  std::strerror(errno)));
+    throw SystemError(
+        fmt::format("shoal: memfd_create for the object store failed: {}", std::strerror(errno)));
   }
   if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
     const int err = errno;
@@ -30,9 +29,10 @@ std::unique_ptr<Arena> Arena::create(std::uint64_t size) {
   if (p == MAP_FAILED) {
     const int err = errno;
     close(fd);
-    throw SystemError(fmt::format("shoal: mapping the {}-byte object store failed: {}; pass a "
-                                  "smaller Config::object_store_memory",
-                                  size, std::strerror(err)));
+    throw SystemError(
+        fmt::format("shoal: mapping the {}-byte object store failed: {}; pass a "
+                    "smaller Config::object_store_memory",
+                    size, std::strerror(err)));
   }
   return std::unique_ptr<Arena>(new Arena(fd, static_cast<char*>(p), size));
 }

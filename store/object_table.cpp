@@ -32,8 +32,8 @@ std::vector<std::uint64_t> ObjectTable::complete_inline(std::uint64_t id, detail
 }
 
 std::vector<std::uint64_t> ObjectTable::complete_arena(std::uint64_t id, detail::Format format,
-                                                       std::uint64_t type_hash, std::uint64_t offset,
-                                                       std::uint64_t size) {
+                                                       std::uint64_t type_hash,
+                                                       std::uint64_t offset, std::uint64_t size) {
   ObjectEntry* e = find(id);
   if (e == nullptr || e->state != ObjectState::kPending) {
     allocator_->free(offset);  // nobody can own this block any more
@@ -48,7 +48,8 @@ std::vector<std::uint64_t> ObjectTable::complete_arena(std::uint64_t id, detail:
   return finish(id, *e);
 }
 
-std::vector<std::uint64_t> ObjectTable::fail(std::uint64_t id, std::shared_ptr<const ErrorInfo> error) {
+std::vector<std::uint64_t> ObjectTable::fail(std::uint64_t id,
+                                             std::shared_ptr<const ErrorInfo> error) {
   ObjectEntry* e = find(id);
   if (e == nullptr || e->state != ObjectState::kPending) return {};
   e->state = ObjectState::kFailed;

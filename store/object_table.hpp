@@ -61,7 +61,7 @@ struct ObjectEntry {
   std::uint64_t offset = 0, size = 0;                      // ready and in the arena
   std::shared_ptr<const ErrorInfo> error;                  // failed
   std::uint32_t refs = 0;
-  std::uint64_t producer = 0;  // id of the task that will complete it; 0 for put()
+  std::uint64_t producer = 0;             // id of the task that will complete it; 0 for put()
   std::vector<std::uint64_t> dependents;  // pending tasks that take it as an argument
   std::vector<Waiter*> waiters;
 };

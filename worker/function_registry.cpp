@@ -54,14 +54,17 @@ std::vector<std::string> FunctionRegistry::split_names(const char* names) {
   return out;
 }
 
-void FunctionRegistry::add(const char* names, const detail::FunctionInfo* infos, std::size_t count) {
+void FunctionRegistry::add(const char* names, const detail::FunctionInfo* infos,
+                           std::size_t count) {
   std::vector<std::string> split = split_names(names);
   std::lock_guard<std::mutex> lock(mu_);
   for (std::size_t i = 0; i < count; ++i) {
     const auto key = reinterpret_cast<std::uintptr_t>(infos[i].address);
     if (by_address_.count(key) != 0) continue;
     auto entry = std::make_unique<RegisteredFunction>();
-    entry->name = i < split.size() && !split[i].empty() ? split[i] : "function#" + std::to_string(entries_.size());
+    entry->name = i < split.size() && !split[i].empty()
+                      ? split[i]
+                      : "function#" + std::to_string(entries_.size());
     entry->address = infos[i].address;
     entry->invoker = infos[i].invoker;
     entry->signature = detail::demangle(infos[i].signature);

@@ -10,7 +10,10 @@ namespace shoal::internal {
 
 InvokeContextImpl::InvokeContextImpl(const std::vector<ValueRecord>* args, char* arena_base,
                                      std::uint64_t arena_size, AllocateFn allocate)
-    : args_(args), arena_base_(arena_base), arena_size_(arena_size), allocate_(std::move(allocate)) {}
+    : args_(args),
+      arena_base_(arena_base),
+      arena_size_(arena_size),
+      allocate_(std::move(allocate)) {}
 
 detail::ValueView InvokeContextImpl::arg(std::size_t index) const {
   const ValueRecord& r = (*args_)[index];

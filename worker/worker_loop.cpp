@@ -1,8 +1,5 @@
 #include "worker/worker_loop.hpp"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +8,9 @@
 #include <string>
 #include <typeinfo>
 #include <vector>
+
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <shoal/errors.hpp>
 
@@ -60,7 +60,8 @@ class WorkerLoop {
   };
 
   void send_ready() {
-    put_header(out_, MessageType::kReady, static_cast<std::uint64_t>(p_.slot), sizeof(std::int64_t));
+    put_header(out_, MessageType::kReady, static_cast<std::uint64_t>(p_.slot),
+               sizeof(std::int64_t));
     out_.put(static_cast<std::int64_t>(getpid()));
     flush();
   }
@@ -78,7 +79,7 @@ class WorkerLoop {
         handle(f.header, f.body);
         continue;
       }
-      flush();   // about to block: nothing may wait in the buffer
+      flush();  // about to block: nothing may wait in the buffer
       fill();
     }
   }
@@ -202,10 +203,11 @@ class WorkerLoop {
             throw ProtocolViolation{e.what()};
           }
           if (!reply.ok) {
-            throw ObjectStoreFullError("shoal: the object store has no room for this result",
-                                       size, reply.value);
+            throw ObjectStoreFullError("shoal: the object store has no room for this result", size,
+                                       reply.value);
           }
-          if (!arena_contains(reply.value, size)) throw ProtocolViolation{"allocation outside the store"};
+          if (!arena_contains(reply.value, size))
+            throw ProtocolViolation{"allocation outside the store"};
           return reply.value;
         }
         OwnedFrame copy{f.header, std::vector<char>(f.body, f.body + f.header.body_size)};

@@ -39,10 +39,12 @@ struct Codec<cv::Mat> {
     if (size < kHeader) throw std::length_error("cv::Mat value shorter than its header");
     std::int32_t header[4];
     std::memcpy(header, data, kHeader);
-    if (header[0] < 0 || header[1] < 0) throw std::length_error("cv::Mat value with a negative size");
+    if (header[0] < 0 || header[1] < 0)
+      throw std::length_error("cv::Mat value with a negative size");
     cv::Mat m(header[0], header[1], header[2]);
     const std::size_t bytes = m.total() * m.elemSize();
-    if (bytes != size - kHeader) throw std::length_error("cv::Mat value size does not match its header");
+    if (bytes != size - kHeader)
+      throw std::length_error("cv::Mat value size does not match its header");
     if (bytes != 0) std::memcpy(m.data, data + kHeader, bytes);
     return m;
   }

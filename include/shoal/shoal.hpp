@@ -86,7 +86,8 @@ std::vector<T> get(const std::vector<ObjectRef<T>>& refs);
 
 /// As get(refs), with one timeout for the whole list (GetTimeoutError).
 template <class T, class Rep, class Period>
-std::vector<T> get(const std::vector<ObjectRef<T>>& refs, std::chrono::duration<Rep, Period> timeout);
+std::vector<T> get(const std::vector<ObjectRef<T>>& refs,
+                   std::chrono::duration<Rep, Period> timeout);
 
 /// get() for a list of void tasks: waits for all of them and rethrows the first failure.
 void get(const std::vector<ObjectRef<void>>& refs);
@@ -214,7 +215,8 @@ T get(const ObjectRef<T>& ref) {
 
 template <class T, class Rep, class Period>
 T get(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> timeout) {
-  return detail::decode_fetched<T>(detail::fetch(ref.handle().get(), detail::to_timeout_ns(timeout)));
+  return detail::decode_fetched<T>(
+      detail::fetch(ref.handle().get(), detail::to_timeout_ns(timeout)));
 }
 
 template <class T>
@@ -223,7 +225,8 @@ std::vector<T> get(const std::vector<ObjectRef<T>>& refs) {
 }
 
 template <class T, class Rep, class Period>
-std::vector<T> get(const std::vector<ObjectRef<T>>& refs, std::chrono::duration<Rep, Period> timeout) {
+std::vector<T> get(const std::vector<ObjectRef<T>>& refs,
+                   std::chrono::duration<Rep, Period> timeout) {
   return detail::get_all(refs, detail::to_timeout_ns(timeout));
 }
 

@@ -17,7 +17,8 @@
 namespace shoal::internal::logging {
 namespace {
 
-constexpr std::string_view kNames[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+constexpr std::string_view kNames[] = {"trace", "debug",    "info", "warn",
+                                       "error", "critical", "off"};
 
 // The process's logger. Replaced only by init_driver()/init_child(), which run while no other
 // shoal thread exists (before the I/O thread starts, or in a fresh child), so a plain pointer

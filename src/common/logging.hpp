@@ -36,10 +36,10 @@ void flush();
 
 }  // namespace shoal::internal::logging
 
-#define SHOAL_LOG(level, ...)                                                              \
-  do {                                                                                     \
-    if (::shoal::internal::logging::enabled(::shoal::internal::logging::Level::level)) {   \
-      ::shoal::internal::logging::write(::shoal::internal::logging::Level::level,          \
-                                        ::fmt::format(__VA_ARGS__));                       \
-    }                                                                                      \
+#define SHOAL_LOG(level, ...)                                                            \
+  do {                                                                                   \
+    if (::shoal::internal::logging::enabled(::shoal::internal::logging::Level::level)) { \
+      ::shoal::internal::logging::write(::shoal::internal::logging::Level::level,        \
+                                        ::fmt::format(__VA_ARGS__));                     \
+    }                                                                                    \
   } while (0)

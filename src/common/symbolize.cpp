@@ -5,7 +5,8 @@
 namespace shoal::internal {
 
 std::string function_name_at(const void* address) {
-  return boost::stacktrace::frame(reinterpret_cast<boost::stacktrace::frame::native_frame_ptr_t>(address))
+  return boost::stacktrace::frame(
+             reinterpret_cast<boost::stacktrace::frame::native_frame_ptr_t>(address))
       .name();
 }
 

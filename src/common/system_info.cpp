@@ -2,12 +2,6 @@
 // the less specific answer: a container without cgroup files still gets the affinity count.
 #include "src/common/system_info.hpp"
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
-#include <netinet/in.h>
-#include <sched.h>
-
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -16,6 +10,12 @@
 #include <sstream>
 #include <string>
 #include <thread>
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
 
 namespace shoal::internal {
 namespace {
@@ -57,7 +57,8 @@ std::optional<double> cgroup_cpu_limit() {
 
 std::optional<std::uint64_t> read_u64(const std::string& path) {
   auto line = read_first_line(path);
-  if (!line || line->empty() || !std::isdigit(static_cast<unsigned char>((*line)[0]))) return std::nullopt;
+  if (!line || line->empty() || !std::isdigit(static_cast<unsigned char>((*line)[0])))
+    return std::nullopt;
   return std::stoull(*line);
 }
 
@@ -70,7 +71,8 @@ int usable_cpus() {
   if (sched_getaffinity(0, sizeof set, &set) == 0) count = CPU_COUNT(&set);
   if (count <= 0) count = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   try {
-    if (auto limit = cgroup_cpu_limit()) count = std::min(count, static_cast<int>(std::ceil(*limit)));
+    if (auto limit = cgroup_cpu_limit())
+      count = std::min(count, static_cast<int>(std::ceil(*limit)));
   } catch (const std::exception&) {  // unparsable cgroup file: keep the affinity count
   }
   return std::max(count, 1);

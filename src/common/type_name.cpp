@@ -1,13 +1,13 @@
 // Readable type names for error messages: demangling, and the process-wide table from type hash
 // to name that lets a TypeMismatchError name the type that was stored, not only the one asked for.
-#include <cxxabi.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+
+#include <cxxabi.h>
 
 #include <shoal/detail/type_id.hpp>
 
@@ -50,8 +50,10 @@ std::string demangle(const char* mangled) {
   if (status != 0 || out == nullptr) return mangled;
   std::string s(out.get());
   // The one spelling users meet most: shorten std::string's full template name.
-  const std::string full = "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >";
-  for (std::size_t at; (at = s.find(full)) != std::string::npos;) s.replace(at, full.size(), "std::string");
+  const std::string full =
+      "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >";
+  for (std::size_t at; (at = s.find(full)) != std::string::npos;)
+    s.replace(at, full.size(), "std::string");
   return s;
 }
 

@@ -1,18 +1,17 @@
 // Driver side of the fork helper: fork it, ask it for workers, reap it.
 #include "src/driver/fork_helper.hpp"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-
-#include <fmt/format.h>
 
 #include <shoal/detail/byte_buffer.hpp>
 #include <shoal/errors.hpp>
@@ -26,7 +25,8 @@ namespace shoal::internal {
 std::unique_ptr<ForkHelper> ForkHelper::start(logging::Level level, Arena& arena) {
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-    throw SystemError(fmt::format("shoal: socketpair for the fork helper failed: {}", std::strerror(errno)));
+    throw SystemError(
+        fmt::format("shoal: socketpair for the fork helper failed: {}", std::strerror(errno)));
   }
   ForkHelperParams params;
   params.control = fds[1];
@@ -61,7 +61,8 @@ ForkHelper::~ForkHelper() {
 int ForkHelper::spawn(int slot) {
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-    throw SystemError(fmt::format("shoal: socketpair for worker {} failed: {}", slot, std::strerror(errno)));
+    throw SystemError(
+        fmt::format("shoal: socketpair for worker {} failed: {}", slot, std::strerror(errno)));
   }
   detail::ByteBuffer frame;
   put_header(frame, MessageType::kSpawn, static_cast<std::uint64_t>(slot), 0);
@@ -69,8 +70,8 @@ int ForkHelper::spawn(int slot) {
   close(fds[1]);  // the helper has its own copy now (or never will)
   if (err != 0) {
     close(fds[0]);
-    throw SystemError(fmt::format("shoal: cannot reach the fork helper to start worker {}: {}", slot,
-                                  std::strerror(err)));
+    throw SystemError(fmt::format("shoal: cannot reach the fork helper to start worker {}: {}",
+                                  slot, std::strerror(err)));
   }
   return fds[0];
 }

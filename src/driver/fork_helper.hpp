@@ -16,11 +16,11 @@
 // kSpawnFailed and kExited out (see docs/protocol.md).
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
+
+#include <sys/types.h>
 
 #include "src/common/logging.hpp"
 
@@ -60,7 +60,7 @@ class ForkHelper {
 };
 
 struct ForkHelperParams {
-  int control = -1;             // the helper's end of the control socketpair
+  int control = -1;  // the helper's end of the control socketpair
   pid_t driver_pid = 0;
   bool die_with_parent = false;  // PR_SET_PDEATHSIG: only when forked by the main thread
   logging::Level level = logging::Level::kWarn;

@@ -1,13 +1,5 @@
 // The fork helper process (see fork_helper.hpp). Single-threaded and blocking: it waits in poll()
 // for spawn requests from the driver and for SIGCHLD (through a signalfd), and does nothing else.
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -16,6 +8,13 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "src/common/process_role.hpp"
 #include "src/driver/fork_helper.hpp"
@@ -73,7 +72,8 @@ class ForkHelperLoop {
       FrameParser::Frame f;
       while (parser_.next(&f)) {
         if (f.header.type != MessageType::kSpawn || f.header.body_size != 0) {
-          stop(2, fmt::format("unexpected {} message from the driver", message_type_name(f.header.type)));
+          stop(2, fmt::format("unexpected {} message from the driver",
+                              message_type_name(f.header.type)));
         }
         if (fds_.empty()) stop(2, "spawn request without a socket");
         const int fd = fds_.front();
@@ -93,13 +93,15 @@ class ForkHelperLoop {
       const int err = errno;
       close(fd);
       SHOAL_LOG(kError, "fork of worker {} failed: {}", slot, std::strerror(err));
-      report(MessageType::kSpawnFailed, slot, [&](detail::ByteBuffer& b) { b.put(static_cast<std::int32_t>(err)); });
+      report(MessageType::kSpawnFailed, slot,
+             [&](detail::ByteBuffer& b) { b.put(static_cast<std::int32_t>(err)); });
       return;
     }
     if (pid == 0) run_worker_child(slot, fd, helper);
     close(fd);
     workers_.emplace(pid, slot);
-    report(MessageType::kSpawned, slot, [&](detail::ByteBuffer& b) { b.put(static_cast<std::int64_t>(pid)); });
+    report(MessageType::kSpawned, slot,
+           [&](detail::ByteBuffer& b) { b.put(static_cast<std::int64_t>(pid)); });
   }
 
   [[noreturn]] void run_worker_child(int slot, int fd, pid_t helper) {
@@ -176,8 +178,8 @@ class ForkHelperLoop {
   int signal_fd_ = -1;
   sigset_t saved_mask_{};
   FrameParser parser_;
-  std::deque<int> fds_;                      // sockets received and not yet given to a worker
-  std::unordered_map<pid_t, int> workers_;   // live workers: pid -> slot
+  std::deque<int> fds_;                     // sockets received and not yet given to a worker
+  std::unordered_map<pid_t, int> workers_;  // live workers: pid -> slot
 };
 
 }  // namespace

@@ -3,17 +3,16 @@
 // Tasks are in runtime_tasks.cpp, objects (put/get/wait) in runtime_objects.cpp.
 #include "src/driver/runtime.hpp"
 
-#include <dirent.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 
 #include <boost/asio/post.hpp>
+#include <dirent.h>
 #include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <shoal/errors.hpp>
 
@@ -49,24 +48,28 @@ std::uint64_t round_up_to_page(std::uint64_t n) {
 
 std::shared_ptr<Runtime> Runtime::start(const Config& config) {
   if (config.num_cpus < 0 || config.num_cpus > kMaxCpus) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: Config::num_cpus is {}; use 1 to {}, or 0 to use the CPUs this process may run on ({})",
-        config.num_cpus, kMaxCpus, usable_cpus()));
+    throw InvalidConfigError(
+        fmt::format("shoal: Config::num_cpus is {}; use 1 to {}, or 0 to use the CPUs this process "
+                    "may run on ({})",
+                    config.num_cpus, kMaxCpus, usable_cpus()));
   }
   if (config.max_retries < -1) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: Config::max_retries is {}; use 0 or more, or -1 to retry without limit", config.max_retries));
+    throw InvalidConfigError(
+        fmt::format("shoal: Config::max_retries is {}; use 0 or more, or -1 to retry without limit",
+                    config.max_retries));
   }
   const logging::Level level = logging::resolve_level(config.log_level);
   const int workers = config.num_cpus > 0 ? config.num_cpus : usable_cpus();
   const std::uint64_t available = available_memory();
   std::uint64_t store = config.object_store_memory;
-  if (store == 0) store = static_cast<std::uint64_t>(static_cast<double>(available) * kDefaultStoreShare);
+  if (store == 0)
+    store = static_cast<std::uint64_t>(static_cast<double>(available) * kDefaultStoreShare);
   store = round_up_to_page(std::max(store, kMinStoreBytes));
   if (config.object_store_memory != 0 && config.object_store_memory < kMinStoreBytes) {
     throw InvalidConfigError(fmt::format(
         "shoal: Config::object_store_memory is {} bytes; use at least {} (1 MiB), or 0 for 30% of "
-        "available memory", config.object_store_memory, kMinStoreBytes));
+        "available memory",
+        config.object_store_memory, kMinStoreBytes));
   }
   if (store > available) {
     throw InvalidConfigError(fmt::format(
@@ -99,8 +102,9 @@ Runtime::~Runtime() { shutdown(); }
 void Runtime::launch() {
   const int threads = count_threads();
   if (threads > 1) {
-    SHOAL_LOG(kInfo, "init() runs while this process has {} threads; workers are forked from a "
-                     "copy of this thread only, so call init() before starting threads",
+    SHOAL_LOG(kInfo,
+              "init() runs while this process has {} threads; workers are forked from a "
+              "copy of this thread only, so call init() before starting threads",
               threads);
   }
   arena_ = Arena::create(store_bytes_);
@@ -115,7 +119,8 @@ void Runtime::launch() {
   work_.emplace(io_->get_executor());
   try {
     std::lock_guard<std::mutex> lock(mu_);
-    helper_connection_ = std::make_shared<Connection>(*io_, helper_->take_control_fd(), listener(), -1);
+    helper_connection_ =
+        std::make_shared<Connection>(*io_, helper_->take_control_fd(), listener(), -1);
     helper_connection_->start();
     for (int slot = 0; slot < num_workers_; ++slot) {
       slots_[static_cast<std::size_t>(slot)].connection =
@@ -129,15 +134,15 @@ void Runtime::launch() {
   io_thread_ = std::thread([this] { io_->run(); });
 
   std::unique_lock<std::mutex> lock(mu_);
-  const bool started = started_cv_.wait_for(lock, kStartTimeout, [this] {
-    return ready_workers_ == num_workers_ || !failure_.empty();
-  });
+  const bool started = started_cv_.wait_for(
+      lock, kStartTimeout, [this] { return ready_workers_ == num_workers_ || !failure_.empty(); });
   if (started && failure_.empty()) {
     state_ = State::kRunning;
     SHOAL_LOG(kInfo, "started {} workers, object store of {} bytes", num_workers_, store_bytes_);
     return;
   }
-  const std::string why = failure_.empty() ? "timed out waiting for the workers to start" : failure_;
+  const std::string why =
+      failure_.empty() ? "timed out waiting for the workers to start" : failure_;
   lock.unlock();
   shutdown();
   throw SystemError("shoal: init() failed: " + why);
@@ -152,7 +157,8 @@ void Runtime::check_running() const {
   if (state_ == State::kRunning) return;
   if (state_ == State::kStarting) throw NotInitializedError("shoal: init() has not finished");
   if (state_ == State::kBroken) {
-    throw Error("shoal: the session is broken (" + failure_ + "); call shutdown() and init() again");
+    throw Error("shoal: the session is broken (" + failure_ +
+                "); call shutdown() and init() again");
   }
   throw InvalidObjectRefError(
       "shoal: this ObjectRef belongs to a shoal session that was shut down; refs do not carry "
@@ -233,7 +239,8 @@ void Runtime::handle_helper_frame(const FrameParser::Frame& frame) {
   WorkerSlot& s = slots_[slot];
   switch (frame.header.type) {
     case MessageType::kSpawned:
-      s.pid = static_cast<pid_t>(read_scalar_body<std::int64_t>(frame.body, frame.header.body_size, "spawned"));
+      s.pid = static_cast<pid_t>(
+          read_scalar_body<std::int64_t>(frame.body, frame.header.body_size, "spawned"));
       break;
     case MessageType::kExited: {
       const Exited e = read_exited(frame.body, frame.header.body_size);
@@ -241,7 +248,8 @@ void Runtime::handle_helper_frame(const FrameParser::Frame& frame) {
       break;
     }
     case MessageType::kSpawnFailed: {
-      const auto err = read_scalar_body<std::int32_t>(frame.body, frame.header.body_size, "spawn failed");
+      const auto err =
+          read_scalar_body<std::int32_t>(frame.body, frame.header.body_size, "spawn failed");
       // The helper closed its end of the worker's socket too, so on_closed() follows and counts
       // this as a failed start.
       SHOAL_LOG(kError, "could not start worker {}: fork failed: {}", slot, std::strerror(err));
@@ -259,9 +267,15 @@ void Runtime::handle_helper_frame(const FrameParser::Frame& frame) {
 
 void Runtime::handle_worker_frame(int slot, const FrameParser::Frame& frame) {
   switch (frame.header.type) {
-    case MessageType::kReady: on_ready(slot, frame); break;
-    case MessageType::kAllocRequest: on_alloc_request(slot, frame); break;
-    case MessageType::kTaskDone: on_task_done(slot, frame); break;
+    case MessageType::kReady:
+      on_ready(slot, frame);
+      break;
+    case MessageType::kAllocRequest:
+      on_alloc_request(slot, frame);
+      break;
+    case MessageType::kTaskDone:
+      on_task_done(slot, frame);
+      break;
     default:
       throw DecodeError(std::string("unexpected ") + message_type_name(frame.header.type) +
                         " message from a worker");
@@ -270,10 +284,12 @@ void Runtime::handle_worker_frame(int slot, const FrameParser::Frame& frame) {
 
 void Runtime::on_ready(int slot, const FrameParser::Frame& frame) {
   WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
-  if (s.phase != WorkerSlot::Phase::kStarting || frame.header.id != static_cast<std::uint64_t>(slot)) {
+  if (s.phase != WorkerSlot::Phase::kStarting ||
+      frame.header.id != static_cast<std::uint64_t>(slot)) {
     throw DecodeError("unexpected Ready message");
   }
-  s.pid = static_cast<pid_t>(read_scalar_body<std::int64_t>(frame.body, frame.header.body_size, "ready"));
+  s.pid = static_cast<pid_t>(
+      read_scalar_body<std::int64_t>(frame.body, frame.header.body_size, "ready"));
   s.phase = WorkerSlot::Phase::kReady;
   s.failed_starts = 0;
   scheduler_.worker_up(slot);
@@ -304,7 +320,7 @@ void Runtime::on_worker_lost(int slot, const std::string& reason, bool alive) {
     break_session("no worker could be started: " + reason);
     return;
   }
-std::optional<TaskSpec> task = scheduler_.worker_down(slot);
+  std::optional<TaskSpec> task = scheduler_.worker_down(slot);
   if (task) {
     const bool retry = task->max_retries < 0 || task->attempts <= task->max_retries;
     SHOAL_LOG(kWarn, "worker {} (pid {}) died running {} ({}); {}", slot, pid, task->name, reason,

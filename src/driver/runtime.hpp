@@ -21,8 +21,6 @@
 // is asked for a replacement.
 #pragma once
 
-#include <sys/types.h>
-
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -35,6 +33,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <sys/types.h>
 
 #include <shoal/config.hpp>
 #include <shoal/detail/runtime_api.hpp>
@@ -93,7 +92,8 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
                            detail::TaskArgs&& args);
   detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*), const void* value);
   detail::Fetched fetch(std::uint64_t id, std::int64_t timeout_ns);
-  std::vector<detail::Fetched> fetch_all(const std::vector<std::uint64_t>& ids, std::int64_t timeout_ns);
+  std::vector<detail::Fetched> fetch_all(const std::vector<std::uint64_t>& ids,
+                                         std::int64_t timeout_ns);
   std::vector<bool> wait_ready(const std::vector<std::uint64_t>& ids, std::size_t num_returns,
                                std::int64_t timeout_ns);
   /// Drops one program reference (ObjectHandle's destructor). Never throws.
@@ -112,7 +112,8 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   };
   StoreSpace store_value(detail::Format format, std::uint64_t type_hash, std::uint64_t size);
   /// A new ready object holding small `bytes` on the driver's heap.
-  detail::HandlePtr store_inline(detail::Format format, std::uint64_t type_hash, detail::ByteBuffer bytes);
+  detail::HandlePtr store_inline(detail::Format format, std::uint64_t type_hash,
+                                 detail::ByteBuffer bytes);
 
   // ---- for tests: the processes of this session
   pid_t TEST_fork_helper_pid() const;
@@ -133,7 +134,8 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
     int failed_starts = 0;  // workers in a row that died before Ready
   };
 
-  Runtime(const Config& config, int num_workers, std::uint64_t store_bytes, std::uint64_t memory_bytes);
+  Runtime(const Config& config, int num_workers, std::uint64_t store_bytes,
+          std::uint64_t memory_bytes);
   void launch();  // the part of start() that forks and waits
   Connection::Listener* listener() noexcept { return this; }
 

@@ -104,8 +104,8 @@ Runtime::StoreSpace Runtime::store_value(detail::Format format, std::uint64_t ty
     const std::string why =
         size > allocator_->max_object_bytes()
             ? fmt::format("it is larger than the whole object store ({} bytes)", store_bytes_)
-            : fmt::format("the object store ({} bytes) has {} bytes in use by {} objects", store_bytes_,
-                          allocator_->used_bytes(), objects_->size());
+            : fmt::format("the object store ({} bytes) has {} bytes in use by {} objects",
+                          store_bytes_, allocator_->used_bytes(), objects_->size());
     throw ObjectStoreFullError(
         fmt::format("shoal: cannot store a value of {} bytes: {}. Pass a larger "
                     "Config::object_store_memory, or drop ObjectRefs you no longer need",
@@ -154,13 +154,14 @@ std::string Runtime::producer_name(const ObjectEntry& e) {
   return t != nullptr ? "the task " + t->name : "a task";
 }
 
-void Runtime::wait_for(std::unique_lock<std::mutex>& lock, Waiter& waiter, std::int64_t timeout_ns) {
+void Runtime::wait_for(std::unique_lock<std::mutex>& lock, Waiter& waiter,
+                       std::int64_t timeout_ns) {
   const auto done = [&] { return waiter.remaining == 0; };
   if (timeout_ns < 0) {
     waiter.cv.wait(lock, done);
   } else {
-    waiter.cv.wait_until(lock, std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns),
-                         done);
+    waiter.cv.wait_until(
+        lock, std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns), done);
   }
   // shutdown() fails every pending object (waking us) and then drops the table.
   if (!objects_) throw Error("shoal: shutdown() ran while this call was waiting");
@@ -169,7 +170,8 @@ void Runtime::wait_for(std::unique_lock<std::mutex>& lock, Waiter& waiter, std::
 void Runtime::unregister(Waiter& waiter, const std::vector<std::uint64_t>& ids) {
   for (std::uint64_t id : ids) {
     if (ObjectEntry* e = objects_->find(id)) {
-      e->waiters.erase(std::remove(e->waiters.begin(), e->waiters.end(), &waiter), e->waiters.end());
+      e->waiters.erase(std::remove(e->waiters.begin(), e->waiters.end(), &waiter),
+                       e->waiters.end());
     }
   }
 }
@@ -237,8 +239,8 @@ std::vector<detail::Fetched> Runtime::fetch_all(const std::vector<std::uint64_t>
   return out;
 }
 
-std::vector<bool> Runtime::wait_ready(const std::vector<std::uint64_t>& ids, std::size_t num_returns,
-                                      std::int64_t timeout_ns) {
+std::vector<bool> Runtime::wait_ready(const std::vector<std::uint64_t>& ids,
+                                      std::size_t num_returns, std::int64_t timeout_ns) {
   if (num_returns > ids.size()) {
     throw InvalidConfigError(fmt::format(
         "shoal: wait() was asked for {} ready objects out of {}; num_returns must be at most the "

@@ -21,24 +21,26 @@ std::string describe_function(detail::AnyFn fn, const char* signature) {
 
 }  // namespace
 
-detail::HandlePtr Runtime::submit(detail::AnyFn fn, const char* signature, const TaskOptions& options,
-                                  detail::TaskArgs&& args) {
+detail::HandlePtr Runtime::submit(detail::AnyFn fn, const char* signature,
+                                  const TaskOptions& options, detail::TaskArgs&& args) {
   const FunctionRegistry& registry = FunctionRegistry::instance();
   const std::optional<std::uint32_t> index = registry.index_of(fn);
   if (!index) {
     const std::string what = describe_function(fn, signature);
     throw FunctionNotRegisteredError(
-        fmt::format("shoal: {} is not a remote function; add SHOAL_REMOTE(name) for it at namespace "
-                    "scope in a file linked into the program",
-                    what),
+        fmt::format(
+            "shoal: {} is not a remote function; add SHOAL_REMOTE(name) for it at namespace "
+            "scope in a file linked into the program",
+            what),
         what);
   }
   const RegisteredFunction* function = registry.at(*index);
   if (*index >= registry_size_) {
     throw FunctionNotRegisteredError(
-        fmt::format("shoal: {} was registered after init(), so the workers do not have it; make sure "
-                    "its SHOAL_REMOTE runs before init() (at namespace scope in the program)",
-                    function->name),
+        fmt::format(
+            "shoal: {} was registered after init(), so the workers do not have it; make sure "
+            "its SHOAL_REMOTE runs before init() (at namespace scope in the program)",
+            function->name),
         function->name);
   }
   if (!(options.num_cpus >= 0) || options.num_cpus > num_workers_) {
@@ -72,7 +74,8 @@ detail::HandlePtr Runtime::submit(detail::AnyFn fn, const char* signature, const
   for (const detail::HandlePtr& ref : refs) {
     if (&ref->runtime() != this) {
       throw InvalidObjectRefError(
-          "shoal: an argument is an ObjectRef from an earlier shoal session; refs do not carry over "
+          "shoal: an argument is an ObjectRef from an earlier shoal session; refs do not carry "
+          "over "
           "from one init() to the next");
     }
     spec.deps.push_back(ref->id());
@@ -113,7 +116,8 @@ std::uint64_t Runtime::new_object(std::uint64_t producer) {
 void Runtime::pump() {
   constexpr double kShortTaskNs = 50'000;  // see kTaskExpectedShort
   while (std::optional<Scheduler::Assignment> a = scheduler_.next()) {
-    dispatch(*scheduler_.find(a->task), a->slot, a->expected_ns > 0 && a->expected_ns < kShortTaskNs);
+    dispatch(*scheduler_.find(a->task), a->slot,
+             a->expected_ns > 0 && a->expected_ns < kShortTaskNs);
   }
 }
 
@@ -143,7 +147,8 @@ void Runtime::encode_task(detail::ByteBuffer& out, const TaskSpec& task, bool ex
       if (e.in_arena) {
         put_store_record(out, e.format, e.type_hash, e.offset, e.size);
       } else {
-        put_inline_record(out, e.format, e.type_hash, e.inline_bytes->data(), e.inline_bytes->size());
+        put_inline_record(out, e.format, e.type_hash, e.inline_bytes->data(),
+                          e.inline_bytes->size());
       }
     }
   }
@@ -155,7 +160,8 @@ void Runtime::on_alloc_request(int slot, const FrameParser::Frame& frame) {
   if (scheduler_.running(slot) != frame.header.id || s.result_block) {
     throw DecodeError("allocation request for a task that is not running");
   }
-  const auto size = read_scalar_body<std::uint64_t>(frame.body, frame.header.body_size, "alloc request");
+  const auto size =
+      read_scalar_body<std::uint64_t>(frame.body, frame.header.body_size, "alloc request");
   const std::optional<std::uint64_t> offset = allocator_->allocate(size);
   if (offset) {
     s.result_block = *offset;
@@ -172,7 +178,8 @@ void Runtime::on_task_done(int slot, const FrameParser::Frame& frame) {
   WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
   const TaskDone done = read_task_done(frame.body, frame.header.body_size);
   if (done.status == TaskStatus::kOk && done.value.kind == RecordKind::kStore &&
-      (!s.result_block || *s.result_block != done.value.offset || s.result_block_size != done.value.size)) {
+      (!s.result_block || *s.result_block != done.value.offset ||
+       s.result_block_size != done.value.size)) {
     throw DecodeError("task result names store space it was not given");
   }
   std::optional<TaskSpec> task = scheduler_.complete(slot, frame.header.id, done.exec_ns);
@@ -210,7 +217,8 @@ void Runtime::on_task_done(int slot, const FrameParser::Frame& frame) {
     error->requested = done.requested;
     error->capacity = done.capacity;
     error->what = fmt::format(
-        "shoal: the result of {} ({} bytes) does not fit in the object store ({} bytes, {} in use); "
+        "shoal: the result of {} ({} bytes) does not fit in the object store ({} bytes, {} in "
+        "use); "
         "pass a larger Config::object_store_memory or drop ObjectRefs you no longer need",
         task->name, done.requested, done.capacity, allocator_->used_bytes());
   }

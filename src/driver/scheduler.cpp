@@ -32,7 +32,8 @@ std::optional<TaskSpec> Scheduler::remove_waiting(std::uint64_t id) {
   if (it == tasks_.end()) return std::nullopt;
   TaskSpec spec = std::move(it->second);
   tasks_.erase(it);
-  if (spec.deps_pending == 0) ready_.erase(std::remove(ready_.begin(), ready_.end(), id), ready_.end());
+  if (spec.deps_pending == 0)
+    ready_.erase(std::remove(ready_.begin(), ready_.end(), id), ready_.end());
   return spec;
 }
 
@@ -110,7 +111,8 @@ std::uint64_t Scheduler::pop_front(Slot& slot) {
   return q.task;
 }
 
-std::optional<TaskSpec> Scheduler::complete(int slot_index, std::uint64_t id, std::uint64_t exec_ns) {
+std::optional<TaskSpec> Scheduler::complete(int slot_index, std::uint64_t id,
+                                            std::uint64_t exec_ns) {
   if (slot_index < 0 || static_cast<std::size_t>(slot_index) >= slots_.size()) return std::nullopt;
   Slot& slot = slots_[static_cast<std::size_t>(slot_index)];
   if (slot.queue.empty() || slot.queue.front().task != id) return std::nullopt;
@@ -142,7 +144,8 @@ std::optional<TaskSpec> Scheduler::worker_down(int slot_index) {
   if (slot.queue.empty()) return std::nullopt;
   const std::uint64_t head = slot.queue.front().task;
   // Queued tasks never started: back to the front of the ready queue, keeping their order.
-  for (auto it = slot.queue.rbegin(); it + 1 != slot.queue.rend(); ++it) ready_.push_front(it->task);
+  for (auto it = slot.queue.rbegin(); it + 1 != slot.queue.rend(); ++it)
+    ready_.push_front(it->task);
   slot.queue.clear();
   slot.expected_ns = 0;
   slot.unknown = 0;

@@ -33,10 +33,10 @@ struct TaskSpec {
   std::uint64_t id = 0;  // the task's id is its result object's id
   std::uint32_t function_index = 0;
   std::uint64_t function_check = 0;
-  std::string name;      // for logs and errors
+  std::string name;  // for logs and errors
   double num_cpus = 1;
   std::uint64_t memory = 0;
-  int max_retries = 3;   // -1 = forever
+  int max_retries = 3;      // -1 = forever
   detail::ByteBuffer args;  // argument records, refs unresolved
   std::uint32_t arg_count = 0;
   std::vector<std::uint64_t> deps;  // object ids of the ref records, by ref index
@@ -96,8 +96,8 @@ class Scheduler {
     double expected_ns = 0;    // sum of the known expected_ns in queue
     int unknown = 0;           // tasks in queue whose run time is unknown
   };
-  void start(TaskSpec& t);  // the task became a slot's head: it runs and holds its resources
-  void stop(const TaskSpec& t);   // it no longer does
+  void start(TaskSpec& t);       // the task became a slot's head: it runs and holds its resources
+  void stop(const TaskSpec& t);  // it no longer does
   double expected_ns(std::uint32_t function_index) const;
   bool can_queue_behind(const Slot& slot, const TaskSpec& t) const;
   std::uint64_t pop_front(Slot& slot);

@@ -81,9 +81,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const int tag_;
   FrameParser parser_;
 
-  std::mutex mu_;                    // guards pending_, writing_, write_posted_
-  detail::ByteBuffer pending_;       // frames not yet handed to a write
-  detail::ByteBuffer in_flight_;     // the frames of the current write (I/O thread)
+  std::mutex mu_;                 // guards pending_, writing_, write_posted_
+  detail::ByteBuffer pending_;    // frames not yet handed to a write
+  detail::ByteBuffer in_flight_;  // the frames of the current write (I/O thread)
   bool writing_ = false;
   bool write_posted_ = false;
   std::atomic<bool> closed_{false};

@@ -1,11 +1,11 @@
 #include "src/transport/fd_passing.hpp"
 
+#include <cerrno>
+#include <cstring>
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 namespace shoal::internal {
 

@@ -6,7 +6,8 @@
 
 namespace shoal::internal {
 
-void put_header(detail::ByteBuffer& out, MessageType type, std::uint64_t id, std::uint32_t body_size) {
+void put_header(detail::ByteBuffer& out, MessageType type, std::uint64_t id,
+                std::uint32_t body_size) {
   char* h = out.grow(kFrameHeaderSize);
   const auto t = static_cast<std::uint16_t>(type);
   const std::uint8_t version = kProtocolVersion, flags = 0;
@@ -51,23 +52,32 @@ FrameHeader parse_header(const char* data) {
     throw FrameError("frame has unknown message type " + std::to_string(type));
   }
   if (h.body_size > kMaxBodySize) {
-    throw FrameError("frame body of " + std::to_string(h.body_size) + " bytes exceeds the limit of " +
-                     std::to_string(kMaxBodySize));
+    throw FrameError("frame body of " + std::to_string(h.body_size) +
+                     " bytes exceeds the limit of " + std::to_string(kMaxBodySize));
   }
   return h;
 }
 
 const char* message_type_name(MessageType type) {
   switch (type) {
-    case MessageType::kReady: return "Ready";
-    case MessageType::kTask: return "Task";
-    case MessageType::kTaskDone: return "TaskDone";
-    case MessageType::kAllocRequest: return "AllocRequest";
-    case MessageType::kAllocReply: return "AllocReply";
-    case MessageType::kSpawn: return "Spawn";
-    case MessageType::kSpawned: return "Spawned";
-    case MessageType::kExited: return "Exited";
-    case MessageType::kSpawnFailed: return "SpawnFailed";
+    case MessageType::kReady:
+      return "Ready";
+    case MessageType::kTask:
+      return "Task";
+    case MessageType::kTaskDone:
+      return "TaskDone";
+    case MessageType::kAllocRequest:
+      return "AllocRequest";
+    case MessageType::kAllocReply:
+      return "AllocReply";
+    case MessageType::kSpawn:
+      return "Spawn";
+    case MessageType::kSpawned:
+      return "Spawned";
+    case MessageType::kExited:
+      return "Exited";
+    case MessageType::kSpawnFailed:
+      return "SpawnFailed";
   }
   return "unknown";
 }

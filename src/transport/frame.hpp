@@ -51,7 +51,8 @@ class FrameError : public std::runtime_error {
 
 /// Appends a header; the caller appends exactly body_size bytes of body after it, or uses
 /// begin_frame/end_frame when the size is not known in advance.
-void put_header(detail::ByteBuffer& out, MessageType type, std::uint64_t id, std::uint32_t body_size);
+void put_header(detail::ByteBuffer& out, MessageType type, std::uint64_t id,
+                std::uint32_t body_size);
 
 /// Starts a frame whose body size is patched by end_frame(). Returns the frame's offset.
 std::size_t begin_frame(detail::ByteBuffer& out, MessageType type, std::uint64_t id);

@@ -27,10 +27,10 @@ struct ValueRecord {
   RecordKind kind = RecordKind::kInline;
   detail::Format format = detail::Format::kVoid;
   std::uint64_t type_hash = 0;
-  const char* data = nullptr;  // kInline
-  std::uint64_t size = 0;      // kInline, kStore
-  std::uint64_t offset = 0;    // kStore
-  std::uint32_t ref_index = 0; // kRef
+  const char* data = nullptr;   // kInline
+  std::uint64_t size = 0;       // kInline, kStore
+  std::uint64_t offset = 0;     // kStore
+  std::uint32_t ref_index = 0;  // kRef
 };
 
 constexpr std::size_t kRecordPrefixSize = 1 + 1 + 8;
@@ -48,7 +48,7 @@ struct TaskHeader {
   std::uint32_t function_index = 0;
   std::uint64_t function_check = 0;  // hash of name and signature: both ends must agree
   std::uint32_t arg_count = 0;
-  std::uint32_t flags = 0;           // kTaskExpectedShort, or 0
+  std::uint32_t flags = 0;  // kTaskExpectedShort, or 0
 };
 /// The driver expects this task to take under ~50 us (its function's measured average). A worker
 /// that finds such a task already waiting may hold the previous reply back to send both in one

@@ -1,8 +1,5 @@
 // The programming model end to end, with real worker processes: remote calls, get, put, wait,
 // dependencies, void functions, options, many tasks, long chains.
-#include <gtest/gtest.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -12,6 +9,9 @@
 #include <thread>
 #include <tuple>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <shoal/shoal.hpp>
 
@@ -36,7 +36,9 @@ std::map<std::string, int> count_words(const std::vector<std::string>& words) {
   for (const auto& w : words) ++counts[w];
   return counts;
 }
-std::optional<int> maybe_half(int x) { return x % 2 == 0 ? std::optional<int>(x / 2) : std::nullopt; }
+std::optional<int> maybe_half(int x) {
+  return x % 2 == 0 ? std::optional<int>(x / 2) : std::nullopt;
+}
 std::tuple<int, std::string> pair_up(int n, const std::string& s) { return {n, s}; }
 
 struct Point {
@@ -44,10 +46,12 @@ struct Point {
   std::string label;
   MSGPACK_DEFINE(x, y, label)
 };
-Point midpoint(const Point& a, const Point& b) { return {(a.x + b.x) / 2, (a.y + b.y) / 2, a.label + b.label}; }
+Point midpoint(const Point& a, const Point& b) {
+  return {(a.x + b.x) / 2, (a.y + b.y) / 2, a.label + b.label};
+}
 
-SHOAL_REMOTE(square, add, increment, concat, worker_pid, do_nothing, sleep_ms, sum_vector, count_words,
-             maybe_half, pair_up, midpoint);
+SHOAL_REMOTE(square, add, increment, concat, worker_pid, do_nothing, sleep_ms, sum_vector,
+             count_words, maybe_half, pair_up, midpoint);
 
 using shoal::testing::SessionTest;
 using ApiTest = SessionTest;
@@ -68,18 +72,21 @@ TEST_F(ApiTest, TasksRunInParallelOnAllWorkers) {
   // be running at once, as seen by available_resources().
   auto a = shoal::task(sleep_ms).remote(300);
   auto b = shoal::task(sleep_ms).remote(300);
-  ASSERT_TRUE(shoal::testing::eventually(
-      [] { return shoal::available_resources().count("CPU") == 0; }, std::chrono::milliseconds(2000)));
+  ASSERT_TRUE(
+      shoal::testing::eventually([] { return shoal::available_resources().count("CPU") == 0; },
+                                 std::chrono::milliseconds(2000)));
   EXPECT_EQ(shoal::get(a) + shoal::get(b), 600);
 }
 
 TEST_F(ApiTest, ConvertsArgumentsToParameterTypes) {
   EXPECT_EQ(shoal::get(shoal::task(concat).remote("ab", std::string("cd"))), "abcd");
-  EXPECT_DOUBLE_EQ(shoal::get(shoal::task(sum_vector).remote(std::vector<double>{1.5, 2.5, 3})), 7.0);
+  EXPECT_DOUBLE_EQ(shoal::get(shoal::task(sum_vector).remote(std::vector<double>{1.5, 2.5, 3})),
+                   7.0);
 }
 
 TEST_F(ApiTest, StandardTypesRoundTrip) {
-  const auto counts = shoal::get(shoal::task(count_words).remote(std::vector<std::string>{"a", "b", "a"}));
+  const auto counts =
+      shoal::get(shoal::task(count_words).remote(std::vector<std::string>{"a", "b", "a"}));
   EXPECT_EQ(counts, (std::map<std::string, int>{{"a", 2}, {"b", 1}}));
   EXPECT_EQ(shoal::get(shoal::task(maybe_half).remote(8)), std::optional<int>(4));
   EXPECT_EQ(shoal::get(shoal::task(maybe_half).remote(7)), std::nullopt);
@@ -96,7 +103,8 @@ TEST_F(ApiTest, UserTypesWithMsgpackDefine) {
 TEST_F(ApiTest, VoidFunctionsComplete) {
   shoal::ObjectRef<void> r = shoal::task(do_nothing).remote(1);
   shoal::get(r);
-  std::vector<shoal::ObjectRef<void>> many{shoal::task(do_nothing).remote(2), shoal::task(do_nothing).remote(3)};
+  std::vector<shoal::ObjectRef<void>> many{shoal::task(do_nothing).remote(2),
+                                           shoal::task(do_nothing).remote(3)};
   shoal::get(many);
   shoal::get(many, std::chrono::seconds(10));
 }
@@ -143,8 +151,9 @@ TEST_F(ApiTest, ChainOfOneHundredTasks) {
 TEST_F(ApiTest, WaitSplitsReadyAndNotReadyInInputOrder) {
   // Two workers: the squares finish in milliseconds, the sleeps take 5 s each, and the ready and
   // not-ready refs interleave in the input, so both lists must keep the input's order.
-  std::vector<shoal::ObjectRef<int>> refs{shoal::task(square).remote(2), shoal::task(sleep_ms).remote(5000),
-                                          shoal::task(square).remote(3), shoal::task(sleep_ms).remote(5000)};
+  std::vector<shoal::ObjectRef<int>> refs{
+      shoal::task(square).remote(2), shoal::task(sleep_ms).remote(5000),
+      shoal::task(square).remote(3), shoal::task(sleep_ms).remote(5000)};
   auto [ready, not_ready] = shoal::wait(refs, 2, std::chrono::seconds(20));
   ASSERT_EQ(ready.size(), 2u);
   ASSERT_EQ(not_ready.size(), 2u);
@@ -168,7 +177,8 @@ TEST_F(ApiTest, WaitCapsReadyAtNumReturnsAndKeepsTheRestInOrder) {
 }
 
 TEST_F(ApiTest, WaitTimeoutReturnsWhatIsReady) {
-  std::vector<shoal::ObjectRef<int>> refs{shoal::task(square).remote(5), shoal::task(sleep_ms).remote(5000)};
+  std::vector<shoal::ObjectRef<int>> refs{shoal::task(square).remote(5),
+                                          shoal::task(sleep_ms).remote(5000)};
   shoal::get(refs[0]);
   auto [ready, not_ready] = shoal::wait(refs, 2, std::chrono::milliseconds(50));
   ASSERT_EQ(ready.size(), 1u);
@@ -194,10 +204,12 @@ TEST_F(ApiTest, WaitOneAtATimeTakesEveryRef) {
 TEST_F(ApiTest, TaskOptionsNumCpusHoldsThatManyCpus) {
   // A task holding both CPUs runs alone: while it runs, no CPU is available.
   auto hog = shoal::task(sleep_ms).options({.num_cpus = 2}).remote(300);
-  ASSERT_TRUE(shoal::testing::eventually(
-      [] { return shoal::available_resources().count("CPU") == 0; }, std::chrono::milliseconds(2000)));
+  ASSERT_TRUE(
+      shoal::testing::eventually([] { return shoal::available_resources().count("CPU") == 0; },
+                                 std::chrono::milliseconds(2000)));
   auto small = shoal::task(square).remote(3);
-  auto [ready, not_ready] = shoal::wait(std::vector<shoal::ObjectRef<int>>{small}, 1, std::chrono::milliseconds(100));
+  auto [ready, not_ready] =
+      shoal::wait(std::vector<shoal::ObjectRef<int>>{small}, 1, std::chrono::milliseconds(100));
   EXPECT_TRUE(ready.empty()) << "a 1-CPU task ran while a 2-CPU task held both CPUs";
   EXPECT_EQ(shoal::get(hog), 300);
   EXPECT_EQ(shoal::get(small), 9);

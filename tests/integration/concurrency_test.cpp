@@ -1,10 +1,10 @@
 // The API from many driver threads at once.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include <shoal/shoal.hpp>
 
@@ -14,7 +14,9 @@ namespace {
 
 int square(int x) { return x * x; }
 int add(int a, int b) { return a + b; }
-std::vector<int> fill(int n, int value) { return std::vector<int>(static_cast<std::size_t>(n), value); }
+std::vector<int> fill(int n, int value) {
+  return std::vector<int>(static_cast<std::size_t>(n), value);
+}
 long long sum(const std::vector<int>& v) {
   long long s = 0;
   for (int x : v) s += x;

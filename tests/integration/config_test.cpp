@@ -1,13 +1,13 @@
 // init()'s defaults and logging, each checked in a child process so the test can change the
 // child's affinity, environment and stderr without touching the test runner.
+#include <cstdlib>
+#include <functional>
+#include <string>
+
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <cstdlib>
-#include <functional>
-#include <string>
 
 #include <shoal/shoal.hpp>
 

@@ -1,13 +1,13 @@
 // Every mistake a program can make, and every failure of a task, ends in a typed exception with
 // a message that says what to do.
-#include <gtest/gtest.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <shoal/shoal.hpp>
 
@@ -124,7 +124,8 @@ TEST_F(ErrorsTest, GetWithTimeoutThrowsGetTimeoutError) {
 }
 
 TEST_F(ErrorsTest, GetOfAListWithTimeoutThrowsGetTimeoutError) {
-  std::vector<shoal::ObjectRef<int>> refs{shoal::task(identity).remote(1), shoal::task(sleep_ms).remote(3000)};
+  std::vector<shoal::ObjectRef<int>> refs{shoal::task(identity).remote(1),
+                                          shoal::task(sleep_ms).remote(3000)};
   EXPECT_THROW(shoal::get(refs, std::chrono::milliseconds(100)), shoal::GetTimeoutError);
 }
 
@@ -166,8 +167,10 @@ TEST_F(ErrorsTest, NestedApiCallsInsideATaskGiveAClearError) {
 
 TEST_F(ErrorsTest, BadTaskOptionsThrowInvalidConfig) {
   EXPECT_THROW(shoal::task(identity).options({.num_cpus = 3}).remote(1), shoal::InvalidConfigError);
-  EXPECT_THROW(shoal::task(identity).options({.num_cpus = -1}).remote(1), shoal::InvalidConfigError);
-  EXPECT_THROW(shoal::task(identity).options({.max_retries = -2}).remote(1), shoal::InvalidConfigError);
+  EXPECT_THROW(shoal::task(identity).options({.num_cpus = -1}).remote(1),
+               shoal::InvalidConfigError);
+  EXPECT_THROW(shoal::task(identity).options({.max_retries = -2}).remote(1),
+               shoal::InvalidConfigError);
 }
 
 TEST_F(ErrorsTest, WaitForMoreThanGivenThrowsInvalidConfig) {

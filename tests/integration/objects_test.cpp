@@ -1,11 +1,11 @@
 // The object store: large values through shared memory, reference counting back to baseline,
 // and type checks.
-#include <gtest/gtest.h>
-
 #include <cstdint>
 #include <numeric>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include <shoal/shoal.hpp>
 
@@ -23,7 +23,9 @@ std::uint64_t checksum(const std::vector<std::uint8_t>& v) {
   for (std::uint8_t b : v) h = h * 131 + b;
   return h;
 }
-std::vector<std::string> many_strings(int n) { return std::vector<std::string>(n, std::string(100, 'x')); }
+std::vector<std::string> many_strings(int n) {
+  return std::vector<std::string>(n, std::string(100, 'x'));
+}
 std::uint64_t total_size(const std::vector<std::string>& v) {
   std::uint64_t n = 0;
   for (const auto& s : v) n += s.size();
@@ -41,7 +43,8 @@ TEST_F(ObjectsTest, HundredMegabyteResult) {
   auto r = shoal::task(make_bytes).remote(kSize);
   const std::vector<std::uint8_t> v = shoal::get(r);
   ASSERT_EQ(v.size(), kSize);
-  for (std::uint64_t i = 0; i < kSize; i += 4093) ASSERT_EQ(v[i], static_cast<std::uint8_t>(i * 31 + 7));
+  for (std::uint64_t i = 0; i < kSize; i += 4093)
+    ASSERT_EQ(v[i], static_cast<std::uint8_t>(i * 31 + 7));
   EXPECT_GE(shoal::object_store_stats().used_bytes, kSize);  // it lives in shared memory
 }
 
@@ -68,7 +71,8 @@ TEST_F(ObjectsTest, StoreUsageReturnsToBaselineOnceRefsAreDropped) {
   {
     std::vector<shoal::ObjectRef<std::vector<std::uint8_t>>> big;
     std::vector<shoal::ObjectRef<int>> small;
-    for (int i = 0; i < 20; ++i) big.push_back(shoal::task(make_bytes).remote(std::uint64_t{1} << 20));
+    for (int i = 0; i < 20; ++i)
+      big.push_back(shoal::task(make_bytes).remote(std::uint64_t{1} << 20));
     for (int i = 0; i < 200; ++i) small.push_back(shoal::task(identity).remote(i));
     auto put_big = shoal::put(make_bytes(3 << 20));
     auto chained = shoal::task(checksum).remote(big[0]);

@@ -1,9 +1,9 @@
 // available_resources() and cluster_resources(): Ray's keys and units, exact at each call.
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <string>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include <shoal/shoal.hpp>
 
@@ -43,11 +43,14 @@ TEST_F(ResourcesTest, AvailableEqualsClusterWhenIdle) {
 
 TEST_F(ResourcesTest, RunningTasksHoldCpusUntilTheyFinish) {
   auto one = shoal::task(sleep_ms).remote(1500);
-  ASSERT_TRUE(eventually([] { return shoal::available_resources().at("CPU") == 1.0; }, std::chrono::seconds(2)));
+  ASSERT_TRUE(eventually([] { return shoal::available_resources().at("CPU") == 1.0; },
+                         std::chrono::seconds(2)));
   auto two = shoal::task(sleep_ms).remote(1500);
-  ASSERT_TRUE(eventually([] { return shoal::available_resources().count("CPU") == 0; }, std::chrono::seconds(2)))
+  ASSERT_TRUE(eventually([] { return shoal::available_resources().count("CPU") == 0; },
+                         std::chrono::seconds(2)))
       << "with both CPUs held, CPU must be left out of available_resources(), as Ray does";
-  EXPECT_EQ(shoal::available_resources().at("object_store_memory"), static_cast<double>(256u << 20));
+  EXPECT_EQ(shoal::available_resources().at("object_store_memory"),
+            static_cast<double>(256u << 20));
   shoal::get(one);
   shoal::get(two);
   // Exact right after the results are in: no staleness window.
@@ -58,7 +61,9 @@ TEST_F(ResourcesTest, TaskMemoryIsHeldWhileRunning) {
   const double total = shoal::cluster_resources().at("memory");
   auto r = shoal::task(sleep_ms).options({.memory = 1u << 30}).remote(1000);
   ASSERT_TRUE(eventually(
-      [&] { return shoal::available_resources().at("memory") == total - static_cast<double>(1u << 30); },
+      [&] {
+        return shoal::available_resources().at("memory") == total - static_cast<double>(1u << 30);
+      },
       std::chrono::seconds(2)));
   shoal::get(r);
   EXPECT_EQ(shoal::available_resources().at("memory"), total);

@@ -1,7 +1,6 @@
 // cv::Mat as a task argument and result, through <shoal/opencv.hpp>: raw bytes, both ways,
 // inline (small) and through the shared-memory store (large).
 #include <gtest/gtest.h>
-
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -41,7 +40,7 @@ TEST_F(OpenCvTest, SmallMatRoundTripsThroughATask) {
 
 TEST_F(OpenCvTest, LargeMatGoesThroughTheStore) {
   auto image = shoal::task(make_image).remote(522, 775);  // 1.2 MB: an arena object
-  auto rotated = shoal::task(rotate90).remote(image);      // read by the worker from the store
+  auto rotated = shoal::task(rotate90).remote(image);     // read by the worker from the store
   const cv::Mat original = shoal::get(image);
   cv::Mat expected;
   cv::rotate(original, expected, cv::ROTATE_90_CLOCKWISE);

@@ -1,14 +1,14 @@
 #include "tests/support/test_support.hpp"
 
-#include <dirent.h>
-#include <signal.h>
-
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include <dirent.h>
+#include <signal.h>
 
 namespace shoal::testing {
 namespace {

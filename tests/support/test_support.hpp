@@ -2,12 +2,12 @@
 // a process has open, what is in /dev/shm. Everything reads /proc; nothing here kills by name.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
+
+#include <sys/types.h>
 
 namespace shoal::testing {
 

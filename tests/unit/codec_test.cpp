@@ -96,8 +96,7 @@ TEST(Codec, IntRoundTrips) {
                 std::numeric_limits<int>::min()}) {
     EXPECT_EQ(round_trip(v, Format::kRaw), v);
   }
-  EXPECT_EQ(round_trip(std::uint64_t{0xFFFFFFFFFFFFFFFFull}, Format::kRaw),
-            0xFFFFFFFFFFFFFFFFull);
+  EXPECT_EQ(round_trip(std::uint64_t{0xFFFFFFFFFFFFFFFFull}, Format::kRaw), 0xFFFFFFFFFFFFFFFFull);
 }
 
 TEST(Codec, DoubleRoundTripsBitForBit) {

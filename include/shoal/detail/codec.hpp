@@ -69,7 +69,8 @@ struct Codec<std::vector<U>, std::enable_if_t<kIsRawElement<U>>> {
     if (!v.empty()) std::memcpy(dst, v.data(), v.size() * sizeof(U));
   }
   static std::vector<U> decode(const char* data, std::size_t size) {
-    if (size % sizeof(U) != 0) throw std::length_error("raw vector size is not a multiple of the element size");
+    if (size % sizeof(U) != 0)
+      throw std::length_error("raw vector size is not a multiple of the element size");
     std::vector<U> v;
     v.resize(size / sizeof(U));  // trivially copyable, so the fill is the only extra pass
     if (size != 0) std::memcpy(v.data(), data, size);

@@ -58,7 +58,7 @@ class TaskArgs final : public ValueSink {
   std::uint64_t open_type_ = 0;
   Format open_format_ = Format::kVoid;
   std::uint64_t open_size_ = 0;
-  HandlePtr open_store_;          // a large raw value being written straight into the store
+  HandlePtr open_store_;  // a large raw value being written straight into the store
   std::shared_ptr<const void> open_mapping_;  // keeps the store mapped while it is written
 };
 
