@@ -17,6 +17,7 @@
 #include "src/common/process_role.hpp"
 #include "src/transport/frame.hpp"
 #include "src/transport/messages.hpp"
+#include "src/transport/socket_io.hpp"
 #include "worker/function_registry.hpp"
 #include "worker/invoke_context.hpp"
 
@@ -244,17 +245,7 @@ class WorkerLoop {
   }
 
   void write_all(const char* data, std::size_t size) {
-    while (size > 0) {
-      const ssize_t n = send(p_.socket, data, size, MSG_NOSIGNAL);
-      if (n > 0) {
-        data += n;
-        size -= static_cast<std::size_t>(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else {
-        throw DriverGone{};
-      }
-    }
+    if (send_all(p_.socket, data, size) != 0) throw DriverGone{};
   }
 
   WorkerParams p_;

@@ -16,6 +16,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <unistd.h>
 
 namespace shoal::internal {
 namespace {
@@ -79,7 +80,10 @@ int usable_cpus() {
 }
 
 std::uint64_t available_memory() {
-  std::uint64_t available = 0;
+  // Free pages as the fallback (no file needed); MemAvailable, which also counts reclaimable
+  // cache, when /proc/meminfo can be read.
+  std::uint64_t available = static_cast<std::uint64_t>(sysconf(_SC_AVPHYS_PAGES)) *
+                            static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
   std::ifstream in("/proc/meminfo");
   std::string key;
   std::uint64_t kib = 0;

@@ -16,7 +16,7 @@
 #include <shoal/detail/byte_buffer.hpp>
 #include <shoal/errors.hpp>
 
-#include "src/transport/fd_passing.hpp"
+#include "src/transport/socket_io.hpp"
 #include "src/transport/frame.hpp"
 #include "store/arena.hpp"
 

@@ -18,8 +18,8 @@
 
 #include "src/common/process_role.hpp"
 #include "src/driver/fork_helper.hpp"
-#include "src/transport/fd_passing.hpp"
 #include "src/transport/frame.hpp"
+#include "src/transport/socket_io.hpp"
 #include "worker/worker_loop.hpp"
 
 namespace shoal::internal {
@@ -146,19 +146,7 @@ class ForkHelperLoop {
     const std::size_t at = begin_frame(frame, type, static_cast<std::uint64_t>(slot));
     body(frame);
     end_frame(frame, at);
-    const char* data = frame.data();
-    std::size_t size = frame.size();
-    while (size > 0) {
-      const ssize_t n = send(p_.control, data, size, MSG_NOSIGNAL);
-      if (n > 0) {
-        data += n;
-        size -= static_cast<std::size_t>(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else {
-        stop(0, "");  // the driver is gone
-      }
-    }
+    if (send_all(p_.control, frame.data(), frame.size()) != 0) stop(0, "");  // the driver is gone
   }
 
   // Kills and reaps every worker, then exits. Used for a normal shutdown as well.

@@ -148,11 +148,6 @@ void Runtime::launch() {
   throw SystemError("shoal: init() failed: " + why);
 }
 
-bool Runtime::running() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return state_ == State::kRunning;
-}
-
 void Runtime::check_running() const {
   if (state_ == State::kRunning) return;
   if (state_ == State::kStarting) throw NotInitializedError("shoal: init() has not finished");
@@ -173,8 +168,8 @@ void Runtime::shutdown() {
     auto error = std::make_shared<ErrorInfo>();
     error->kind = ErrorInfo::Kind::kShutdown;
     error->what = "shoal was shut down before this object was ready";
-    for (const TaskSpec& t : scheduler_.clear()) objects_->fail(t.id, error);
-    objects_->fail_all_pending(error);
+    scheduler_.clear();
+    if (objects_) objects_->fail_all_pending(error);  // null if init() failed before the store
   }
   // Close every socket on the I/O thread (Asio objects belong to it), then let it finish.
   if (io_) {

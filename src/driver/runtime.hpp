@@ -85,7 +85,6 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
 
   /// shutdown(): idempotent; see shoal::shutdown().
   void shutdown();
-  bool running() const;
 
   // ---- the API (thread safe)
   detail::HandlePtr submit(detail::AnyFn fn, const char* signature, const TaskOptions& options,

@@ -1,11 +1,14 @@
 // init()'s defaults and logging, each checked in a child process so the test can change the
 // child's affinity, environment and stderr without touching the test runner.
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,6 +72,28 @@ TEST(Config, DefaultStoreIsAShareOfAvailableMemory) {
     return shoal::cluster_resources().at("CPU") == shoal::internal::usable_cpus() ? 0 : 4;
   });
   EXPECT_EQ(code, 0) << err;
+}
+
+TEST(Config, InitFailingOnAnOsErrorThrowsSystemErrorAndLeavesNothing) {
+  auto [code, err] = in_child([] {
+    // No descriptor left for the store's memfd: init() must fail cleanly, not crash.
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    const int open_now = 3 + 1;  // stdin, stdout, stderr (a pipe) and one spare below the limit
+    limit.rlim_cur = open_now;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return 3;
+    try {
+      shoal::init();
+      return 4;
+    } catch (const shoal::SystemError& e) {
+      fprintf(stderr, "%s\n", e.what());
+    }
+    if (shoal::is_initialized()) return 5;
+    if (wait(nullptr) != -1 || errno != ECHILD) return 6;  // no child process was left behind
+    return 0;
+  });
+  EXPECT_EQ(code, 0) << err;
+  EXPECT_NE(err.find("shoal:"), std::string::npos) << err;
 }
 
 TEST(Config, LogLevelComesFromTheEnvironment) {

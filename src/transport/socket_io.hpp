@@ -1,6 +1,7 @@
-// Passing a file descriptor over a Unix socket (SCM_RIGHTS): the driver creates each worker's
-// socketpair and hands one end to the fork helper, which forks the worker with it. Only the fork
-// helper's control socket carries descriptors.
+// Blocking socket I/O for the processes that have no event loop (the fork helper and the workers),
+// and descriptor passing (SCM_RIGHTS): the driver creates each worker's socketpair and hands one
+// end to the fork helper, which forks the worker with it. Only the fork helper's control socket
+// carries descriptors.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +10,10 @@
 #include <sys/types.h>
 
 namespace shoal::internal {
+
+/// Sends all of data[0, size), retrying after signals. Returns 0, or an errno value (EPIPE when the
+/// peer is gone; never raises SIGPIPE).
+int send_all(int socket, const char* data, std::size_t size);
 
 /// Sends all of data[0, size) with `fd` attached to the first byte. Blocks (polling if the
 /// socket is non-blocking) until sent. Returns 0 or an errno value.

@@ -1,4 +1,4 @@
-#include "src/transport/fd_passing.hpp"
+#include "src/transport/socket_io.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -8,6 +8,21 @@
 #include <unistd.h>
 
 namespace shoal::internal {
+
+int send_all(int socket, const char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = send(socket, data, size, MSG_NOSIGNAL);
+    if (n > 0) {
+      data += n;
+      size -= static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      return n < 0 ? errno : EPIPE;
+    }
+  }
+  return 0;
+}
 
 int send_with_fd(int socket, const char* data, std::size_t size, int fd) {
   bool fd_sent = false;
