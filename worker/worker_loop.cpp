@@ -162,6 +162,10 @@ class WorkerLoop {
       status = TaskStatus::kError;
       type_name = detail::demangle(typeid(e).name());
       what = e.what();
+    } catch (const DriverGone&) {  // from allocate(): not the task's failure, the worker's end
+      throw;
+    } catch (const ProtocolViolation&) {
+      throw;
     } catch (...) {
       status = TaskStatus::kError;
       type_name = "unknown exception type (not derived from std::exception)";
