@@ -61,7 +61,10 @@ std::vector<std::uint64_t> ObjectTable::fail(std::uint64_t id,
 // object if it was only kept for its producer.
 std::vector<std::uint64_t> ObjectTable::finish(std::uint64_t id, ObjectEntry& e) {
   for (Waiter* w : e.waiters) {
-    if (w->remaining > 0 && --w->remaining == 0) w->cv.notify_all();
+    if (w->remaining > 0 && --w->remaining == 0) {
+      w->done.store(true, std::memory_order_release);
+      w->cv.notify_all();
+    }
   }
   e.waiters.clear();
   std::vector<std::uint64_t> dependents = std::move(e.dependents);

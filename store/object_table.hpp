@@ -17,6 +17,7 @@
 // that same lock.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -33,8 +34,9 @@ namespace shoal::internal {
 
 /// A thread blocked in get() or wait(). Lives on that thread's stack while registered.
 struct Waiter {
-  std::condition_variable cv;
-  std::size_t remaining = 0;  // objects that must still finish before it wakes
+  std::condition_variable_any cv;  // waited on with the runtime's lock
+  std::size_t remaining = 0;       // objects that must still finish before it wakes
+  std::atomic<bool> done{false};   // remaining reached 0: readable without the lock, to spin on
 };
 
 /// Why an object will never have a value. get() turns it into the matching exception.

@@ -16,8 +16,8 @@
 #include <shoal/detail/byte_buffer.hpp>
 #include <shoal/errors.hpp>
 
-#include "src/transport/socket_io.hpp"
 #include "src/transport/frame.hpp"
+#include "src/transport/socket_io.hpp"
 #include "store/arena.hpp"
 
 namespace shoal::internal {

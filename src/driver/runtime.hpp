@@ -39,6 +39,7 @@
 #include <shoal/detail/runtime_api.hpp>
 #include <shoal/shoal.hpp>
 
+#include "src/common/adaptive_mutex.hpp"
 #include "src/driver/fork_helper.hpp"
 #include "src/driver/scheduler.hpp"
 #include "src/transport/connection.hpp"
@@ -137,6 +138,7 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
           std::uint64_t memory_bytes);
   void launch();  // the part of start() that forks and waits
   Connection::Listener* listener() noexcept { return this; }
+  void run_io();  // the I/O thread's loop
 
   // Connection::Listener (I/O thread)
   void on_frames(Connection& connection, FrameParser& parser) override;
@@ -152,7 +154,6 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   void respawn(int slot);
   void break_session(const std::string& why);
   void pump();
-  void dispatch(const TaskSpec& task, int slot, bool expected_short);
   void encode_task(detail::ByteBuffer& out, const TaskSpec& task, bool expected_short);
   void release_args(const TaskSpec& task);
   void complete_dependents(const std::vector<std::uint64_t>& tasks);
@@ -161,7 +162,7 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   detail::Fetched fetched_of(const ObjectEntry& entry);
   detail::HandlePtr handle_of(std::uint64_t id);
   void check_running() const;
-  void wait_for(std::unique_lock<std::mutex>& lock, Waiter& waiter, std::int64_t timeout_ns);
+  void wait_for(std::unique_lock<AdaptiveMutex>& lock, Waiter& waiter, std::int64_t timeout_ns);
   void unregister(Waiter& waiter, const std::vector<std::uint64_t>& ids);
   std::string producer_name(const ObjectEntry& entry);
 
@@ -177,11 +178,11 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   std::unique_ptr<ForkHelper> helper_;
   std::uint32_t registry_size_ = 0;  // functions the workers know (registered before the fork)
 
-  mutable std::mutex mu_;
+  mutable AdaptiveMutex mu_;
   // ---- guarded by mu_
   State state_ = State::kStarting;
   std::string failure_;  // why start() failed, for its error message
-  std::condition_variable started_cv_;
+  std::condition_variable_any started_cv_;
   int ready_workers_ = 0;
   std::uint64_t next_id_ = 1;
   std::unique_ptr<ObjectTable> objects_;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <sched.h>
 
 #include <shoal/errors.hpp>
 
@@ -97,7 +98,7 @@ detail::HandlePtr Runtime::put(void (*encode)(detail::ValueSink&, const void*), 
 
 Runtime::StoreSpace Runtime::store_value(detail::Format format, std::uint64_t type_hash,
                                          std::uint64_t size) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<AdaptiveMutex> lock(mu_);
   check_running();
   const std::optional<std::uint64_t> offset = allocator_->allocate(size);
   if (!offset) {
@@ -121,7 +122,7 @@ Runtime::StoreSpace Runtime::store_value(detail::Format format, std::uint64_t ty
 
 detail::HandlePtr Runtime::store_inline(detail::Format format, std::uint64_t type_hash,
                                         detail::ByteBuffer bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<AdaptiveMutex> lock(mu_);
   check_running();
   const std::uint64_t id = new_object(0);
   objects_->complete_inline(id, format, type_hash, std::move(bytes));
@@ -129,7 +130,7 @@ detail::HandlePtr Runtime::store_inline(detail::Format format, std::uint64_t typ
 }
 
 void Runtime::release(std::uint64_t id) noexcept {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<AdaptiveMutex> lock(mu_);
   if (objects_) objects_->release(id);
 }
 
@@ -154,14 +155,29 @@ std::string Runtime::producer_name(const ObjectEntry& e) {
   return t != nullptr ? "the task " + t->name : "a task";
 }
 
-void Runtime::wait_for(std::unique_lock<std::mutex>& lock, Waiter& waiter,
+// Waits with the lock held on entry and on return. It first spins for up to kSpinTime with the
+// lock released, watching waiter.done: a short task's result usually arrives within that time,
+// and a blocking wake-up costs tens of microseconds on our VMs (see adaptive_mutex.hpp).
+void Runtime::wait_for(std::unique_lock<AdaptiveMutex>& lock, Waiter& waiter,
                        std::int64_t timeout_ns) {
-  const auto done = [&] { return waiter.remaining == 0; };
-  if (timeout_ns < 0) {
-    waiter.cv.wait(lock, done);
+  constexpr auto kSpinTime = std::chrono::microseconds(50);
+  const auto start = std::chrono::steady_clock::now();
+  const bool forever = timeout_ns < 0;
+  const auto deadline = start + std::chrono::nanoseconds(forever ? 0 : timeout_ns);
+  const auto spin_until = forever ? start + kSpinTime : std::min(start + kSpinTime, deadline);
+  if (waiter.remaining != 0) {
+    lock.unlock();
+    while (!waiter.done.load(std::memory_order_acquire) &&
+           std::chrono::steady_clock::now() < spin_until) {
+      sched_yield();
+    }
+    lock.lock();
+  }
+  const auto finished = [&] { return waiter.remaining == 0; };
+  if (forever) {
+    waiter.cv.wait(lock, finished);
   } else {
-    waiter.cv.wait_until(
-        lock, std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns), done);
+    waiter.cv.wait_until(lock, deadline, finished);
   }
   // shutdown() fails every pending object (waking us) and then drops the table.
   if (!objects_) throw Error("shoal: shutdown() ran while this call was waiting");
@@ -177,7 +193,7 @@ void Runtime::unregister(Waiter& waiter, const std::vector<std::uint64_t>& ids) 
 }
 
 detail::Fetched Runtime::fetch(std::uint64_t id, std::int64_t timeout_ns) {
-  std::unique_lock<std::mutex> lock(mu_);
+  std::unique_lock<AdaptiveMutex> lock(mu_);
   check_running();
   ObjectEntry* e = objects_->find(id);
   if (e->state == ObjectState::kPending) {
@@ -204,7 +220,7 @@ detail::Fetched Runtime::fetch(std::uint64_t id, std::int64_t timeout_ns) {
 
 std::vector<detail::Fetched> Runtime::fetch_all(const std::vector<std::uint64_t>& ids,
                                                 std::int64_t timeout_ns) {
-  std::unique_lock<std::mutex> lock(mu_);
+  std::unique_lock<AdaptiveMutex> lock(mu_);
   check_running();
   Waiter waiter;
   for (std::uint64_t id : ids) {
@@ -247,7 +263,7 @@ std::vector<bool> Runtime::wait_ready(const std::vector<std::uint64_t>& ids,
         "number of refs",
         num_returns, ids.size()));
   }
-  std::unique_lock<std::mutex> lock(mu_);
+  std::unique_lock<AdaptiveMutex> lock(mu_);
   check_running();
   const auto is_done = [&](std::uint64_t id) {
     return objects_->find(id)->state != ObjectState::kPending;

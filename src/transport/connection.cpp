@@ -1,10 +1,12 @@
 #include "src/transport/connection.hpp"
 
+#include <cstring>
 #include <utility>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <sys/socket.h>
 
 #include "src/common/byte_reader.hpp"
 
@@ -55,6 +57,18 @@ void Connection::schedule_write_locked() {
   if (writing_ || write_posted_) return;
   write_posted_ = true;
   asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_pending(); });
+}
+
+// Writes what it can of pending_ without blocking; the rest (if any) stays for the I/O thread.
+// Errors are left for the I/O thread's write to meet and report, since only it may close.
+void Connection::write_now_locked() {
+  const ssize_t n = ::send(socket_.native_handle(), pending_.data(), pending_.size(),
+                           MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n <= 0) return;
+  const auto written = static_cast<std::size_t>(n);
+  const std::size_t rest = pending_.size() - written;
+  if (rest != 0) std::memmove(pending_.data(), pending_.data() + written, rest);
+  pending_.truncate(rest);
 }
 
 void Connection::write_pending() {
