@@ -115,6 +115,37 @@ void BM_Get100MB(benchmark::State& state) {
 }
 BENCHMARK(BM_Get100MB)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// get_view() of a 100 MB object: no copy, a view over shared memory.
+void BM_GetView100MB(benchmark::State& state) {
+  ensure_session();
+  const auto ref = shoal::put(std::vector<std::uint8_t>(k100MB, 1));
+  std::vector<double> us;
+  for (auto _ : state) {
+    const auto t = Clock::now();
+    benchmark::DoNotOptimize(shoal::get_view(ref).data());
+    us.push_back(micros(Clock::now() - t));
+  }
+  shoal_bench::report_percentiles(state, us);
+}
+BENCHMARK(BM_GetView100MB)->Unit(benchmark::kMicrosecond);
+
+// get_view() of a 100 MB task result already in the store (the task is not timed).
+void BM_GetViewTaskResult100MB(benchmark::State& state) {
+  ensure_session();
+  std::vector<double> us;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto ref = shoal::task(bytes_of).remote(k100MB);
+    shoal::wait(std::vector<shoal::ObjectRef<std::vector<std::uint8_t>>>{ref}, 1);
+    state.ResumeTiming();
+    const auto t = Clock::now();
+    benchmark::DoNotOptimize(shoal::get_view(ref).data());
+    us.push_back(micros(Clock::now() - t));
+  }
+  shoal_bench::report_percentiles(state, us);
+}
+BENCHMARK(BM_GetViewTaskResult100MB)->Unit(benchmark::kMicrosecond)->Iterations(20);
+
 // get() of a 100 MB task result that is already in the store (the task is not timed).
 void BM_GetTaskResult100MB(benchmark::State& state) {
   ensure_session();

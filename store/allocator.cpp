@@ -30,10 +30,13 @@ struct Allocator::Impl {
   std::unordered_map<std::uint64_t, std::uint64_t> sizes;  // offset -> requested size
 };
 
-Allocator::Allocator(char* base, std::uint64_t size) : impl_(std::make_unique<Impl>(base, size)) {
-  // The largest block the empty arena gives, found by bisection (about 30 tries of ~100 ns), so
-  // that allocate() can refuse larger sizes before Boost sees them: Boost's rounding of a size
-  // near 2^64 wraps around and would hand out a small block.
+Allocator::Allocator(char* base, std::uint64_t size)
+    : impl_(std::make_unique<Impl>(base, size)), size_(size) {}
+
+// The largest block the empty arena gives, found by bisection (about 30 tries, each touching a
+// fresh page): only error messages and tests need it, so it is computed when first asked for.
+std::uint64_t Allocator::max_object_bytes() {
+  if (max_object_ != 0) return max_object_;
   std::uint64_t lo = 0, hi = impl_->segment.get_free_memory();
   while (lo < hi) {
     const std::uint64_t mid = lo + (hi - lo + 1) / 2;
@@ -45,7 +48,7 @@ Allocator::Allocator(char* base, std::uint64_t size) : impl_(std::make_unique<Im
       hi = mid - 1;
     }
   }
-  max_object_ = lo;
+  return max_object_ = lo;
 }
 
 Allocator::~Allocator() = default;
@@ -58,7 +61,9 @@ std::optional<std::uint64_t> Allocator::allocate(std::uint64_t size) {
                stderr);
     std::abort();
   }
-  if (size > max_object_) return std::nullopt;  // sizes come from workers: never trust them
+  // Sizes come from workers: never trust them. Boost's rounding of a size near 2^64 wraps around
+  // and would hand out a small block, so anything larger than the arena is refused first.
+  if (size > size_) return std::nullopt;
   void* p = impl_->segment.allocate_aligned(size == 0 ? 1 : size, kAlignment, std::nothrow);
   if (p == nullptr) return std::nullopt;
   const auto offset = static_cast<std::uint64_t>(static_cast<char*>(p) - impl_->base);

@@ -32,15 +32,17 @@ class Allocator {
 
   /// Bytes handed out and not yet freed (as requested, without headers or padding).
   std::uint64_t used_bytes() const noexcept { return used_; }
-  /// The largest object the empty arena can hold (its size minus bookkeeping); allocate() refuses
-  /// anything larger without asking Boost.
-  std::uint64_t max_object_bytes() const noexcept { return max_object_; }
+  /// The largest object the arena can hold while empty (its size minus bookkeeping); call it on an
+  /// empty arena. Computed on first use (about 30 trial allocations); tests use it to probe
+  /// the boundary.
+  std::uint64_t max_object_bytes();
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  std::uint64_t size_;
   std::uint64_t used_ = 0;
-  std::uint64_t max_object_ = 0;
+  std::uint64_t max_object_ = 0;  // 0 until max_object_bytes() computes it
 };
 
 }  // namespace shoal::internal

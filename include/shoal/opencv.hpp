@@ -12,6 +12,7 @@
 #include <opencv2/core.hpp>
 
 #include <shoal/detail/codec.hpp>
+#include <shoal/view.hpp>
 
 namespace shoal::detail {
 
@@ -51,3 +52,37 @@ struct Codec<cv::Mat> {
 };
 
 }  // namespace shoal::detail
+
+namespace shoal {
+
+/// A view of a stored cv::Mat: mat() is a Mat header over the pixels in shared memory (no copy).
+/// The header does not own the pixels: keep the view alive while you use it, and do not write
+/// through it (stored objects are immutable). mat().clone() gives an independent copy.
+template <>
+class View<cv::Mat> : public detail::ViewBase {
+ public:
+  View() = default;
+  View(detail::Fetched fetched, detail::HandlePtr handle)
+      : ViewBase(std::move(fetched), std::move(handle)) {
+    detail::check_view_type<cv::Mat>(bytes_);
+    constexpr std::size_t kHeader = detail::Codec<cv::Mat>::kHeader;
+    if (bytes_.size >= kHeader) std::memcpy(header_, bytes_.data, kHeader);
+    const bool fits = bytes_.size >= kHeader && header_[0] >= 0 && header_[1] >= 0 &&
+                      static_cast<std::size_t>(header_[0]) * static_cast<std::size_t>(header_[1]) *
+                              CV_ELEM_SIZE(header_[2]) ==
+                          bytes_.size - kHeader;
+    if (!fits) {
+      detail::throw_type_mismatch(typeid(cv::Mat).name(), bytes_,
+                                  "the stored bytes do not match a cv::Mat header");
+    }
+  }
+  cv::Mat mat() const {
+    void* pixels = const_cast<char*>(bytes_.data + detail::Codec<cv::Mat>::kHeader);
+    return cv::Mat(header_[0], header_[1], header_[2], pixels);
+  }
+
+ private:
+  std::int32_t header_[4] = {0, 0, 0, 0};  // rows, cols, type, reserved
+};
+
+}  // namespace shoal

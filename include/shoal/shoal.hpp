@@ -36,6 +36,7 @@
 #include <shoal/remote.hpp>
 #include <shoal/task.hpp>
 #include <shoal/version.hpp>
+#include <shoal/view.hpp>
 
 namespace shoal {
 
@@ -74,6 +75,8 @@ auto put(const V& value);
 /// InvalidObjectRefError for an empty or stale ref, NotInitializedError.
 template <class T>
 T get(const ObjectRef<T>& ref);
+
+/// (Also: get_view(ref), in <shoal/view.hpp>, reads a stored buffer without copying it.)
 
 /// As get(ref), but throws GetTimeoutError if the object is not ready within timeout.
 template <class T, class Rep, class Period>

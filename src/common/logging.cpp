@@ -8,6 +8,8 @@
 #include <cctype>
 #include <cstdlib>
 #include <memory>
+#include <string>
+#include <utility>
 
 #include <spdlog/logger.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -20,20 +22,44 @@ namespace {
 constexpr std::string_view kNames[] = {"trace", "debug",    "info", "warn",
                                        "error", "critical", "off"};
 
-// The process's logger. Replaced only by init_driver()/init_child(), which run while no other
-// shoal thread exists (before the I/O thread starts, or in a fresh child), so a plain pointer
-// read by write() is enough; shared_ptr keeps the old one alive for a racing reader.
+// The process's logger, built on first use. Replaced only by init_driver()/init_child(), which run
+// while no other shoal thread exists (before the I/O thread starts, or in a fresh child), so a
+// shared_ptr read atomically by write() is enough.
+//
+// Why lazily: building the spdlog sink costs about 150 us the first time in a process, and 1-2 ms
+// in a freshly forked worker (one-time library set-up plus copy-on-write faults), which was most
+// of a worker's start-up; most workers never log a line.
 std::shared_ptr<spdlog::logger> g_logger;
 std::atomic<int> g_level{static_cast<int>(Level::kWarn)};
+std::string g_child_tag;  // empty in the driver; "worker 3 pid 1234" in a child
 
 spdlog::level::level_enum to_spdlog(Level level) {
   return static_cast<spdlog::level::level_enum>(static_cast<int>(level));
 }
 
-void install(std::shared_ptr<spdlog::logger> logger, Level level) {
-  logger->set_level(to_spdlog(level));
+std::shared_ptr<spdlog::logger> build_logger() {
+  std::shared_ptr<spdlog::logger> logger;
+  if (g_child_tag.empty()) {  // the driver: several threads may log
+    logger = std::make_shared<spdlog::logger>(
+        "shoal", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    logger->set_pattern("[%H:%M:%S.%e] [shoal] [%^%l%$] %v");
+  } else {  // a fork helper or worker: one thread
+    logger = std::make_shared<spdlog::logger>(
+        "shoal", std::make_shared<spdlog::sinks::stderr_color_sink_st>());
+    logger->set_pattern("[%H:%M:%S.%e] [shoal " + g_child_tag + "] [%^%l%$] %v");
+  }
+  logger->set_level(to_spdlog(static_cast<Level>(g_level.load(std::memory_order_relaxed))));
   logger->flush_on(spdlog::level::trace);  // stderr lines are never held back
-  std::atomic_store(&g_logger, std::move(logger));
+  return logger;
+}
+
+void configure(std::string tag, Level level) {
+  std::shared_ptr<spdlog::logger> old =
+      std::atomic_exchange(&g_logger, std::shared_ptr<spdlog::logger>());
+  // In a child the old logger is the parent's copy. Its destructor would flush under a lock that
+  // a thread which does not exist here may have held at fork time: leak it instead.
+  if (!tag.empty() && old) new std::shared_ptr<spdlog::logger>(std::move(old));
+  g_child_tag = std::move(tag);
   g_level.store(static_cast<int>(level), std::memory_order_relaxed);
 }
 
@@ -74,19 +100,9 @@ Level resolve_level(const std::string& configured) {
   return level;
 }
 
-void init_driver(Level level) {
-  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  auto logger = std::make_shared<spdlog::logger>("shoal", std::move(sink));
-  logger->set_pattern("[%H:%M:%S.%e] [shoal] [%^%l%$] %v");
-  install(std::move(logger), level);
-}
+void init_driver(Level level) { configure("", level); }
 
-void init_child(const std::string& tag, Level level) {
-  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_st>();
-  auto logger = std::make_shared<spdlog::logger>("shoal", std::move(sink));
-  logger->set_pattern("[%H:%M:%S.%e] [shoal " + tag + "] [%^%l%$] %v");
-  install(std::move(logger), level);
-}
+void init_child(const std::string& tag, Level level) { configure(tag, level); }
 
 bool enabled(Level level) noexcept {
   return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed) && level != Level::kOff;
@@ -94,9 +110,9 @@ bool enabled(Level level) noexcept {
 
 void write(Level level, std::string_view message) {
   std::shared_ptr<spdlog::logger> logger = std::atomic_load(&g_logger);
-  if (!logger) {  // before init(): a library must not stay silent about an error
-    init_driver(static_cast<Level>(g_level.load(std::memory_order_relaxed)));
-    logger = std::atomic_load(&g_logger);
+  if (!logger) {
+    logger = build_logger();
+    std::atomic_store(&g_logger, logger);
   }
   logger->log(to_spdlog(level), message);
 }

@@ -94,7 +94,6 @@ Runtime::Runtime(const Config& config, int num_workers, std::uint64_t store_byte
       num_workers_(num_workers),
       store_bytes_(store_bytes),
       memory_bytes_(memory_bytes),
-      node_address_(node_address()),
       scheduler_(num_workers, memory_bytes, num_workers),
       slots_(static_cast<std::size_t>(num_workers)) {}
 
@@ -408,6 +407,7 @@ std::map<std::string, double> Runtime::resources(bool available) {
   if (cpus > 1e-9 || !available) out["CPU"] = cpus;
   if (memory > 0 || !available) out["memory"] = memory;
   out["object_store_memory"] = static_cast<double>(store_bytes_);
+  if (node_address_.empty()) node_address_ = node_address();  // getifaddrs(): not on init's path
   out["node:" + node_address_] = 1.0;
   return out;
 }

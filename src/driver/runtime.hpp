@@ -171,7 +171,7 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   const int num_workers_;
   const std::uint64_t store_bytes_;
   const std::uint64_t memory_bytes_;
-  const std::string node_address_;
+  std::string node_address_;  // looked up on first use (guarded by mu_)
   logging::Level log_level_ = logging::Level::kWarn;
   std::shared_ptr<Arena> arena_;  // readers decoding a value keep it mapped
   std::unique_ptr<Allocator> allocator_;

@@ -102,8 +102,10 @@ Runtime::StoreSpace Runtime::store_value(detail::Format format, std::uint64_t ty
   check_running();
   const std::optional<std::uint64_t> offset = allocator_->allocate(size);
   if (!offset) {
+    // Whether the store is too small even when empty; max_object_bytes() would only tell for an
+    // empty arena, and the bookkeeping it takes is a few hundred bytes.
     const std::string why =
-        size > allocator_->max_object_bytes()
+        size >= store_bytes_
             ? fmt::format("it is larger than the whole object store ({} bytes)", store_bytes_)
             : fmt::format("the object store ({} bytes) has {} bytes in use by {} objects",
                           store_bytes_, allocator_->used_bytes(), objects_->size());

@@ -48,6 +48,17 @@ TEST_F(OpenCvTest, LargeMatGoesThroughTheStore) {
   EXPECT_GT(shoal::object_store_stats().used_bytes, 2u * 522 * 775 * 3);
 }
 
+TEST_F(OpenCvTest, ViewGivesAMatHeaderOverTheStore) {
+  auto image = shoal::task(make_image).remote(522, 775);
+  const shoal::View<cv::Mat> view = shoal::get_view(image);
+  const cv::Mat header = view.mat();
+  EXPECT_EQ(header.rows, 522);
+  EXPECT_EQ(header.cols, 775);
+  EXPECT_EQ(header.type(), CV_8UC3);
+  EXPECT_TRUE(same(header, shoal::get(image)));
+  EXPECT_EQ(header.data, shoal::get_view(image).mat().data) << "a view must not copy the pixels";
+}
+
 TEST_F(OpenCvTest, NonContinuousMatIsCopiedRowByRow) {
   const cv::Mat big = make_image(100, 100);
   const cv::Mat roi = big(cv::Rect(10, 20, 30, 40));
