@@ -9,6 +9,7 @@
 #include <typeinfo>
 #include <vector>
 
+#include <malloc.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -274,8 +275,19 @@ class WorkerLoop {
 
 }  // namespace
 
+// A worker keeps the memory it has used. By default glibc serves blocks over 128 KiB (an image,
+// a buffer) with a fresh mmap() and returns them to the kernel on free, and trims the heap top:
+// the next task then pays a page fault for every page again, about 30% of a loop that rotates
+// images on our VMs. With these settings, freed memory stays in the worker's heap for reuse.
+static void keep_memory() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the largest value glibc accepts on 64-bit
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 16 << 20);         // grow the heap in 16 MiB steps, not page by page
+}
+
 int run_worker(const WorkerParams& params) {
   g_process_role.store(ProcessRole::kWorker);
+  keep_memory();
   return WorkerLoop(params).run();
 }
 
