@@ -16,54 +16,36 @@
 // the blog's data set). Bad input (a folder it cannot create, a file that is not an image) ends
 // with a message on stderr and exit code 2, as do command-line mistakes.
 //
+// For bench/compare.py: --json prints one JSON document on stdout instead of the text (means in
+// file order, init_ms, processing_ms, shutdown_ms, num_cpus, images); --sequential does the same
+// work in a plain loop in this process, without shoal (but with the workers' malloc settings);
+// --generate-only only writes the samples.
+//
 //   rotate_images [folder] [--count N] [--width W] [--height H] [--num-cpus N]
-#include <algorithm>
+//                 [--json] [--sequential] [--generate-only]
 #include <chrono>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
+#include <malloc.h>
+#include <nlohmann/json.hpp>
 
 #include <shoal/shoal.hpp>
 
+#include "rotate.hpp"
 #include "sample_images.hpp"
 
 namespace fs = std::filesystem;
 
-// ------------------------------------------------------------------------------------------------
-// The remote function: the blog's rotateImage90, line for line, plus the checks that Python's
-// exceptions would make. A throw here reaches the driver as shoal::TaskError from get().
-
-const std::string kSuffix = "_rot90.bmp";
-
-std::string rot90_name(const std::string& fname) {  // "a/x.bmp" -> "a/x_rot90.bmp"
-  const fs::path path(fname);
-  return (path.parent_path() / (path.stem().string() + kSuffix)).string();
-}
-
-// numpy's img.mean(): the sum of every channel of every pixel over rows * cols * channels.
-double mean_of_all_channels(const cv::Mat& img) {
-  const cv::Scalar sums = cv::sum(img);
-  return (sums[0] + sums[1] + sums[2] + sums[3]) /
-         (static_cast<double>(img.total()) * img.channels());
-}
-
-double rotate_image90(const std::string& fname) {
-  cv::Mat img = cv::imread(fname);
-  if (img.empty()) throw std::runtime_error("cannot read " + fname + " as an image");
-  cv::rotate(img, img, cv::ROTATE_90_CLOCKWISE);
-  if (!cv::imwrite(rot90_name(fname), img))
-    throw std::runtime_error("cannot write " + rot90_name(fname));
-  return mean_of_all_channels(img);
-}
+// The remote function lives in rotate.cpp, shared with bench/image_workload.
+using rotate_images::rotate_image90;
 SHOAL_REMOTE(rotate_image90);
 
 // ------------------------------------------------------------------------------------------------
@@ -75,6 +57,18 @@ struct Options {
   int width = 775;
   int height = 522;
   int num_cpus = 0;  // 0 = every CPU this process may use
+  bool json = false;
+  bool sequential = false;
+  bool generate_only = false;
+};
+
+// What one run measured. init_ms and shutdown_ms stay 0 in --sequential mode.
+struct Result {
+  std::vector<double> means;  // in file order
+  double init_ms = 0;
+  double processing_ms = 0;
+  double shutdown_ms = 0;
+  int num_cpus = 1;  // worker processes (1 for the sequential loop)
 };
 
 // Bad input from the user: reported on stderr, exit code 2.
@@ -83,24 +77,9 @@ class InputError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// glob.glob(folder + "/*.bmp"), sorted, without this program's own *_rot90.bmp outputs.
-std::vector<std::string> list_images(const fs::path& folder) {
-  std::vector<std::string> fnames;
-  std::error_code ec;
-  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    const bool is_bmp = name.size() > 4 && name.ends_with(".bmp");
-    if (is_bmp && !name.ends_with(kSuffix) && !it->is_directory()) {
-      fnames.push_back(it->path().string());
-    }
-  }
-  if (ec) throw InputError("cannot list folder " + folder.string() + ": " + ec.message());
-  std::sort(fnames.begin(), fnames.end());
-  return fnames;
-}
-
-// The images to process. A missing or empty folder is created and filled with sample images.
-std::vector<std::string> prepare_images(const Options& opt) {
+// The images to process. A missing or empty folder is created and filled with sample images; the
+// note saying so goes to `info` (stdout, or stderr when stdout carries JSON).
+std::vector<std::string> prepare_images(const Options& opt, std::ostream& info) {
   const fs::path folder(opt.folder);
   std::error_code ec;
   if (!fs::exists(folder, ec)) {
@@ -118,12 +97,17 @@ std::vector<std::string> prepare_images(const Options& opt) {
       throw InputError(e.what());
     }
     const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - t0;
-    std::cout << "generated " << opt.count << " sample images (" << opt.width << "x" << opt.height
-              << ") in " << std::fixed << std::setprecision(1) << ms.count()
-              << " ms: " << opt.folder << "\n"
-              << std::defaultfloat;
+    info << "generated " << opt.count << " sample images (" << opt.width << "x" << opt.height
+         << ") in " << std::fixed << std::setprecision(1) << ms.count() << " ms: " << opt.folder
+         << "\n"
+         << std::defaultfloat;
   }
-  std::vector<std::string> fnames = list_images(folder);
+  std::vector<std::string> fnames;
+  try {
+    fnames = rotate_images::list_images(folder);
+  } catch (const std::runtime_error& e) {
+    throw InputError(e.what());
+  }
   if (fnames.empty()) {
     throw InputError("no .bmp images in " + opt.folder +
                      " (give an empty or missing folder to generate samples)");
@@ -142,36 +126,103 @@ void print_list(const std::vector<double>& values) {  // like Python's print(lis
 }
 
 // ------------------------------------------------------------------------------------------------
-// The blog's driver.
+// The blog's driver, and the same work without shoal.
 
-int run(const Options& opt) {
-  // fnames = glob.glob("/opt/data/*.bmp"). Before init(): the workers are forks of this process,
-  // and OpenCV must not have started its thread pool when they are made.
-  const std::vector<std::string> fnames = prepare_images(opt);
-
+Result run_shoal(const Options& opt, const std::vector<std::string>& fnames) {
+  Result r;
   // ray.init(); ray.available_resources()
   auto t0 = std::chrono::steady_clock::now();
   shoal::Config config;
   config.num_cpus = opt.num_cpus;
   shoal::init(config);
-  const double init_ms = ms_since(t0);
-  std::cout << std::setprecision(15);
-  for (const auto& [name, amount] : shoal::available_resources()) {
-    std::cout << name << ": " << amount << "\n";
+  r.init_ms = ms_since(t0);
+  r.num_cpus = static_cast<int>(shoal::cluster_resources().at("CPU"));
+  if (!opt.json) {
+    std::cout << std::setprecision(15);
+    for (const auto& [name, amount] : shoal::available_resources()) {
+      std::cout << name << ": " << amount << "\n";
+    }
+    std::cout << std::setprecision(6);
   }
-  std::cout << std::setprecision(6);
 
   // futures = [ray_rotateImage90.remote(f) for f in fnames]; mean_vals = ray.get(futures)
   t0 = std::chrono::steady_clock::now();
   std::vector<shoal::ObjectRef<double>> futures;
   for (const auto& f : fnames) futures.push_back(shoal::task(rotate_image90).remote(f));
-  std::vector<double> mean_vals = shoal::get(futures);
-  const double processing_ms = ms_since(t0);
+  r.means = shoal::get(futures);
+  r.processing_ms = ms_since(t0);
 
-  print_list(mean_vals);  // print(mean_vals)
-  std::cout << std::fixed << std::setprecision(1) << "init: " << init_ms << " ms\n"
-            << "processing: " << processing_ms << " ms (" << fnames.size() << " images)\n"
-            << "output: " << opt.folder << "/*" << kSuffix << "\n";
+  t0 = std::chrono::steady_clock::now();
+  shoal::shutdown();
+  r.shutdown_ms = ms_since(t0);
+  return r;
+}
+
+// mean_vals = [rotateImage90(f) for f in fnames]: the blog's sequential version. shoal's workers
+// keep the memory they free (mallopt in worker/worker_loop.cpp) instead of faulting an image's
+// buffers in again for every image; the loop gets the same settings, or its comparison with the
+// workers would mostly measure page faults.
+Result run_sequential(const std::vector<std::string>& fnames) {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 16 << 20);
+  Result r;
+  const auto t0 = std::chrono::steady_clock::now();
+  r.means.reserve(fnames.size());
+  for (const auto& f : fnames) {
+    try {
+      r.means.push_back(rotate_image90(f));
+    } catch (const std::runtime_error& e) {  // what a task's failure means: bad input
+      throw InputError(e.what());
+    }
+  }
+  r.processing_ms = ms_since(t0);
+  return r;
+}
+
+void print_json(const Options& opt, const Result& r) {
+  const nlohmann::json doc = {
+      {"mode", opt.sequential ? "sequential" : "shoal"},
+      {"folder", opt.folder},
+      {"images", r.means.size()},
+      {"num_cpus", r.num_cpus},
+      {"init_ms", r.init_ms},
+      {"processing_ms", r.processing_ms},
+      {"shutdown_ms", r.shutdown_ms},
+      {"means", r.means},
+  };
+  std::cout << doc.dump(2) << "\n";
+}
+
+void print_text(const Options& opt, const Result& r, std::size_t images) {
+  print_list(r.means);  // print(mean_vals)
+  std::cout << std::fixed << std::setprecision(1) << "init: " << r.init_ms << " ms"
+            << (opt.sequential ? " (sequential: no shoal)" : "") << "\n"
+            << "processing: " << r.processing_ms << " ms (" << images << " images)\n"
+            << "output: " << opt.folder << "/*" << rotate_images::kSuffix << "\n";
+}
+
+int run(const Options& opt) {
+  // fnames = glob.glob("/opt/data/*.bmp"). Before init(): the workers are forks of this process,
+  // and OpenCV must not have started its thread pool when they are made.
+  std::ostream& info = opt.json ? std::cerr : std::cout;
+  const std::vector<std::string> fnames = prepare_images(opt, info);
+  if (opt.generate_only) {
+    if (opt.json) {
+      std::cout << nlohmann::json{{"folder", opt.folder}, {"images", fnames.size()}}.dump(2)
+                << "\n";
+    } else {
+      std::cout << fnames.size() << " images in " << opt.folder << "\n";
+    }
+    return 0;
+  }
+
+  const Result r = opt.sequential ? run_sequential(fnames) : run_shoal(opt, fnames);
+  if (opt.json) {
+    print_json(opt, r);
+  } else {
+    print_text(opt, r, fnames.size());
+  }
   return 0;
 }
 
@@ -189,9 +240,18 @@ int main(int argc, char** argv) {
   app.add_option("--height", opt.height, "Height of generated images")
       ->capture_default_str()
       ->check(CLI::Range(1, 16384));
-  app.add_option("--num-cpus", opt.num_cpus, "Worker processes (0 = one per CPU)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 4096));
+  auto* num_cpus = app.add_option("--num-cpus", opt.num_cpus, "Worker processes (0 = one per CPU)")
+                       ->capture_default_str()
+                       ->check(CLI::Range(0, 4096));
+  app.add_flag("--json", opt.json,
+               "Print one JSON document (means, init_ms, processing_ms, shutdown_ms, num_cpus, "
+               "images) instead of text");
+  app.add_flag("--sequential", opt.sequential,
+               "Do the same work in a plain loop in this process, without shoal")
+      ->excludes(num_cpus);
+  app.add_flag("--generate-only", opt.generate_only,
+               "Only make sure the folder has images (generating samples if it is empty); no "
+               "rotation");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

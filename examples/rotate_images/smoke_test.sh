@@ -4,6 +4,8 @@
 # generate:       an empty folder gets 8 sample images; all 8 are rotated; exit code 0.
 # bad_image:      a file named bad.bmp that is not an image; exit code 2 and a message naming it.
 # missing_folder: a folder that cannot be created (its parent is a file); exit code 2.
+# json:           --json on 8 generated images prints one JSON document with 8 means, and
+#                 --sequential --json gives the same means (checked with /usr/bin/python3).
 # The work folder is recreated at the start and removed when the case passes.
 set -u
 bin=$1 work=$2 case=$3
@@ -38,6 +40,19 @@ case $case in
     cat "$work/stderr" >&2
     [ "$rc" -eq 2 ] || fail "exit code $rc, expected 2"
     grep -q "cannot create folder" "$work/stderr" || fail "no 'cannot create folder' message"
+    ;;
+  json)
+    "$bin" "$work/images" --count 8 --json > "$work/shoal.json" || fail "exit code $?, expected 0"
+    "$bin" "$work/images" --sequential --json > "$work/seq.json" || fail "--sequential: exit $?"
+    /usr/bin/python3 - "$work/shoal.json" "$work/seq.json" <<'EOF' || fail "bad JSON output"
+import json, sys
+shoal, seq = (json.load(open(p)) for p in sys.argv[1:3])
+for doc in (shoal, seq):
+    assert len(doc["means"]) == 8 and doc["images"] == 8, doc
+    assert all(doc[k] >= 0 for k in ("init_ms", "processing_ms", "shutdown_ms")), doc
+assert shoal["num_cpus"] >= 1 and seq["init_ms"] == 0 and seq["shutdown_ms"] == 0, seq
+assert shoal["means"] == seq["means"], (shoal["means"], seq["means"])
+EOF
     ;;
   *)
     fail "unknown case"
