@@ -21,6 +21,7 @@
 // is asked for a replacement.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -193,6 +194,7 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   std::unique_ptr<boost::asio::io_context> io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread io_thread_;
+  std::atomic<bool> io_may_poll_{true};  // some worker is idle: the I/O thread may poll (run_io)
 };
 
 /// The running session's runtime. Throws NotInitializedError (or Error inside a worker).

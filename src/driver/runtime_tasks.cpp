@@ -125,6 +125,7 @@ void Runtime::pump() {
     slots_[static_cast<std::size_t>(a->slot)].connection->send(
         [&](detail::ByteBuffer& out) { encode_task(out, task, expected_short); }, lone_task);
   }
+  io_may_poll_.store(scheduler_.busy_slots() < num_workers_, std::memory_order_relaxed);
 }
 
 // The task message: its header, then the argument records, with each ref record replaced by the

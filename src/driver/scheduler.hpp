@@ -10,12 +10,17 @@
 // available.
 //
 // Pipelining: a task may also be queued behind the running one on a busy worker, so that the
-// worker never waits a round trip between two short tasks. It is only queued behind work known
-// to be short: every task ahead of it must belong to a function whose average run time has been
-// measured, and together they must take at most kPipelineBudget (500 us). So a task never waits
-// behind a long or unknown task while another worker might free up (head-of-line blocking), and a
-// stream of tiny tasks keeps up to 64 in flight per worker. Since a queued task starts the moment
-// its predecessor ends, it is only queued behind a task that holds at least the resources it needs.
+// worker never waits a round trip through the driver between two tasks. It is only queued behind
+// work whose length is known (every task ahead of it belongs to a function whose average run time
+// has been measured), in two cases:
+//  - the work ahead takes at most kPipelineBudget (500 us) in all: a stream of tiny tasks then
+//    keeps up to 64 in flight per worker;
+//  - it is the only task behind a long one, and the ready queue still holds a task for every
+//    worker: no worker can go idle for want of it, and the next task is there the moment the
+//    running one ends (with every core busy, the driver's own round trip waits for a core).
+// So a task never waits behind an unknown task, nor behind a long one while a worker might free
+// up with nothing else to do (head-of-line blocking). Since a queued task starts the moment its
+// predecessor ends, it is only queued behind a task that holds at least the resources it needs.
 #pragma once
 
 #include <cstdint>
@@ -67,6 +72,8 @@ class Scheduler {
   /// The slot's running task finished; it must be `id` (replies come in order). Returns the
   /// finished task, taken out of the scheduler, or nullopt if `id` is not the slot's running task.
   std::optional<TaskSpec> complete(int slot, std::uint64_t id, std::uint64_t exec_ns);
+  /// Slots running a task now.
+  int busy_slots() const noexcept;
   /// The id of the task running on slot, or 0.
   std::uint64_t running(int slot) const noexcept;
 
@@ -100,6 +107,7 @@ class Scheduler {
   void stop(const TaskSpec& t);  // it no longer does
   double expected_ns(std::uint32_t function_index) const;
   bool can_queue_behind(const Slot& slot, const TaskSpec& t) const;
+  std::size_t up_slots() const;
   std::uint64_t pop_front(Slot& slot);
 
   std::unordered_map<std::uint64_t, TaskSpec> tasks_;
