@@ -360,12 +360,29 @@ def fmt_ratio(r):
     return "%.1f" % r if r >= 10 else "%.2f" % r if r >= 0.1 else "%.2g" % r
 
 
-def build_table(m, workers, num_images):
+def per_round(results, runs):
+    """[{key: value}] for each round, merging every contestant's numbers of that round."""
+    rounds = [{} for _ in range(runs)]
+    for contestant_runs in results.values():
+        for i, r in enumerate(contestant_runs[:runs]):
+            if "error" not in r:
+                rounds[i].update({k: v for k, v in r.items() if isinstance(v, (int, float))})
+    return rounds
+
+
+def build_table(m, workers, num_images, rounds):
+    """Rows of the table. Where the anchor is measured in every round, the ratio is the median of
+    the per-round ratios: contestants of one round share that round's machine noise, so their
+    ratio is steadier than a ratio of medians taken from different rounds."""
     rows = []
     for figure, key, unit, label, anchor, better, goal in table_rows(m, workers, num_images):
         shoal = m.get(key)
         anchor_value = m.get(anchor) if isinstance(anchor, str) else anchor
         ratio = shoal / anchor_value if shoal is not None and anchor_value else None
+        if isinstance(anchor, str):
+            paired = [r[key] / r[anchor] for r in rounds if r.get(key) is not None and r.get(anchor)]
+            if paired:
+                ratio = statistics.median(paired)
         verdict = ""
         if goal is not None and ratio is not None:
             ok = ratio <= goal if better == "lower" else ratio >= goal
@@ -549,7 +566,9 @@ def report(args, mi, results, medians, rows, means_lines, commands, failures, lo
           "rows. shoal's workers keep freed memory (`mallopt` in `worker/worker_loop.cpp`); "
           "page faults are expensive on this VM, so the C++ yardsticks make the same calls, and "
           "Python is shown both without and with them. "
-          "Ratio = shoal ÷ anchor: below 1 favours shoal for times, above 1 for rates."
+          "Ratio = shoal ÷ anchor: below 1 favours shoal for times, above 1 for rates. Where the "
+          "anchor runs in every round, the ratio is the median of the per-round ratios (both "
+          "measured under the same noise), so it can differ from the ratio of the two medians."
           % (n_str, args.images, args.width, args.height),
           "",
           "## Results",
@@ -655,7 +674,7 @@ def compare(args, scratch):
     for runs in results.values():
         for key in {k for r in runs for k, v in r.items() if isinstance(v, (int, float))}:
             medians[key] = median_of(runs, key)
-    rows = build_table(medians, args.workers, args.images)
+    rows = build_table(medians, args.workers, args.images, per_round(results, args.runs))
     means_ok, means_lines = check_means(results, args.runs)
     failures = ["%s, run %d: %s" % (name, i + 1, r["error"])
                 for name, runs in results.items() for i, r in enumerate(runs)

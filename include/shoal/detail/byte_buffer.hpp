@@ -48,7 +48,9 @@ class ByteBuffer {
 
   void reserve(std::size_t n) {
     if (n <= capacity_) return;
-    std::size_t cap = capacity_ ? capacity_ : 256;
+    // Start small: every task holds two buffers (its arguments and its result), usually a few
+    // bytes each, and fresh memory is costly (a page fault per 4 KiB on first touch).
+    std::size_t cap = capacity_ ? capacity_ : 32;
     while (cap < n) cap *= 2;
     void* p = std::realloc(data_, cap);
     if (p == nullptr) throw std::bad_alloc();
