@@ -48,11 +48,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-opencv; not whatever python3 is on PATH
 
-# The shoal benchmarks the table needs (BM_MillionTasks is left out: it takes long and has no
-# anchor). --bench-filter replaces it; every entry shoal_bench reports is kept in --json output.
+# The shoal benchmarks the table needs. --bench-filter replaces it; every entry shoal_bench
+# reports is kept in --json output.
 SHOAL_FILTER = ("^BM_(InitShutdown|SyncRoundTrip|AsyncThroughput|Put64B|Get64B|Put100MB|Get100MB|"
                 "GetView100MB|GetViewTaskResult100MB|GetTaskResult100MB|Wait1000OneAtATime|"
-                "Chain1000)")
+                "Chain1000|MillionTasks)")
 MEANS_RTOL = 1e-6
 CONTESTANTS = ["floors", "shoal_micro", "python_micro", "python_images", "python_keepmem",
                "threads", "sequential", "shoal_demo"]  # the order of a round
@@ -166,11 +166,12 @@ def contestants(args, build, scratch, images_dir):
     def shoal_micro(_):
         errors = []
         e = bench_entries(micro_out, errors)
-        return {"errors": errors,"init2_ms": field(e, "BM_InitShutdown/workers:2", "init_p50_us", 1e-3),
+        return {"errors": errors, "init2_ms": field(e, "BM_InitShutdown/workers:2", "init_p50_us", 1e-3),
                 "shutdown2_ms": field(e, "BM_InitShutdown/workers:2", "shutdown_p50_us", 1e-3),
                 "sync_p50_us": field(e, "BM_SyncRoundTrip", "p50_us"),
                 "sync_p99_us": field(e, "BM_SyncRoundTrip", "p99_us"),
                 "async_per_s": field(e, "BM_AsyncThroughput", "items_per_second"),
+                "async_first_per_s": field(e, "BM_AsyncThroughputFirstBatch", "items_per_second"),
                 "put64_us": field(e, "BM_Put64B", "real_s", 1e6),
                 "get64_us": field(e, "BM_Get64B", "real_s", 1e6),
                 "put100_ms": field(e, "BM_Put100MB", "real_s", 1e3),
@@ -180,6 +181,13 @@ def contestants(args, build, scratch, images_dir):
                 "getview_result100_us": field(e, "BM_GetViewTaskResult100MB", "p50_us"),
                 "wait1000_ms": field(e, "BM_Wait1000OneAtATime", "real_s", 1e3),
                 "chain1000_ms": field(e, "BM_Chain1000", "real_s", 1e3),
+                "million_per_s": field(e, "BM_MillionTasks", "items_per_second"),
+                "million_rss_growth_mb": (
+                    None if field(e, "BM_MillionTasks", "rss_end_MB") is None else
+                    field(e, "BM_MillionTasks", "rss_end_MB") -
+                    field(e, "BM_MillionTasks", "rss_warm_MB")),
+                "million_objects_left": field(e, "BM_MillionTasks", "objects_end"),
+                "million_store_used": field(e, "BM_MillionTasks", "store_used_end"),
                 "raw": e}
 
     def python_micro(out):
@@ -310,8 +318,10 @@ def table_rows(m, workers, num_images):
          "floor_rtt_p99_us", "lower", None),
         ("sync round trip p99", "sync_p99_us", "us", "Python pool.apply p99", "py_apply_p99_us",
          "lower", None),
-        ("async throughput, empty tasks", "async_per_s", "/s", "Python apply_async",
+        ("async throughput, empty tasks, sustained", "async_per_s", "/s", "Python apply_async",
          "py_async_per_s", "higher", None),
+        ("async throughput, first 100,000 tasks of a session", "async_first_per_s", "/s",
+         "Python apply_async (a fresh pool)", "py_async_per_s", "higher", None),
         ("put 100 MB", "put100_ms", "ms", "floor: memcpy 100 MB", "floor_memcpy100_ms", "lower",
          None),
         ("get 100 MB, a copy (put object)", "get100_ms", "ms", "floor: memcpy 100 MB",
@@ -322,6 +332,14 @@ def table_rows(m, workers, num_images):
          times("floor_memcpy100_ms", 1e3), "lower", None),
         ("get_view 100 MB (task result), p50", "getview_result100_us", "us",
          "floor: memcpy 100 MB", times("floor_memcpy100_ms", 1e3), "lower", None),
+        ("1,000,000 tasks in batches of 10,000", "million_per_s", "/s", None, None, "higher",
+         None),
+        ("1,000,000 tasks: driver RSS growth after the first 100,000", "million_rss_growth_mb",
+         "MB", None, None, "lower", None),
+        ("1,000,000 tasks: objects left in the store after", "million_objects_left", "", None,
+         None, "lower", None),
+        ("1,000,000 tasks: store bytes in use after", "million_store_used", "B", None, None,
+         "lower", None),
         ("put 64 B", "put64_us", "us", None, None, "lower", None),
         ("get 64 B", "get64_us", "us", None, None, "lower", None),
         ("wait 1000, one at a time", "wait1000_ms", "ms",
@@ -352,6 +370,10 @@ def fmt(value, unit):
         return "failed"
     if unit == "/s":
         return "{:,.0f} /s".format(value)
+    if unit in ("", "B"):
+        return "{:,.0f}{}".format(value, " B" if unit else "")
+    if unit == "MB":
+        return "%.1f MB" % value
     digits = 3 if value < 1 else 2 if value < 10 else 1 if value < 1000 else 0
     return "%.*f %s" % (digits, value, "µs" if unit == "us" else unit)
 
