@@ -99,16 +99,20 @@ void Connection::write_pending() {
 }
 
 void Connection::close(const std::string& reason, bool peer_alive) {
-  if (closed_.exchange(true)) return;
-  boost::system::error_code ignored;
-  socket_.close(ignored);
+  if (!close_socket()) return;
   listener_->on_closed(*this, reason, peer_alive);
 }
 
-void Connection::close_quietly() {
-  if (closed_.exchange(true)) return;
+void Connection::close_quietly() { close_socket(); }
+
+// Under mu_: send() may be writing to the descriptor directly (write_now_locked) on another
+// thread, and a descriptor closed under it could be reused by the kernel for another file.
+bool Connection::close_socket() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_.exchange(true)) return false;
   boost::system::error_code ignored;
   socket_.close(ignored);
+  return true;
 }
 
 }  // namespace shoal::internal

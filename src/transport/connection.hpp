@@ -81,6 +81,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void read_some();
   void schedule_write_locked();
   void write_now_locked();
+  bool close_socket();  // false if it was closed already
   void write_pending();
 
   boost::asio::local::stream_protocol::socket socket_;
