@@ -16,6 +16,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/limits.hpp"
 #include "src/common/process_role.hpp"
 #include "src/transport/frame.hpp"
 #include "src/transport/messages.hpp"
@@ -29,7 +30,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kCoalesceBytes = 64 * 1024;
-constexpr auto kSpinTime = std::chrono::microseconds(50);
 constexpr std::size_t kReadChunk = 64 * 1024;
 
 // The driver closed its end (or we were told to stop): leave quietly.
@@ -229,14 +229,14 @@ class WorkerLoop {
     return offset <= p_.arena_size && size <= p_.arena_size - offset;
   }
 
-  // Waits for more bytes from the driver. It polls first, for up to kSpinTime, and only then
-  // blocks: on our VMs a blocking wake-up costs tens of microseconds (a context switch and an
+  // Waits for more bytes from the driver. It polls first, for up to kPollBeforeBlocking, and only
+  // then blocks: on our VMs a blocking wake-up costs tens of microseconds (a context switch and an
   // interrupt on an idle vCPU), while the next task of a busy driver or the answer to a
   // synchronous get() usually arrives within a few. Each poll is a non-blocking recv(), with a
   // sched_yield() between them so that a driver thread waiting for this core gets it.
   void fill() {
     parser_.compact();
-    const auto spin_until = Clock::now() + kSpinTime;
+    const auto spin_until = Clock::now() + kPollBeforeBlocking;
     for (bool spin = true;;) {
       char* at = parser_.writable(kReadChunk);
       const ssize_t n = recv(p_.socket, at, kReadChunk, spin ? MSG_DONTWAIT : 0);
@@ -282,7 +282,7 @@ class WorkerLoop {
 static void keep_memory() {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the largest value glibc accepts on 64-bit
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  mallopt(M_TOP_PAD, 16 << 20);         // grow the heap in 16 MiB steps, not page by page
+  mallopt(M_TOP_PAD, 16 << 20);  // grow the heap in 16 MiB steps, not page by page
 }
 
 int run_worker(const WorkerParams& params) {

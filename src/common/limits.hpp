@@ -1,6 +1,7 @@
 // Size thresholds shared by the driver and the workers.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 
 namespace shoal::internal {
@@ -13,5 +14,11 @@ constexpr std::size_t kInlineThreshold = 64 * 1024;
 /// Inline argument bytes one task may carry; arguments past it go to the store, which keeps every
 /// task message far below the frame size limit.
 constexpr std::size_t kMaxInlineArgsPerTask = 1024 * 1024;
+
+/// How long a waiter polls before it blocks: a worker waiting for tasks, the I/O thread waiting
+/// for replies, a thread in get()/wait(). A blocking wake-up costs tens of microseconds on our VMs,
+/// while the next message of a busy stream, or a synchronous call's answer, usually comes sooner
+/// (docs/architecture.md, "Waiting: poll, then sleep").
+constexpr auto kPollBeforeBlocking = std::chrono::microseconds(50);
 
 }  // namespace shoal::internal

@@ -230,19 +230,18 @@ static void request_short_slice() {
 }
 
 // Runs the Asio loop. After a burst of work, while some worker is idle, it keeps polling
-// (non-blocking) for up to kSpinTime before it blocks in epoll_wait: the answer to a synchronous
-// call then needs no wake-up, which costs tens of microseconds here. While every worker is busy
-// it blocks at once: polling then only takes CPU from the workers and uses up this thread's short
-// slice (measured in the image demo: replies waited p50 344 us for this thread with polling,
+// (non-blocking) for up to kPollBeforeBlocking before it blocks in epoll_wait: the answer to a
+// synchronous call then needs no wake-up, which costs tens of microseconds here. While every worker
+// is busy it blocks at once: polling then only takes CPU from the workers and uses up this thread's
+// short slice (measured in the image demo: replies waited p50 344 us for this thread with polling,
 // 39-90 us without; processing 120-140 ms against 85-105 ms).
 void Runtime::run_io() {
   request_short_slice();
-  constexpr auto kSpinTime = std::chrono::microseconds(50);
   while (!io_->stopped()) {
     if (io_->poll() > 0) continue;
     bool worked = false;
     if (io_may_poll_.load(std::memory_order_relaxed)) {
-      const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
+      const auto spin_until = std::chrono::steady_clock::now() + kPollBeforeBlocking;
       while (!io_->stopped() && std::chrono::steady_clock::now() < spin_until) {
         if (io_->poll() > 0) {
           worked = true;

@@ -157,16 +157,16 @@ std::string Runtime::producer_name(const ObjectEntry& e) {
   return t != nullptr ? "the task " + t->name : "a task";
 }
 
-// Waits with the lock held on entry and on return. It first spins for up to kSpinTime with the
-// lock released, watching waiter.done: a short task's result usually arrives within that time,
-// and a blocking wake-up costs tens of microseconds on our VMs (see adaptive_mutex.hpp).
+// Waits with the lock held on entry and on return. It first spins for up to kPollBeforeBlocking
+// with the lock released, watching waiter.done: a short task's result usually arrives within that
+// time, and a blocking wake-up costs tens of microseconds on our VMs (see adaptive_mutex.hpp).
 void Runtime::wait_for(std::unique_lock<AdaptiveMutex>& lock, Waiter& waiter,
                        std::int64_t timeout_ns) {
-  constexpr auto kSpinTime = std::chrono::microseconds(50);
   const auto start = std::chrono::steady_clock::now();
   const bool forever = timeout_ns < 0;
   const auto deadline = start + std::chrono::nanoseconds(forever ? 0 : timeout_ns);
-  const auto spin_until = forever ? start + kSpinTime : std::min(start + kSpinTime, deadline);
+  const auto spin_until =
+      forever ? start + kPollBeforeBlocking : std::min(start + kPollBeforeBlocking, deadline);
   if (waiter.remaining != 0) {
     lock.unlock();
     while (!waiter.done.load(std::memory_order_acquire) &&
