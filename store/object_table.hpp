@@ -49,6 +49,7 @@ struct ErrorInfo {
   std::string backtrace;
   std::int64_t pid = 0;
   int attempts = 0;
+  int signal = 0, exit_code = -1;  // kWorkerCrashed: how the last worker ended
   std::uint64_t requested = 0, capacity = 0;
 };
 

@@ -127,19 +127,35 @@ class TaskError : public Error {
   std::string backtrace_;
 };
 
-/// The worker running a task died (a signal, exit(), a crash in the function) on every attempt
-/// allowed by max_retries. The pool replaces dead workers, so other tasks keep running.
+/// The worker running a task died (a signal, exit(), a crash in the function, the OOM killer) on
+/// every attempt allowed by max_retries. The message says how the last attempt's worker ended and
+/// what to do. The pool replaces dead workers, so other tasks keep running.
 class WorkerCrashedError : public Error {
  public:
-  WorkerCrashedError(const std::string& message, std::string function_name, int attempts)
-      : Error(message), function_name_(std::move(function_name)), attempts_(attempts) {}
+  WorkerCrashedError(const std::string& message, std::string function_name, int attempts,
+                     std::int64_t pid = 0, int signal = 0, int exit_code = -1)
+      : Error(message),
+        function_name_(std::move(function_name)),
+        attempts_(attempts),
+        pid_(pid),
+        signal_(signal),
+        exit_code_(exit_code) {}
   const std::string& function_name() const noexcept { return function_name_; }
   /// How many times the task was started.
   int attempts() const noexcept { return attempts_; }
+  /// The pid of the worker that ran the last attempt (0 if the session broke down instead).
+  std::int64_t pid() const noexcept { return pid_; }
+  /// The signal that killed that worker (SIGKILL, SIGSEGV, SIGABRT, ...), or 0 if it exited.
+  int signal() const noexcept { return signal_; }
+  /// That worker's exit code if it called exit() or returned, else -1.
+  int exit_code() const noexcept { return exit_code_; }
 
  private:
   std::string function_name_;
   int attempts_;
+  std::int64_t pid_;
+  int signal_;
+  int exit_code_;
 };
 
 }  // namespace shoal

@@ -76,6 +76,15 @@ int ForkHelper::spawn(int slot) {
   return fds[0];
 }
 
+void ForkHelper::kill_worker(int slot) {
+  detail::ByteBuffer frame;
+  put_header(frame, MessageType::kKill, static_cast<std::uint64_t>(slot), 0);
+  if (const int err = send_all(control_fd_, frame.data(), frame.size()); err != 0) {
+    throw SystemError(fmt::format("shoal: cannot reach the fork helper to stop worker {}: {}", slot,
+                                  std::strerror(err)));
+  }
+}
+
 void ForkHelper::wait_exit(std::chrono::milliseconds grace) {
   if (reaped_) return;
   reaped_ = true;

@@ -12,8 +12,8 @@
 // however it dies; it then SIGKILLs and reaps its workers. Workers set PR_SET_PDEATHSIG(SIGKILL)
 // on the helper, so they cannot outlive it either.
 //
-// Messages on the control socket: kSpawn (with the worker's socket as SCM_RIGHTS) in; kSpawned,
-// kSpawnFailed and kExited out (see docs/protocol.md).
+// Messages on the control socket: kSpawn (with the worker's socket as SCM_RIGHTS) and kKill in;
+// kSpawned, kSpawnFailed and kExited out (see docs/protocol.md).
 #pragma once
 
 #include <chrono>
@@ -47,6 +47,11 @@ class ForkHelper {
   /// Asks for a worker in `slot`. Returns the driver's end of the worker's new socketpair.
   /// Throws SystemError if the socketpair cannot be made or the helper is gone.
   int spawn(int slot);
+
+  /// Asks the helper to SIGKILL the worker of `slot` if it still runs. The helper is the worker's
+  /// parent, so it can do this without the pid-reuse race a kill() from here would have. The
+  /// helper then reports kExited as for any death. Throws SystemError if the helper is gone.
+  void kill_worker(int slot);
 
   /// Waits up to `grace` for the helper to exit after its control socket was closed (it kills and
   /// reaps its workers first), then SIGKILLs its process group, and reaps it.

@@ -71,6 +71,10 @@ class ForkHelperLoop {
     try {
       FrameParser::Frame f;
       while (parser_.next(&f)) {
+        if (f.header.type == MessageType::kKill && f.header.body_size == 0) {
+          kill_slot(static_cast<int>(f.header.id));
+          continue;
+        }
         if (f.header.type != MessageType::kSpawn || f.header.body_size != 0) {
           stop(2, fmt::format("unexpected {} message from the driver",
                               message_type_name(f.header.type)));
@@ -102,6 +106,13 @@ class ForkHelperLoop {
     workers_.emplace(pid, slot);
     report(MessageType::kSpawned, slot,
            [&](detail::ByteBuffer& b) { b.put(static_cast<std::int64_t>(pid)); });
+  }
+
+  // Only a worker not yet reaped is in workers_, so its pid cannot have been reused.
+  void kill_slot(int slot) {
+    for (const auto& [pid, s] : workers_) {
+      if (s == slot) kill(pid, SIGKILL);
+    }
   }
 
   [[noreturn]] void run_worker_child(int slot, int fd, pid_t helper) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 #include <boost/asio/post.hpp>
 #include <dirent.h>
@@ -19,6 +20,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/exit_status.hpp"
 #include "src/common/limits.hpp"
 #include "src/common/system_info.hpp"
 #include "worker/function_registry.hpp"
@@ -277,7 +279,12 @@ void Runtime::on_closed(Connection& connection, const std::string& reason, bool 
     break_session("the fork helper died: " + reason);
     return;
   }
-  on_worker_lost(connection.tag(), reason, peer_alive);
+  // Only the slot's current connection counts: an older one was closed when its worker was
+  // replaced, and a late report from it says nothing about the new worker.
+  const auto slot = static_cast<std::size_t>(connection.tag());
+  if (slot >= slots_.size() || slots_[slot].connection.get() != &connection) return;
+  (void)peer_alive;  // alive or not, the helper kills it (on_connection_lost)
+  on_connection_lost(connection.tag(), reason);
   pump();
 }
 
@@ -292,7 +299,7 @@ void Runtime::handle_helper_frame(const FrameParser::Frame& frame) {
       break;
     case MessageType::kExited: {
       const Exited e = read_exited(frame.body, frame.header.body_size);
-      SHOAL_LOG(kDebug, "worker {} (pid {}) exited with status {}", slot, e.pid, e.status);
+      on_worker_exited(static_cast<int>(slot), static_cast<pid_t>(e.pid), e.status);
       break;
     }
     case MessageType::kSpawnFailed: {
@@ -344,53 +351,81 @@ void Runtime::on_ready(int slot, const FrameParser::Frame& frame) {
   if (state_ == State::kStarting && ++ready_workers_ == num_workers_) started_cv_.notify_all();
 }
 
-void Runtime::on_worker_lost(int slot, const std::string& reason, bool alive) {
+// The worker's socket closed (EOF, an I/O error, or we cut it off for a bad message). Its queued
+// tasks go back to the ready queue now; the helper is told to make sure it is dead (a worker we
+// cut off may still run, stuck or hostile) and will report how it ended (on_worker_exited).
+void Runtime::on_connection_lost(int slot, const std::string& reason) {
   WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
-  const pid_t pid = s.pid;
-  const bool was_starting = s.phase == WorkerSlot::Phase::kStarting;
-  s.phase = WorkerSlot::Phase::kDead;
+  if (s.phase == WorkerSlot::Phase::kExiting || s.phase == WorkerSlot::Phase::kDead) return;
+  s.lost_while_starting = s.phase == WorkerSlot::Phase::kStarting;
+  s.phase = WorkerSlot::Phase::kExiting;
+  s.lost_reason = reason;
+  if (s.connection) s.connection->close_quietly();        // if kExited came first, it is still open
   if (s.result_block) allocator_->free(*s.result_block);  // never sealed: nobody can see it
   s.result_block.reset();
-  // A worker we cut off for a bad message is still running (maybe stuck): stop it. One whose
-  // socket closed is exiting already, and its pid may be reaped and reused: leave it alone.
-  if (alive && pid > 0) kill(pid, SIGKILL);
+  try {
+    helper_->kill_worker(slot);
+  } catch (const Error& e) {
+    break_session(std::string("the fork helper is gone: ") + e.what());
+    return;
+  }
+  if (s.lost_while_starting) return;
+  std::optional<TaskSpec> task = scheduler_.worker_down(slot);
+  if (!task) return;
+  if (task->max_retries < 0 || task->attempts <= task->max_retries) {
+    SHOAL_LOG(kWarn, "worker {} (pid {}) died running {} (attempt {}; {}); retrying it", slot,
+              s.pid, task->name, task->attempts, reason);
+    scheduler_.retry(std::move(*task));
+  } else {
+    s.dying_task = std::move(task);
+  }
+}
+
+// The fork helper reaped a worker. Completes on_connection_lost() (which this calls first if the
+// exit is seen before the socket's EOF): fails a task out of retries with how the worker ended,
+// and refills the slot.
+void Runtime::on_worker_exited(int slot, pid_t pid, int wait_status) {
+  WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
+  if (s.pid != 0 && pid != s.pid) return;  // not this slot's current worker (cannot happen)
+  if (s.phase == WorkerSlot::Phase::kStarting || s.phase == WorkerSlot::Phase::kReady) {
+    on_connection_lost(slot, "its process ended");
+    if (state_ == State::kBroken) return;
+  }
+  if (s.phase != WorkerSlot::Phase::kExiting) return;
+  const ExitStatus how = describe_exit(wait_status);
+  SHOAL_LOG(kWarn, "worker {} (pid {}) {} ({})", slot, pid, how.text, s.lost_reason);
+  s.phase = WorkerSlot::Phase::kDead;
   if (state_ == State::kStarting) {
-    failure_ = fmt::format("worker {} (pid {}) stopped while starting: {}", slot, pid, reason);
+    failure_ = fmt::format("worker {} (pid {}) {} while starting ({})", slot, pid, how.text,
+                           s.lost_reason);
     started_cv_.notify_all();
     return;
   }
-  if (was_starting && ++s.failed_starts >= kMaxFailedStarts) {
+  if (std::optional<TaskSpec> task = std::exchange(s.dying_task, std::nullopt)) {
+    auto error = std::make_shared<ErrorInfo>();
+    error->kind = ErrorInfo::Kind::kWorkerCrashed;
+    error->function = task->name;
+    error->pid = pid;
+    error->attempts = task->attempts;
+    error->signal = how.signal;
+    error->exit_code = how.exit_code;
+    error->what = fmt::format(
+        "shoal: the worker (pid {}) running {} {}; the task was started {} time(s) and its worker "
+        "died each time. If the function crashes (a bad pointer, abort(), exit(), running out of "
+        "memory), fix it; if something else kills workers, raise TaskOptions::max_retries",
+        pid, task->name, how.text, task->attempts);
+    const std::uint64_t id = task->id;
+    release_args(*task);
+    fail_object(id, std::move(error));
+  }
+  if (s.lost_while_starting && ++s.failed_starts >= kMaxFailedStarts) {
     SHOAL_LOG(kError, "worker {} died {} times before it was ready ({}); not replacing it again",
-              slot, s.failed_starts, reason);
+              slot, s.failed_starts, how.text);
     for (const WorkerSlot& other : slots_) {
       if (other.phase != WorkerSlot::Phase::kDead) return;  // the others carry on
     }
-    break_session("no worker could be started: " + reason);
+    break_session("no worker could be started: the last one " + how.text);
     return;
-  }
-  std::optional<TaskSpec> task = scheduler_.worker_down(slot);
-  if (task) {
-    const bool retry = task->max_retries < 0 || task->attempts <= task->max_retries;
-    SHOAL_LOG(kWarn, "worker {} (pid {}) died running {} ({}); {}", slot, pid, task->name, reason,
-              retry ? "retrying it" : "no retries left");
-    if (retry) {
-      scheduler_.retry(std::move(*task));
-    } else {
-      auto error = std::make_shared<ErrorInfo>();
-      error->kind = ErrorInfo::Kind::kWorkerCrashed;
-      error->function = task->name;
-      error->pid = pid;
-      error->attempts = task->attempts;
-      error->what = fmt::format(
-          "shoal: the worker (pid {}) running {} died ({}), on each of {} attempt(s); the task "
-          "crashes its process or is killed. Set TaskOptions::max_retries to retry more",
-          pid, task->name, reason, task->attempts);
-      const std::uint64_t id = task->id;
-      release_args(*task);
-      fail_object(id, std::move(error));
-    }
-  } else {
-    SHOAL_LOG(kWarn, "worker {} (pid {}) died while idle ({})", slot, pid, reason);
   }
   respawn(slot);
 }
@@ -420,6 +455,12 @@ void Runtime::break_session(const std::string& why) {
   for (const TaskSpec& t : scheduler_.clear()) {
     release_args(t);
     objects_->fail(t.id, error);
+  }
+  for (WorkerSlot& s : slots_) {
+    if (std::optional<TaskSpec> t = std::exchange(s.dying_task, std::nullopt)) {
+      release_args(*t);
+      objects_->fail(t->id, error);
+    }
   }
   objects_->fail_all_pending(error);
   started_cv_.notify_all();

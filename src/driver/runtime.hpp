@@ -16,8 +16,9 @@
 //              with kAllocRequest and wrote), the task's argument refs are dropped
 //   put():     a ready object from the start
 //   last ObjectRef dropped + no task needs it: freed (ObjectTable)
-// Worker death: the running task is retried (max_retries) or failed with WorkerCrashedError,
-// tasks queued behind it are requeued, an unsealed result block is freed, and the fork helper
+// Worker death: tasks queued behind the running one are requeued at once, an unsealed result
+// block is freed, the running task is retried (max_retries, at the back of the queue) or, once
+// the helper reports how the worker ended, failed with WorkerCrashedError; then the fork helper
 // is asked for a replacement.
 #pragma once
 
@@ -125,14 +126,22 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   // shutdown(), and init() can start a new session.
   enum class State { kStarting, kRunning, kBroken, kStopping, kStopped };
 
+  // A worker's death is seen twice: its socket closes (at once: its queued tasks go elsewhere),
+  // and the fork helper reports kExited with the wait status (how it died, for the error). The
+  // slot is kExiting in between, and is only refilled after kExited, so a slot never has two
+  // workers and the helper's kKill by slot is unambiguous.
   struct WorkerSlot {
-    enum class Phase { kStarting, kReady, kDead };
+    enum class Phase { kStarting, kReady, kExiting, kDead };
     std::shared_ptr<Connection> connection;
     Phase phase = Phase::kStarting;
     pid_t pid = 0;
     std::optional<std::uint64_t> result_block;  // arena block given to the running task
     std::uint64_t result_block_size = 0;
     int failed_starts = 0;  // workers in a row that died before Ready
+    // ---- kExiting
+    std::string lost_reason;             // why the connection ended
+    bool lost_while_starting = false;    // it never sent Ready
+    std::optional<TaskSpec> dying_task;  // its task, out of retries: failed at kExited
   };
 
   Runtime(const Config& config, int num_workers, std::uint64_t store_bytes,
@@ -151,7 +160,8 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   void on_ready(int slot, const FrameParser::Frame& frame);
   void on_alloc_request(int slot, const FrameParser::Frame& frame);
   void on_task_done(int slot, const FrameParser::Frame& frame);
-  void on_worker_lost(int slot, const std::string& reason, bool alive);
+  void on_connection_lost(int slot, const std::string& reason);
+  void on_worker_exited(int slot, pid_t pid, int wait_status);
   void respawn(int slot);
   void break_session(const std::string& why);
   void pump();

@@ -75,7 +75,7 @@ class PutSink final : public detail::ValueSink {
                                   e.type_name, e.what),
                       e.type_name, e.what, e.function, e.pid, e.backtrace);
     case ErrorInfo::Kind::kWorkerCrashed:
-      throw WorkerCrashedError(e.what, e.function, e.attempts);
+      throw WorkerCrashedError(e.what, e.function, e.attempts, e.pid, e.signal, e.exit_code);
     case ErrorInfo::Kind::kStoreFull:
       throw ObjectStoreFullError(e.what, e.requested, e.capacity);
     case ErrorInfo::Kind::kShutdown:

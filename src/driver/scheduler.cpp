@@ -172,7 +172,8 @@ std::optional<TaskSpec> Scheduler::worker_down(int slot_index) {
 
 void Scheduler::retry(TaskSpec spec) {
   const std::uint64_t id = spec.id;
-  if (tasks_.emplace(id, std::move(spec)).second) ready_.push_front(id);
+  // At the back: a task that keeps killing its worker must not starve the tasks behind it.
+  if (tasks_.emplace(id, std::move(spec)).second) ready_.push_back(id);
 }
 
 std::vector<TaskSpec> Scheduler::clear() {

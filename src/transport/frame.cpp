@@ -78,6 +78,8 @@ const char* message_type_name(MessageType type) {
       return "Exited";
     case MessageType::kSpawnFailed:
       return "SpawnFailed";
+    case MessageType::kKill:
+      return "Kill";
   }
   return "unknown";
 }

@@ -30,6 +30,7 @@ enum class MessageType : std::uint16_t {
   kSpawned = 11,      // Z->D  the worker for slot id has pid (body)
   kExited = 12,       // Z->D  the worker for slot id exited; body = pid, wait status
   kSpawnFailed = 13,  // Z->D  fork() failed for slot id; body = errno
+  kKill = 14,         // D->Z  SIGKILL the worker of slot id if it is still running; no body
 };
 
 constexpr std::uint8_t kProtocolVersion = 1;

@@ -17,6 +17,10 @@ int send_all(int socket, const char* data, std::size_t size) {
       size -= static_cast<std::size_t>(n);
     } else if (n < 0 && errno == EINTR) {
       continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // A non-blocking socket (Asio set it so) with a full buffer: wait until it drains.
+      pollfd p{socket, POLLOUT, 0};
+      if (poll(&p, 1, -1) < 0 && errno != EINTR) return errno;
     } else {
       return n < 0 ? errno : EPIPE;
     }

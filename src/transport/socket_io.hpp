@@ -11,7 +11,8 @@
 
 namespace shoal::internal {
 
-/// Sends all of data[0, size), retrying after signals. Returns 0, or an errno value (EPIPE when the
+/// Sends all of data[0, size), retrying after signals and waiting out a full buffer on a
+/// non-blocking socket. Returns 0, or an errno value (EPIPE when the
 /// peer is gone; never raises SIGPIPE).
 int send_all(int socket, const char* data, std::size_t size);
 

@@ -1,0 +1,252 @@
+// Workers dying in the middle of a task, every way a process can die: each death is noticed,
+// the task is retried on a fresh worker up to max_retries (Config, then TaskOptions), then fails
+// with a WorkerCrashedError that names the function, the signal or exit code and the attempts;
+// and the pool is back to full size afterwards. The driver's own death is in process_test.cpp
+// and driver_death_test.cpp; random kills under load in crash_stress_test.cpp.
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <shoal/shoal.hpp>
+
+#include "src/driver/runtime.hpp"
+#include "tests/support/session.hpp"
+#include "tests/support/test_support.hpp"
+
+namespace {
+
+using shoal::testing::eventually;
+using shoal::testing::SessionTest;
+using namespace std::chrono_literals;
+
+enum Death { kSigkill, kSegfault, kAbort, kExit3, kTerminate, kThrowFromNoexcept };
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wterminate"  // that is the point
+void throws_out_of_noexcept() noexcept { throw std::runtime_error("escaped a noexcept function"); }
+#pragma GCC diagnostic pop
+
+int die(int how) {
+  switch (how) {
+    case kSigkill:
+      raise(SIGKILL);  // what the OOM killer or `kill -9` does to the worker
+      break;
+    case kSegfault: {
+      volatile int* volatile null = nullptr;
+      *null = 1;  // a real invalid write, not raise(): the kernel delivers this SIGSEGV
+      break;
+    }
+    case kAbort:
+      std::abort();
+    case kExit3:
+      std::exit(3);
+    case kTerminate:
+      std::terminate();
+    case kThrowFromNoexcept:
+      throws_out_of_noexcept();
+      break;
+  }
+  return how;
+}
+int identity(int x) { return x; }
+// Touches `mb` MiB page by page, so that a memory limit is hit for real.
+long touch_memory(int mb) {
+  const std::size_t n = static_cast<std::size_t>(mb) << 20;
+  auto* p = static_cast<volatile char*>(std::malloc(n));
+  if (p == nullptr) return -1;
+  for (std::size_t i = 0; i < n; i += 4096) p[i] = 1;
+  long sum = 0;
+  for (std::size_t i = 0; i < n; i += 4096) sum += p[i];
+  std::free(const_cast<char*>(p));
+  return sum;
+}
+SHOAL_REMOTE(die, identity, touch_memory);
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;  // their SIGSEGV handler reports and exits with code 1
+#else
+constexpr bool kSanitized = false;
+#endif
+
+std::vector<pid_t> workers() { return shoal::internal::current_runtime()->TEST_worker_pids(); }
+
+bool pool_is_full(std::size_t size) {
+  return eventually([&] { return workers().size() == size; }, 10s);
+}
+
+struct DeathCase {
+  Death how;
+  int signal;         // expected WorkerCrashedError::signal()
+  int exit_code;      // expected exit_code()
+  const char* words;  // in the message
+};
+
+void PrintTo(const DeathCase& c, std::ostream* os) { *os << c.words; }
+
+std::string death_name(const ::testing::TestParamInfo<DeathCase>& param) {
+  static const char* const kNames[] = {"Sigkill", "Segfault",  "Abort",
+                                       "Exit3",   "Terminate", "Noexcept"};
+  return kNames[param.param.how];
+}
+
+class WorkerDeath : public SessionTest, public ::testing::WithParamInterface<DeathCase> {};
+
+TEST_P(WorkerDeath, IsRetriedThenFailsWithHowTheWorkerEnded) {
+  const DeathCase c = GetParam();
+  const std::vector<pid_t> before = workers();
+  try {
+    shoal::get(shoal::task(die).options({.max_retries = 1}).remote(static_cast<int>(c.how)), 60s);
+    FAIL() << "a task that kills its worker returned";
+  } catch (const shoal::WorkerCrashedError& e) {
+    EXPECT_EQ(e.function_name(), "die");
+    EXPECT_EQ(e.attempts(), 2) << "max_retries = 1: two attempts";
+    EXPECT_GT(e.pid(), 0);
+    EXPECT_NE(e.pid(), getpid());
+    const std::string what = e.what();
+    EXPECT_NE(what.find("die"), std::string::npos) << what;
+    EXPECT_NE(what.find(std::to_string(e.pid())), std::string::npos) << what;
+    if (c.how == kSegfault && kSanitized) {
+      EXPECT_TRUE(e.signal() == SIGSEGV || e.exit_code() != 0) << what;
+    } else {
+      EXPECT_EQ(e.signal(), c.signal) << what;
+      EXPECT_EQ(e.exit_code(), c.exit_code) << what;
+      EXPECT_NE(what.find(c.words), std::string::npos) << what;
+    }
+  }
+  // The pool is back to its size, with new processes, and runs tasks.
+  EXPECT_TRUE(pool_is_full(2));
+  EXPECT_NE(workers(), before);
+  EXPECT_EQ(shoal::get(shoal::task(identity).remote(5), 60s), 5);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryWay, WorkerDeath,
+                         ::testing::Values(DeathCase{kSigkill, SIGKILL, -1, "SIGKILL"},
+                                           DeathCase{kSegfault, SIGSEGV, -1, "SIGSEGV"},
+                                           DeathCase{kAbort, SIGABRT, -1, "SIGABRT"},
+                                           DeathCase{kExit3, 0, 3, "exited with code 3"},
+                                           DeathCase{kTerminate, SIGABRT, -1, "SIGABRT"},
+                                           DeathCase{kThrowFromNoexcept, SIGABRT, -1, "SIGABRT"}),
+                         death_name);
+
+int attempts_of_crash(const shoal::TaskOptions& options) {
+  try {
+    shoal::get(shoal::task(die).options(options).remote(static_cast<int>(kExit3)), 60s);
+  } catch (const shoal::WorkerCrashedError& e) {
+    return e.attempts();
+  }
+  return -1;
+}
+
+TEST(WorkerDeathRetries, DefaultIsThreeRetriesAsInRay) {
+  shoal::init(SessionTest::test_config());
+  EXPECT_EQ(attempts_of_crash({}), 4);
+  shoal::shutdown();
+}
+
+TEST(WorkerDeathRetries, ConfigSetsTheDefaultAndTaskOptionsOverrideIt) {
+  shoal::Config config = SessionTest::test_config();
+  config.max_retries = 0;
+  shoal::init(config);
+  EXPECT_EQ(attempts_of_crash({}), 1);
+  EXPECT_EQ(attempts_of_crash({.max_retries = 2}), 3);
+  shoal::shutdown();
+}
+
+// One worker, and a task that kills it on every attempt, forever (max_retries = -1): the other
+// tasks still run, because a retried task goes to the back of the queue.
+TEST(WorkerDeathRetries, ATaskThatKeepsKillingItsWorkerDoesNotStarveOthers) {
+  shoal::Config config = SessionTest::test_config();
+  config.num_cpus = 1;
+  shoal::init(config);
+  auto doomed = shoal::task(die).options({.max_retries = -1}).remote(static_cast<int>(kExit3));
+  std::vector<shoal::ObjectRef<int>> others;
+  for (int i = 0; i < 20; ++i) others.push_back(shoal::task(identity).remote(i));
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(shoal::get(others[static_cast<std::size_t>(i)], 60s), i);
+  const auto [ready, pending] = shoal::wait(std::vector<shoal::ObjectRef<int>>{doomed}, 1, 0ms);
+  EXPECT_TRUE(ready.empty()) << "a task retried without limit cannot have finished";
+  shoal::shutdown();  // while it still crashes and is retried: must not hang
+}
+
+TEST_F(SessionTest, WorkerKilledFromOutsideMidTaskIsRetriedTransparently) {
+  auto slow = shoal::task(touch_memory).remote(1);  // warm up: both workers exist
+  EXPECT_GT(shoal::get(slow, 60s), 0);
+  std::vector<shoal::ObjectRef<int>> refs;
+  for (int i = 0; i < 200; ++i) refs.push_back(shoal::task(identity).remote(i));
+  for (pid_t w : workers()) kill(w, SIGKILL);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(shoal::get(refs[static_cast<std::size_t>(i)], 60s), i);
+  EXPECT_TRUE(pool_is_full(2));
+}
+
+// ---- the OOM killer, through a memory cgroup (v1 or v2) that only the workers are moved into.
+
+std::string own_cgroup_dir() {
+  std::ifstream in("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    // v1: "4:memory:/path"; v2: "0::/path"
+    const auto first = line.find(':');
+    const auto second = line.find(':', first + 1);
+    const std::string controllers = line.substr(first + 1, second - first - 1);
+    const std::string path = line.substr(second + 1);
+    if (controllers == "memory" && access("/sys/fs/cgroup/memory", W_OK) == 0)
+      return "/sys/fs/cgroup/memory" + path;
+    if (controllers.empty() && access("/sys/fs/cgroup/cgroup.controllers", R_OK) == 0)
+      return "/sys/fs/cgroup" + path;
+  }
+  return "";
+}
+
+bool write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+TEST_F(SessionTest, TaskKilledByTheOomKillerFailsWithSigkill) {
+  const std::string parent = own_cgroup_dir();
+  if (parent.empty()) GTEST_SKIP() << "no writable memory cgroup here (needs root and cgroupfs)";
+  const std::string dir = parent + "/shoal_oom_test_" + std::to_string(getpid());
+  if (mkdir(dir.c_str(), 0755) != 0) {
+    GTEST_SKIP() << "cannot create a memory cgroup under " << parent << ": "
+                 << std::strerror(errno);
+  }
+  const bool v2 = access((dir + "/memory.max").c_str(), F_OK) == 0;
+  bool limited =
+      v2 ? write_file(dir + "/memory.max", "67108864") && write_file(dir + "/memory.swap.max", "0")
+         : write_file(dir + "/memory.limit_in_bytes", "67108864");
+  if (!v2 && access((dir + "/memory.memsw.limit_in_bytes").c_str(), F_OK) == 0)
+    limited = limited && write_file(dir + "/memory.memsw.limit_in_bytes", "67108864");
+  for (pid_t w : workers())
+    limited = limited && write_file(dir + "/cgroup.procs", std::to_string(w));
+  if (limited) {
+    try {
+      // 512 MiB in a 64 MiB cgroup: the kernel's OOM killer SIGKILLs the worker.
+      shoal::get(shoal::task(touch_memory).options({.max_retries = 0}).remote(512), 60s);
+      ADD_FAILURE() << "the task outlived its memory limit";
+    } catch (const shoal::WorkerCrashedError& e) {
+      EXPECT_EQ(e.signal(), SIGKILL) << e.what();
+      EXPECT_NE(std::string(e.what()).find("OOM killer"), std::string::npos) << e.what();
+    }
+    // Replacements come from the fork helper, outside the cgroup: the pool recovers.
+    EXPECT_TRUE(pool_is_full(2));
+    EXPECT_GT(shoal::get(shoal::task(touch_memory).remote(128), 60s), 0);
+  }
+  shoal::shutdown();  // the cgroup must be empty before it can be removed
+  EXPECT_TRUE(eventually([&] { return rmdir(dir.c_str()) == 0; }, 5s)) << std::strerror(errno);
+  shoal::init(test_config());  // for TearDown
+  if (!limited) GTEST_SKIP() << "could not set a memory limit in " << dir;
+}
+
+}  // namespace
