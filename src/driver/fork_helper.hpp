@@ -10,7 +10,9 @@
 // Fate sharing: the helper is in its own process group (terminal signals go to the driver only)
 // and exits when its control socket reaches EOF, which the kernel guarantees when the driver dies
 // however it dies; it then SIGKILLs and reaps its workers. Workers set PR_SET_PDEATHSIG(SIGKILL)
-// on the helper, so they cannot outlive it either.
+// on the helper, so they cannot outlive it either. Each worker leads its own process group; when
+// a worker dies or is stopped, the helper SIGKILLs that group, so processes a task started go
+// with it (unless they left the group with setsid()/setpgid()).
 //
 // Messages on the control socket: kSpawn (with the worker's socket as SCM_RIGHTS) and kKill in;
 // kSpawned, kSpawnFailed and kExited out (see docs/protocol.md).

@@ -102,6 +102,7 @@ class ForkHelperLoop {
       return;
     }
     if (pid == 0) run_worker_child(slot, fd, helper);
+    setpgid(pid, pid);  // here too, so that it holds before either side goes on (as shells do)
     close(fd);
     workers_.emplace(pid, slot);
     report(MessageType::kSpawned, slot,
@@ -122,6 +123,9 @@ class ForkHelperLoop {
     sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != helper) _exit(1);
+    // Its own process group, so that the processes a task starts can be killed with it: the
+    // helper SIGKILLs the group when it reaps the worker (see reap()).
+    setpgid(0, 0);
     logging::init_child(fmt::format("worker {} pid {}", slot, getpid()), p_.level);
     WorkerParams wp;
     wp.socket = fd;
@@ -144,6 +148,9 @@ class ForkHelperLoop {
       if (it == workers_.end()) continue;
       const int slot = it->second;
       workers_.erase(it);
+      // Processes the task started (in the worker's group, unless they left it) die with it.
+      // The group id cannot be reused while a member lives, so this cannot hit a stranger.
+      kill(-pid, SIGKILL);
       report(MessageType::kExited, slot, [&](detail::ByteBuffer& b) {
         b.put(static_cast<std::int64_t>(pid));
         b.put(static_cast<std::int32_t>(status));
@@ -163,7 +170,10 @@ class ForkHelperLoop {
   // Kills and reaps every worker, then exits. Used for a normal shutdown as well.
   [[noreturn]] void stop(int code, const std::string& reason) {
     if (!reason.empty()) SHOAL_LOG(kError, "{}; stopping the workers", reason);
-    for (const auto& [pid, slot] : workers_) kill(pid, SIGKILL);
+    for (const auto& [pid, slot] : workers_) {
+      kill(-pid, SIGKILL);  // the worker and whatever its tasks started
+      kill(pid, SIGKILL);   // in case it had not joined its group yet
+    }
     for (const auto& [pid, slot] : workers_) {
       int status;
       while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {

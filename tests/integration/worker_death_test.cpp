@@ -9,12 +9,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <spawn.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,7 +73,21 @@ long touch_memory(int mb) {
   std::free(const_cast<char*>(p));
   return sum;
 }
-SHOAL_REMOTE(die, identity, touch_memory);
+// Starts `sleep 600` as a child of the worker and returns its pid.
+int start_sleeper() {
+  char arg0[] = "sleep", arg1[] = "600";
+  char* argv[] = {arg0, arg1, nullptr};
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, "sleep", nullptr, nullptr, argv, environ) != 0) return -1;
+  return pid;
+}
+// Starts a sleeper, reports its pid through the file `path`, then dies.
+int start_sleeper_and_die(const std::string& path) {
+  std::ofstream(path) << start_sleeper();
+  raise(SIGKILL);
+  return 0;
+}
+SHOAL_REMOTE(die, identity, touch_memory, start_sleeper, start_sleeper_and_die);
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kSanitized = true;  // their SIGSEGV handler reports and exits with code 1
@@ -186,6 +202,32 @@ TEST_F(SessionTest, WorkerKilledFromOutsideMidTaskIsRetriedTransparently) {
   for (pid_t w : workers()) kill(w, SIGKILL);
   for (int i = 0; i < 200; ++i) EXPECT_EQ(shoal::get(refs[static_cast<std::size_t>(i)], 60s), i);
   EXPECT_TRUE(pool_is_full(2));
+}
+
+// ---- processes started by tasks go with their worker
+
+TEST_F(SessionTest, ProcessesATaskStartedDieWithItsWorker) {
+  const std::string path =
+      std::filesystem::temp_directory_path() / ("shoal_test_sleeper_" + std::to_string(getpid()));
+  EXPECT_THROW(
+      shoal::get(shoal::task(start_sleeper_and_die).options({.max_retries = 0}).remote(path), 60s),
+      shoal::WorkerCrashedError);
+  pid_t sleeper = 0;
+  std::ifstream(path) >> sleeper;
+  std::filesystem::remove(path);
+  ASSERT_GT(sleeper, 0);
+  EXPECT_TRUE(eventually([&] { return !shoal::testing::process_alive(sleeper); }, 1s))
+      << "a process started by a task outlived its worker";
+}
+
+TEST(WorkerChildren, ProcessesTasksStartedDieAtShutdown) {
+  shoal::init(SessionTest::test_config());
+  const int sleeper = shoal::get(shoal::task(start_sleeper).remote(), 60s);
+  ASSERT_GT(sleeper, 0);
+  EXPECT_TRUE(shoal::testing::process_alive(sleeper));
+  shoal::shutdown();
+  EXPECT_TRUE(eventually([&] { return !shoal::testing::process_alive(sleeper); }, 1s))
+      << "a process started by a task outlived shutdown()";
 }
 
 // ---- the OOM killer, through a memory cgroup (v1 or v2) that only the workers are moved into.
