@@ -287,6 +287,10 @@ static void keep_memory() {
 
 int run_worker(const WorkerParams& params) {
   g_process_role.store(ProcessRole::kWorker);
+  // Line-buffered stdio: each line reaches the pipe (or terminal) when it ends, so a line printed
+  // just before abort(), a segfault or SIGKILL is not lost in a stdio buffer. stderr stays
+  // unbuffered. Costs a write per line, which a task printing in a tight loop may notice.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   keep_memory();
   return WorkerLoop(params).run();
 }

@@ -29,6 +29,15 @@ struct Config {
   /// "critical" or "off". Empty = the SHOAL_LOG_LEVEL environment variable, else "warn".
   std::string log_level{};
 
+  /// Forward what workers write to their stdout and stderr (printf, std::cout, std::cerr, a
+  /// program a task runs) to the driver's log, line by line, as
+  /// "[time] [shoal] [stdout] (worker 1 pid 4242) text" ("[stderr]" for stderr). These lines are
+  /// printed whatever log_level says, "off" included: they are the program's own output. A line
+  /// written just before a worker crashes still arrives, and when shutdown() returns every line
+  /// has been printed. false = workers write straight to the driver's stdout and stderr, as is.
+  /// Like Ray's log_to_driver.
+  bool log_to_driver = true;
+
   /// How many times a task is re-run when its worker dies (not when it throws). -1 = forever.
   /// Each task can override it in TaskOptions. Ray's default is 3.
   int max_retries = 3;

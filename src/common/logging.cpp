@@ -12,7 +12,9 @@
 #include <utility>
 
 #include <spdlog/logger.h>
+#include <spdlog/sinks/ansicolor_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <unistd.h>
 
 #include <shoal/errors.hpp>
 
@@ -31,10 +33,21 @@ constexpr std::string_view kNames[] = {"trace", "debug",    "info", "warn",
 // of a worker's start-up; most workers never log a line.
 std::shared_ptr<spdlog::logger> g_logger;
 std::atomic<int> g_level{static_cast<int>(Level::kWarn)};
-std::string g_child_tag;  // empty in the driver; "worker 3 pid 1234" in a child
+std::string g_child_tag;         // empty in the driver; "worker 3 pid 1234" in a child
+int g_child_fd = STDERR_FILENO;  // where a child's logger writes
+// The driver's logger for worker output (write_worker_line), built on first use like g_logger.
+std::shared_ptr<spdlog::logger> g_output_logger;
 
 spdlog::level::level_enum to_spdlog(Level level) {
   return static_cast<spdlog::level::level_enum>(static_cast<int>(level));
+}
+
+spdlog::sink_ptr child_sink() {
+  // A FILE of our own on the kept descriptor; flushed after every line (flush_on below).
+  FILE* file = g_child_fd == STDERR_FILENO ? nullptr : fdopen(g_child_fd, "w");
+  if (file == nullptr) return std::make_shared<spdlog::sinks::stderr_color_sink_st>();
+  return std::make_shared<spdlog::sinks::ansicolor_sink<spdlog::details::console_nullmutex>>(
+      file, spdlog::color_mode::automatic);
 }
 
 std::shared_ptr<spdlog::logger> build_logger() {
@@ -44,8 +57,7 @@ std::shared_ptr<spdlog::logger> build_logger() {
         "shoal", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     logger->set_pattern("[%H:%M:%S.%e] [shoal] [%^%l%$] %v");
   } else {  // a fork helper or worker: one thread
-    logger = std::make_shared<spdlog::logger>(
-        "shoal", std::make_shared<spdlog::sinks::stderr_color_sink_st>());
+    logger = std::make_shared<spdlog::logger>("shoal", child_sink());
     logger->set_pattern("[%H:%M:%S.%e] [shoal " + g_child_tag + "] [%^%l%$] %v");
   }
   logger->set_level(to_spdlog(static_cast<Level>(g_level.load(std::memory_order_relaxed))));
@@ -53,13 +65,14 @@ std::shared_ptr<spdlog::logger> build_logger() {
   return logger;
 }
 
-void configure(std::string tag, Level level) {
+void configure(std::string tag, Level level, int fd) {
   std::shared_ptr<spdlog::logger> old =
       std::atomic_exchange(&g_logger, std::shared_ptr<spdlog::logger>());
   // In a child the old logger is the parent's copy. Its destructor would flush under a lock that
   // a thread which does not exist here may have held at fork time: leak it instead.
   if (!tag.empty() && old) new std::shared_ptr<spdlog::logger>(std::move(old));
   g_child_tag = std::move(tag);
+  g_child_fd = fd < 0 ? STDERR_FILENO : fd;
   g_level.store(static_cast<int>(level), std::memory_order_relaxed);
 }
 
@@ -100,9 +113,9 @@ Level resolve_level(const std::string& configured) {
   return level;
 }
 
-void init_driver(Level level) { configure("", level); }
+void init_driver(Level level) { configure("", level, STDERR_FILENO); }
 
-void init_child(const std::string& tag, Level level) { configure(tag, level); }
+void init_child(const std::string& tag, Level level, int fd) { configure(tag, level, fd); }
 
 bool enabled(Level level) noexcept {
   return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed) && level != Level::kOff;
@@ -119,6 +132,29 @@ void write(Level level, std::string_view message) {
 
 void flush() {
   if (auto logger = std::atomic_load(&g_logger)) logger->flush();
+  if (auto logger = std::atomic_load(&g_output_logger)) logger->flush();
+}
+
+void write_worker_line(Stream stream, std::string_view origin, std::string_view line) {
+  std::shared_ptr<spdlog::logger> logger = std::atomic_load(&g_output_logger);
+  if (!logger) {
+    // Its own sink, for its own pattern (a pattern belongs to the sink in spdlog), but the same
+    // console mutex as g_logger's: lines of the two loggers never mix.
+    logger = std::make_shared<spdlog::logger>(
+        "shoal-output", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    logger->set_pattern("[%H:%M:%S.%e] [shoal] %v");
+    logger->set_level(spdlog::level::trace);
+    logger->flush_on(spdlog::level::trace);
+    std::shared_ptr<spdlog::logger> expected;
+    if (!std::atomic_compare_exchange_strong(&g_output_logger, &expected, logger)) {
+      logger = expected;  // another thread built one first
+    }
+  }
+  const std::string_view name = stream == Stream::kStdout ? "stdout" : "stderr";
+  std::string message;
+  message.reserve(name.size() + origin.size() + line.size() + 6);
+  message.append("[").append(name).append("] (").append(origin).append(") ").append(line);
+  logger->log(spdlog::level::info, spdlog::string_view_t(message.data(), message.size()));
 }
 
 }  // namespace shoal::internal::logging

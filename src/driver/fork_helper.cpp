@@ -4,7 +4,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <span>
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
@@ -58,22 +60,42 @@ ForkHelper::~ForkHelper() {
   if (!reaped_) wait_exit(std::chrono::milliseconds(0));
 }
 
-int ForkHelper::spawn(int slot) {
-  int fds[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+ForkHelper::WorkerFds ForkHelper::spawn(int slot, bool forward_output) {
+  // Driver ends are [0], the worker's are [1]. Everything is close-on-exec: the driver's ends must
+  // not leak into programs the user runs, and the helper's copies arrive close-on-exec as well
+  // (MSG_CMSG_CLOEXEC) until the worker's dup2() onto 1 and 2 makes those two inheritable.
+  int sock[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+  auto close_all = [&] {
+    for (int fd : {sock[0], sock[1], out[0], out[1], err[0], err[1]}) {
+      if (fd >= 0) close(fd);
+    }
+  };
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sock) != 0 ||
+      (forward_output && (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0))) {
+    const int e = errno;
+    close_all();
     throw SystemError(
-        fmt::format("shoal: socketpair for worker {} failed: {}", slot, std::strerror(errno)));
+        fmt::format("shoal: cannot create the socket or output pipes of worker {}: {}", slot,
+                    std::strerror(e)));
   }
   detail::ByteBuffer frame;
-  put_header(frame, MessageType::kSpawn, static_cast<std::uint64_t>(slot), 0);
-  const int err = send_with_fd(control_fd_, frame.data(), frame.size(), fds[1]);
-  close(fds[1]);  // the helper has its own copy now (or never will)
-  if (err != 0) {
-    close(fds[0]);
-    throw SystemError(fmt::format("shoal: cannot reach the fork helper to start worker {}: {}",
-                                  slot, std::strerror(err)));
+  put_header(frame, MessageType::kSpawn, static_cast<std::uint64_t>(slot), sizeof(std::uint8_t));
+  frame.put(static_cast<std::uint8_t>(forward_output ? 1 : 0));
+  const int attached[3] = {sock[1], out[1], err[1]};
+  const int e = send_with_fds(control_fd_, frame.data(), frame.size(),
+                              std::span<const int>(attached, forward_output ? 3 : 1));
+  // The helper has its own copies now (or never will). Closing the write ends here matters: the
+  // read ends reach EOF only when no process holds a write end.
+  for (int* fd : {&sock[1], &out[1], &err[1]}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
   }
-  return fds[0];
+  if (e != 0) {
+    close_all();
+    throw SystemError(fmt::format("shoal: cannot reach the fork helper to start worker {}: {}",
+                                  slot, std::strerror(e)));
+  }
+  return WorkerFds{sock[0], out[0], err[0]};
 }
 
 void ForkHelper::kill_worker(int slot) {

@@ -14,8 +14,9 @@
 // a worker dies or is stopped, the helper SIGKILLs that group, so processes a task started go
 // with it (unless they left the group with setsid()/setpgid()).
 //
-// Messages on the control socket: kSpawn (with the worker's socket as SCM_RIGHTS) and kKill in;
-// kSpawned, kSpawnFailed and kExited out (see docs/protocol.md).
+// Messages on the control socket: kSpawn (with the worker's socket, and the write ends of its
+// stdout and stderr pipes when output is forwarded, as SCM_RIGHTS) and kKill in; kSpawned,
+// kSpawnFailed and kExited out (see docs/protocol.md).
 #pragma once
 
 #include <chrono>
@@ -46,9 +47,17 @@ class ForkHelper {
   /// reads the helper's reports); this object keeps using the number to send requests.
   int take_control_fd() noexcept { return control_fd_; }
 
-  /// Asks for a worker in `slot`. Returns the driver's end of the worker's new socketpair.
-  /// Throws SystemError if the socketpair cannot be made or the helper is gone.
-  int spawn(int slot);
+  /// The driver's ends of a new worker's channels. Each is owned by the caller.
+  struct WorkerFds {
+    int socket = -1;  // the worker's socketpair
+    int out = -1;     // read end of the worker's stdout pipe; -1 when output is not forwarded
+    int err = -1;     // read end of the worker's stderr pipe; -1 likewise
+  };
+
+  /// Asks for a worker in `slot`. With `forward_output`, the worker's stdout and stderr become
+  /// pipes whose read ends are returned; otherwise it keeps the driver's. Throws SystemError if a
+  /// socketpair or pipe cannot be made or the helper is gone (nothing is left open then).
+  WorkerFds spawn(int slot, bool forward_output);
 
   /// Asks the helper to SIGKILL the worker of `slot` if it still runs. The helper is the worker's
   /// parent, so it can do this without the pid-reuse race a kill() from here would have. The

@@ -1,5 +1,7 @@
 // The fork helper process (see fork_helper.hpp). Single-threaded and blocking: it waits in poll()
 // for spawn requests from the driver and for SIGCHLD (through a signalfd), and does nothing else.
+// Descriptors arrive in the order of the spawn requests that carry them (one message each), so
+// a queue pairs them: each request takes its socket, then its two pipes if it says it has them.
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -7,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
@@ -75,14 +78,17 @@ class ForkHelperLoop {
           kill_slot(static_cast<int>(f.header.id));
           continue;
         }
-        if (f.header.type != MessageType::kSpawn || f.header.body_size != 0) {
+        if (f.header.type != MessageType::kSpawn || f.header.body_size != 1) {
           stop(2, fmt::format("unexpected {} message from the driver",
                               message_type_name(f.header.type)));
         }
-        if (fds_.empty()) stop(2, "spawn request without a socket");
-        const int fd = fds_.front();
-        fds_.pop_front();
-        spawn(static_cast<int>(f.header.id), fd);
+        // Body: u8, 1 if the worker's stdout and stderr pipes ride along after its socket.
+        const bool piped = f.body[0] != 0;
+        ChildFds child;
+        if (!take_fd(&child.socket) || (piped && (!take_fd(&child.out) || !take_fd(&child.err)))) {
+          stop(2, "spawn request without its descriptors");
+        }
+        spawn(static_cast<int>(f.header.id), child);
       }
     } catch (const FrameError& e) {
       stop(2, fmt::format("bad frame from the driver: {}", e.what()));
@@ -90,20 +96,42 @@ class ForkHelperLoop {
     parser_.compact();
   }
 
-  void spawn(int slot, int fd) {
+  // A worker's descriptors as the helper received them (-1: not sent; the worker keeps the
+  // helper's stdout and stderr).
+  struct ChildFds {
+    int socket = -1;
+    int out = -1;
+    int err = -1;
+    void close_all() const {
+      for (int fd : {socket, out, err}) {
+        if (fd >= 0) close(fd);
+      }
+    }
+  };
+
+  bool take_fd(int* fd) {
+    if (fds_.empty()) return false;
+    *fd = fds_.front();
+    fds_.pop_front();
+    return true;
+  }
+
+  void spawn(int slot, const ChildFds& fds) {
     const pid_t helper = getpid();
     const pid_t pid = fork();
     if (pid < 0) {
       const int err = errno;
-      close(fd);
+      fds.close_all();  // the driver's ends see EOF
       SHOAL_LOG(kError, "fork of worker {} failed: {}", slot, std::strerror(err));
       report(MessageType::kSpawnFailed, slot,
              [&](detail::ByteBuffer& b) { b.put(static_cast<std::int32_t>(err)); });
       return;
     }
-    if (pid == 0) run_worker_child(slot, fd, helper);
+    if (pid == 0) run_worker_child(slot, fds, helper);
     setpgid(pid, pid);  // here too, so that it holds before either side goes on (as shells do)
-    close(fd);
+    // The helper keeps no copy: the next worker must not inherit this one's socket or pipes, and
+    // the driver's pipe read ends reach EOF only when the worker (and whatever it started) exits.
+    fds.close_all();
     workers_.emplace(pid, slot);
     report(MessageType::kSpawned, slot,
            [&](detail::ByteBuffer& b) { b.put(static_cast<std::int64_t>(pid)); });
@@ -116,7 +144,7 @@ class ForkHelperLoop {
     }
   }
 
-  [[noreturn]] void run_worker_child(int slot, int fd, pid_t helper) {
+  [[noreturn]] void run_worker_child(int slot, ChildFds fds, pid_t helper) {
     close(p_.control);
     close(signal_fd_);
     for (int other : fds_) close(other);
@@ -126,15 +154,35 @@ class ForkHelperLoop {
     // Its own process group, so that the processes a task starts can be killed with it: the
     // helper SIGKILLs the group when it reaps the worker (see reap()).
     setpgid(0, 0);
-    logging::init_child(fmt::format("worker {} pid {}", slot, getpid()), p_.level);
+    const int log_fd = fds.out >= 0 ? redirect_stdio(&fds) : STDERR_FILENO;
+    logging::init_child(fmt::format("worker {} pid {}", slot, getpid()), p_.level, log_fd);
     WorkerParams wp;
-    wp.socket = fd;
+    wp.socket = fds.socket;
     wp.slot = slot;
     wp.arena_base = p_.arena_base;
     wp.arena_size = p_.arena_size;
     const int code = run_worker(wp);
     logging::flush();
     _exit(code);  // never run the driver's atexit handlers or static destructors in a worker
+  }
+
+  // Makes the pipes the worker's fds 1 and 2, and returns a close-on-exec copy of the stderr it
+  // had (the driver's), where shoal's own log lines keep going with their "[shoal worker N pid P]"
+  // tag; -1 if there was none. All our descriptors are first moved above 2, because one of them
+  // may have been given number 1 or 2 if the program had closed its own stdout or stderr.
+  static int redirect_stdio(ChildFds* fds) {
+    for (int* fd : {&fds->socket, &fds->out, &fds->err}) {
+      if (*fd > STDERR_FILENO) continue;
+      const int moved = fcntl(*fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+      close(*fd);
+      *fd = moved;
+    }
+    const int log_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    // dup2() clears close-on-exec: programs a task runs write to the pipes too.
+    if (dup2(fds->out, STDOUT_FILENO) < 0 || dup2(fds->err, STDERR_FILENO) < 0) _exit(1);
+    close(fds->out);
+    close(fds->err);
+    return log_fd;
   }
 
   void reap() {
@@ -187,7 +235,7 @@ class ForkHelperLoop {
   int signal_fd_ = -1;
   sigset_t saved_mask_{};
   FrameParser parser_;
-  std::deque<int> fds_;                     // sockets received and not yet given to a worker
+  std::deque<int> fds_;                     // descriptors received and not yet given to a worker
   std::unordered_map<pid_t, int> workers_;  // live workers: pid -> slot
 };
 

@@ -34,6 +34,10 @@ constexpr double kDefaultStoreShare = 0.3;  // of available memory, as Ray does
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 constexpr auto kHelperExitGrace = std::chrono::milliseconds(2000);
 constexpr int kMaxFailedStarts = 3;  // workers in a row that die before Ready: give the slot up
+// How long shutdown() reads workers' output after telling them to stop. Their pipes normally
+// reach EOF within milliseconds (the helper SIGKILLs the workers); only a process a task started,
+// which inherited the pipes, can keep them open, and shutdown() must not wait for it.
+constexpr auto kOutputDrainLimit = std::chrono::milliseconds(1000);
 
 int count_threads() {
   int n = 0;
@@ -121,14 +125,14 @@ void Runtime::launch() {
   helper_ = ForkHelper::start(log_level_, *arena_);
   io_ = std::make_unique<boost::asio::io_context>(1);
   work_.emplace(io_->get_executor());
+  output_ = std::make_unique<WorkerOutput>(*io_);
   try {
     std::lock_guard<AdaptiveMutex> lock(mu_);
     helper_connection_ =
         std::make_shared<Connection>(*io_, helper_->take_control_fd(), listener(), -1);
     helper_connection_->start();
     for (int slot = 0; slot < num_workers_; ++slot) {
-      slots_[static_cast<std::size_t>(slot)].connection =
-          std::make_shared<Connection>(*io_, helper_->spawn(slot), listener(), slot);
+      slots_[static_cast<std::size_t>(slot)].connection = spawn_worker(slot);
       slots_[static_cast<std::size_t>(slot)].connection->start();
     }
   } catch (...) {
@@ -175,7 +179,9 @@ void Runtime::shutdown() {
     scheduler_.clear();
     if (objects_) objects_->fail_all_pending(error);  // null if init() failed before the store
   }
-  // Close every socket on the I/O thread (Asio objects belong to it), then let it finish.
+  // Close every socket on the I/O thread (Asio objects belong to it), then let it finish. It
+  // finishes when the workers' output pipes reach EOF too (or the drain limit passes), so every
+  // line a worker wrote has been printed when shutdown() returns.
   if (io_) {
     boost::asio::post(*io_, [this] {
       std::lock_guard<AdaptiveMutex> lock(mu_);
@@ -183,6 +189,7 @@ void Runtime::shutdown() {
       for (WorkerSlot& s : slots_) {
         if (s.connection) s.connection->close_quietly();
       }
+      if (output_) output_->drain(kOutputDrainLimit);
     });
     work_.reset();
     if (io_thread_.joinable()) {
@@ -196,7 +203,9 @@ void Runtime::shutdown() {
   std::lock_guard<AdaptiveMutex> lock(mu_);
   helper_connection_.reset();
   for (WorkerSlot& s : slots_) s.connection.reset();
+  output_.reset();  // before io_: its pipes are registered there
   io_.reset();
+  logging::flush();
   state_ = State::kStopped;
   // The arena stays mapped while a reader is decoding from it; the allocator's table goes now.
   objects_.reset();
@@ -296,6 +305,7 @@ void Runtime::handle_helper_frame(const FrameParser::Frame& frame) {
     case MessageType::kSpawned:
       s.pid = static_cast<pid_t>(
           read_scalar_body<std::int64_t>(frame.body, frame.header.body_size, "spawned"));
+      output_->begin(static_cast<int>(slot), s.pid);  // its lines can be labelled now
       break;
     case MessageType::kExited: {
       const Exited e = read_exited(frame.body, frame.header.body_size);
@@ -305,6 +315,7 @@ void Runtime::handle_helper_frame(const FrameParser::Frame& frame) {
     case MessageType::kSpawnFailed: {
       const auto err =
           read_scalar_body<std::int32_t>(frame.body, frame.header.body_size, "spawn failed");
+      output_->begin(static_cast<int>(slot), 0);  // the helper closed the pipes: EOF
       // The helper closed its end of the worker's socket too, so on_closed() follows and counts
       // this as a failed start.
       SHOAL_LOG(kError, "could not start worker {}: fork failed: {}", slot, std::strerror(err));
@@ -433,7 +444,7 @@ void Runtime::on_worker_exited(int slot, pid_t pid, int wait_status) {
 void Runtime::respawn(int slot) {
   WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
   try {
-    s.connection = std::make_shared<Connection>(*io_, helper_->spawn(slot), listener(), slot);
+    s.connection = spawn_worker(slot);
     s.phase = WorkerSlot::Phase::kStarting;
     s.pid = 0;
     s.connection->start();
@@ -441,6 +452,12 @@ void Runtime::respawn(int slot) {
     SHOAL_LOG(kError, "could not replace worker {}: {}", slot, e.what());
     break_session(std::string("could not reach the fork helper: ") + e.what());
   }
+}
+
+std::shared_ptr<Connection> Runtime::spawn_worker(int slot) {
+  const ForkHelper::WorkerFds fds = helper_->spawn(slot, config_.log_to_driver);
+  if (fds.out >= 0) output_->add(slot, fds.out, fds.err);
+  return std::make_shared<Connection>(*io_, fds.socket, listener(), slot);
 }
 
 // Fails everything pending; later calls throw until shutdown(). Waiting threads wake up.

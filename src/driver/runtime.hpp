@@ -44,6 +44,7 @@
 #include "src/common/adaptive_mutex.hpp"
 #include "src/driver/fork_helper.hpp"
 #include "src/driver/scheduler.hpp"
+#include "src/driver/worker_output.hpp"
 #include "src/transport/connection.hpp"
 #include "src/transport/messages.hpp"
 #include "store/allocator.hpp"
@@ -163,6 +164,7 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   void on_connection_lost(int slot, const std::string& reason);
   void on_worker_exited(int slot, pid_t pid, int wait_status);
   void respawn(int slot);
+  std::shared_ptr<Connection> spawn_worker(int slot);  // asks the helper; output_ gets the pipes
   void break_session(const std::string& why);
   void pump();
   void encode_task(detail::ByteBuffer& out, const TaskSpec& task, bool expected_short);
@@ -200,6 +202,7 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   Scheduler scheduler_;
   std::vector<WorkerSlot> slots_;
   std::shared_ptr<Connection> helper_connection_;
+  std::unique_ptr<WorkerOutput> output_;  // workers' stdout/stderr; used on the I/O thread only
   // ---- I/O
   std::unique_ptr<boost::asio::io_context> io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;

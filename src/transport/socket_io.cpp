@@ -28,22 +28,23 @@ int send_all(int socket, const char* data, std::size_t size) {
   return 0;
 }
 
-int send_with_fd(int socket, const char* data, std::size_t size, int fd) {
-  bool fd_sent = false;
+int send_with_fds(int socket, const char* data, std::size_t size, std::span<const int> fds) {
+  if (fds.size() > kMaxFdsPerMessage) return EINVAL;
+  bool fd_sent = fds.empty();
   while (size > 0) {
     iovec iov{const_cast<char*>(data), size};
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)] = {};
     if (!fd_sent) {
       msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
       cmsghdr* c = CMSG_FIRSTHDR(&msg);
       c->cmsg_level = SOL_SOCKET;
       c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+      c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+      std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
     }
     const ssize_t n = sendmsg(socket, &msg, MSG_NOSIGNAL);
     if (n >= 0) {
@@ -69,7 +70,7 @@ ssize_t recv_with_fds(int socket, char* data, std::size_t size, std::vector<int>
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
     const ssize_t n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
@@ -84,6 +85,9 @@ ssize_t recv_with_fds(int socket, char* data, std::size_t size, std::vector<int>
         fds->push_back(fd);
       }
     }
+    // A peer that sent more than we have room for: the kernel closed the rest, and a caller
+    // pairing descriptors with messages would pair them wrongly from here on.
+    if ((msg.msg_flags & MSG_CTRUNC) != 0) return -EMSGSIZE;
     return n;
   }
 }

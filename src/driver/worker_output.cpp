@@ -1,0 +1,147 @@
+// Reading workers' stdout and stderr pipes on the I/O thread (see worker_output.hpp).
+//
+// Each pipe is a Stream: an Asio stream_descriptor, a read buffer and a LineSplitter. Reads are
+// chained (one async_read_some in flight per pipe); each completed line goes straight to
+// logging::write_worker_line(), which writes it under spdlog's console mutex, so lines from two
+// workers, or a worker's line and a shoal log line, never mix inside a line. Lines of one pipe
+// keep their order; lines of different pipes are ordered only by when they were read.
+//
+// A Stream is kept alive by its pending read's handler and by WorkerOutput::open_; it never
+// touches its owner after the owner's destructor has closed it (closed_ is set first).
+//
+// Rejected: reading the pipes in the fork helper and sending the lines as messages. That adds a
+// copy and a hop per line, and the helper would have to multiplex many pipes; the driver already
+// has an event loop.
+#include "src/driver/worker_output.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "src/common/logging.hpp"
+#include "src/driver/line_splitter.hpp"
+
+namespace shoal::internal {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr std::size_t kReadChunk = 64 * 1024;  // a full pipe buffer in one read
+}
+
+class WorkerOutput::Stream : public std::enable_shared_from_this<Stream> {
+ public:
+  Stream(asio::io_context& io, int fd, bool is_stderr, std::string origin, WorkerOutput* owner)
+      : pipe_(io, fd),
+        which_(is_stderr ? logging::Stream::kStderr : logging::Stream::kStdout),
+        origin_(std::move(origin)),
+        owner_(owner),
+        splitter_(kMaxLine),
+        chunk_(kReadChunk) {}
+
+  void read_some() {
+    pipe_.async_read_some(asio::buffer(chunk_),
+                          [self = shared_from_this()](const boost::system::error_code& ec,
+                                                      std::size_t n) { self->on_read(ec, n); });
+  }
+
+  // Stops reading. The last partial line is printed too: whatever was read is never dropped.
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    splitter_.finish([this](std::string_view line) { print(line); });
+    boost::system::error_code ignored;
+    pipe_.close(ignored);
+  }
+
+  // The owner is going away: stop without calling back into it.
+  void detach() {
+    owner_ = nullptr;
+    close();
+  }
+
+ private:
+  void on_read(const boost::system::error_code& ec, std::size_t n) {
+    if (closed_) return;  // closed by drain()'s time limit or the owner's destructor
+    splitter_.feed(std::string_view(chunk_.data(), n),
+                   [this](std::string_view line) { print(line); });
+    if (!ec) {
+      read_some();
+      return;
+    }
+    // EOF: the worker and everything that inherited the pipe have exited. Any other error (EIO
+    // cannot happen on a pipe) ends the stream the same way.
+    close();
+    if (owner_ != nullptr) owner_->closed(shared_from_this());
+  }
+
+  void print(std::string_view line) { logging::write_worker_line(which_, origin_, line); }
+
+  asio::posix::stream_descriptor pipe_;
+  const logging::Stream which_;
+  const std::string origin_;  // "worker 1 pid 4242"
+  WorkerOutput* owner_;
+  LineSplitter splitter_;
+  std::vector<char> chunk_;
+  bool closed_ = false;
+};
+
+WorkerOutput::~WorkerOutput() {
+  for (const auto& stream : open_) stream->detach();
+  for (const auto& [slot, pipes] : waiting_) {
+    for (const auto& [out, err] : pipes) {
+      close(out);
+      close(err);
+    }
+  }
+}
+
+void WorkerOutput::add(int slot, int out_fd, int err_fd) {
+  waiting_[slot].emplace_back(out_fd, err_fd);
+}
+
+void WorkerOutput::begin(int slot, pid_t pid) {
+  auto it = waiting_.find(slot);
+  if (it == waiting_.end()) return;
+  const auto [out, err] = it->second.front();
+  it->second.pop_front();
+  if (it->second.empty()) waiting_.erase(it);
+  // pid 0: the fork failed (the pipes are at EOF already) or, in drain(), is not known yet.
+  const std::string origin =
+      pid > 0 ? fmt::format("worker {} pid {}", slot, pid) : fmt::format("worker {}", slot);
+  start_stream(out, false, origin);
+  start_stream(err, true, origin);
+}
+
+void WorkerOutput::start_stream(int fd, bool is_stderr, const std::string& origin) {
+  auto stream = std::make_shared<Stream>(io_, fd, is_stderr, origin, this);
+  open_.insert(stream);
+  stream->read_some();
+}
+
+void WorkerOutput::drain(std::chrono::milliseconds limit) {
+  while (!waiting_.empty()) begin(waiting_.begin()->first, 0);
+  if (open_.empty()) return;
+  drain_timer_.emplace(io_, limit);
+  drain_timer_->async_wait([this, limit](const boost::system::error_code& ec) {
+    if (ec || open_.empty()) return;  // cancelled: everything reached EOF in time
+    SHOAL_LOG(kWarn,
+              "{} worker output pipe(s) still open {} ms after shutdown began, probably held by a "
+              "process a task started; stopped reading them",
+              open_.size(), limit.count());
+    const auto streams = std::move(open_);
+    open_.clear();
+    for (const auto& stream : streams) stream->close();
+  });
+}
+
+void WorkerOutput::closed(const std::shared_ptr<Stream>& stream) {
+  open_.erase(stream);
+  if (open_.empty() && drain_timer_) drain_timer_->cancel();
+}
+
+}  // namespace shoal::internal
