@@ -27,6 +27,7 @@
 
 #include <shoal/shoal.hpp>
 
+#include "src/common/logging.hpp"
 #include "src/driver/runtime.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"
@@ -256,8 +257,14 @@ int print_plain(const std::string& tag) {
   return getpid();
 }
 
-SHOAL_REMOTE(print_every_way, print_many, print_then_abort, print_then_sigkill, print_partial,
-             print_long_line, print_binary, start_grandchild, print_plain);
+// shoal's own diagnostics in a worker (SHOAL_LOG), not the task's output.
+int log_diagnostic(const std::string& tag) {
+  SHOAL_LOG(kError, "{} diagnostic", tag);
+  return getpid();
+}
+
+SHOAL_REMOTE(log_diagnostic, print_every_way, print_many, print_then_abort, print_then_sigkill,
+             print_partial, print_long_line, print_binary, start_grandchild, print_plain);
 
 // A session whose driver stderr is captured from before init() to after shutdown().
 class WorkerOutputTest : public ::testing::Test {
@@ -427,6 +434,16 @@ TEST_F(WorkerOutputTest, ProcessATaskStartedHoldingThePipesDoesNotHangShutdown) 
   EXPECT_TRUE(eventually([&] { return !shoal::testing::process_alive(grandchild); }, kDeadline));
   EXPECT_EQ(lines_with_text(log(), tag + " grandchild").size(), 1u);
   EXPECT_THAT(log(), HasSubstr("still open"));
+}
+
+TEST_F(WorkerOutputTest, ShoalDiagnosticsInAWorkerKeepTheirTagAndBypassThePipes) {
+  start();
+  const std::string tag = unique_tag("diag");
+  const pid_t pid = shoal::get(shoal::task(log_diagnostic).remote(tag), kDeadline);
+  shoal::shutdown();
+  EXPECT_THAT(log(), ::testing::ContainsRegex("\\[shoal worker [01] pid " + std::to_string(pid) +
+                                              "\\] \\[error\\] " + tag + " diagnostic"));
+  EXPECT_TRUE(lines_with_text(log(), tag + " diagnostic").empty()) << "it was forwarded";
 }
 
 TEST(WorkerOutputOff, WithoutLogToDriverWorkersWriteStraightToTheDriversStdoutAndStderr) {
