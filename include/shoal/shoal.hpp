@@ -56,7 +56,8 @@ void init(const Config& config = {});
 /// when shoal is not running. Also runs automatically at normal process exit. Threads blocked in
 /// get() or wait() are woken with an Error. ObjectRefs that survive become stale. With
 /// Config::log_to_driver, every line the workers wrote has been printed when it returns (it stops
-/// waiting after 1 s for output pipes that a process started by a task still holds open).
+/// waiting after 1 s for output pipes still held by a process that a task started and that left
+/// its worker's process group).
 void shutdown();
 
 /// True between a successful init() and shutdown().

@@ -35,8 +35,9 @@ constexpr auto kStartTimeout = std::chrono::seconds(30);
 constexpr auto kHelperExitGrace = std::chrono::milliseconds(2000);
 constexpr int kMaxFailedStarts = 3;  // workers in a row that die before Ready: give the slot up
 // How long shutdown() reads workers' output after telling them to stop. Their pipes normally
-// reach EOF within milliseconds (the helper SIGKILLs the workers); only a process a task started,
-// which inherited the pipes, can keep them open, and shutdown() must not wait for it.
+// reach EOF within milliseconds (the helper SIGKILLs the workers' process groups); only a process
+// a task started and that left its worker's group inherited the pipes and survives to keep them
+// open, and shutdown() must not wait for it.
 constexpr auto kOutputDrainLimit = std::chrono::milliseconds(1000);
 
 int count_threads() {

@@ -134,7 +134,7 @@ void WorkerOutput::drain(std::chrono::milliseconds limit) {
     if (ec || open_.empty()) return;  // cancelled: everything reached EOF in time
     SHOAL_LOG(kWarn,
               "{} worker output pipe(s) still open {} ms after shutdown began, probably held by a "
-              "process a task started; stopped reading them",
+              "process a task started that left its worker's process group; stopped reading them",
               open_.size(), limit.count());
     const auto streams = std::move(open_);
     open_.clear();

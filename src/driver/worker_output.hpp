@@ -12,7 +12,8 @@
 // is part of every line's prefix, and the pipe holds what the worker writes meanwhile.
 //
 // Shutdown: drain() reads every pipe to EOF but gives up after a time limit, because a process
-// a task started (`system("sleep 100 &")`) inherits the pipes and may hold them open for ever.
+// a task started inherits the pipes, and one that left the worker's process group (setsid(), a
+// daemon) is not killed with the worker and may hold them open for ever.
 //
 // Thread safety: none. Every member function runs on the I/O thread, or while it does not run
 // (before it starts, after it has been joined).

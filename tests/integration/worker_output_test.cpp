@@ -229,19 +229,24 @@ int print_binary() {
   return getpid();
 }
 
-// Starts `sh`, which prints a line and then sleeps in place of itself for 10 minutes, holding the
-// worker's stdout and stderr. Returns its pid once the line is written.
-int start_grandchild(const std::string& tag) {
+// Starts `sh` in a process group of its own (so it is not killed with the worker); it prints a
+// line, then sleeps in place of itself for 10 minutes, holding the worker's stdout and stderr.
+// Returns its pid once the line is written.
+int start_detached_grandchild(const std::string& tag) {
   int sync[2];
   if (pipe(sync) != 0) throw std::runtime_error("pipe failed");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, sync[1], 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   const std::string script = "echo '" + tag + " grandchild'; echo x >&3; exec 3>&-; exec sleep 600";
   const char* argv[] = {"sh", "-c", script.c_str(), nullptr};
   pid_t pid = 0;
-  const int rc =
-      posix_spawnp(&pid, "sh", &actions, nullptr, const_cast<char* const*>(argv), environ);
+  const int rc = posix_spawnp(&pid, "sh", &actions, &attr, const_cast<char* const*>(argv), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   close(sync[1]);
   char c = 0;
@@ -264,7 +269,7 @@ int log_diagnostic(const std::string& tag) {
 }
 
 SHOAL_REMOTE(log_diagnostic, print_every_way, print_many, print_then_abort, print_then_sigkill,
-             print_partial, print_long_line, print_binary, start_grandchild, print_plain);
+             print_partial, print_long_line, print_binary, start_detached_grandchild, print_plain);
 
 // A session whose driver stderr is captured from before init() to after shutdown().
 class WorkerOutputTest : public ::testing::Test {
@@ -423,10 +428,11 @@ TEST_F(WorkerOutputTest, BinaryAndInvalidUtf8PassThroughUnchanged) {
   EXPECT_EQ(found[0].pid, pid);
 }
 
-TEST_F(WorkerOutputTest, ProcessATaskStartedHoldingThePipesDoesNotHangShutdown) {
+TEST_F(WorkerOutputTest, DetachedProcessATaskStartedHoldingThePipesDoesNotHangShutdown) {
   start();
   const std::string tag = unique_tag("grandchild");
-  const pid_t grandchild = shoal::get(shoal::task(start_grandchild).remote(tag), kDeadline);
+  const pid_t grandchild =
+      shoal::get(shoal::task(start_detached_grandchild).remote(tag), kDeadline);
   ASSERT_GT(grandchild, 0);
   shoal::shutdown();  // would wait for 10 minutes without the drain limit (the ctest TIMEOUT fails)
   EXPECT_TRUE(shoal::testing::process_alive(grandchild)) << "it should still hold the pipes";
