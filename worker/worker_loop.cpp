@@ -18,11 +18,13 @@
 
 #include "src/common/limits.hpp"
 #include "src/common/process_role.hpp"
+#include "src/common/symbolize.hpp"
 #include "src/transport/frame.hpp"
 #include "src/transport/messages.hpp"
 #include "src/transport/socket_io.hpp"
 #include "worker/function_registry.hpp"
 #include "worker/invoke_context.hpp"
+#include "worker/throw_trace.hpp"
 
 namespace shoal::internal {
 namespace {
@@ -31,6 +33,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kCoalesceBytes = 64 * 1024;
 constexpr std::size_t kReadChunk = 64 * 1024;
+// A failed task's reply stays far below the frame limit: what() and the backtrace are cut.
+constexpr std::size_t kMaxWhat = 64 * 1024;
+constexpr std::size_t kMaxBacktrace = 16 * 1024;
 
 // The driver closed its end (or we were told to stop): leave quietly.
 struct DriverGone {};
@@ -155,23 +160,30 @@ class WorkerLoop {
     TaskStatus status = TaskStatus::kOk;
     std::string type_name, what;
     std::uint64_t requested = 0, capacity = 0;
-    try {
-      fn->invoker(fn->address, ctx);
-    } catch (const ObjectStoreFullError& e) {
-      status = TaskStatus::kStoreFull;
-      requested = e.requested_bytes();
-      capacity = e.capacity_bytes();
-    } catch (const std::exception& e) {
-      status = TaskStatus::kError;
-      type_name = detail::demangle(typeid(e).name());
-      what = e.what();
-    } catch (const DriverGone&) {  // from allocate(): not the task's failure, the worker's end
-      throw;
-    } catch (const ProtocolViolation&) {
-      throw;
-    } catch (...) {
-      status = TaskStatus::kError;
-      type_name = "unknown exception type (not derived from std::exception)";
+    std::vector<const void*> thrown_at;  // where the task's exception was thrown
+    {
+      // Records the stack of every throw below this frame while the function runs.
+      const ThrowTrace::Armed armed(throw_trace_, __builtin_frame_address(0));
+      try {
+        fn->invoker(fn->address, ctx);
+      } catch (const ObjectStoreFullError& e) {
+        status = TaskStatus::kStoreFull;
+        requested = e.requested_bytes();
+        capacity = e.capacity_bytes();
+      } catch (const std::exception& e) {
+        status = TaskStatus::kError;
+        type_name = detail::demangle(typeid(e).name());
+        what = e.what();
+        thrown_at = throw_trace_.frames_of_current();
+      } catch (const DriverGone&) {  // from allocate(): not the task's failure, the worker's end
+        throw;
+      } catch (const ProtocolViolation&) {
+        throw;
+      } catch (...) {
+        status = TaskStatus::kError;
+        type_name = "unknown exception type (not derived from std::exception)";
+        thrown_at = throw_trace_.frames_of_current();
+      }
     }
     const auto exec_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
@@ -180,9 +192,9 @@ class WorkerLoop {
     if (status == TaskStatus::kOk) {
       out_.write(ctx.result_record().data(), ctx.result_record().size());
     } else if (status == TaskStatus::kError) {
-      constexpr std::size_t kMaxWhat = 64 * 1024;  // keep the reply far below the frame limit
       if (what.size() > kMaxWhat) what.resize(kMaxWhat);
-      put_task_error(out_, type_name, what, "");
+      // Symbols are looked up only now that the task has failed (it reads symbol tables).
+      put_task_error(out_, type_name, what, describe_frames(thrown_at, kMaxBacktrace));
     } else {
       put_store_full(out_, requested, capacity);
     }
@@ -271,6 +283,7 @@ class WorkerLoop {
   detail::ByteBuffer out_;
   std::deque<OwnedFrame> backlog_;
   std::vector<ValueRecord> args_;
+  ThrowTrace throw_trace_;
 };
 
 }  // namespace
