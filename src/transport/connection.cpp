@@ -34,8 +34,7 @@ void Connection::read_some() {
         self->parser_.commit(ec ? 0 : n);
         if (self->closed()) return;
         if (ec) {
-          self->close(ec == asio::error::eof ? "its socket closed" : "read failed: " + ec.message(),
-                      false);
+          self->close(self->end_reason(ec), false);
           return;
         }
         try {
@@ -51,6 +50,17 @@ void Connection::read_some() {
         self->parser_.compact();
         self->read_some();
       });
+}
+
+// Why reading stopped. A peer that dies in the middle of a frame leaves part of it behind: say so,
+// since that is the only trace of a truncated frame.
+std::string Connection::end_reason(const boost::system::error_code& ec) const {
+  std::string reason =
+      ec == asio::error::eof ? "its socket closed" : "read failed: " + ec.message();
+  if (const std::size_t partial = parser_.buffered(); partial != 0) {
+    reason += " in the middle of a frame (" + std::to_string(partial) + " bytes of it received)";
+  }
+  return reason;
 }
 
 void Connection::schedule_write_locked() {

@@ -79,6 +79,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   void read_some();
+  std::string end_reason(const boost::system::error_code& ec) const;
   void schedule_write_locked();
   void write_now_locked();
   bool close_socket();  // false if it was closed already
