@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <shoal/errors.hpp>
@@ -18,6 +19,17 @@ std::unique_ptr<Arena> Arena::create(std::uint64_t size) {
   if (fd < 0) {
     throw SystemError(
         fmt::format("shoal: memfd_create for the object store failed: {}", std::strerror(errno)));
+  }
+  // A memfd is created with mode 0777. Nobody else can reach it anyway (it has no name, and
+  // /proc/<pid>/fd/ of our processes is closed to other users), but its mode should say so too:
+  // owner-only, as the isolation model in docs/reliability.md states.
+  if (fchmod(fd, 0600) != 0) {
+    const int err = errno;
+    close(fd);
+    throw SystemError(
+        fmt::format("shoal: making the object store owner-only (fchmod 0600) "
+                    "failed: {}",
+                    std::strerror(err)));
   }
   if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
     const int err = errno;
