@@ -74,6 +74,8 @@ std::shared_ptr<Runtime> Runtime::start(const Config& config) {
   std::uint64_t store = config.object_store_memory;
   if (store == 0)
     store = static_cast<std::uint64_t>(static_cast<double>(available) * kDefaultStoreShare);
+  // Compared before rounding up to a page as well: a size near 2^64 would wrap around to 0.
+  const bool too_large = store > available;
   store = round_up_to_page(std::max(store, kMinStoreBytes));
   if (config.object_store_memory != 0 && config.object_store_memory < kMinStoreBytes) {
     throw InvalidConfigError(fmt::format(
@@ -81,12 +83,12 @@ std::shared_ptr<Runtime> Runtime::start(const Config& config) {
         "available memory",
         config.object_store_memory, kMinStoreBytes));
   }
-  if (store > available) {
+  if (too_large || store > available) {
     throw InvalidConfigError(fmt::format(
         "shoal: Config::object_store_memory is {} bytes, more than the {} bytes of memory this "
         "machine can give now (MemAvailable, or the cgroup limit's headroom); pass at most that, "
         "or 0 for 30% of it",
-        store, available));
+        config.object_store_memory, available));
   }
   const std::uint64_t memory = available > store ? available - store : 0;
 

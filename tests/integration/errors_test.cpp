@@ -1,6 +1,8 @@
 // Every mistake a program can make, and every failure of a task, ends in a typed exception with
 // a message that says what to do.
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -30,9 +32,24 @@ int sleep_ms(int ms) {
 }
 int nested_call(int x) { return shoal::get(shoal::task(identity).remote(x)); }
 int not_registered(int x) { return x; }
+std::size_t length_of(const std::string& s) { return s.size(); }
+std::vector<int> numbers(int n) { return std::vector<int>(static_cast<std::size_t>(n), 7); }
 
 SHOAL_REMOTE(throws_runtime_error, throws_invalid_argument, throws_custom, throws_int, identity,
-             sleep_ms, nested_call);
+             sleep_ms, nested_call, length_of, numbers);
+
+// An ObjectRef<To> over the object of `from`: the one way a program can ask for a stored value as
+// another type (the library-side constructor), e.g. after a cast in its own bookkeeping.
+template <class To, class From>
+shoal::ObjectRef<To> reinterpret_ref(const shoal::ObjectRef<From>& from) {
+  return shoal::ObjectRef<To>(from.handle());
+}
+
+// A TypeMismatchError's message names the type asked for and the type stored.
+void expect_names_both(const std::string& what, const char* asked, const char* stored) {
+  EXPECT_NE(what.find(asked), std::string::npos) << what;
+  EXPECT_NE(what.find(stored), std::string::npos) << what;
+}
 
 using shoal::testing::SessionTest;
 using ErrorsTest = SessionTest;
@@ -156,6 +173,68 @@ TEST_F(ErrorsTest, EmptyAndMovedFromRefsThrowInvalidObjectRef) {
   EXPECT_EQ(shoal::get(moved), 1);
 }
 
+TEST_F(ErrorsTest, EmptyAndMovedFromRefsThrowInvalidObjectRefEverywhere) {
+  shoal::ObjectRef<std::vector<int>> empty;
+  auto r = shoal::put(std::vector<int>{1, 2});
+  auto moved = std::move(r);
+  for (const auto* bad : {&empty, &r}) {  // NOLINT(bugprone-use-after-move)
+    EXPECT_THROW(shoal::get(*bad), shoal::InvalidObjectRefError);
+    EXPECT_THROW(shoal::get(*bad, std::chrono::seconds(1)), shoal::InvalidObjectRefError);
+    EXPECT_THROW(shoal::get_view(*bad), shoal::InvalidObjectRefError);
+    EXPECT_THROW(shoal::wait(std::vector<shoal::ObjectRef<std::vector<int>>>{*bad}, 1),
+                 shoal::InvalidObjectRefError);
+    EXPECT_THROW(shoal::get(std::vector<shoal::ObjectRef<std::vector<int>>>{moved, *bad}),
+                 shoal::InvalidObjectRefError);
+  }
+  try {
+    shoal::get(empty);
+  } catch (const shoal::InvalidObjectRefError& e) {
+    EXPECT_NE(std::string(e.what()).find("shoal:"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(shoal::get(moved), (std::vector<int>{1, 2}));
+}
+
+TEST_F(ErrorsTest, GetAsAnotherTypeThrowsTypeMismatchNamingBothTypes) {
+  auto number = shoal::put(41);
+  try {
+    shoal::get(reinterpret_ref<std::string>(number));
+    FAIL() << "a put int was read as a string";
+  } catch (const shoal::TypeMismatchError& e) {
+    expect_names_both(e.what(), "string", "int");
+  }
+  auto result = shoal::task(identity).remote(5);  // a task's result, not a put value
+  try {
+    shoal::get(reinterpret_ref<std::vector<double>>(result));
+    FAIL() << "a task's int result was read as a vector<double>";
+  } catch (const shoal::TypeMismatchError& e) {
+    expect_names_both(e.what(), "vector<double", "int");
+  }
+  auto ints = shoal::task(numbers).remote(3);
+  try {
+    shoal::get_view(reinterpret_ref<std::vector<float>>(ints));
+    FAIL() << "a vector<int> was viewed as a vector<float>";
+  } catch (const shoal::TypeMismatchError& e) {
+    expect_names_both(e.what(), "vector<float", "vector<int");
+  }
+  // The objects are unharmed and read fine as what they are.
+  EXPECT_EQ(shoal::get(number), 41);
+  EXPECT_EQ(shoal::get(result), 5);
+  EXPECT_EQ(shoal::get(ints), (std::vector<int>{7, 7, 7}));
+}
+
+TEST_F(ErrorsTest, ATaskArgumentOfAnotherTypeFailsTheTaskWithTypeMismatch) {
+  auto number = shoal::put(12);
+  try {
+    shoal::get(shoal::task(length_of).remote(reinterpret_ref<std::string>(number)));
+    FAIL() << "length_of ran on an int";
+  } catch (const shoal::TaskError& e) {
+    EXPECT_EQ(e.type_name(), "shoal::TypeMismatchError");
+    EXPECT_EQ(e.function_name(), "length_of");
+    expect_names_both(e.original_what(), "string", "int");
+  }
+  EXPECT_EQ(shoal::get(shoal::task(length_of).remote(shoal::put(std::string("four")))), 4u);
+}
+
 TEST_F(ErrorsTest, NestedApiCallsInsideATaskGiveAClearError) {
   try {
     shoal::get(shoal::task(nested_call).remote(1));
@@ -198,6 +277,24 @@ TEST(ErrorsWithoutSession, RefFromAnEarlierSessionThrowsInvalidObjectRef) {
   shoal::init(SessionTest::test_config());
   EXPECT_THROW(shoal::get(old), shoal::InvalidObjectRefError);
   EXPECT_THROW(shoal::task(identity).remote(old), shoal::InvalidObjectRefError);
+  EXPECT_THROW(shoal::wait(std::vector<shoal::ObjectRef<int>>{old}, 1),
+               shoal::InvalidObjectRefError);
+  EXPECT_THROW(shoal::get(std::vector<shoal::ObjectRef<int>>{shoal::put(1), old}),
+               shoal::InvalidObjectRefError);
+  shoal::shutdown();
+  // A ref from an earlier session, when no session runs.
+  EXPECT_THROW(shoal::wait(std::vector<shoal::ObjectRef<int>>{old}, 1), shoal::Error);
+}
+
+TEST(ErrorsWithoutSession, ViewOfARefFromAnEarlierSessionThrowsInvalidObjectRef) {
+  shoal::init(SessionTest::test_config());
+  auto old = shoal::put(std::vector<int>(100000, 1));  // in the store, not inline
+  shoal::shutdown();
+  EXPECT_THROW(shoal::get_view(old), shoal::InvalidObjectRefError);
+  shoal::init(SessionTest::test_config());
+  EXPECT_THROW(shoal::get_view(old), shoal::InvalidObjectRefError);
+  EXPECT_THROW(shoal::task(identity).remote(shoal::ObjectRef<int>(old.handle())),
+               shoal::InvalidObjectRefError);
   shoal::shutdown();
 }
 
@@ -224,6 +321,47 @@ TEST(ErrorsWithoutSession, InvalidConfigIsRejectedWithTheFieldName) {
   c.log_level = "loud";
   EXPECT_THROW(shoal::init(c), shoal::InvalidConfigError);
   EXPECT_FALSE(shoal::is_initialized());
+}
+
+// Each bad field gets InvalidConfigError naming the field and what to pass instead, and leaves
+// nothing running.
+TEST(ErrorsWithoutSession, EveryBadConfigFieldIsNamedWithWhatToPass) {
+  struct Case {
+    const char* field;
+    shoal::Config config;
+  };
+  const std::vector<Case> cases = {
+      {"num_cpus", {.num_cpus = -1}},
+      {"num_cpus", {.num_cpus = std::numeric_limits<int>::min()}},
+      {"num_cpus", {.num_cpus = 100000}},
+      {"object_store_memory", {.object_store_memory = 1}},
+      {"object_store_memory", {.object_store_memory = std::numeric_limits<std::uint64_t>::max()}},
+      {"max_retries", {.max_retries = -2}},
+      {"max_retries", {.max_retries = std::numeric_limits<int>::min()}},
+      {"log_level", {.log_level = "loud"}},
+  };
+  for (const Case& c : cases) {
+    try {
+      shoal::init(c.config);
+      ADD_FAILURE() << c.field << ": init() accepted a bad value";
+      shoal::shutdown();
+    } catch (const shoal::InvalidConfigError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(c.field), std::string::npos) << what;
+      EXPECT_NE(what.find("shoal:"), std::string::npos) << what;
+    }
+    EXPECT_FALSE(shoal::is_initialized());
+    EXPECT_TRUE(shoal::testing::children_of(getpid()).empty()) << c.field;
+  }
+}
+
+TEST(ErrorsWithoutSession, ZeroCpusMeansAllUsableCpus) {
+  shoal::Config c = SessionTest::test_config();
+  c.num_cpus = 0;
+  shoal::init(c);
+  EXPECT_GE(shoal::cluster_resources().at("CPU"), 1.0);
+  EXPECT_EQ(shoal::get(shoal::task(identity).remote(3)), 3);
+  shoal::shutdown();
 }
 
 TEST(ErrorsWithoutSession, GetBlockedWhenShutdownRunsIsWokenWithAnError) {
