@@ -5,6 +5,7 @@
 #include "src/transport/messages.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -16,6 +17,8 @@
 #include <gtest/gtest.h>
 
 #include "src/transport/frame.hpp"
+#include "tests/fuzz/decode_stream.hpp"
+#include "tests/fuzz/seed_frames.hpp"
 
 namespace shoal::internal {
 namespace {
@@ -502,6 +505,98 @@ TEST(MessagesFuzz, OnlyDecodeErrorsEscapeTheDecoders) {
       return;
     }
   }
+}
+
+// ---- The whole receive path (tests/fuzz/decode_stream.hpp, the libFuzzer target's harness):
+// streams of valid frames of every message type, truncated, given oversized or absurd lengths, or
+// mutated, are split into frames and every body is decoded by its receiver's decoder. Only
+// FrameError and DecodeError may occur (decode_stream handles those); any other exception fails
+// the test and a broken invariant (a view outside the input) traps.
+
+std::size_t decode(const std::string& s) {
+  return fuzz::decode_stream(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+// Overwrites the body size of the frame at `frame_offset` (stream offsets count the chunk byte).
+std::string with_body_size(std::string s, std::size_t frame_offset, std::uint32_t size) {
+  if (frame_offset + 4 <= s.size()) std::memcpy(s.data() + frame_offset, &size, 4);
+  return s;
+}
+
+TEST(MessagesFuzz, EveryMessageTypeDecodesFromItsSeedStream) {
+  std::size_t frames = 0;
+  for (const std::string& s : fuzz::seed_streams()) {
+    const std::size_t n = decode(s);
+    EXPECT_GE(n, 1u);
+    frames += n;
+  }
+  EXPECT_EQ(frames, 2 * 12u);  // each of the 12 frames alone, then all of them in one stream
+}
+
+TEST(MessagesFuzz, TruncatedStreamsDecodeOnlyTheirWholeFrames) {
+  for (const std::string& s : fuzz::seed_streams()) {
+    const std::size_t whole = decode(s);
+    for (std::size_t n = 0; n < s.size(); ++n) {
+      // A fresh copy of exactly n bytes, so a read past the end is caught by ASan too.
+      const std::string prefix = s.substr(0, n);
+      EXPECT_LE(decode(prefix), whole) << "cut to " << n;
+    }
+  }
+}
+
+TEST(MessagesFuzz, OversizedAndAbsurdBodySizesStopTheStream) {
+  for (const std::string& s : fuzz::seed_streams()) {
+    for (const std::uint32_t size : {kMaxBodySize + 1, 0x80000000u, 0xFFFFFFFFu}) {
+      EXPECT_EQ(decode(with_body_size(s, 1, size)), 0u) << size;
+    }
+    // At the limit the header is valid: the parser waits for 16 MiB that never come.
+    EXPECT_EQ(decode(with_body_size(s, 1, kMaxBodySize)), 0u);
+    FrameParser parser;
+    const std::string bad = with_body_size(s.substr(1), 0, 0xFFFFFFFFu);
+    std::memcpy(parser.writable(bad.size()), bad.data(), bad.size());
+    parser.commit(bad.size());
+    FrameParser::Frame f;
+    EXPECT_THROW(parser.next(&f), FrameError);
+  }
+}
+
+// Seeded and bounded: kSeeds x kIterations mutated streams, and no more than kBudget of time (a
+// slow sanitizer build stops early rather than time out; it still covers thousands of inputs).
+TEST(MessagesFuzz, MutatedStreamsOfEveryMessageTypeOnlyFailCleanly) {
+  constexpr std::uint32_t kSeeds[] = {1, 0xC0FFEE, 0x5EED5EED, 424242};
+  constexpr int kIterations = 6000;
+  constexpr auto kBudget = std::chrono::seconds(10);
+  const auto deadline = std::chrono::steady_clock::now() + kBudget;
+  const std::vector<std::string> seeds = fuzz::seed_streams();
+  std::size_t inputs = 0, frames = 0;
+  for (const std::uint32_t seed : kSeeds) {
+    Mutator m(seed);
+    for (int i = 0; i < kIterations && std::chrono::steady_clock::now() < deadline; ++i) {
+      std::string s = seeds[m.below(seeds.size())];
+      switch (m.below(4)) {
+        case 0:  // an absurd or oversized length in the first header
+          s = with_body_size(std::move(s), 1,
+                             static_cast<std::uint32_t>(
+                                 m.below(2) != 0 ? 0xFFFFFFF0u : kMaxBodySize + 1 + m.below(1000)));
+          break;
+        case 1:  // garbage after a valid prefix
+          s = s.substr(0, m.below(s.size() + 1)) + m.random_bytes(64);
+          break;
+        default:
+          s = m.mutate(std::move(s));
+          break;
+      }
+      try {
+        frames += decode(s);
+      } catch (const std::exception& e) {
+        FAIL() << "seed " << seed << " iteration " << i << ": " << e.what();
+      }
+      ++inputs;
+    }
+  }
+  EXPECT_GT(inputs, 1000u);
+  EXPECT_GT(frames, 0u) << "no mutated input decoded: the fuzz only exercised the error paths";
+  RecordProperty("inputs", static_cast<int>(inputs));
 }
 
 }  // namespace

@@ -1,0 +1,124 @@
+// The receive path of every shoal peer, as a function of untrusted bytes: split a byte stream into
+// frames with FrameParser (fed in chunks of varying size, compacting now and then, as a socket
+// reader does) and decode each frame's body with the decoder its receiver uses for its type.
+// Shared by the libFuzzer target (frame_fuzzer.cpp) and the seeded fuzz in the unit tests.
+//
+// Contract checked here: only FrameError (the stream is bad: stop) and DecodeError (this body is
+// bad) may come out of the decoders, and everything they return points inside the input. Any
+// other exception escapes to the caller, and a broken invariant traps (a crash for the fuzzer, a
+// death for the unit test), so both report it.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+#include "src/common/byte_reader.hpp"
+#include "src/transport/frame.hpp"
+#include "src/transport/messages.hpp"
+
+namespace shoal::fuzz {
+
+using internal::ByteReader;
+using internal::DecodeError;
+using internal::FrameError;
+using internal::FrameHeader;
+using internal::MessageType;
+
+inline void require(bool ok) {
+  if (!ok) __builtin_trap();
+}
+
+inline bool inside(const char* p, std::size_t n, const char* body, std::size_t size) {
+  return n == 0 || (p >= body && n <= size && p - body <= static_cast<std::ptrdiff_t>(size - n));
+}
+
+inline void check_record(const internal::ValueRecord& r, const char* body, std::size_t size) {
+  require(r.format <= detail::Format::kRaw);
+  if (r.kind == internal::RecordKind::kInline) require(inside(r.data, r.size, body, size));
+}
+
+// Decodes one frame's body as its receiver would. Throws DecodeError for a bad body.
+inline void decode_body(const FrameHeader& h, const char* body) {
+  const std::size_t size = h.body_size;
+  switch (h.type) {
+    case MessageType::kReady:  // worker -> driver: the worker's pid
+    case MessageType::kSpawned:
+      internal::read_scalar_body<std::int64_t>(body, size, "pid");
+      break;
+    case MessageType::kTask: {  // driver -> worker: header, arg_count records
+      ByteReader in(body, size);
+      const internal::TaskHeader th = internal::read_task_header(in);
+      for (std::uint32_t i = 0; i < th.arg_count; ++i) {
+        check_record(internal::read_record(in), body, size);
+      }
+      in.expect_done("task");
+      break;
+    }
+    case MessageType::kTaskDone: {
+      const internal::TaskDone d = internal::read_task_done(body, size);
+      require(d.status != internal::TaskStatus::kOk || d.value.kind != internal::RecordKind::kRef);
+      if (d.status == internal::TaskStatus::kOk) check_record(d.value, body, size);
+      require(inside(d.type_name.data(), d.type_name.size(), body, size));
+      require(inside(d.what.data(), d.what.size(), body, size));
+      require(inside(d.backtrace.data(), d.backtrace.size(), body, size));
+      break;
+    }
+    case MessageType::kAllocRequest:
+      internal::read_scalar_body<std::uint64_t>(body, size, "alloc request");
+      break;
+    case MessageType::kAllocReply:
+      internal::read_alloc_reply(body, size);
+      break;
+    case MessageType::kSpawn:  // the socket travels beside the frame; the body is empty
+      if (size != 0) throw DecodeError("spawn with a body");
+      break;
+    case MessageType::kExited:
+      internal::read_exited(body, size);
+      break;
+    case MessageType::kSpawnFailed:
+      internal::read_scalar_body<std::int32_t>(body, size, "spawn failed");
+      break;
+  }
+}
+
+/// Runs the receive path over data. The first byte picks the chunk sizes the stream arrives in.
+/// Returns the number of frames whose body decoded.
+inline std::size_t decode_stream(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const unsigned chunk_seed = data[0];
+  ++data;
+  --size;
+  internal::FrameParser parser;
+  std::size_t at = 0, decoded = 0, round = 0;
+  while (at < size) {
+    // Chunks of 1 to 64 bytes, or everything at once, as reads from a socket may return.
+    const std::size_t want = (chunk_seed & 0x80) != 0 ? size : 1 + ((chunk_seed + round) % 64);
+    const std::size_t n = std::min(size - at, want);
+    char* dst = parser.writable(std::max<std::size_t>(n, 16));
+    std::memcpy(dst, data + at, n);
+    parser.commit(n);
+    at += n;
+    ++round;
+    internal::FrameParser::Frame f;
+    try {
+      while (parser.next(&f)) {
+        require(f.header.body_size <= internal::kMaxBodySize);
+        try {
+          decode_body(f.header, f.body);
+          ++decoded;
+        } catch (const DecodeError&) {
+          // The receiver closes the connection here; the fuzzer goes on to cover more frames.
+        }
+      }
+    } catch (const FrameError&) {
+      return decoded;  // the stream cannot be resynchronised: the connection is closed
+    }
+    if ((round & 1) != 0) parser.compact();
+  }
+  return decoded;
+}
+
+}  // namespace shoal::fuzz
