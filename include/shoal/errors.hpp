@@ -116,7 +116,13 @@ class TaskError : public Error {
   const std::string& function_name() const noexcept { return function_name_; }
   /// The pid of the worker process that ran the task.
   std::int64_t pid() const noexcept { return pid_; }
-  /// The worker's stack where the exception was thrown, when it could be captured; may be empty.
+  /// The worker's stack where the exception was thrown (not where it was caught), innermost
+  /// first, one frame a line: "#0 0x55d0c1a2b3c4 in parse(std::string const&) at parse.cpp:12".
+  /// Names come from the program's symbol table, so they appear without debug information; file
+  /// and line only with it (-g or -g1). At most 64 frames and 16 KiB. Functions the compiler
+  /// inlined have no frame of their own, and a stripped program shows addresses only ("??").
+  /// Empty when the exception was not thrown by a `throw` on the task's thread (thrown on another
+  /// thread, or made by std::make_exception_ptr and rethrown).
   const std::string& backtrace() const noexcept { return backtrace_; }
 
  private:
