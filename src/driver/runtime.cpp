@@ -295,7 +295,12 @@ void Runtime::on_closed(Connection& connection, const std::string& reason, bool 
   // replaced, and a late report from it says nothing about the new worker.
   const auto slot = static_cast<std::size_t>(connection.tag());
   if (slot >= slots_.size() || slots_[slot].connection.get() != &connection) return;
-  (void)peer_alive;  // alive or not, the helper kills it (on_connection_lost)
+  // Alive or not, the helper kills it (on_connection_lost). One we cut off for bad input is
+  // reported as such, not as "killed by SIGKILL", which would point the user at the OOM killer.
+  const WorkerSlot::Phase phase = slots_[slot].phase;
+  if (phase == WorkerSlot::Phase::kStarting || phase == WorkerSlot::Phase::kReady) {
+    slots_[slot].cut_off = peer_alive;
+  }
   on_connection_lost(connection.tag(), reason);
   pump();
 }
@@ -406,7 +411,8 @@ void Runtime::on_worker_exited(int slot, pid_t pid, int wait_status) {
     if (state_ == State::kBroken) return;
   }
   if (s.phase != WorkerSlot::Phase::kExiting) return;
-  const ExitStatus how = describe_exit(wait_status);
+  ExitStatus how = describe_exit(wait_status);
+  if (s.cut_off) how.text = "sent bad input, so the driver cut it off and killed it";
   SHOAL_LOG(kWarn, "worker {} (pid {}) {} ({})", slot, pid, how.text, s.lost_reason);
   s.phase = WorkerSlot::Phase::kDead;
   if (state_ == State::kStarting) {
@@ -424,10 +430,10 @@ void Runtime::on_worker_exited(int slot, pid_t pid, int wait_status) {
     error->signal = how.signal;
     error->exit_code = how.exit_code;
     error->what = fmt::format(
-        "shoal: the worker (pid {}) running {} {}; the task was started {} time(s) and its worker "
-        "died each time. If the function crashes (a bad pointer, abort(), exit(), running out of "
-        "memory), fix it; if something else kills workers, raise TaskOptions::max_retries",
-        pid, task->name, how.text, task->attempts);
+        "shoal: the worker (pid {}) running {} {} ({}); the task was started {} time(s) and its "
+        "worker died each time. If the function crashes (a bad pointer, abort(), exit(), running "
+        "out of memory), fix it; if something else kills workers, raise TaskOptions::max_retries",
+        pid, task->name, how.text, s.lost_reason, task->attempts);
     const std::uint64_t id = task->id;
     release_args(*task);
     fail_object(id, std::move(error));
@@ -450,6 +456,7 @@ void Runtime::respawn(int slot) {
     s.connection = spawn_worker(slot);
     s.phase = WorkerSlot::Phase::kStarting;
     s.pid = 0;
+    s.cut_off = false;
     s.connection->start();
   } catch (const Error& e) {
     SHOAL_LOG(kError, "could not replace worker {}: {}", slot, e.what());

@@ -141,6 +141,7 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
     int failed_starts = 0;  // workers in a row that died before Ready
     // ---- kExiting
     std::string lost_reason;             // why the connection ended
+    bool cut_off = false;                // we closed it for a bad frame or message
     bool lost_while_starting = false;    // it never sent Ready
     std::optional<TaskSpec> dying_task;  // its task, out of retries: failed at kExited
   };
