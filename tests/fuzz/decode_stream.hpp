@@ -73,7 +73,8 @@ inline void decode_body(const FrameHeader& h, const char* body) {
       internal::read_alloc_reply(body, size);
       break;
     case MessageType::kSpawn:  // the socket travels beside the frame; the body is empty
-      if (size != 0) throw DecodeError("spawn with a body");
+    case MessageType::kKill:
+      if (size != 0) throw DecodeError("a body where none belongs");
       break;
     case MessageType::kExited:
       internal::read_exited(body, size);

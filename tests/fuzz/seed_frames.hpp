@@ -58,7 +58,8 @@ inline std::vector<std::string> seed_streams() {
     b.put(std::uint8_t{1});
     b.put(std::uint64_t{4096});
   });
-  append_frame(streams[i++], MessageType::kSpawn, 1, [](ByteBuffer&) {});
+  append_frame(streams[i], MessageType::kSpawn, 1, [](ByteBuffer&) {});
+  append_frame(streams[i++], MessageType::kKill, 1, [](ByteBuffer&) {});
   append_frame(streams[i++], MessageType::kSpawned, 1,
                [](ByteBuffer& b) { b.put(std::int64_t{99}); });
   append_frame(streams[i++], MessageType::kExited, 1, [](ByteBuffer& b) {
