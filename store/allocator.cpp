@@ -10,6 +10,7 @@
 #include <boost/interprocess/indexes/iset_index.hpp>
 #include <boost/interprocess/managed_external_buffer.hpp>
 #include <boost/interprocess/mem_algo/rbtree_best_fit.hpp>
+#include <boost/interprocess/offset_ptr.hpp>
 #include <boost/interprocess/sync/mutex_family.hpp>
 
 #include "src/common/process_role.hpp"
@@ -19,9 +20,12 @@ namespace shoal::internal {
 namespace bip = boost::interprocess;
 
 struct Allocator::Impl {
-  using Segment =
-      bip::basic_managed_external_buffer<char, bip::rbtree_best_fit<bip::null_mutex_family>,
-                                         bip::iset_index>;
+  // Every block is kAlignment-aligned by construction (the third parameter), so a plain
+  // allocate() gives an aligned block of exactly the block size it needs. allocate_aligned() on
+  // the default 16-byte blocks asked for extra room to align in, so a freed block of N bytes
+  // could not take a new object of N bytes: a full store stayed full after a drop.
+  using Algorithm = bip::rbtree_best_fit<bip::null_mutex_family, bip::offset_ptr<void>, kAlignment>;
+  using Segment = bip::basic_managed_external_buffer<char, Algorithm, bip::iset_index>;
 
   Impl(char* arena, std::uint64_t size) : base(arena), segment(bip::create_only, arena, size) {}
 
@@ -40,7 +44,7 @@ std::uint64_t Allocator::max_object_bytes() {
   std::uint64_t lo = 0, hi = impl_->segment.get_free_memory();
   while (lo < hi) {
     const std::uint64_t mid = lo + (hi - lo + 1) / 2;
-    void* p = impl_->segment.allocate_aligned(mid, kAlignment, std::nothrow);
+    void* p = impl_->segment.allocate(mid, std::nothrow);
     if (p != nullptr) {
       impl_->segment.deallocate(p);
       lo = mid;
@@ -53,6 +57,8 @@ std::uint64_t Allocator::max_object_bytes() {
 
 Allocator::~Allocator() = default;
 
+std::uint64_t Allocator::free_bytes() const { return impl_->segment.get_free_memory(); }
+
 std::optional<std::uint64_t> Allocator::allocate(std::uint64_t size) {
   // The rule that keeps a crashed worker from wedging the store (allocator.hpp). A fork carries
   // a copy of this object into every worker; using it there would be a bug, so stop loudly.
@@ -64,7 +70,7 @@ std::optional<std::uint64_t> Allocator::allocate(std::uint64_t size) {
   // Sizes come from workers: never trust them. Boost's rounding of a size near 2^64 wraps around
   // and would hand out a small block, so anything larger than the arena is refused first.
   if (size > size_) return std::nullopt;
-  void* p = impl_->segment.allocate_aligned(size == 0 ? 1 : size, kAlignment, std::nothrow);
+  void* p = impl_->segment.allocate(size == 0 ? 1 : size, std::nothrow);
   if (p == nullptr) return std::nullopt;
   const auto offset = static_cast<std::uint64_t>(static_cast<char*>(p) - impl_->base);
   impl_->sizes.emplace(offset, size);
@@ -76,6 +82,7 @@ void Allocator::free(std::uint64_t offset) {
   auto it = impl_->sizes.find(offset);
   if (it == impl_->sizes.end()) return;  // not ours: never hand Boost a pointer it did not give
   used_ -= it->second;
+  ++frees_;
   impl_->sizes.erase(it);
   impl_->segment.deallocate(impl_->base + offset);
 }

@@ -32,6 +32,10 @@ class Allocator {
 
   /// Bytes handed out and not yet freed (as requested, without headers or padding).
   std::uint64_t used_bytes() const noexcept { return used_; }
+  /// Bytes in free blocks, whether or not they are contiguous (for "fragmented" error messages).
+  std::uint64_t free_bytes() const;
+  /// How many blocks were freed so far: a writer waiting for space retries only when it grew.
+  std::uint64_t frees() const noexcept { return frees_; }
   /// The largest object the arena can hold while empty (its size minus bookkeeping); call it on an
   /// empty arena. Computed on first use (about 30 trial allocations); tests use it to probe
   /// the boundary.
@@ -42,6 +46,7 @@ class Allocator {
   std::unique_ptr<Impl> impl_;
   std::uint64_t size_;
   std::uint64_t used_ = 0;
+  std::uint64_t frees_ = 0;
   std::uint64_t max_object_ = 0;  // 0 until max_object_bytes() computes it
 };
 

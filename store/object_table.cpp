@@ -1,5 +1,6 @@
 #include "store/object_table.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace shoal::internal {
@@ -89,6 +90,22 @@ void ObjectTable::fail_all_pending(const std::shared_ptr<const ErrorInfo>& error
     if (e.state == ObjectState::kPending) pending.push_back(id);
   }
   for (std::uint64_t id : pending) fail(id, error);
+}
+
+std::vector<std::pair<std::uint64_t, const ObjectEntry*>> ObjectTable::largest_in_arena(
+    std::size_t n) const {
+  std::vector<std::pair<std::uint64_t, const ObjectEntry*>> out;
+  for (const auto& [id, e] : entries_) {
+    if (e.state == ObjectState::kReady && e.in_arena) out.emplace_back(id, &e);
+  }
+  const auto bigger = [](const auto& a, const auto& b) {
+    return a.second->size != b.second->size ? a.second->size > b.second->size : a.first < b.first;
+  };
+  const std::size_t keep = std::min(n, out.size());
+  std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(keep), out.end(),
+                    bigger);
+  out.resize(keep);
+  return out;
 }
 
 void ObjectTable::erase(std::unordered_map<std::uint64_t, ObjectEntry>::iterator it) noexcept {

@@ -23,10 +23,12 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <shoal/detail/byte_buffer.hpp>
 #include <shoal/detail/value.hpp>
+#include <shoal/errors.hpp>
 
 #include "store/allocator.hpp"
 
@@ -51,9 +53,17 @@ struct ErrorInfo {
   int attempts = 0;
   int signal = 0, exit_code = -1;  // kWorkerCrashed: how the last worker ended
   std::uint64_t requested = 0, capacity = 0;
+  std::vector<ObjectStoreHolder> holders;  // kStoreFull: the biggest objects at the time
 };
 
 enum class ObjectState : std::uint8_t { kPending, kReady, kFailed };
+
+/// Who made an object, for the list of the biggest holders in ObjectStoreFullError.
+enum class ObjectOrigin : std::uint8_t {
+  kPut,         // put()
+  kArgument,    // a large value passed by value to remote(), stored for the task
+  kTaskResult,  // the result of a task (ObjectEntry::function_index names its function)
+};
 
 struct ObjectEntry {
   ObjectState state = ObjectState::kPending;
@@ -64,7 +74,9 @@ struct ObjectEntry {
   std::uint64_t offset = 0, size = 0;                      // ready and in the arena
   std::shared_ptr<const ErrorInfo> error;                  // failed
   std::uint32_t refs = 0;
-  std::uint64_t producer = 0;             // id of the task that will complete it; 0 for put()
+  std::uint64_t producer = 0;  // id of the task that will complete it; 0 for put()
+  ObjectOrigin origin = ObjectOrigin::kPut;
+  std::uint32_t function_index = 0;       // kTaskResult: the function in the registry
   std::vector<std::uint64_t> dependents;  // pending tasks that take it as an argument
   std::vector<Waiter*> waiters;
 };
@@ -93,6 +105,10 @@ class ObjectTable {
 
   /// Fails every pending object with `error` and wakes every waiter (shutdown).
   void fail_all_pending(const std::shared_ptr<const ErrorInfo>& error);
+
+  /// The `n` largest ready objects in the arena, largest first, as (id, entry). Linear in the
+  /// table's size: for error messages only.
+  std::vector<std::pair<std::uint64_t, const ObjectEntry*>> largest_in_arena(std::size_t n) const;
 
   std::uint64_t inline_bytes() const noexcept { return inline_bytes_; }
   std::uint64_t size() const noexcept { return entries_.size(); }

@@ -25,6 +25,16 @@ struct Config {
   /// /dev/shm (Docker's 64 MB) does not limit it, and nothing is left behind by a crash.
   std::uint64_t object_store_memory = 0;
 
+  /// How long a write waits for object store space when the store is full of objects that are
+  /// still referenced, before it fails with ObjectStoreFullError (which names the biggest holders).
+  /// Writers are put(), remote() with a large argument passed by value, and a task whose large
+  /// result does not fit (its worker waits; get() of the result throws). Space is freed as soon as
+  /// the last ObjectRef (and View) of an object is dropped, and a waiting write resumes at once.
+  /// An object larger than the whole store fails at once. 0 = fail at once; accepted: 0 to
+  /// 86,400,000 (one day). Default: 10 s, enough for a pipeline's consumers to catch up, short
+  /// enough that a program that keeps every ref gets an error rather than a seeming hang.
+  std::int64_t object_store_full_timeout_ms = 10'000;
+
   /// Log level of the driver and the workers: "trace", "debug", "info", "warn", "error",
   /// "critical" or "off". Empty = the SHOAL_LOG_LEVEL environment variable, else "warn".
   std::string log_level{};

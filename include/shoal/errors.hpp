@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace shoal {
 
@@ -79,20 +81,41 @@ class TypeMismatchError : public Error {
   using Error::Error;
 };
 
-/// The object store cannot hold an object: it is larger than the whole store, or the store is
-/// full of objects that are still referenced. Pass a larger Config::object_store_memory, or drop
-/// ObjectRefs you no longer need.
+/// One object holding object store space, as ObjectStoreFullError lists it.
+struct ObjectStoreHolder {
+  std::uint64_t object_id = 0;   // ObjectRef::id() of the object
+  std::uint64_t size_bytes = 0;  // its bytes in the store
+  /// Who made it: "put()", "an argument of remote()" (a large value passed by value), or the
+  /// registered name of the remote function whose result it is.
+  std::string created_by;
+};
+
+/// The object store cannot hold an object, thrown by put() (and remote(), for a large argument
+/// passed by value) or, for a task's result, by get() of that result. Either the object is larger
+/// than the whole store (thrown at once), or the store stayed full of referenced objects for
+/// Config::object_store_full_timeout_ms. Pass a larger Config::object_store_memory, or drop
+/// ObjectRefs and Views you no longer need: an object's space is reused as soon as nothing
+/// refers to it.
 class ObjectStoreFullError : public Error {
  public:
   ObjectStoreFullError(const std::string& message, std::uint64_t requested_bytes,
-                       std::uint64_t capacity_bytes)
-      : Error(message), requested_bytes_(requested_bytes), capacity_bytes_(capacity_bytes) {}
+                       std::uint64_t capacity_bytes, std::vector<ObjectStoreHolder> holders = {})
+      : Error(message),
+        requested_bytes_(requested_bytes),
+        capacity_bytes_(capacity_bytes),
+        holders_(std::move(holders)) {}
+  /// The size of the object that did not fit.
   std::uint64_t requested_bytes() const noexcept { return requested_bytes_; }
+  /// The store's capacity (Config::object_store_memory, rounded up to whole pages).
   std::uint64_t capacity_bytes() const noexcept { return capacity_bytes_; }
+  /// The biggest objects in the store when it gave up (at most 5, largest first); empty when the
+  /// object was larger than the whole store. The message names them too.
+  const std::vector<ObjectStoreHolder>& holders() const noexcept { return holders_; }
 
  private:
   std::uint64_t requested_bytes_;
   std::uint64_t capacity_bytes_;
+  std::vector<ObjectStoreHolder> holders_;
 };
 
 /// A remote function threw. get() rethrows it as a TaskError that keeps what the worker knew: the

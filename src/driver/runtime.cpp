@@ -39,6 +39,7 @@ constexpr int kMaxFailedStarts = 3;  // workers in a row that die before Ready: 
 // a task started and that left its worker's group inherited the pipes and survives to keep them
 // open, and shutdown() must not wait for it.
 constexpr auto kOutputDrainLimit = std::chrono::milliseconds(1000);
+constexpr std::int64_t kMaxStoreFullTimeoutMs = 86'400'000;  // one day
 
 int count_threads() {
   int n = 0;
@@ -62,6 +63,12 @@ std::shared_ptr<Runtime> Runtime::start(const Config& config) {
         fmt::format("shoal: Config::num_cpus is {}; use 1 to {}, or 0 to use the CPUs this process "
                     "may run on ({})",
                     config.num_cpus, kMaxCpus, usable_cpus()));
+  }
+  if (config.object_store_full_timeout_ms < 0 ||
+      config.object_store_full_timeout_ms > kMaxStoreFullTimeoutMs) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: Config::object_store_full_timeout_ms is {}; use 0 (fail at once) to {} (one day)",
+        config.object_store_full_timeout_ms, kMaxStoreFullTimeoutMs));
   }
   if (config.max_retries < -1) {
     throw InvalidConfigError(
@@ -121,6 +128,8 @@ void Runtime::launch() {
   arena_ = Arena::create(store_bytes_);
   allocator_ = std::make_unique<Allocator>(arena_->base(), arena_->size());
   objects_ = std::make_unique<ObjectTable>(allocator_.get());
+  space_queue_ = std::make_unique<SpaceQueue>(allocator_.get());
+  allocator_->max_object_bytes();  // measured now, while the arena is empty (runtime_space.cpp)
 
   // The fork helper is forked before shoal creates any thread or Asio object, so it inherits
   // neither (see fork_helper.hpp).
@@ -181,6 +190,7 @@ void Runtime::shutdown() {
     error->what = "shoal was shut down before this object was ready";
     scheduler_.clear();
     if (objects_) objects_->fail_all_pending(error);  // null if init() failed before the store
+    close_space_waiters();
   }
   // Close every socket on the I/O thread (Asio objects belong to it), then let it finish. It
   // finishes when the workers' output pipes reach EOF too (or the drain limit passes), so every
@@ -382,6 +392,7 @@ void Runtime::on_connection_lost(int slot, const std::string& reason) {
   if (s.connection) s.connection->close_quietly();        // if kExited came first, it is still open
   if (s.result_block) allocator_->free(*s.result_block);  // never sealed: nobody can see it
   s.result_block.reset();
+  cancel_deferred_alloc(slot);  // its request for result space goes with it
   try {
     helper_->kill_worker(slot);
   } catch (const Error& e) {

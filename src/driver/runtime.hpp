@@ -50,6 +50,7 @@
 #include "store/allocator.hpp"
 #include "store/arena.hpp"
 #include "store/object_table.hpp"
+#include "store/space_queue.hpp"
 
 namespace shoal::internal {
 
@@ -107,13 +108,16 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   // ---- used by the ValueSinks of put() and TaskArgs
   /// A new ready object of `size` bytes in the arena, for the caller to fill at `dst` before
   /// anyone else can see the handle; `mapping` keeps the arena mapped while the caller writes,
-  /// even if shutdown() runs meanwhile. Throws ObjectStoreFullError.
+  /// even if shutdown() runs meanwhile. If the store is full it waits for space (without the
+  /// lock) up to Config::object_store_full_timeout_ms (runtime_space.cpp). Throws
+  /// ObjectStoreFullError, or Error if shutdown() runs while it waits.
   struct StoreSpace {
     detail::HandlePtr handle;
     char* dst = nullptr;
     std::shared_ptr<const void> mapping;
   };
-  StoreSpace store_value(detail::Format format, std::uint64_t type_hash, std::uint64_t size);
+  StoreSpace store_value(detail::Format format, std::uint64_t type_hash, std::uint64_t size,
+                         ObjectOrigin origin = ObjectOrigin::kPut);
   /// A new ready object holding small `bytes` on the driver's heap.
   detail::HandlePtr store_inline(detail::Format format, std::uint64_t type_hash,
                                  detail::ByteBuffer bytes);
@@ -121,11 +125,15 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   // ---- for tests: the processes of this session
   pid_t TEST_fork_helper_pid() const;
   std::vector<pid_t> TEST_worker_pids();
+  /// Writers waiting for store space: program threads and deferred kAllocRequests.
+  std::size_t TEST_space_waiters();
 
  private:
   // kBroken: the fork helper died, or no worker can be started; every call fails until
   // shutdown(), and init() can start a new session.
   enum class State { kStarting, kRunning, kBroken, kStopping, kStopped };
+
+  struct DeferredAlloc;  // a worker's kAllocRequest waiting for space (runtime_space.cpp)
 
   // A worker's death is seen twice: its socket closes (at once: its queued tasks go elsewhere),
   // and the fork helper reports kExited with the wait status (how it died, for the error). The
@@ -138,7 +146,8 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
     pid_t pid = 0;
     std::optional<std::uint64_t> result_block;  // arena block given to the running task
     std::uint64_t result_block_size = 0;
-    int failed_starts = 0;  // workers in a row that died before Ready
+    std::shared_ptr<DeferredAlloc> deferred_alloc;  // the running task's request, while deferred
+    int failed_starts = 0;                          // workers in a row that died before Ready
     // ---- kExiting
     std::string lost_reason;             // why the connection ended
     bool cut_off = false;                // we closed it for a bad frame or message
@@ -179,6 +188,17 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   void wait_for(std::unique_lock<AdaptiveMutex>& lock, Waiter& waiter, std::int64_t timeout_ns);
   void unregister(Waiter& waiter, const std::vector<std::uint64_t>& ids);
   std::string producer_name(const ObjectEntry& entry);
+  // Store space (runtime_space.cpp); all require mu_.
+  std::uint64_t wait_for_space(std::unique_lock<AdaptiveMutex>& lock, std::uint64_t size,
+                               ObjectOrigin origin);
+  std::shared_ptr<ErrorInfo> store_full_error(std::uint64_t size, const std::string& what_for);
+  std::vector<ObjectStoreHolder> biggest_holders();
+  void answer_alloc(int slot, std::uint64_t task, std::uint64_t size);
+  void send_alloc_reply(int slot, std::uint64_t task, std::optional<std::uint64_t> offset);
+  void grant_deferred_alloc(int slot, std::uint64_t offset);
+  void cancel_deferred_alloc(int slot);
+  void serve_space_waiters();
+  void close_space_waiters();
 
   // Immutable after start().
   const Config config_;
@@ -200,6 +220,8 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   int ready_workers_ = 0;
   std::uint64_t next_id_ = 1;
   std::unique_ptr<ObjectTable> objects_;
+  std::unique_ptr<SpaceQueue> space_queue_;  // writers waiting for arena space
+  std::condition_variable_any space_cv_;     // program threads in wait_for_space() sleep here
   Scheduler scheduler_;
   std::vector<WorkerSlot> slots_;
   std::shared_ptr<Connection> helper_connection_;

@@ -77,7 +77,7 @@ class PutSink final : public detail::ValueSink {
     case ErrorInfo::Kind::kWorkerCrashed:
       throw WorkerCrashedError(e.what, e.function, e.attempts, e.pid, e.signal, e.exit_code);
     case ErrorInfo::Kind::kStoreFull:
-      throw ObjectStoreFullError(e.what, e.requested, e.capacity);
+      throw ObjectStoreFullError(e.what, e.requested, e.capacity, e.holders);
     case ErrorInfo::Kind::kShutdown:
       break;
   }
@@ -97,27 +97,15 @@ detail::HandlePtr Runtime::put(void (*encode)(detail::ValueSink&, const void*), 
 }
 
 Runtime::StoreSpace Runtime::store_value(detail::Format format, std::uint64_t type_hash,
-                                         std::uint64_t size) {
-  std::lock_guard<AdaptiveMutex> lock(mu_);
+                                         std::uint64_t size, ObjectOrigin origin) {
+  std::unique_lock<AdaptiveMutex> lock(mu_);
   check_running();
-  const std::optional<std::uint64_t> offset = allocator_->allocate(size);
-  if (!offset) {
-    // Whether the store is too small even when empty; max_object_bytes() would only tell for an
-    // empty arena, and the bookkeeping it takes is a few hundred bytes.
-    const std::string why =
-        size >= store_bytes_
-            ? fmt::format("it is larger than the whole object store ({} bytes)", store_bytes_)
-            : fmt::format("the object store ({} bytes) has {} bytes in use by {} objects",
-                          store_bytes_, allocator_->used_bytes(), objects_->size());
-    throw ObjectStoreFullError(
-        fmt::format("shoal: cannot store a value of {} bytes: {}. Pass a larger "
-                    "Config::object_store_memory, or drop ObjectRefs you no longer need",
-                    size, why),
-        size, store_bytes_);
-  }
+  std::optional<std::uint64_t> offset = allocator_->allocate(size);
+  if (!offset) offset = wait_for_space(lock, size, origin);  // or throws ObjectStoreFullError
   // The object is ready before its bytes are written: nobody else holds its handle until the
   // caller is done, and if the caller throws, dropping the handle frees the block.
   const std::uint64_t id = new_object(0);
+  objects_->find(id)->origin = origin;
   objects_->complete_arena(id, format, type_hash, *offset, size);
   return StoreSpace{handle_of(id), arena_->base() + *offset, arena_};
 }
@@ -133,7 +121,9 @@ detail::HandlePtr Runtime::store_inline(detail::Format format, std::uint64_t typ
 
 void Runtime::release(std::uint64_t id) noexcept {
   std::lock_guard<AdaptiveMutex> lock(mu_);
-  if (objects_) objects_->release(id);
+  if (!objects_) return;
+  objects_->release(id);
+  serve_space_waiters();  // a writer waiting for space may fit now
 }
 
 detail::Fetched Runtime::fetched_of(const ObjectEntry& e) {

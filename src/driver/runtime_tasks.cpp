@@ -115,6 +115,7 @@ std::uint64_t Runtime::new_object(std::uint64_t producer) {
 
 void Runtime::pump() {
   constexpr double kShortTaskNs = 50'000;  // see kTaskExpectedShort
+  serve_space_waiters();  // space freed by the caller's updates goes to waiting writers first
   while (std::optional<Scheduler::Assignment> a = scheduler_.next()) {
     const bool expected_short = a->expected_ns > 0 && a->expected_ns < kShortTaskNs;
     // A lone task (a synchronous caller: nothing else in flight) is written from this thread at
@@ -159,21 +160,12 @@ void Runtime::encode_task(detail::ByteBuffer& out, const TaskSpec& task, bool ex
 
 void Runtime::on_alloc_request(int slot, const FrameParser::Frame& frame) {
   WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
-  if (scheduler_.running(slot) != frame.header.id || s.result_block) {
+  if (scheduler_.running(slot) != frame.header.id || s.result_block || s.deferred_alloc) {
     throw DecodeError("allocation request for a task that is not running");
   }
   const auto size =
       read_scalar_body<std::uint64_t>(frame.body, frame.header.body_size, "alloc request");
-  const std::optional<std::uint64_t> offset = allocator_->allocate(size);
-  if (offset) {
-    s.result_block = *offset;
-    s.result_block_size = size;
-  }
-  s.connection->send([&](detail::ByteBuffer& out) {
-    put_header(out, MessageType::kAllocReply, frame.header.id, 1 + sizeof(std::uint64_t));
-    out.put(static_cast<std::uint8_t>(offset ? 1 : 0));
-    out.put(offset ? *offset : store_bytes_);
-  });
+  answer_alloc(slot, frame.header.id, size);  // now, or once space is freed (runtime_space.cpp)
 }
 
 void Runtime::on_task_done(int slot, const FrameParser::Frame& frame) {
@@ -190,7 +182,11 @@ void Runtime::on_task_done(int slot, const FrameParser::Frame& frame) {
   release_args(*task);
 
   if (done.status == TaskStatus::kOk && done.value.kind == RecordKind::kStore) {
-    s.result_block.reset();  // sealed: the object owns the block now
+    s.result_block.reset();                     // sealed: the object owns the block now
+    if (ObjectEntry* e = objects_->find(id)) {  // for ObjectStoreFullError's list of holders
+      e->origin = ObjectOrigin::kTaskResult;
+      e->function_index = task->function_index;
+    }
     complete_dependents(objects_->complete_arena(id, done.value.format, done.value.type_hash,
                                                  done.value.offset, done.value.size));
     return;
@@ -215,14 +211,11 @@ void Runtime::on_task_done(int slot, const FrameParser::Frame& frame) {
     error->what = std::string(done.what);
     error->backtrace = std::string(done.backtrace);
   } else {
-    error->kind = ErrorInfo::Kind::kStoreFull;
-    error->requested = done.requested;
-    error->capacity = done.capacity;
-    error->what = fmt::format(
-        "shoal: the result of {} ({} bytes) does not fit in the object store ({} bytes, {} in "
-        "use); "
-        "pass a larger Config::object_store_memory or drop ObjectRefs you no longer need",
-        task->name, done.requested, done.capacity, allocator_->used_bytes());
+    std::shared_ptr<ErrorInfo> full = store_full_error(
+        done.requested, fmt::format("the result of {} ({} bytes)", task->name, done.requested));
+    full->function = task->name;
+    full->pid = s.pid;
+    error = std::move(full);
   }
   fail_object(id, std::move(error));
 }

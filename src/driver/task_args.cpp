@@ -26,8 +26,8 @@ char* TaskArgs::reserve_raw(std::uint64_t type_hash, std::size_t size) {
   open_type_ = type_hash;
   open_size_ = size;
   if (size > kInlineThreshold || records_.size() + size > kMaxInlineArgsPerTask) {
-    internal::Runtime::StoreSpace space =
-        internal::current_runtime()->store_value(Format::kRaw, type_hash, size);
+    internal::Runtime::StoreSpace space = internal::current_runtime()->store_value(
+        Format::kRaw, type_hash, size, internal::ObjectOrigin::kArgument);
     open_store_ = std::move(space.handle);
     open_mapping_ = std::move(space.mapping);
     return space.dst;
@@ -58,8 +58,8 @@ void TaskArgs::finish() {
     const std::size_t payload = open_record_ + kInlineRecordOverhead;
     const std::size_t n = records_.size() - payload;
     if (n > kInlineThreshold || records_.size() > kMaxInlineArgsPerTask) {
-      internal::Runtime::StoreSpace space =
-          internal::current_runtime()->store_value(Format::kMsgpack, open_type_, n);
+      internal::Runtime::StoreSpace space = internal::current_runtime()->store_value(
+          Format::kMsgpack, open_type_, n, internal::ObjectOrigin::kArgument);
       std::memcpy(space.dst, records_.data() + payload, n);
       records_.truncate(open_record_);
       add_ref(space.handle);
