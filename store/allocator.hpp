@@ -36,13 +36,14 @@ class Allocator {
   std::uint64_t free_bytes() const;
   /// How many blocks were freed so far: a writer waiting for space retries only when it grew.
   std::uint64_t frees() const noexcept { return frees_; }
-  /// The largest object the arena can hold while empty (its size minus bookkeeping); call it on an
-  /// empty arena. Computed on first use (about 30 trial allocations); tests use it to probe
-  /// the boundary.
+  /// The largest object the arena can hold while empty (its size minus bookkeeping): a larger
+  /// one can never be stored. The first call must be made on an empty arena (the runtime makes it
+  /// at init()); it takes well under a millisecond, and later calls return the same value.
   std::uint64_t max_object_bytes();
 
+  struct Impl;  // public only so that allocator.cpp's helpers can name it
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
   std::uint64_t size_;
   std::uint64_t used_ = 0;

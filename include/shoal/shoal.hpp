@@ -67,14 +67,18 @@ bool is_initialized() noexcept;
 // Objects
 
 /// Stores a copy of value in the object store and returns a reference to it, to pass to tasks
-/// (they read it without it being sent again) or to get() back. Blocks only for the copy.
-/// String literals are stored as std::string. Throws NotInitializedError,
-/// ObjectStoreFullError.
+/// (they read it without it being sent again) or to get() back. Blocks for the copy and, if the
+/// store is full of referenced objects, until another thread or task frees enough space (up to
+/// Config::object_store_full_timeout_ms; the lock is not held meanwhile). String literals are
+/// stored as std::string. Throws NotInitializedError; ObjectStoreFullError if the value is larger
+/// than the whole store (at once) or the store stayed full (it names the biggest holders); Error
+/// if shutdown() runs while it waits.
 template <class V>
 auto put(const V& value);
 
 /// Blocks until the object is ready, then returns a copy of its value. If the task that makes it
-/// threw, rethrows that as TaskError (WorkerCrashedError if its worker kept dying). Throws
+/// threw, rethrows that as TaskError (WorkerCrashedError if its worker kept dying;
+/// ObjectStoreFullError if its result did not fit in the store, see put()). Throws
 /// InvalidObjectRefError for an empty or stale ref, NotInitializedError.
 template <class T>
 T get(const ObjectRef<T>& ref);

@@ -8,7 +8,9 @@
 // remote() checks the arguments against f's signature at compile time. Each argument is either a
 // value convertible to the parameter's type (encoded now, so later changes to your variable do
 // not affect the task) or an ObjectRef<T> for a parameter of type T (a dependency: the task runs
-// once the object exists). remote() does not block on the task; it returns at once.
+// once the object exists). remote() does not block on the task; it returns at once, except that a
+// large argument passed by value goes to the object store like put(), and waits as put() does
+// when the store is full.
 //
 // Thread safety: a TaskCaller is a small value; calling remote() on it from several threads at
 // once is safe.
@@ -79,7 +81,8 @@ class TaskCaller<R (*)(Params...)> {
   /// Submits the call and returns a reference to its future result at once. Throws
   /// NotInitializedError before init(), FunctionNotRegisteredError if f was not registered with
   /// SHOAL_REMOTE, InvalidConfigError for out-of-range options, InvalidObjectRefError for an
-  /// empty or stale ObjectRef argument.
+  /// empty or stale ObjectRef argument, ObjectStoreFullError if a large argument passed by value
+  /// does not fit in the store (see put()).
   template <class... A>
   ObjectRef<R> remote(A&&... a) const {
     static_assert(sizeof...(A) == sizeof...(Params),
