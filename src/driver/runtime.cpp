@@ -502,6 +502,7 @@ void Runtime::break_session(const std::string& why) {
   }
   objects_->fail_all_pending(error);
   started_cv_.notify_all();
+  space_cv_.notify_all();  // put()s waiting for store space see the state and throw
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -315,6 +315,23 @@ TEST_F(StorePressureTest, ShutdownWakesAWaitingPutWithAClearError) {
   EXPECT_FALSE(shoal::testing::process_alive(helper));
 }
 
+TEST_F(StorePressureTest, BrokenSessionWakesAWaitingPutWithItsError) {
+  start(kOneDay);
+  Refs refs = fill_with_three();
+  auto blocked = std::async(std::launch::async, [] { shoal::put(make_bytes(10 * kMiB)); });
+  ASSERT_TRUE(eventually([] { return space_waiters() == 1; }, kObserve));
+  // Without the fork helper no worker can be replaced: the session breaks (runtime.cpp).
+  kill(shoal::internal::current_runtime()->TEST_fork_helper_pid(), SIGKILL);
+  try {
+    blocked.get();
+    FAIL() << "put() returned in a broken session";
+  } catch (const shoal::ObjectStoreFullError& e) {
+    FAIL() << "expected the broken-session error, got " << e.what();
+  } catch (const shoal::Error& e) {
+    EXPECT_TRUE(contains(e.what(), "broken")) << e.what();
+  }
+}
+
 TEST_F(StorePressureTest, ShutdownWhileATaskResultWaitsDoesNotHang) {
   start(kOneDay);
   Refs refs = fill_with_three();
