@@ -11,7 +11,8 @@
 //     steady_timer on the I/O thread and answers when space is granted or the timer fires; the
 //     worker blocks on its socket meanwhile. A worker that dies withdraws its request.
 // An object larger than the whole (empty) store never waits. Whoever gives up gets
-// ObjectStoreFullError naming the biggest holders. shutdown() wakes every waiter.
+// ObjectStoreFullError naming the biggest holders. shutdown() and a broken session wake every
+// waiter.
 //
 // Rejected: waking every waiter to retry on each free (a deferred request has no thread to
 // retry with, and a thundering herd would serve them in no particular order); spilling to disk
