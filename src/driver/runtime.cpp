@@ -33,7 +33,11 @@ constexpr std::uint64_t kMinStoreBytes = 1 << 20;
 constexpr double kDefaultStoreShare = 0.3;  // of available memory, as Ray does
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 constexpr auto kHelperExitGrace = std::chrono::milliseconds(2000);
-constexpr int kMaxFailedStarts = 3;  // workers in a row that die before Ready: give the slot up
+constexpr int kMaxFailedStarts = 3;
+// How long a dead worker's socket may stay open (held by a process its task started) before the
+// worker is taken as lost anyway.
+constexpr auto kEofGrace =
+    std::chrono::seconds(1);  // workers in a row that die before Ready: give the slot up
 // How long shutdown() reads workers' output after telling them to stop. Their pipes normally
 // reach EOF within milliseconds (the helper SIGKILLs the workers' process groups); only a process
 // a task started and that left its worker's group inherited the pipes and survives to keep them
@@ -215,7 +219,10 @@ void Runtime::shutdown() {
   if (helper_) helper_->wait_exit(kHelperExitGrace);
   std::lock_guard<AdaptiveMutex> lock(mu_);
   helper_connection_.reset();
-  for (WorkerSlot& s : slots_) s.connection.reset();
+  for (WorkerSlot& s : slots_) {
+    s.eof_timer.reset();  // before the io_context it belongs to
+    s.connection.reset();
+  }
   output_.reset();  // before io_: its pipes are registered there
   io_.reset();
   logging::flush();
@@ -334,13 +341,16 @@ void Runtime::handle_helper_frame(const FrameParser::Frame& frame) {
       const auto err =
           read_scalar_body<std::int32_t>(frame.body, frame.header.body_size, "spawn failed");
       output_->begin(static_cast<int>(slot), 0);  // the helper closed the pipes: EOF
-      // The helper closed its end of the worker's socket too, so on_closed() follows and counts
-      // this as a failed start.
+      // The helper closed its end of the worker's socket too, so on_closed() follows (or came
+      // already) and counts this as a failed start.
       SHOAL_LOG(kError, "could not start worker {}: fork failed: {}", slot, std::strerror(err));
       if (state_ == State::kStarting) {
         failure_ = fmt::format("fork of worker {} failed: {}", slot, std::strerror(err));
         started_cv_.notify_all();
       }
+      // No process will be reaped: this is its exit.
+      s.exit_override = fmt::format("could not be started (fork failed: {})", std::strerror(err));
+      on_worker_exited(static_cast<int>(slot), s.pid, 0);
       break;
     }
     default:
@@ -389,7 +399,7 @@ void Runtime::on_connection_lost(int slot, const std::string& reason) {
   s.lost_while_starting = s.phase == WorkerSlot::Phase::kStarting;
   s.phase = WorkerSlot::Phase::kExiting;
   s.lost_reason = reason;
-  if (s.connection) s.connection->close_quietly();        // if kExited came first, it is still open
+  if (s.connection) s.connection->close_quietly();        // if the EOF timer fired, it is open
   if (s.result_block) allocator_->free(*s.result_block);  // never sealed: nobody can see it
   s.result_block.reset();
   cancel_deferred_alloc(slot);  // its request for result space goes with it
@@ -399,31 +409,58 @@ void Runtime::on_connection_lost(int slot, const std::string& reason) {
     break_session(std::string("the fork helper is gone: ") + e.what());
     return;
   }
-  if (s.lost_while_starting) return;
-  std::optional<TaskSpec> task = scheduler_.worker_down(slot);
-  if (!task) return;
-  if (task->max_retries < 0 || task->attempts <= task->max_retries) {
-    SHOAL_LOG(kWarn, "worker {} (pid {}) died running {} (attempt {}; {}); retrying it", slot,
-              s.pid, task->name, task->attempts, reason);
-    scheduler_.retry(std::move(*task));
-  } else {
-    s.dying_task = std::move(task);
+  if (!s.lost_while_starting) {
+    if (std::optional<TaskSpec> task = scheduler_.worker_down(slot)) {
+      if (task->max_retries < 0 || task->attempts <= task->max_retries) {
+        SHOAL_LOG(kWarn, "worker {} (pid {}) died running {} (attempt {}; {}); retrying it", slot,
+                  s.pid, task->name, task->attempts, reason);
+        scheduler_.retry(std::move(*task));
+      } else {
+        s.dying_task = std::move(task);
+      }
+    }
   }
+  if (s.exit_status) finish_worker_exit(slot, *s.exit_status);  // reaped before the EOF
 }
 
-// The fork helper reaped a worker. Completes on_connection_lost() (which this calls first if the
-// exit is seen before the socket's EOF): fails a task out of retries with how the worker ended,
-// and refills the slot.
+// The fork helper reaped a worker (or could not fork it). If its socket's EOF has not been read
+// yet, the socket may still hold its last messages (a TaskDone, a truncated frame): the I/O thread
+// reads them first, and on_connection_lost() finishes the exit. A socket that stays open after
+// its process is gone is held by a process the task started that left the worker's group; after
+// kEofGrace the worker is taken as lost anyway, so nothing waits for that process.
 void Runtime::on_worker_exited(int slot, pid_t pid, int wait_status) {
   WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
   if (s.pid != 0 && pid != s.pid) return;  // not this slot's current worker (cannot happen)
   if (s.phase == WorkerSlot::Phase::kStarting || s.phase == WorkerSlot::Phase::kReady) {
-    on_connection_lost(slot, "its process ended");
-    if (state_ == State::kBroken) return;
+    s.exit_status = wait_status;
+    s.eof_timer = std::make_unique<boost::asio::steady_timer>(*io_, kEofGrace);
+    s.eof_timer->async_wait([this, slot](const boost::system::error_code& ec) {
+      if (ec) return;  // cancelled: the EOF came, or the slot was refilled
+      std::lock_guard<AdaptiveMutex> lock(mu_);
+      if (state_ == State::kStopping || state_ == State::kStopped) return;
+      const WorkerSlot::Phase phase = slots_[static_cast<std::size_t>(slot)].phase;
+      if (phase != WorkerSlot::Phase::kStarting && phase != WorkerSlot::Phase::kReady) return;
+      on_connection_lost(slot,
+                         "its process ended but its socket stayed open: a process its task "
+                         "started holds it");
+      pump();
+    });
+    return;
   }
-  if (s.phase != WorkerSlot::Phase::kExiting) return;
+  if (s.phase == WorkerSlot::Phase::kExiting) finish_worker_exit(slot, wait_status);
+}
+
+// The second half of a worker's death: its connection is gone and its process reaped. Fails a
+// task out of retries with how the worker ended, and refills the slot.
+void Runtime::finish_worker_exit(int slot, int wait_status) {
+  WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
+  const pid_t pid = s.pid;
+  s.exit_status.reset();
+  s.eof_timer.reset();
+
   ExitStatus how = describe_exit(wait_status);
   if (s.cut_off) how.text = "sent bad input, so the driver cut it off and killed it";
+  if (!s.exit_override.empty()) how.text = s.exit_override;
   SHOAL_LOG(kWarn, "worker {} (pid {}) {} ({})", slot, pid, how.text, s.lost_reason);
   s.phase = WorkerSlot::Phase::kDead;
   if (state_ == State::kStarting) {
@@ -468,6 +505,7 @@ void Runtime::respawn(int slot) {
     s.phase = WorkerSlot::Phase::kStarting;
     s.pid = 0;
     s.cut_off = false;
+    s.exit_override.clear();
     s.connection->start();
   } catch (const Error& e) {
     SHOAL_LOG(kError, "could not replace worker {}: {}", slot, e.what());

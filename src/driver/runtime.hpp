@@ -35,6 +35,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <sys/types.h>
 
 #include <shoal/config.hpp>
@@ -153,6 +154,10 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
     bool cut_off = false;                // we closed it for a bad frame or message
     bool lost_while_starting = false;    // it never sent Ready
     std::optional<TaskSpec> dying_task;  // its task, out of retries: failed at kExited
+    // ---- reaped before its socket's EOF was read (see on_worker_exited)
+    std::optional<int> exit_status;
+    std::unique_ptr<boost::asio::steady_timer> eof_timer;
+    std::string exit_override;  // says how it ended instead of the wait status (fork failed)
   };
 
   Runtime(const Config& config, int num_workers, std::uint64_t store_bytes,
@@ -173,6 +178,7 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   void on_task_done(int slot, const FrameParser::Frame& frame);
   void on_connection_lost(int slot, const std::string& reason);
   void on_worker_exited(int slot, pid_t pid, int wait_status);
+  void finish_worker_exit(int slot, int wait_status);
   void respawn(int slot);
   std::shared_ptr<Connection> spawn_worker(int slot);  // asks the helper; output_ gets the pipes
   void break_session(const std::string& why);

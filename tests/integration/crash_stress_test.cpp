@@ -27,9 +27,10 @@ using namespace std::chrono_literals;
 
 // ~20 us of work, so that kills land inside tasks as well as between them.
 std::int64_t compute(std::int64_t i) {
-  std::int64_t x = i;
-  for (int k = 0; k < 2000; ++k) x = (x * 6364136223846793005LL + 1442695040888963407LL) >> 1;
-  return i * i + (x & 0);  // depends on the loop, so it is not optimised away; the value is i*i
+  std::uint64_t x = static_cast<std::uint64_t>(i);  // unsigned: the LCG wraps by design
+  for (int k = 0; k < 2000; ++k) x = (x * 6364136223846793005ULL + 1442695040888963407ULL) >> 1;
+  // Depends on the loop, so it is not optimised away; the value is i*i.
+  return i * i + static_cast<std::int64_t>(x & 0);
 }
 // A result that goes through the shared store (over the inline threshold).
 std::vector<std::uint8_t> store_block(int i) {
@@ -38,12 +39,13 @@ std::vector<std::uint8_t> store_block(int i) {
 SHOAL_REMOTE(compute, store_block);
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr int kTasks = 2000;
+constexpr int kTasks = 2000;  // a sanitized fork and start-up take 10-50x longer
+constexpr int kMaxKills = 20;
 #else
 constexpr int kTasks = 10000;
+constexpr int kMaxKills = 100;
 #endif
 constexpr int kBatch = 500;
-constexpr int kMaxKills = 100;
 
 TEST(CrashStress, TenThousandTasksWhileWorkersAreKilledAtRandom) {
   shoal::init(SessionTest::test_config());
