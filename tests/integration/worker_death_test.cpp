@@ -90,7 +90,7 @@ int start_sleeper_and_die(const std::string& path) {
 SHOAL_REMOTE(die, identity, touch_memory, start_sleeper, start_sleeper_and_die);
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;  // their SIGSEGV handler reports and exits with code 1
+constexpr bool kSanitized = true;
 #else
 constexpr bool kSanitized = false;
 #endif
@@ -120,6 +120,11 @@ class WorkerDeath : public SessionTest, public ::testing::WithParamInterface<Dea
 
 TEST_P(WorkerDeath, IsRetriedThenFailsWithHowTheWorkerEnded) {
   const DeathCase c = GetParam();
+  if (c.how == kSegfault && kSanitized) {
+    // The sanitizer catches the invalid write itself, prints a report and exits with code 1: not
+    // the signal under test, and a report the sanitizer check rightly counts as a failure.
+    GTEST_SKIP() << "a sanitizer intercepts SIGSEGV; the normal build tests it";
+  }
   const std::vector<pid_t> before = workers();
   try {
     shoal::get(shoal::task(die).options({.max_retries = 1}).remote(static_cast<int>(c.how)), 60s);
@@ -132,13 +137,9 @@ TEST_P(WorkerDeath, IsRetriedThenFailsWithHowTheWorkerEnded) {
     const std::string what = e.what();
     EXPECT_NE(what.find("die"), std::string::npos) << what;
     EXPECT_NE(what.find(std::to_string(e.pid())), std::string::npos) << what;
-    if (c.how == kSegfault && kSanitized) {
-      EXPECT_TRUE(e.signal() == SIGSEGV || e.exit_code() != 0) << what;
-    } else {
-      EXPECT_EQ(e.signal(), c.signal) << what;
-      EXPECT_EQ(e.exit_code(), c.exit_code) << what;
-      EXPECT_NE(what.find(c.words), std::string::npos) << what;
-    }
+    EXPECT_EQ(e.signal(), c.signal) << what;
+    EXPECT_EQ(e.exit_code(), c.exit_code) << what;
+    EXPECT_NE(what.find(c.words), std::string::npos) << what;
   }
   // The pool is back to its size, with new processes, and runs tasks.
   EXPECT_TRUE(pool_is_full(2));
