@@ -315,8 +315,8 @@ void Runtime::on_closed(Connection& connection, const std::string& reason, bool 
   // Alive or not, the helper kills it (on_connection_lost). One we cut off for bad input is
   // reported as such, not as "killed by SIGKILL", which would point the user at the OOM killer.
   const WorkerSlot::Phase phase = slots_[slot].phase;
-  if (phase == WorkerSlot::Phase::kStarting || phase == WorkerSlot::Phase::kReady) {
-    slots_[slot].cut_off = peer_alive;
+  if (peer_alive && (phase == WorkerSlot::Phase::kStarting || phase == WorkerSlot::Phase::kReady)) {
+    slots_[slot].exit_override = "sent bad input, so the driver cut it off and killed it";
   }
   on_connection_lost(connection.tag(), reason);
   pump();
@@ -459,7 +459,6 @@ void Runtime::finish_worker_exit(int slot, int wait_status) {
   s.eof_timer.reset();
 
   ExitStatus how = describe_exit(wait_status);
-  if (s.cut_off) how.text = "sent bad input, so the driver cut it off and killed it";
   if (!s.exit_override.empty()) how.text = s.exit_override;
   SHOAL_LOG(kWarn, "worker {} (pid {}) {} ({})", slot, pid, how.text, s.lost_reason);
   s.phase = WorkerSlot::Phase::kDead;
@@ -504,7 +503,6 @@ void Runtime::respawn(int slot) {
     s.connection = spawn_worker(slot);
     s.phase = WorkerSlot::Phase::kStarting;
     s.pid = 0;
-    s.cut_off = false;
     s.exit_override.clear();
     s.connection->start();
   } catch (const Error& e) {

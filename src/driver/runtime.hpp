@@ -151,13 +151,14 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
     int failed_starts = 0;                          // workers in a row that died before Ready
     // ---- kExiting
     std::string lost_reason;             // why the connection ended
-    bool cut_off = false;                // we closed it for a bad frame or message
     bool lost_while_starting = false;    // it never sent Ready
     std::optional<TaskSpec> dying_task;  // its task, out of retries: failed at kExited
     // ---- reaped before its socket's EOF was read (see on_worker_exited)
     std::optional<int> exit_status;
     std::unique_ptr<boost::asio::steady_timer> eof_timer;
-    std::string exit_override;  // says how it ended instead of the wait status (fork failed)
+    // Says how it ended instead of the wait status: we cut it off for bad input (the SIGKILL is
+    // ours, not the OOM killer's), or its fork failed.
+    std::string exit_override;
   };
 
   Runtime(const Config& config, int num_workers, std::uint64_t store_bytes,
