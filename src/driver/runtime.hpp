@@ -4,10 +4,12 @@
 //
 // Threads and locking. User threads call the API directly: they encode arguments and values
 // without any lock, then take mu_ briefly to update the tables and queue messages. The I/O thread
-// takes mu_ once per batch of frames read. Everything in "guarded by mu_" below is only touched
-// with mu_ held. A thread blocked in get()/wait() sleeps on a condition variable with mu_, woken
-// by the object table when the objects it waits for finish. No ObjectHandle is ever destroyed
-// with mu_ held (its destructor takes mu_).
+// takes mu_ once per batch of frames read. Registering a task and dropping a reference need no
+// answer, so a thread that finds mu_ taken leaves them to its holder (DeferringMutex) instead of
+// sleeping; every holder runs them first, so no reader of the tables can miss one. Everything in
+// "guarded by mu_" below is only touched with mu_ held. A thread blocked in get()/wait() sleeps
+// on a condition variable with mu_, woken by the object table when the objects it waits for
+// finish. An ObjectHandle may be destroyed with mu_ held: its release is then left to the holder.
 //
 // Object life cycle, seen from here:
 //   submit():  a pending result object (1 ref: the ObjectRef) and a task holding a ref on each
@@ -42,7 +44,7 @@
 #include <shoal/detail/runtime_api.hpp>
 #include <shoal/shoal.hpp>
 
-#include "src/common/adaptive_mutex.hpp"
+#include "src/common/deferring_mutex.hpp"
 #include "src/driver/fork_helper.hpp"
 #include "src/driver/scheduler.hpp"
 #include "src/driver/worker_output.hpp"
@@ -136,6 +138,15 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
 
   struct DeferredAlloc;  // a worker's kAllocRequest waiting for space (runtime_space.cpp)
 
+  // Work a thread leaves for the holder of mu_ instead of waiting for it (DeferringMutex).
+  struct Deferred {
+    std::uint64_t release = 0;  // nonzero: drop one program reference to this object;
+    TaskSpec task;              // otherwise register this task (its id is already taken)
+  };
+  using Mutex = DeferringMutex<Deferred>;
+  static void run_deferred(void* runtime, Deferred& op) noexcept;
+  void register_task(TaskSpec&& spec) noexcept;  // the locked half of submit()
+
   // A worker's death is seen twice: its socket closes (at once: its queued tasks go elsewhere),
   // and the fork helper reports kExited with the wait status (how it died, for the error). The
   // slot is kExiting in between, and is only refilled after kExited, so a slot never has two
@@ -192,11 +203,11 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   detail::Fetched fetched_of(const ObjectEntry& entry);
   detail::HandlePtr handle_of(std::uint64_t id);
   void check_running() const;
-  void wait_for(std::unique_lock<AdaptiveMutex>& lock, Waiter& waiter, std::int64_t timeout_ns);
+  void wait_for(std::unique_lock<Mutex>& lock, Waiter& waiter, std::int64_t timeout_ns);
   void unregister(Waiter& waiter, const std::vector<std::uint64_t>& ids);
   std::string producer_name(const ObjectEntry& entry);
   // Store space (runtime_space.cpp); all require mu_.
-  std::uint64_t wait_for_space(std::unique_lock<AdaptiveMutex>& lock, std::uint64_t size,
+  std::uint64_t wait_for_space(std::unique_lock<Mutex>& lock, std::uint64_t size,
                                ObjectOrigin origin);
   std::shared_ptr<ErrorInfo> store_full_error(std::uint64_t size, const std::string& what_for);
   std::vector<ObjectStoreHolder> biggest_holders();
@@ -219,13 +230,12 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   std::unique_ptr<ForkHelper> helper_;
   std::uint32_t registry_size_ = 0;  // functions the workers know (registered before the fork)
 
-  mutable AdaptiveMutex mu_;
+  mutable Mutex mu_{&Runtime::run_deferred, this};
   // ---- guarded by mu_
   State state_ = State::kStarting;
   std::string failure_;  // why start() failed, for its error message
   std::condition_variable_any started_cv_;
   int ready_workers_ = 0;
-  std::uint64_t next_id_ = 1;
   std::unique_ptr<ObjectTable> objects_;
   std::unique_ptr<SpaceQueue> space_queue_;  // writers waiting for arena space
   std::condition_variable_any space_cv_;     // program threads in wait_for_space() sleep here
@@ -237,7 +247,11 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   std::unique_ptr<boost::asio::io_context> io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread io_thread_;
-  std::atomic<bool> io_may_poll_{true};  // some worker is idle: the I/O thread may poll (run_io)
+  std::atomic<std::uint64_t> next_id_{1};  // taken without the lock: submit() needs its id first
+  std::atomic<bool> running_{false};       // state_ == kRunning, readable without the lock
+  std::atomic<bool> io_may_poll_{true};    // some worker is idle: the I/O thread may poll (run_io)
+  std::atomic<int> spinning_waiters_{0};   // program threads polling in wait_for(): it may not
+  std::atomic<std::int64_t> last_waiter_spin_{0};  // when one last stopped (steady_clock ns)
 };
 
 /// The running session's runtime. Throws NotInitializedError (or Error inside a worker).

@@ -98,7 +98,7 @@ detail::HandlePtr Runtime::put(void (*encode)(detail::ValueSink&, const void*), 
 
 Runtime::StoreSpace Runtime::store_value(detail::Format format, std::uint64_t type_hash,
                                          std::uint64_t size, ObjectOrigin origin) {
-  std::unique_lock<AdaptiveMutex> lock(mu_);
+  std::unique_lock<Mutex> lock(mu_);
   check_running();
   std::optional<std::uint64_t> offset = allocator_->allocate(size);
   if (!offset) offset = wait_for_space(lock, size, origin);  // or throws ObjectStoreFullError
@@ -112,19 +112,14 @@ Runtime::StoreSpace Runtime::store_value(detail::Format format, std::uint64_t ty
 
 detail::HandlePtr Runtime::store_inline(detail::Format format, std::uint64_t type_hash,
                                         detail::ByteBuffer bytes) {
-  std::lock_guard<AdaptiveMutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   check_running();
   const std::uint64_t id = new_object(0);
   objects_->complete_inline(id, format, type_hash, std::move(bytes));
   return handle_of(id);
 }
 
-void Runtime::release(std::uint64_t id) noexcept {
-  std::lock_guard<AdaptiveMutex> lock(mu_);
-  if (!objects_) return;
-  objects_->release(id);
-  serve_space_waiters();  // a writer waiting for space may fit now
-}
+void Runtime::release(std::uint64_t id) noexcept { mu_.run_or_defer(Deferred{id, {}}); }
 
 detail::Fetched Runtime::fetched_of(const ObjectEntry& e) {
   detail::Fetched f;
@@ -150,8 +145,7 @@ std::string Runtime::producer_name(const ObjectEntry& e) {
 // Waits with the lock held on entry and on return. It first spins for up to kPollBeforeBlocking
 // with the lock released, watching waiter.done: a short task's result usually arrives within that
 // time, and a blocking wake-up costs tens of microseconds on our VMs (see adaptive_mutex.hpp).
-void Runtime::wait_for(std::unique_lock<AdaptiveMutex>& lock, Waiter& waiter,
-                       std::int64_t timeout_ns) {
+void Runtime::wait_for(std::unique_lock<Mutex>& lock, Waiter& waiter, std::int64_t timeout_ns) {
   const auto start = std::chrono::steady_clock::now();
   const bool forever = timeout_ns < 0;
   const auto deadline = start + std::chrono::nanoseconds(forever ? 0 : timeout_ns);
@@ -159,10 +153,14 @@ void Runtime::wait_for(std::unique_lock<AdaptiveMutex>& lock, Waiter& waiter,
       forever ? start + kPollBeforeBlocking : std::min(start + kPollBeforeBlocking, deadline);
   if (waiter.remaining != 0) {
     lock.unlock();
+    spinning_waiters_.fetch_add(1, std::memory_order_relaxed);  // the I/O thread stops polling
     while (!waiter.done.load(std::memory_order_acquire) &&
            std::chrono::steady_clock::now() < spin_until) {
       sched_yield();
     }
+    spinning_waiters_.fetch_sub(1, std::memory_order_relaxed);
+    last_waiter_spin_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                            std::memory_order_relaxed);
     lock.lock();
   }
   const auto finished = [&] { return waiter.remaining == 0; };
@@ -185,7 +183,7 @@ void Runtime::unregister(Waiter& waiter, const std::vector<std::uint64_t>& ids) 
 }
 
 detail::Fetched Runtime::fetch(std::uint64_t id, std::int64_t timeout_ns) {
-  std::unique_lock<AdaptiveMutex> lock(mu_);
+  std::unique_lock<Mutex> lock(mu_);
   check_running();
   ObjectEntry* e = objects_->find(id);
   if (e->state == ObjectState::kPending) {
@@ -212,7 +210,7 @@ detail::Fetched Runtime::fetch(std::uint64_t id, std::int64_t timeout_ns) {
 
 std::vector<detail::Fetched> Runtime::fetch_all(const std::vector<std::uint64_t>& ids,
                                                 std::int64_t timeout_ns) {
-  std::unique_lock<AdaptiveMutex> lock(mu_);
+  std::unique_lock<Mutex> lock(mu_);
   check_running();
   Waiter waiter;
   for (std::uint64_t id : ids) {
@@ -255,7 +253,7 @@ std::vector<bool> Runtime::wait_ready(const std::vector<std::uint64_t>& ids,
         "number of refs",
         num_returns, ids.size()));
   }
-  std::unique_lock<AdaptiveMutex> lock(mu_);
+  std::unique_lock<Mutex> lock(mu_);
   check_running();
   const auto is_done = [&](std::uint64_t id) {
     return objects_->find(id)->state != ObjectState::kPending;

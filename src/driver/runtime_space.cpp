@@ -52,7 +52,7 @@ std::string origin_text(ObjectOrigin origin, std::uint64_t size) {
 
 }  // namespace
 
-std::uint64_t Runtime::wait_for_space(std::unique_lock<AdaptiveMutex>& lock, std::uint64_t size,
+std::uint64_t Runtime::wait_for_space(std::unique_lock<Mutex>& lock, std::uint64_t size,
                                       ObjectOrigin origin) {
   const std::int64_t timeout_ms = config_.object_store_full_timeout_ms;
   if (timeout_ms > 0 && size <= allocator_->max_object_bytes()) {
@@ -171,7 +171,7 @@ void Runtime::answer_alloc(int slot, std::uint64_t task, std::uint64_t size) {
   d->timer.async_wait(
       [this, slot, weak = std::weak_ptr<DeferredAlloc>(d)](const boost::system::error_code& ec) {
         if (ec) return;  // cancelled: granted, withdrawn, or shutting down
-        std::lock_guard<AdaptiveMutex> lock(mu_);
+        std::lock_guard<Mutex> lock(mu_);
         const std::shared_ptr<DeferredAlloc> expired = weak.lock();
         if (!expired || state_ == State::kStopping || state_ == State::kStopped) return;
         WorkerSlot& worker = slots_[static_cast<std::size_t>(slot)];
@@ -228,7 +228,7 @@ void Runtime::close_space_waiters() {
 }
 
 std::size_t Runtime::TEST_space_waiters() {
-  std::lock_guard<AdaptiveMutex> lock(mu_);
+  std::lock_guard<Mutex> lock(mu_);
   return space_queue_ ? space_queue_->size() : 0;
 }
 

@@ -67,7 +67,6 @@ detail::HandlePtr Runtime::submit(detail::AnyFn fn, const char* signature,
   spec.memory = options.memory;
   spec.max_retries = options.max_retries.value_or(config_.max_retries);
   spec.arg_count = args.count();
-  // Declared before the lock so that these handles are destroyed after it is released.
   std::vector<detail::HandlePtr> refs = args.take_refs();
   spec.args = args.take_records();
   spec.deps.reserve(refs.size());
@@ -80,12 +79,48 @@ detail::HandlePtr Runtime::submit(detail::AnyFn fn, const char* signature,
     }
     spec.deps.push_back(ref->id());
   }
+  if (!running_.load(std::memory_order_acquire)) {
+    std::lock_guard<Mutex> lock(mu_);
+    check_running();  // throws the reason: not started, broken or shut down
+  }
+  // The id comes first, so that the task can be registered later by whoever holds the lock. The
+  // argument refs may be dropped (below, or by the program) before that: their releases are
+  // queued behind the registration, which takes the task's own references first.
+  spec.id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  auto handle = std::make_shared<detail::ObjectHandle>(shared_from_this(), spec.id);
+  mu_.run_or_defer(Deferred{0, std::move(spec)});
+  return handle;
+}
 
-  std::lock_guard<AdaptiveMutex> lock(mu_);
-  check_running();
-  spec.id = new_object(0);
+void Runtime::run_deferred(void* runtime, Deferred& op) noexcept {
+  auto* self = static_cast<Runtime*>(runtime);
+  if (op.release != 0) {
+    if (!self->objects_) return;  // after shutdown()
+    self->objects_->release(op.release);
+    self->serve_space_waiters();  // a writer waiting for space may fit now
+  } else {
+    self->register_task(std::move(op.task));
+  }
+}
+
+// Requires mu_. A task submitted while the session was running whose registration comes after
+// shutdown() or a broken session began fails like the tasks that were pending then.
+void Runtime::register_task(TaskSpec&& spec) noexcept {
+  if (!objects_) return;  // shutdown() has finished: its ref's get() says so
   const std::uint64_t id = spec.id;
-  objects_->find(id)->producer = id;
+  objects_->add_pending(id, id);
+  if (state_ != State::kRunning) {
+    auto error = std::make_shared<ErrorInfo>();
+    if (state_ == State::kBroken) {
+      error->kind = ErrorInfo::Kind::kWorkerCrashed;
+      error->what = "shoal: " + failure_ + "; call shutdown() and init() again";
+    } else {
+      error->kind = ErrorInfo::Kind::kShutdown;
+      error->what = "shoal was shut down before this object was ready";
+    }
+    objects_->fail(id, std::move(error));
+    return;
+  }
   std::shared_ptr<const ErrorInfo> failed_dep;
   for (std::uint64_t dep : spec.deps) {
     objects_->add_ref(dep);  // the task holds its arguments until it finishes
@@ -104,11 +139,10 @@ detail::HandlePtr Runtime::submit(detail::AnyFn fn, const char* signature,
     scheduler_.add(std::move(spec));
     pump();
   }
-  return std::make_shared<detail::ObjectHandle>(shared_from_this(), id);
 }
 
 std::uint64_t Runtime::new_object(std::uint64_t producer) {
-  const std::uint64_t id = next_id_++;
+  const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
   objects_->add_pending(id, producer);
   return id;
 }

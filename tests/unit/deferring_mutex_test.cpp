@@ -1,0 +1,154 @@
+// DeferringMutex (src/common/deferring_mutex.hpp): an operation runs at once when the lock is
+// free, is left to the holder when it is not (without waiting), runs exactly once and before the
+// holder lets go, in each thread's order; the runner may queue more; condition variables work.
+// The runner touches plain (non-atomic) state, so under TSan these tests also check that every
+// operation runs under the lock.
+#include "src/common/deferring_mutex.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace shoal::internal {
+namespace {
+
+struct Op {
+  int thread = 0;
+  std::uint64_t seq = 0;
+  int spawn = 0;  // queue this many more operations from inside the runner
+};
+
+struct State {
+  DeferringMutex<Op>* mu = nullptr;
+  std::vector<std::uint64_t> last_seq = std::vector<std::uint64_t>(8, 0);  // per thread
+  std::uint64_t ran = 0;
+  bool out_of_order = false;
+  std::thread::id ran_on;
+};
+
+void run(void* context, Op& op) noexcept {
+  auto* s = static_cast<State*>(context);
+  ++s->ran;
+  s->ran_on = std::this_thread::get_id();
+  if (op.seq != 0) {
+    if (op.seq != s->last_seq[static_cast<std::size_t>(op.thread)] + 1) s->out_of_order = true;
+    s->last_seq[static_cast<std::size_t>(op.thread)] = op.seq;
+  }
+  for (int i = 0; i < op.spawn; ++i) s->mu->run_or_defer(Op{});
+}
+
+class DeferringMutexTest : public ::testing::Test {
+ protected:
+  DeferringMutexTest() { state_.mu = &mu_; }
+  State state_;
+  DeferringMutex<Op> mu_{&run, &state_};
+};
+
+TEST_F(DeferringMutexTest, RunsAtOnceOnTheCallingThreadWhenTheLockIsFree) {
+  mu_.run_or_defer(Op{});
+  std::lock_guard<DeferringMutex<Op>> lock(mu_);
+  EXPECT_EQ(state_.ran, 1u);
+  EXPECT_EQ(state_.ran_on, std::this_thread::get_id());
+}
+
+TEST_F(DeferringMutexTest, LeavesTheOperationToTheHolderWithoutWaiting) {
+  mu_.lock();
+  std::thread other([&] { mu_.run_or_defer(Op{}); });  // would deadlock if it waited
+  other.join();
+  EXPECT_EQ(state_.ran, 0u);  // not run yet: we hold the lock and have not let go
+  mu_.unlock();               // runs it
+  std::lock_guard<DeferringMutex<Op>> lock(mu_);
+  EXPECT_EQ(state_.ran, 1u);
+  EXPECT_EQ(state_.ran_on, std::this_thread::get_id());
+}
+
+TEST_F(DeferringMutexTest, TheHolderCanQueueWorkForItself) {
+  mu_.lock();
+  mu_.run_or_defer(Op{0, 0, 3});  // the lock is ours: queued, then runs and queues 3 more
+  EXPECT_EQ(state_.ran, 0u);
+  mu_.unlock();
+  std::lock_guard<DeferringMutex<Op>> lock(mu_);
+  EXPECT_EQ(state_.ran, 4u);
+}
+
+TEST_F(DeferringMutexTest, ALockerSeesEveryOperationQueuedBeforeIt) {
+  std::atomic<bool> queued{false};
+  mu_.lock();
+  std::thread other([&] {
+    mu_.run_or_defer(Op{});
+    queued = true;
+  });
+  other.join();
+  ASSERT_TRUE(queued);
+  mu_.unlock();
+  std::thread reader([&] {
+    std::lock_guard<DeferringMutex<Op>> lock(mu_);
+    EXPECT_EQ(state_.ran, 1u);
+  });
+  reader.join();
+}
+
+// Four threads queue 20,000 operations each while a fifth keeps taking the lock: every operation
+// runs exactly once, each thread's in the order it queued them, and nothing is left queued.
+TEST_F(DeferringMutexTest, ManyThreadsExactlyOnceAndInOrder) {
+  constexpr int kThreads = 4;
+  constexpr std::uint64_t kOps = 20000;
+  std::atomic<bool> stop{false};
+  std::thread locker([&] {
+    while (!stop.load()) {
+      std::lock_guard<DeferringMutex<Op>> lock(mu_);
+      (void)state_.ran;
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::uint64_t i = 1; i <= kOps; ++i) mu_.run_or_defer(Op{t, i, i % 100 == 0 ? 1 : 0});
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  stop = true;
+  locker.join();
+  std::lock_guard<DeferringMutex<Op>> lock(mu_);
+  EXPECT_EQ(state_.ran, kThreads * kOps + kThreads * kOps / 100);
+  EXPECT_FALSE(state_.out_of_order);
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(state_.last_seq[static_cast<std::size_t>(t)], kOps);
+}
+
+// A thread waiting on a condition variable with this mutex wakes when another thread's deferred
+// operation changes what it waits for (the runtime's get() waits this way).
+TEST(DeferringMutexCondition, AWaiterWakesForADeferredOperation) {
+  struct Flag {
+    DeferringMutex<int>* mu = nullptr;
+    std::condition_variable_any* cv = nullptr;
+    bool set = false;
+  } flag;
+  DeferringMutex<int> mu(
+      [](void* context, int&) noexcept {
+        auto* f = static_cast<Flag*>(context);
+        f->set = true;
+        f->cv->notify_all();
+      },
+      &flag);
+  std::condition_variable_any cv;
+  flag.mu = &mu;
+  flag.cv = &cv;
+  std::thread setter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    mu.run_or_defer(1);
+  });
+  {
+    std::unique_lock<DeferringMutex<int>> lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return flag.set; }));
+  }
+  setter.join();
+}
+
+}  // namespace
+}  // namespace shoal::internal
