@@ -416,6 +416,58 @@ def build_table(m, workers, num_images, rounds):
     return rows
 
 
+# Issue 3's targets, each checked against this run: (target, how it is measured, unit, value,
+# comparison, bound). A value is a median, or the median of per-round ratios for a target
+# relative to another contestant of the same round.
+def paired_ratio(rounds, key, anchor):
+    paired = [r[key] / r[anchor] for r in rounds if r.get(key) is not None and r.get(anchor)]
+    return statistics.median(paired) if paired else None
+
+
+def targets(m, rounds):
+    def ops(key):  # per-operation microseconds -> operations per second
+        return None if not m.get(key) else 1e6 / m[key]
+
+    return [
+        ("init() of 2 workers, all ready", "median", "ms", m.get("init2_ms"), "<=", 5),
+        ("sync empty task round trip, p50", "median", "us", m.get("sync_p50_us"), "<=", 25),
+        ("sync empty task round trip, p99", "median", "us", m.get("sync_p99_us"), "<=", 200),
+        ("async empty tasks, one submitter", "sustained rate, median", "/s",
+         m.get("async_per_s"), ">=", 500000),
+        ("small put (64 B)", "1 / median time", "/s", ops("put64_us"), ">=", 200000),
+        ("small get (64 B)", "1 / median time", "/s", ops("get64_us"), ">=", 500000),
+        ("put of 100 MB", "x memcpy of 100 MB, same round", "x",
+         paired_ratio(rounds, "put100_ms", "floor_memcpy100_ms"), "<=", 1.5),
+        ("get of a 100 MB object (get_view)", "p50, median", "us", m.get("getview100_us"), "<=",
+         100),
+        ("get of a 100 MB task result (get_view)", "p50, median", "us",
+         m.get("getview_result100_us"), "<=", 100),
+        ("wait over 1,000 refs, one at a time", "median", "ms", m.get("wait1000_ms"), "<=", 20),
+        ("chain of 1,000 dependent tasks", "median", "ms", m.get("chain1000_ms"), "<=", 50),
+        ("seed image workload: processing", "x C++ std::threads, same round", "x",
+         paired_ratio(rounds, "shoal_img_ms", "threads_img_ms"), "<=", 1.1),
+        ("seed image workload: processing", "x Python Pool(2), same round", "x",
+         paired_ratio(rounds, "shoal_img_ms", "py_img_ms"), "<", 1),
+    ]
+
+
+def target_rows(m, rounds):
+    rows = []
+    for name, how, unit, value, op, bound in targets(m, rounds):
+        if value is None:
+            verdict = "not measured"
+        else:
+            ok = {"<=": value <= bound, "<": value < bound, ">=": value >= bound}[op]
+            verdict = "met" if ok else "MISSED"
+        shown = ("%.2fx" % value if unit == "x" else fmt(value, unit)) if value is not None \
+            else "-"
+        bound_shown = "%gx" % bound if unit == "x" else fmt(bound, unit)
+        rows.append({"target": name, "measured": how, "value": shown,
+                     "bound": "%s %s" % ({"<=": "≤", "<": "<", ">=": "≥"}[op], bound_shown),
+                     "verdict": verdict})
+    return rows
+
+
 def table_cells(row):
     return [row["figure"], fmt(row["shoal"], row["unit"]), row["anchor"] or "",
             fmt(row["anchor_value"], row["unit"]) if row["anchor"] else "",
@@ -526,6 +578,7 @@ def spread_lines(results, keys):
 
 def report(args, mi, results, medians, rows, means_lines, commands, failures, load, elapsed):
     out = {}
+    rounds = per_round(results, args.runs)
     n_str = "%d run%s" % (args.runs, "" if args.runs == 1 else "s")
     speedups = []
     for key, label in (("threads_img_ms", "C++ threads"), ("shoal_img_ms", "shoal"),
@@ -551,7 +604,9 @@ def report(args, mi, results, medians, rows, means_lines, commands, failures, lo
              mi["commit"], mi["date"], tools, load[0], load[1]),
          "medians of %s, contestants interleaved round by round; %d images of %dx%d; %.0f s" % (
              n_str, args.images, args.width, args.height, elapsed),
-         "", text_table(rows), ""] + means_lines
+         "", text_table(rows), ""] + means_lines + [""] + [
+             "target: %-45s %-12s %-10s %s" % (t["target"], t["value"], t["bound"], t["verdict"])
+             for t in target_rows(medians, rounds)]
     if speedup_line:
         t.append(speedup_line)
     if failures:
@@ -593,6 +648,16 @@ def report(args, mi, results, medians, rows, means_lines, commands, failures, lo
           "measured under the same noise), so it can differ from the ratio of the two medians."
           % (n_str, args.images, args.width, args.height),
           "",
+          "## Issue 3's targets",
+          "",
+          "| target | measured as | this run | target | verdict |",
+          "|---|---|---|---|---|"] + [
+          "| %(target)s | %(measured)s | %(value)s | %(bound)s | %(verdict)s |" % t
+          for t in target_rows(medians, rounds)] + [
+          "",
+          "Why a missed target is missed, and what meeting it would take: see the notes at the "
+          "end (`bench/NOTES.md`, written by hand).",
+          "",
           "## Results",
           "",
           markdown_table(rows),
@@ -605,6 +670,9 @@ def report(args, mi, results, medians, rows, means_lines, commands, failures, lo
     md += ["| `%s` | %s |" % (k, ", ".join("%.4g" % v for v in vs)) for k, vs in spread]
     md += ["", "## Commands", "", "From the repository root; each round, in this order:", "",
            "```"] + commands + ["```", ""]
+    notes = ROOT / "bench" / "NOTES.md"
+    if notes.exists():
+        md += [notes.read_text().rstrip(), ""]
     out["markdown"] = "\n".join(md)
     return out
 
@@ -720,7 +788,8 @@ def compare(args, scratch):
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"machine": mi, "args": vars(args), "commands": commands, "medians": medians,
-             "table": rows, "means_ok": means_ok, "failures": failures, "runs": results},
+             "table": rows, "targets": target_rows(medians, per_round(results, args.runs)),
+             "means_ok": means_ok, "failures": failures, "runs": results},
             indent=1, default=str))
         print("compare: wrote " + args.json)
     return 0 if means_ok and not failures else 1
