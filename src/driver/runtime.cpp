@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <dirent.h>
 #include <fmt/format.h>
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -138,6 +139,12 @@ void Runtime::launch() {
   // The fork helper is forked before shoal creates any thread or Asio object, so it inherits
   // neither (see fork_helper.hpp).
   registry_size_ = FunctionRegistry::instance().size();
+  // Memory malloc holds free (say, the tables of an earlier session) would be shared copy-on-write
+  // with the helper for the whole session, so the driver would pay a page copy (21 us here, plus
+  // a TLB shootdown) for each page of it that it reuses. Giving it back costs 0.3 us a page:
+  // measured, the second session's first 100,000 tasks ran at 130-160k/s without this and
+  // 380k/s with it, for 4-6 ms spent here returning their 70 MB.
+  malloc_trim(0);
   helper_ = ForkHelper::start(log_level_, *arena_);
   io_ = std::make_unique<boost::asio::io_context>(1);
   work_.emplace(io_->get_executor());
