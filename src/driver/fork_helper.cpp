@@ -33,7 +33,6 @@ std::unique_ptr<ForkHelper> ForkHelper::start(logging::Level level, Arena& arena
   ForkHelperParams params;
   params.control = fds[1];
   params.driver_pid = getpid();
-  params.die_with_parent = syscall(SYS_gettid) == getpid();
   params.level = level;
   params.arena_base = arena.base();
   params.arena_size = arena.size();

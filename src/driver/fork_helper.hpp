@@ -8,11 +8,12 @@
 // not a driver that may have grown to gigabytes since (30 ms and copy-on-write faults per GiB).
 //
 // Fate sharing: the helper is in its own process group (terminal signals go to the driver only)
-// and exits when its control socket reaches EOF, which the kernel guarantees when the driver dies
-// however it dies; it then SIGKILLs and reaps its workers. Workers set PR_SET_PDEATHSIG(SIGKILL)
-// on the helper, so they cannot outlive it either. Each worker leads its own process group; when
-// a worker dies or is stopped, the helper SIGKILLs that group, so processes a task started go
-// with it (unless they left the group with setsid()/setpgid()).
+// and stops when its control socket reaches EOF, which the kernel guarantees when the driver dies
+// however it dies, or when the kernel sends it SIGTERM (PR_SET_PDEATHSIG) because the driver died.
+// Stopping means SIGKILLing each worker's process group, reaping the workers, then exiting: each
+// worker leads its own process group, so processes a task started go with it (unless they left
+// the group with setsid()/setpgid()). The same happens to one worker's group when that worker
+// dies. Workers set PR_SET_PDEATHSIG(SIGKILL) on the helper, so they cannot outlive it either.
 //
 // Messages on the control socket: kSpawn (with the worker's socket, and the write ends of its
 // stdout and stderr pipes when output is forwarded, as SCM_RIGHTS) and kKill in; kSpawned,
@@ -78,7 +79,6 @@ class ForkHelper {
 struct ForkHelperParams {
   int control = -1;  // the helper's end of the control socketpair
   pid_t driver_pid = 0;
-  bool die_with_parent = false;  // PR_SET_PDEATHSIG: only when forked by the main thread
   logging::Level level = logging::Level::kWarn;
   char* arena_base = nullptr;
   std::uint64_t arena_size = 0;

@@ -28,6 +28,9 @@
 namespace shoal::internal {
 namespace {
 
+// Sent to the helper by the kernel when the driver (the thread that forked it) dies.
+constexpr int kDriverDeathSignal = SIGTERM;
+
 class ForkHelperLoop {
  public:
   explicit ForkHelperLoop(const ForkHelperParams& p) : p_(p) {}
@@ -40,7 +43,7 @@ class ForkHelperLoop {
         if (errno == EINTR) continue;
         stop(3, fmt::format("poll failed: {}", std::strerror(errno)));
       }
-      if (fds[1].revents != 0) reap();
+      if (fds[1].revents != 0) on_signals();
       if (fds[0].revents != 0) read_requests();
     }
   }
@@ -51,15 +54,24 @@ class ForkHelperLoop {
     // Own process group: Ctrl-C in a terminal reaches the driver, which decides; and shutdown can
     // kill the helper and all its workers with one signal if it must.
     setpgid(0, 0);
-    if (p_.die_with_parent) prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // SIGCHLD (a worker ended) and kDriverDeathSignal are read from a signalfd, so they are
+    // handled in this loop like any other event. Blocked before the prctl, so the death signal
+    // cannot kill the helper before it is ready to hear it.
+    sigset_t handled;
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGCHLD);
+    sigaddset(&handled, kDriverDeathSignal);
+    sigprocmask(SIG_BLOCK, &handled, &saved_mask_);
+    // The driver's death must end the processes tasks started too, so the helper must live long
+    // enough to kill its workers' process groups: a catchable signal, not SIGKILL (with SIGKILL the
+    // helper died at once, its workers followed through their own PR_SET_PDEATHSIG, and whatever
+    // their tasks had started lived on, orphaned). The control socket's EOF says the same thing;
+    // this signal also covers a driver whose end of that socket is still held by another process
+    // (a fork() of the driver that has not exec'd).
+    prctl(PR_SET_PDEATHSIG, kDriverDeathSignal);
     if (getppid() != p_.driver_pid) _exit(0);  // the driver died before prctl took effect
     logging::init_child(fmt::format("fork-helper pid {}", getpid()), p_.level);
-
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &chld, &saved_mask_);
-    signal_fd_ = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    signal_fd_ = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
     if (signal_fd_ < 0) stop(3, fmt::format("signalfd failed: {}", std::strerror(errno)));
   }
 
@@ -185,10 +197,24 @@ class ForkHelperLoop {
     return log_fd;
   }
 
-  void reap() {
+  // Reads the pending signals: kDriverDeathSignal stops the helper (and its workers and what they
+  // started) if the driver is gone or someone else asked; SIGCHLD reaps workers.
+  void on_signals() {
     signalfd_siginfo info;
     while (read(signal_fd_, &info, sizeof info) == sizeof info) {
+      if (info.ssi_signo != static_cast<std::uint32_t>(kDriverDeathSignal)) continue;
+      // PR_SET_PDEATHSIG fires when the *thread* that forked the helper ends, which need not be
+      // the whole driver (init() may run on a thread that exits later). The kernel sends it in the
+      // name of the driver's pid; if the driver is still our parent, it is alive: carry on, and
+      // the signal stays armed for the thread that is our parent now. Anyone else's SIGTERM is a
+      // request to stop.
+      const bool from_driver = static_cast<pid_t>(info.ssi_pid) == p_.driver_pid;
+      if (!from_driver || getppid() != p_.driver_pid) stop(0, "");
     }
+    reap();
+  }
+
+  void reap() {
     int status = 0;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -215,7 +241,8 @@ class ForkHelperLoop {
     if (send_all(p_.control, frame.data(), frame.size()) != 0) stop(0, "");  // the driver is gone
   }
 
-  // Kills and reaps every worker, then exits. Used for a normal shutdown as well.
+  // Kills and reaps every worker, then exits. Used for a normal shutdown as well, and when the
+  // driver died however it died (the control socket's EOF, or kDriverDeathSignal).
   [[noreturn]] void stop(int code, const std::string& reason) {
     if (!reason.empty()) SHOAL_LOG(kError, "{}; stopping the workers", reason);
     for (const auto& [pid, slot] : workers_) {
@@ -226,6 +253,10 @@ class ForkHelperLoop {
       int status;
       while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
+      // Once more: a process the task was forking at the first kill may have joined the group
+      // after it. The group outlives its reaped leader while it has members, so this cannot hit
+      // a stranger (a new process would have to make itself leader of a group with that id).
+      kill(-pid, SIGKILL);
     }
     logging::flush();
     _exit(code);

@@ -1,0 +1,205 @@
+// Every way a driver can end takes down everything its session started: the fork helper, the
+// workers, and the processes the tasks started (issue 9, field report 1: with a SIGKILLed driver,
+// the helper and workers went, but a `sleep` a task had started lived on, orphaned).
+//
+// Each case forks a driver that starts two tasks; each task starts `sleep 120` with fork() and
+// exec and then sleeps itself, so both workers are busy and each has a child of its own. Once both
+// sleepers exist, the driver ends in the case's way. The test process is a child subreaper
+// (PR_SET_CHILD_SUBREAPER), so every orphan comes to it: "no child left" then means "every
+// process the driver started is gone", and the sleepers' pids are checked by name as well.
+// Everything must be gone within 1 s of the driver's end.
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <shoal/shoal.hpp>
+
+#include "tests/support/session.hpp"
+#include "tests/support/test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using shoal::testing::process_alive;
+
+constexpr int kTasks = 2;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+// Shared with the driver, and through fork with its helper and workers: the tasks write the
+// sleepers' pids here.
+struct SharedPage {
+  std::atomic<int> started{0};
+  std::atomic<bool> go{false};  // the test has seen the sleepers: the driver may end now
+  std::atomic<pid_t> sleepers[kTasks];
+};
+SharedPage* g_page = nullptr;
+
+// Starts `sleep 120` in the worker's process group, records its pid, then keeps the worker busy.
+int start_sleeper_and_wait(int slot) {
+  const pid_t child = fork();
+  if (child == 0) {
+    execlp("sleep", "sleep", "120", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  if (child < 0) throw std::runtime_error("fork failed");
+  g_page->sleepers[slot].store(child);
+  g_page->started.fetch_add(1);
+  std::this_thread::sleep_for(60s);
+  return slot;
+}
+SHOAL_REMOTE(start_sleeper_and_wait);
+
+enum class Ending {
+  kSigkill,               // kill -9 from outside
+  kSigterm,               // kill from outside, the default action
+  kSegfault,              // the driver crashes
+  kUncaughtException,     // std::terminate, then abort()
+  kUnderscoreExit,        // _exit(): no atexit handlers, no destructors
+  kExitFromMainThread,    // exit() on the main thread, as returning from main() does
+  kExitFromAnotherThread  // exit() on another thread while the main thread waits in get()
+};
+
+std::string name_of(Ending e) {
+  switch (e) {
+    case Ending::kSigkill:
+      return "Sigkill";
+    case Ending::kSigterm:
+      return "Sigterm";
+    case Ending::kSegfault:
+      return "Segfault";
+    case Ending::kUncaughtException:
+      return "UncaughtException";
+    case Ending::kUnderscoreExit:
+      return "UnderscoreExit";
+    case Ending::kExitFromMainThread:
+      return "ExitFromMainThread";
+    case Ending::kExitFromAnotherThread:
+      return "ExitFromAnotherThread";
+  }
+  return "?";
+}
+
+[[noreturn]] void run_driver(Ending ending) {
+  shoal::init(shoal::testing::SessionTest::test_config());
+  std::vector<shoal::ObjectRef<int>> refs;
+  for (int i = 0; i < kTasks; ++i) refs.push_back(shoal::task(start_sleeper_and_wait).remote(i));
+  const auto give_up = std::chrono::steady_clock::now() + 30s;
+  while (!g_page->go.load()) {
+    if (std::chrono::steady_clock::now() > give_up) _exit(90);  // the test reports it
+    std::this_thread::sleep_for(1ms);
+  }
+  switch (ending) {
+    case Ending::kSigkill:
+    case Ending::kSigterm:
+      for (;;) pause();  // the test sends the signal
+    case Ending::kSegfault:
+      raise(SIGSEGV);  // as a bad pointer would; under a sanitizer its handler reports and exits
+      break;
+    case Ending::kUncaughtException:
+      // On the main thread gtest would catch it: a thread of its own ends in std::terminate.
+      std::thread([] { throw std::runtime_error("nobody catches this"); }).join();
+      break;
+    case Ending::kUnderscoreExit:
+      _exit(0);
+    case Ending::kExitFromMainThread:
+      std::exit(0);
+    case Ending::kExitFromAnotherThread: {
+      std::thread([] {
+        std::this_thread::sleep_for(20ms);  // while the main thread waits in get()
+        std::exit(0);
+      }).detach();
+      try {
+        (void)shoal::get(refs);
+      } catch (const shoal::Error&) {  // exit() runs shutdown(), which wakes get() with an error
+      }
+      for (;;) pause();  // exit() ends the process
+    }
+  }
+  _exit(91);  // not reached
+}
+
+// Reaps every child until none is left; false if some process still lives at the deadline.
+bool all_descendants_gone(std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    int status;
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid < 0 && errno == ECHILD) return true;
+    if (pid > 0) continue;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+}
+
+class DriverExit : public ::testing::TestWithParam<Ending> {};
+
+TEST_P(DriverExit, TakesDownTheProcessesItsTasksStarted) {
+  const Ending ending = GetParam();
+  if (ending == Ending::kSegfault && kSanitized) {
+    GTEST_SKIP() << "a sanitizer's SIGSEGV handler reports the crash as an error of its own";
+  }
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  void* page =
+      mmap(nullptr, sizeof(SharedPage), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
+  g_page = new (page) SharedPage();
+  const pid_t driver = fork();
+  ASSERT_GE(driver, 0);
+  if (driver == 0) run_driver(ending);
+
+  const auto give_up = std::chrono::steady_clock::now() + 40s;
+  while (g_page->started.load() < kTasks && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(g_page->started.load(), kTasks) << "the tasks did not start their sleepers";
+  pid_t sleepers[kTasks];
+  for (int i = 0; i < kTasks; ++i) {
+    sleepers[i] = g_page->sleepers[i].load();
+    ASSERT_GT(sleepers[i], 0);
+    ASSERT_TRUE(process_alive(sleepers[i]));
+  }
+  g_page->go.store(true);
+  if (ending == Ending::kSigkill) kill(driver, SIGKILL);
+  if (ending == Ending::kSigterm) kill(driver, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(waitpid(driver, &status, 0), driver);
+  const auto ended = std::chrono::steady_clock::now();
+  ASSERT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) >= 90)
+      << "the driver did not get to its ending (exit code " << WEXITSTATUS(status) << ")";
+
+  EXPECT_TRUE(all_descendants_gone(ended + 1s))
+      << "a process the session started outlived the driver (" << name_of(ending)
+      << ") by more than 1 s";
+  for (pid_t s : sleepers) {
+    EXPECT_FALSE(process_alive(s)) << "the sleeper " << s << " lives on";
+    if (process_alive(s)) kill(s, SIGKILL);  // it is ours (a descendant): leave nothing behind
+  }
+  all_descendants_gone(std::chrono::steady_clock::now() + 1s);
+  EXPECT_TRUE(shoal::testing::shoal_shm_entries().empty());
+  EXPECT_TRUE(shoal::testing::shoal_socket_files().empty());
+  munmap(page, sizeof(SharedPage));
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryWay, DriverExit,
+                         ::testing::Values(Ending::kSigkill, Ending::kSigterm, Ending::kSegfault,
+                                           Ending::kUncaughtException, Ending::kUnderscoreExit,
+                                           Ending::kExitFromMainThread,
+                                           Ending::kExitFromAnotherThread),
+                         [](const auto& test) { return name_of(test.param); });
+
+}  // namespace
