@@ -66,13 +66,16 @@ int start_sleeper_and_wait(int slot) {
 SHOAL_REMOTE(start_sleeper_and_wait);
 
 enum class Ending {
-  kSigkill,               // kill -9 from outside
-  kSigterm,               // kill from outside, the default action
-  kSegfault,              // the driver crashes
-  kUncaughtException,     // std::terminate, then abort()
-  kUnderscoreExit,        // _exit(): no atexit handlers, no destructors
-  kExitFromMainThread,    // exit() on the main thread, as returning from main() does
-  kExitFromAnotherThread  // exit() on another thread while the main thread waits in get()
+  kSigkill,                // kill -9 from outside
+  kSigterm,                // kill from outside, the default action
+  kSegfault,               // the driver crashes
+  kUncaughtException,      // std::terminate, then abort()
+  kUnderscoreExit,         // _exit(): no atexit handlers, no destructors
+  kExitFromMainThread,     // exit() on the main thread, as returning from main() does
+  kExitFromAnotherThread,  // exit() on another thread while the main thread waits in get()
+  // init() ran on a thread that has ended since (the helper's parent-death signal fired then and
+  // must not have stopped the session), then kill -9 from outside
+  kSigkillAfterTheInitThreadEnded
 };
 
 std::string name_of(Ending e) {
@@ -91,12 +94,20 @@ std::string name_of(Ending e) {
       return "ExitFromMainThread";
     case Ending::kExitFromAnotherThread:
       return "ExitFromAnotherThread";
+    case Ending::kSigkillAfterTheInitThreadEnded:
+      return "SigkillAfterTheInitThreadEnded";
   }
   return "?";
 }
 
 [[noreturn]] void run_driver(Ending ending) {
-  shoal::init(shoal::testing::SessionTest::test_config());
+  if (ending == Ending::kSigkillAfterTheInitThreadEnded) {
+    std::thread([] { shoal::init(shoal::testing::SessionTest::test_config()); }).join();
+    std::this_thread::sleep_for(20ms);  // the helper has heard its parent thread end
+    if (shoal::get(shoal::put(5)) != 5) _exit(92);
+  } else {
+    shoal::init(shoal::testing::SessionTest::test_config());
+  }
   std::vector<shoal::ObjectRef<int>> refs;
   for (int i = 0; i < kTasks; ++i) refs.push_back(shoal::task(start_sleeper_and_wait).remote(i));
   const auto give_up = std::chrono::steady_clock::now() + 30s;
@@ -107,6 +118,7 @@ std::string name_of(Ending e) {
   switch (ending) {
     case Ending::kSigkill:
     case Ending::kSigterm:
+    case Ending::kSigkillAfterTheInitThreadEnded:
       for (;;) pause();  // the test sends the signal
     case Ending::kSegfault:
       raise(SIGSEGV);  // as a bad pointer would; under a sanitizer its handler reports and exits
@@ -174,7 +186,9 @@ TEST_P(DriverExit, TakesDownTheProcessesItsTasksStarted) {
     ASSERT_TRUE(process_alive(sleepers[i]));
   }
   g_page->go.store(true);
-  if (ending == Ending::kSigkill) kill(driver, SIGKILL);
+  if (ending == Ending::kSigkill || ending == Ending::kSigkillAfterTheInitThreadEnded) {
+    kill(driver, SIGKILL);
+  }
   if (ending == Ending::kSigterm) kill(driver, SIGTERM);
   int status = 0;
   ASSERT_EQ(waitpid(driver, &status, 0), driver);
@@ -199,7 +213,8 @@ INSTANTIATE_TEST_SUITE_P(EveryWay, DriverExit,
                          ::testing::Values(Ending::kSigkill, Ending::kSigterm, Ending::kSegfault,
                                            Ending::kUncaughtException, Ending::kUnderscoreExit,
                                            Ending::kExitFromMainThread,
-                                           Ending::kExitFromAnotherThread),
+                                           Ending::kExitFromAnotherThread,
+                                           Ending::kSigkillAfterTheInitThreadEnded),
                          [](const auto& test) { return name_of(test.param); });
 
 }  // namespace
