@@ -29,7 +29,7 @@ std::vector<std::uint64_t> ObjectTable::complete_inline(std::uint64_t id, detail
   e->size = bytes.size();
   inline_bytes_ += bytes.size();
   e->inline_bytes = std::make_shared<const detail::ByteBuffer>(std::move(bytes));
-  return finish(id, *e);
+  return finish(id, *e, false);
 }
 
 std::vector<std::uint64_t> ObjectTable::complete_arena(std::uint64_t id, detail::Format format,
@@ -46,7 +46,7 @@ std::vector<std::uint64_t> ObjectTable::complete_arena(std::uint64_t id, detail:
   e->in_arena = true;
   e->offset = offset;
   e->size = size;
-  return finish(id, *e);
+  return finish(id, *e, false);
 }
 
 std::vector<std::uint64_t> ObjectTable::fail(std::uint64_t id,
@@ -55,14 +55,16 @@ std::vector<std::uint64_t> ObjectTable::fail(std::uint64_t id,
   if (e == nullptr || e->state != ObjectState::kPending) return {};
   e->state = ObjectState::kFailed;
   e->error = std::move(error);
-  return finish(id, *e);
+  return finish(id, *e, true);
 }
 
 // Wakes the waiters whose last awaited object this was, hands back the dependents, and frees the
 // object if it was only kept for its producer.
-std::vector<std::uint64_t> ObjectTable::finish(std::uint64_t id, ObjectEntry& e) {
+std::vector<std::uint64_t> ObjectTable::finish(std::uint64_t id, ObjectEntry& e, bool failed) {
   for (Waiter* w : e.waiters) {
-    if (w->remaining > 0 && --w->remaining == 0) {
+    if (w->remaining > 0) --w->remaining;
+    if (failed && w->wake_on_failure) w->saw_failure = true;
+    if ((w->remaining == 0 || w->saw_failure) && !w->done.load(std::memory_order_relaxed)) {
       w->done.store(true, std::memory_order_release);
       w->cv.notify_all();
     }

@@ -38,7 +38,12 @@ namespace shoal::internal {
 struct Waiter {
   std::condition_variable_any cv;  // waited on with the runtime's lock
   std::size_t remaining = 0;       // objects that must still finish before it wakes
-  std::atomic<bool> done{false};   // remaining reached 0: readable without the lock, to spin on
+  /// get() of a list: wake as soon as one of the objects fails (Ray's rule: the error is
+  /// raised without waiting for the rest), not only when `remaining` reaches 0.
+  bool wake_on_failure = false;
+  bool saw_failure = false;  // wake_on_failure and one of its objects failed
+  /// Time to wake (remaining reached 0, or saw_failure): readable without the lock, to spin on.
+  std::atomic<bool> done{false};
 };
 
 /// Why an object will never have a value. get() turns it into the matching exception.
@@ -114,7 +119,7 @@ class ObjectTable {
   std::uint64_t size() const noexcept { return entries_.size(); }
 
  private:
-  std::vector<std::uint64_t> finish(std::uint64_t id, ObjectEntry& e);
+  std::vector<std::uint64_t> finish(std::uint64_t id, ObjectEntry& e, bool failed);
   void erase(std::unordered_map<std::uint64_t, ObjectEntry>::iterator it) noexcept;
 
   Allocator* allocator_;

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include <shoal/config.hpp>
+#include <shoal/detail/timeout.hpp>
 #include <shoal/errors.hpp>
 #include <shoal/object_ref.hpp>
 #include <shoal/remote.hpp>
@@ -86,20 +87,29 @@ T get(const ObjectRef<T>& ref);
 /// (Also: get_view(ref), in <shoal/view.hpp>, reads a stored buffer without copying it.)
 
 /// As get(ref), but throws GetTimeoutError if the object is not ready within timeout.
+///
+/// Timeouts, for every timed call (get, get_view, wait): any std::chrono::duration works
+/// (std::chrono::milliseconds(250), 1.5s, std::chrono::duration<double>(x), ...). Zero or a
+/// negative timeout does not wait: the call looks once and returns or throws at once. A timeout
+/// of about 146 years or more (seconds::max(), hours::max(), an infinite double, ...) means no
+/// limit, like the overload without one. Others are rounded up to whole nanoseconds. A NaN
+/// timeout throws InvalidConfigError.
 template <class T, class Rep, class Period>
 T get(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> timeout);
 
-/// Blocks until every object is ready and returns their values in the same order. The first
-/// failed task (in input order) is rethrown.
+/// Blocks until every object is ready and returns their values in the same order. As Ray's
+/// ray.get() of a list, it does not wait for the rest once one of the objects has failed: it
+/// rethrows that failure at once (with several failed at that moment, the first in input order).
 template <class T>
 std::vector<T> get(const std::vector<ObjectRef<T>>& refs);
 
-/// As get(refs), with one timeout for the whole list (GetTimeoutError).
+/// As get(refs), with one timeout for the whole list (GetTimeoutError, naming how many objects
+/// were not ready). A failure that comes before the timeout is rethrown at once, as above.
 template <class T, class Rep, class Period>
 std::vector<T> get(const std::vector<ObjectRef<T>>& refs,
                    std::chrono::duration<Rep, Period> timeout);
 
-/// get() for a list of void tasks: waits for all of them and rethrows the first failure.
+/// get() for a list of void tasks: waits for all of them, or rethrows the first failure at once.
 void get(const std::vector<ObjectRef<void>>& refs);
 template <class Rep, class Period>
 void get(const std::vector<ObjectRef<void>>& refs, std::chrono::duration<Rep, Period> timeout);
@@ -112,9 +122,10 @@ struct WaitResult {
 };
 
 /// Blocks until num_returns of refs are ready (finished with a value or an error) or until
-/// timeout, then splits refs: `ready` holds at most num_returns refs, the first ready ones in
-/// input order; `not_ready` holds all others, in input order. A timeout is not an error: fewer
-/// refs are ready. Throws InvalidConfigError if num_returns > refs.size().
+/// timeout (see get() for what every timeout means), then splits refs: `ready` holds at most
+/// num_returns refs, the first ready ones in input order; `not_ready` holds all others, in input
+/// order. A timeout is not an error: fewer refs are ready. Throws InvalidConfigError if num_returns
+/// > refs.size().
 ///   auto [ready, not_ready] = shoal::wait(refs, 1);
 template <class T>
 WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_returns = 1);
@@ -156,12 +167,6 @@ using stored_t = std::conditional_t<std::is_convertible_v<const V&, const char*>
 template <class T>
 void encode_erased(ValueSink& sink, const void* value) {
   encode_value<T>(sink, *static_cast<const T*>(value));
-}
-
-template <class Duration>
-std::int64_t to_timeout_ns(Duration timeout) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
-  return ns < 0 ? 0 : static_cast<std::int64_t>(ns);
 }
 
 template <class T>
@@ -220,7 +225,7 @@ auto put(const V& value) {
 
 template <class T>
 T get(const ObjectRef<T>& ref) {
-  return detail::decode_fetched<T>(detail::fetch(ref.handle().get(), -1));
+  return detail::decode_fetched<T>(detail::fetch(ref.handle().get(), detail::kNoTimeout));
 }
 
 template <class T, class Rep, class Period>
@@ -231,7 +236,7 @@ T get(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> timeout) {
 
 template <class T>
 std::vector<T> get(const std::vector<ObjectRef<T>>& refs) {
-  return detail::get_all(refs, -1);
+  return detail::get_all(refs, detail::kNoTimeout);
 }
 
 template <class T, class Rep, class Period>
@@ -240,7 +245,9 @@ std::vector<T> get(const std::vector<ObjectRef<T>>& refs,
   return detail::get_all(refs, detail::to_timeout_ns(timeout));
 }
 
-inline void get(const std::vector<ObjectRef<void>>& refs) { detail::get_all(refs, -1); }
+inline void get(const std::vector<ObjectRef<void>>& refs) {
+  detail::get_all(refs, detail::kNoTimeout);
+}
 
 template <class Rep, class Period>
 void get(const std::vector<ObjectRef<void>>& refs, std::chrono::duration<Rep, Period> timeout) {
@@ -249,7 +256,7 @@ void get(const std::vector<ObjectRef<void>>& refs, std::chrono::duration<Rep, Pe
 
 template <class T>
 WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_returns) {
-  return detail::split_ready(refs, num_returns, -1);
+  return detail::split_ready(refs, num_returns, detail::kNoTimeout);
 }
 
 template <class T, class Rep, class Period>

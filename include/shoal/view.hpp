@@ -33,6 +33,7 @@
 
 #include <shoal/detail/codec.hpp>
 #include <shoal/detail/runtime_api.hpp>
+#include <shoal/detail/timeout.hpp>
 #include <shoal/object_ref.hpp>
 
 namespace shoal {
@@ -119,14 +120,14 @@ class View<std::string> : public detail::ViewBase {
 /// throws, and TypeMismatchError if the object is not stored as raw bytes of type T.
 template <class T>
 View<T> get_view(const ObjectRef<T>& ref) {
-  return View<T>(detail::fetch(ref.handle().get(), -1), ref.handle());
+  return View<T>(detail::fetch(ref.handle().get(), detail::kNoTimeout), ref.handle());
 }
 
-/// As get_view(ref), but throws GetTimeoutError if the object is not ready within timeout.
+/// As get_view(ref), but throws GetTimeoutError if the object is not ready within timeout (any
+/// duration; zero or negative: do not wait; 146 years or more: no limit; see shoal::get()).
 template <class T, class Rep, class Period>
 View<T> get_view(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> timeout) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
-  return View<T>(detail::fetch(ref.handle().get(), ns < 0 ? 0 : ns), ref.handle());
+  return View<T>(detail::fetch(ref.handle().get(), detail::to_timeout_ns(timeout)), ref.handle());
 }
 
 }  // namespace shoal

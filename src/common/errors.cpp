@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <shoal/detail/codec.hpp>
+#include <shoal/detail/timeout.hpp>
 #include <shoal/errors.hpp>
 #include <shoal/remote.hpp>
 
@@ -18,6 +19,12 @@ void throw_type_mismatch(const char* expected_mangled, const ValueView& value, c
 void throw_arg_count(std::size_t expected, std::size_t got) {
   throw TypeMismatchError(fmt::format(
       "shoal: the task message has {} arguments but the function takes {}", got, expected));
+}
+
+void throw_nan_timeout() {
+  throw InvalidConfigError(
+      "shoal: the timeout is NaN (not a number); pass a duration, zero to check without waiting, "
+      "or call the overload without a timeout to wait without limit");
 }
 
 }  // namespace shoal::detail

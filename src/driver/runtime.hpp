@@ -130,6 +130,8 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   std::vector<pid_t> TEST_worker_pids();
   /// Writers waiting for store space: program threads and deferred kAllocRequests.
   std::size_t TEST_space_waiters();
+  /// Program threads blocked in get() or wait() right now.
+  std::size_t TEST_waiting_threads() const;
 
  private:
   // kBroken: the fork helper died, or no worker can be started; every call fails until
@@ -251,6 +253,7 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   std::atomic<bool> running_{false};       // state_ == kRunning, readable without the lock
   std::atomic<bool> io_may_poll_{true};    // some worker is idle: the I/O thread may poll (run_io)
   std::atomic<int> spinning_waiters_{0};   // program threads polling in wait_for(): it may not
+  std::atomic<int> waiting_threads_{0};    // program threads in wait_for(), for tests
   std::atomic<std::int64_t> last_waiter_spin_{0};  // when one last stopped (steady_clock ns)
 };
 

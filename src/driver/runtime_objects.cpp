@@ -146,12 +146,17 @@ std::string Runtime::producer_name(const ObjectEntry& e) {
 // with the lock released, watching waiter.done: a short task's result usually arrives within that
 // time, and a blocking wake-up costs tens of microseconds on our VMs (see adaptive_mutex.hpp).
 void Runtime::wait_for(std::unique_lock<Mutex>& lock, Waiter& waiter, std::int64_t timeout_ns) {
+  waiting_threads_.fetch_add(1, std::memory_order_relaxed);
+  struct Done {
+    std::atomic<int>& count;
+    ~Done() { count.fetch_sub(1, std::memory_order_relaxed); }
+  } done{waiting_threads_};
   const auto start = std::chrono::steady_clock::now();
   const bool forever = timeout_ns < 0;
   const auto deadline = start + std::chrono::nanoseconds(forever ? 0 : timeout_ns);
   const auto spin_until =
       forever ? start + kPollBeforeBlocking : std::min(start + kPollBeforeBlocking, deadline);
-  if (waiter.remaining != 0) {
+  if (!waiter.done.load(std::memory_order_relaxed)) {
     lock.unlock();
     spinning_waiters_.fetch_add(1, std::memory_order_relaxed);  // the I/O thread stops polling
     while (!waiter.done.load(std::memory_order_acquire) &&
@@ -163,7 +168,7 @@ void Runtime::wait_for(std::unique_lock<Mutex>& lock, Waiter& waiter, std::int64
                             std::memory_order_relaxed);
     lock.lock();
   }
-  const auto finished = [&] { return waiter.remaining == 0; };
+  const auto finished = [&] { return waiter.done.load(std::memory_order_relaxed); };
   if (forever) {
     waiter.cv.wait(lock, finished);
   } else {
@@ -213,16 +218,19 @@ std::vector<detail::Fetched> Runtime::fetch_all(const std::vector<std::uint64_t>
   std::unique_lock<Mutex> lock(mu_);
   check_running();
   Waiter waiter;
+  waiter.wake_on_failure = true;  // a failure is raised at once, as Ray does
+  bool failed = false;
   for (std::uint64_t id : ids) {
     ObjectEntry* e = objects_->find(id);
     if (e->state == ObjectState::kPending) {
       e->waiters.push_back(&waiter);
       ++waiter.remaining;
     }
+    failed = failed || e->state == ObjectState::kFailed;
   }
-  if (waiter.remaining > 0) {
+  if (waiter.remaining > 0 && !failed) {
     wait_for(lock, waiter, timeout_ns);
-    if (waiter.remaining != 0) {
+    if (!waiter.done.load(std::memory_order_relaxed)) {
       const std::size_t pending = waiter.remaining;
       unregister(waiter, ids);
       throw GetTimeoutError(fmt::format(
@@ -231,8 +239,8 @@ std::vector<detail::Fetched> Runtime::fetch_all(const std::vector<std::uint64_t>
           timeout_ns / 1'000'000, pending, ids.size()));
     }
   }
-  std::vector<detail::Fetched> out;
-  out.reserve(ids.size());
+  if (waiter.remaining > 0) unregister(waiter, ids);  // left early: one of them failed
+  // The first failure in input order, among those failed now; others may still be pending.
   for (std::uint64_t id : ids) {
     const ObjectEntry* e = objects_->find(id);
     if (e->state == ObjectState::kFailed) {
@@ -240,9 +248,15 @@ std::vector<detail::Fetched> Runtime::fetch_all(const std::vector<std::uint64_t>
       lock.unlock();
       throw_error(*error);
     }
-    out.push_back(fetched_of(*e));
   }
+  std::vector<detail::Fetched> out;
+  out.reserve(ids.size());
+  for (std::uint64_t id : ids) out.push_back(fetched_of(*objects_->find(id)));
   return out;
+}
+
+std::size_t Runtime::TEST_waiting_threads() const {
+  return static_cast<std::size_t>(waiting_threads_.load());
 }
 
 std::vector<bool> Runtime::wait_ready(const std::vector<std::uint64_t>& ids,

@@ -13,7 +13,9 @@
 
 #include <shoal/shoal.hpp>
 
+#include "src/driver/runtime.hpp"
 #include "tests/support/session.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace {
 
@@ -123,6 +125,9 @@ TEST_F(ErrorsTest, GetOfAListRethrowsTheFirstFailureInInputOrder) {
   std::vector<shoal::ObjectRef<int>> refs{shoal::task(identity).remote(1),
                                           shoal::task(throws_custom).remote(0),
                                           shoal::task(throws_runtime_error).remote(0)};
+  // get() raises the first failure in input order among those failed when it looks (as Ray, it
+  // does not wait for the rest; see GetWaitTest): let both fail first.
+  shoal::wait(refs, 3);
   try {
     shoal::get(refs);
     FAIL();
@@ -367,12 +372,22 @@ TEST(ErrorsWithoutSession, ZeroCpusMeansAllUsableCpus) {
 TEST(ErrorsWithoutSession, GetBlockedWhenShutdownRunsIsWokenWithAnError) {
   shoal::init(SessionTest::test_config());
   auto slow = shoal::task(sleep_ms).remote(10000);
-  std::thread stopper([] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto runtime = shoal::internal::current_runtime();
+  bool was_blocked = false;
+  std::thread stopper([&] {
+    // Only once the main thread is blocked in get(): a get() after shutdown() throws too.
+    was_blocked = shoal::testing::eventually([&] { return runtime->TEST_waiting_threads() == 1; },
+                                             std::chrono::seconds(10));
     shoal::shutdown();
   });
-  EXPECT_THROW(shoal::get(slow), shoal::Error);
+  try {
+    shoal::get(slow);
+    ADD_FAILURE() << "get() returned although shutdown() ran while it waited";
+  } catch (const shoal::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("shut"), std::string::npos) << e.what();
+  }
   stopper.join();
+  EXPECT_TRUE(was_blocked) << "the main thread never blocked in get()";
 }
 
 }  // namespace
