@@ -53,7 +53,7 @@ struct ErrorInfo {
   std::string type_name;  // kTaskError: the exception's type
   std::string what;       // kTaskError: its what(); other kinds: the whole message
   std::string function;   // the function (or task name) that failed
-  std::string backtrace;
+  std::shared_ptr<const detail::TaskBacktrace> backtrace;  // kTaskError: where it was thrown
   std::int64_t pid = 0;
   int attempts = 0;
   int signal = 0, exit_code = -1;  // kWorkerCrashed: how the last worker ended

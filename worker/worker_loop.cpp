@@ -17,11 +17,12 @@
 #include <shoal/errors.hpp>
 
 #include "src/common/limits.hpp"
+#include "src/common/module_frames.hpp"
 #include "src/common/process_role.hpp"
-#include "src/common/symbolize.hpp"
 #include "src/transport/frame.hpp"
 #include "src/transport/messages.hpp"
 #include "src/transport/socket_io.hpp"
+#include "worker/exception_description.hpp"
 #include "worker/function_registry.hpp"
 #include "worker/invoke_context.hpp"
 #include "worker/throw_trace.hpp"
@@ -33,9 +34,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kCoalesceBytes = 64 * 1024;
 constexpr std::size_t kReadChunk = 64 * 1024;
-// A failed task's reply stays far below the frame limit: what() and the backtrace are cut.
+// A failed task's reply stays far below the frame limit: what() and the type name are cut (the
+// frames are bounded by ModuleFrames::kMaxFrames).
 constexpr std::size_t kMaxWhat = 64 * 1024;
-constexpr std::size_t kMaxBacktrace = 16 * 1024;
 
 // The driver closed its end (or we were told to stop): leave quietly.
 struct DriverGone {};
@@ -170,18 +171,15 @@ class WorkerLoop {
         status = TaskStatus::kStoreFull;
         requested = e.requested_bytes();
         capacity = e.capacity_bytes();
-      } catch (const std::exception& e) {
-        status = TaskStatus::kError;
-        type_name = detail::demangle(typeid(e).name());
-        what = e.what();
-        thrown_at = throw_trace_.frames_of_current();
       } catch (const DriverGone&) {  // from allocate(): not the task's failure, the worker's end
         throw;
       } catch (const ProtocolViolation&) {
         throw;
-      } catch (...) {
+      } catch (...) {  // whatever the task threw: a std::exception, `throw 42;`, a struct
         status = TaskStatus::kError;
-        type_name = "unknown exception type (not derived from std::exception)";
+        ExceptionDescription d = describe_current_exception();
+        type_name = std::move(d.type_name);
+        what = std::move(d.what);
         thrown_at = throw_trace_.frames_of_current();
       }
     }
@@ -193,8 +191,10 @@ class WorkerLoop {
       out_.write(ctx.result_record().data(), ctx.result_record().size());
     } else if (status == TaskStatus::kError) {
       if (what.size() > kMaxWhat) what.resize(kMaxWhat);
-      // Symbols are looked up only now that the task has failed (it reads symbol tables).
-      put_task_error(out_, type_name, what, describe_frames(thrown_at, kMaxBacktrace));
+      if (type_name.size() > kMaxWhat) type_name.resize(kMaxWhat);
+      // Addresses only: naming them reads symbol tables (about 100 ms the first time in a
+      // process), which the driver does if and when the program asks (TaskError::backtrace()).
+      put_task_error(out_, type_name, what, to_module_frames(thrown_at));
     } else {
       put_store_full(out_, requested, capacity);
     }

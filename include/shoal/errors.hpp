@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -118,6 +119,13 @@ class ObjectStoreFullError : public Error {
   std::vector<ObjectStoreHolder> holders_;
 };
 
+namespace detail {
+/// A failed task's stack, named on first use (defined in the library).
+class TaskBacktrace;
+const std::string& backtrace_text(const TaskBacktrace* backtrace) noexcept;
+std::shared_ptr<const TaskBacktrace> backtrace_from_text(std::string text);
+}  // namespace detail
+
 /// A remote function threw. get() rethrows it as a TaskError that keeps what the worker knew: the
 /// exception's type name and what(), the function's name and the worker's pid. A task that
 /// depends on a failed task fails with the same TaskError.
@@ -125,15 +133,24 @@ class TaskError : public Error {
  public:
   TaskError(const std::string& message, std::string type_name, std::string what_message,
             std::string function_name, std::int64_t pid, std::string backtrace)
+      : TaskError(message, std::move(type_name), std::move(what_message), std::move(function_name),
+                  pid, detail::backtrace_from_text(std::move(backtrace))) {}
+  /// Library side: the stack is named when backtrace() is first called.
+  TaskError(const std::string& message, std::string type_name, std::string what_message,
+            std::string function_name, std::int64_t pid,
+            std::shared_ptr<const detail::TaskBacktrace> backtrace)
       : Error(message),
         type_name_(std::move(type_name)),
         what_(std::move(what_message)),
         function_name_(std::move(function_name)),
         pid_(pid),
         backtrace_(std::move(backtrace)) {}
-  /// The demangled type of the original exception, e.g. "std::invalid_argument".
+  /// The demangled type of the original exception, whatever was thrown: "std::invalid_argument",
+  /// "int", "std::string", "app::Oddity".
   const std::string& type_name() const noexcept { return type_name_; }
-  /// The original exception's what().
+  /// The original exception's what(). For a thrown value that is not a std::exception: the value
+  /// itself if it is a string (std::string, const char*) or a number ("42"), else empty. At most
+  /// 64 KiB: a longer message is cut there.
   const std::string& original_what() const noexcept { return what_; }
   /// The registered name of the remote function that threw.
   const std::string& function_name() const noexcept { return function_name_; }
@@ -146,14 +163,18 @@ class TaskError : public Error {
   /// inlined have no frame of their own, and a stripped program shows addresses only ("??").
   /// Empty when the exception was not thrown by a `throw` on the task's thread (thrown on another
   /// thread, or made by std::make_exception_ptr and rethrown).
-  const std::string& backtrace() const noexcept { return backtrace_; }
+  /// The worker records the frames as addresses and this process (the driver, a fork of the same
+  /// program) names them on the first call, which may take about 100 ms the first time in a
+  /// thread (reading symbol tables); later calls return the same text at once. A frame in a
+  /// library that only the worker had loaded shows as "?? (libfoo.so+0x1a2b)". Thread safe.
+  const std::string& backtrace() const noexcept { return detail::backtrace_text(backtrace_.get()); }
 
  private:
   std::string type_name_;
   std::string what_;
   std::string function_name_;
   std::int64_t pid_;
-  std::string backtrace_;
+  std::shared_ptr<const detail::TaskBacktrace> backtrace_;  // null: none recorded
 };
 
 /// The worker running a task died (a signal, exit(), a crash in the function, the OOM killer) on

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "src/common/module_frames.hpp"
+
 namespace shoal::internal {
 
 /// The demangled name of the function at `address` (e.g. "rotate(std::string const&)"), or an
@@ -16,9 +18,11 @@ namespace shoal::internal {
 std::string function_name_at(const void* address);
 
 /// One line per frame, innermost first: "#0 0x4011d6 in f(int) at a.cpp:12" (the "at" part only
-/// with debug information; "??" for an address no symbol covers). At most max_bytes long: frames
-/// that do not fit are counted in a last line instead. Slow (reads symbol tables): call it when
-/// something has failed, not on a hot path.
-std::string describe_frames(const std::vector<const void*>& frames, std::size_t max_bytes);
+/// with debug information; "??" for an address no symbol covers). Each frame is looked up where
+/// its module is loaded in this process; a frame of a module this process has not loaded is shown
+/// as "#3 ?? (libfoo.so+0x1a2b)". At most max_bytes long: frames that do not fit are counted in a
+/// last line instead. Slow the first time in a process (it reads symbol tables, about 100 ms):
+/// call it when someone asks for the text, not on a hot path.
+std::string describe_frames(const ModuleFrames& frames, std::size_t max_bytes);
 
 }  // namespace shoal::internal

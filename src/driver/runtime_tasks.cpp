@@ -7,6 +7,7 @@
 
 #include "src/common/limits.hpp"
 #include "src/common/symbolize.hpp"
+#include "src/common/task_backtrace.hpp"
 #include "src/driver/runtime.hpp"
 #include "worker/function_registry.hpp"
 
@@ -204,7 +205,7 @@ void Runtime::on_alloc_request(int slot, const FrameParser::Frame& frame) {
 
 void Runtime::on_task_done(int slot, const FrameParser::Frame& frame) {
   WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
-  const TaskDone done = read_task_done(frame.body, frame.header.body_size);
+  TaskDone done = read_task_done(frame.body, frame.header.body_size);
   if (done.status == TaskStatus::kOk && done.value.kind == RecordKind::kStore &&
       (!s.result_block || *s.result_block != done.value.offset ||
        s.result_block_size != done.value.size)) {
@@ -243,7 +244,9 @@ void Runtime::on_task_done(int slot, const FrameParser::Frame& frame) {
     error->kind = ErrorInfo::Kind::kTaskError;
     error->type_name = std::string(done.type_name);
     error->what = std::string(done.what);
-    error->backtrace = std::string(done.backtrace);
+    if (!done.frames.empty()) {
+      error->backtrace = std::make_shared<const detail::TaskBacktrace>(std::move(done.frames));
+    }
   } else {
     std::shared_ptr<ErrorInfo> full = store_full_error(
         done.requested, fmt::format("the result of {} ({} bytes)", task->name, done.requested));

@@ -1,6 +1,8 @@
 // Encoders and decoders for message bodies. See messages.hpp for the layouts.
 #include "src/transport/messages.hpp"
 
+#include <algorithm>
+
 namespace shoal::internal {
 
 using detail::ByteBuffer;
@@ -93,11 +95,50 @@ void put_task_done_prefix(ByteBuffer& out, TaskStatus status, std::uint64_t exec
 }
 
 void put_task_error(ByteBuffer& out, std::string_view type_name, std::string_view what,
-                    std::string_view backtrace) {
+                    const ModuleFrames& frames) {
   put_string(out, type_name);
   put_string(out, what);
-  put_string(out, backtrace);
+  const std::size_t modules = std::min(frames.modules.size(), ModuleFrames::kMaxFrames);
+  out.put(static_cast<std::uint16_t>(modules));
+  for (std::size_t m = 0; m < modules; ++m) {
+    const std::string& name = frames.modules[m];
+    put_string(out, std::string_view(name).substr(0, kMaxModuleName));
+  }
+  const std::size_t count = std::min(frames.frames.size(), ModuleFrames::kMaxFrames);
+  out.put(static_cast<std::uint16_t>(count));
+  for (std::size_t i = 0; i < count; ++i) {
+    const ModuleFrames::Frame& f = frames.frames[i];
+    out.put(f.module < modules ? f.module : ModuleFrames::kNoModule);
+    out.put(f.offset);
+  }
 }
+
+namespace {
+
+ModuleFrames read_frames(ByteReader& in) {
+  ModuleFrames frames;
+  const auto modules = in.get<std::uint16_t>("backtrace module count");
+  if (modules > ModuleFrames::kMaxFrames) throw DecodeError("backtrace has too many modules");
+  frames.modules.reserve(modules);
+  for (std::uint16_t m = 0; m < modules; ++m) {
+    const std::string_view name = in.string("backtrace module");
+    if (name.size() > kMaxModuleName) throw DecodeError("backtrace module name is too long");
+    frames.modules.emplace_back(name);
+  }
+  const auto count = in.get<std::uint16_t>("backtrace frame count");
+  if (count > ModuleFrames::kMaxFrames) throw DecodeError("backtrace has too many frames");
+  frames.frames.resize(count);
+  for (ModuleFrames::Frame& f : frames.frames) {
+    f.module = in.get<std::uint16_t>("backtrace frame module");
+    if (f.module >= modules && f.module != ModuleFrames::kNoModule) {
+      throw DecodeError("backtrace frame names an unknown module");
+    }
+    f.offset = in.get<std::uint64_t>("backtrace frame offset");
+  }
+  return frames;
+}
+
+}  // namespace
 
 void put_store_full(ByteBuffer& out, std::uint64_t requested, std::uint64_t capacity) {
   out.put(requested);
@@ -119,7 +160,7 @@ TaskDone read_task_done(const char* body, std::size_t size) {
       d.status = TaskStatus::kError;
       d.type_name = in.string("error type");
       d.what = in.string("error message");
-      d.backtrace = in.string("error backtrace");
+      d.frames = read_frames(in);
       break;
     case TaskStatus::kStoreFull:
       d.status = TaskStatus::kStoreFull;

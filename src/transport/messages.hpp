@@ -18,6 +18,7 @@
 #include <shoal/detail/value.hpp>
 
 #include "src/common/byte_reader.hpp"
+#include "src/common/module_frames.hpp"
 
 namespace shoal::internal {
 
@@ -60,20 +61,28 @@ TaskHeader read_task_header(ByteReader& in);
 
 // ---- kTaskDone: u8 status | u64 exec_ns | then by status:
 //        kOk:        a value record (kInline or kStore)
-//        kError:     string type_name | string what | string backtrace   (string = u32 + bytes)
+//        kError:     string type_name | string what | frames           (string = u32 + bytes)
 //        kStoreFull: u64 requested | u64 capacity
+//      frames (where the exception was thrown, see src/common/module_frames.hpp):
+//        u16 module_count | module_count x string module |
+//        u16 frame_count | frame_count x (u16 module | u64 offset)
+//      at most ModuleFrames::kMaxFrames of each; module names at most kMaxModuleName bytes; a
+//      frame's module is an index below module_count, or ModuleFrames::kNoModule.
 enum class TaskStatus : std::uint8_t { kOk = 0, kError = 1, kStoreFull = 2 };
+constexpr std::size_t kMaxModuleName = 4096;
 struct TaskDone {
   TaskStatus status = TaskStatus::kOk;
   std::uint64_t exec_ns = 0;
   ValueRecord value;
-  std::string_view type_name, what, backtrace;
+  std::string_view type_name, what;
+  ModuleFrames frames;  // kError
   std::uint64_t requested = 0, capacity = 0;
 };
 /// Writes the status prefix; the caller then appends a value record (kOk).
 void put_task_done_prefix(detail::ByteBuffer& out, TaskStatus status, std::uint64_t exec_ns);
+/// At most ModuleFrames::kMaxFrames frames and modules are written.
 void put_task_error(detail::ByteBuffer& out, std::string_view type_name, std::string_view what,
-                    std::string_view backtrace);
+                    const ModuleFrames& frames);
 void put_store_full(detail::ByteBuffer& out, std::uint64_t requested, std::uint64_t capacity);
 TaskDone read_task_done(const char* body, std::size_t size);
 

@@ -63,7 +63,11 @@ inline void decode_body(const FrameHeader& h, const char* body) {
       if (d.status == internal::TaskStatus::kOk) check_record(d.value, body, size);
       require(inside(d.type_name.data(), d.type_name.size(), body, size));
       require(inside(d.what.data(), d.what.size(), body, size));
-      require(inside(d.backtrace.data(), d.backtrace.size(), body, size));
+      require(d.frames.frames.size() <= internal::ModuleFrames::kMaxFrames);
+      for (const internal::ModuleFrames::Frame& f : d.frames.frames) {
+        require(f.module < d.frames.modules.size() ||
+                f.module == internal::ModuleFrames::kNoModule);
+      }
       break;
     }
     case MessageType::kAllocRequest:

@@ -46,7 +46,8 @@ inline std::vector<std::string> seed_streams() {
   });
   append_frame(streams[i], MessageType::kTaskDone, 9, [](ByteBuffer& b) {
     internal::put_task_done_prefix(b, internal::TaskStatus::kError, 5);
-    internal::put_task_error(b, "std::runtime_error", "boom", "#0 0x1 in f()\n");
+    internal::put_task_error(b, "std::runtime_error", "boom",
+                             internal::ModuleFrames{{"", "libx.so"}, {{0, 0x10}, {1, 0x20}}});
   });
   append_frame(streams[i++], MessageType::kTaskDone, 10, [](ByteBuffer& b) {
     internal::put_task_done_prefix(b, internal::TaskStatus::kStoreFull, 5);

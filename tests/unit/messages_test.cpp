@@ -54,10 +54,18 @@ std::string task_done_ok(const std::string& record, std::uint64_t exec_ns = 1234
   return bytes_of(b);
 }
 
+// Two frames in the program, one in a library, one outside any module.
+ModuleFrames sample_frames() {
+  ModuleFrames f;
+  f.modules = {"", "/usr/lib/libfoo.so"};
+  f.frames = {{0, 0x1234}, {1, 0x10}, {0, 0x2000}, {ModuleFrames::kNoModule, 0x7fff0000}};
+  return f;
+}
+
 std::string task_done_error() {
   ByteBuffer b;
   put_task_done_prefix(b, TaskStatus::kError, 99);
-  put_task_error(b, "std::invalid_argument", "bad angle", "#0 f()\n#1 main()");
+  put_task_error(b, "std::invalid_argument", "bad angle", sample_frames());
   return bytes_of(b);
 }
 
@@ -191,18 +199,40 @@ TEST(Messages, TaskDoneErrorRoundTrips) {
   EXPECT_EQ(d.exec_ns, 99u);
   EXPECT_EQ(d.type_name, "std::invalid_argument");
   EXPECT_EQ(d.what, "bad angle");
-  EXPECT_EQ(d.backtrace, "#0 f()\n#1 main()");
+  const ModuleFrames sent = sample_frames();
+  EXPECT_EQ(d.frames.modules, sent.modules);
+  ASSERT_EQ(d.frames.frames.size(), sent.frames.size());
+  for (std::size_t i = 0; i < sent.frames.size(); ++i) {
+    EXPECT_EQ(d.frames.frames[i].module, sent.frames[i].module);
+    EXPECT_EQ(d.frames.frames[i].offset, sent.frames[i].offset);
+  }
+}
+
+TEST(Messages, TaskDoneErrorFramesAreBounded) {
+  ModuleFrames many;
+  many.modules = {""};
+  many.frames.assign(ModuleFrames::kMaxFrames + 10, ModuleFrames::Frame{0, 1});
+  ByteBuffer b;
+  put_task_done_prefix(b, TaskStatus::kError, 0);
+  put_task_error(b, "T", "w", many);  // cut to the maximum when written
+  EXPECT_EQ(read_task_done(b.data(), b.size()).frames.frames.size(), ModuleFrames::kMaxFrames);
+  // A frame naming a module the message does not list is bad input.
+  ByteBuffer bad;
+  put_task_done_prefix(bad, TaskStatus::kError, 0);
+  put_task_error(bad, "T", "w", ModuleFrames{{""}, {{0, 1}}});
+  bad.data()[bad.size() - 10] = 5;  // the frame's u16 module index
+  EXPECT_THROW(read_task_done(bad.data(), bad.size()), DecodeError);
 }
 
 TEST(Messages, TaskDoneErrorWithEmptyStringsRoundTrips) {
   ByteBuffer b;
   put_task_done_prefix(b, TaskStatus::kError, 0);
-  put_task_error(b, "", "", "");
+  put_task_error(b, "", "", ModuleFrames{});
   const TaskDone d = read_task_done(b.data(), b.size());
   EXPECT_EQ(d.status, TaskStatus::kError);
   EXPECT_TRUE(d.type_name.empty());
   EXPECT_TRUE(d.what.empty());
-  EXPECT_TRUE(d.backtrace.empty());
+  EXPECT_TRUE(d.frames.empty());
 }
 
 TEST(Messages, TaskDoneStoreFullRoundTrips) {
@@ -400,7 +430,10 @@ void fuzz_task_done(const std::string& s) {
   if (d.status == TaskStatus::kError) {
     ASSERT_TRUE(inside(d.type_name.data(), d.type_name.size(), s));
     ASSERT_TRUE(inside(d.what.data(), d.what.size(), s));
-    ASSERT_TRUE(inside(d.backtrace.data(), d.backtrace.size(), s));
+    ASSERT_LE(d.frames.frames.size(), ModuleFrames::kMaxFrames);
+    for (const ModuleFrames::Frame& f : d.frames.frames) {
+      ASSERT_TRUE(f.module < d.frames.modules.size() || f.module == ModuleFrames::kNoModule);
+    }
   }
   ASSERT_NE(d.value.kind, RecordKind::kRef);
 }

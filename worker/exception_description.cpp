@@ -1,0 +1,62 @@
+// The type comes from the C++ ABI (__cxa_current_exception_type), which knows it for every thrown
+// object; the message from rethrowing the exception into handlers for the types that carry one.
+// Only on a failure path: each rethrow costs about a microsecond.
+#include "worker/exception_description.hpp"
+
+#include <exception>
+#include <optional>
+#include <typeinfo>
+
+#include <cxxabi.h>
+#include <fmt/format.h>
+
+#include <shoal/detail/type_id.hpp>
+
+namespace shoal::internal {
+namespace {
+
+// The value of a thrown number, tried as each type in turn (a catch clause matches one type
+// exactly: `throw 42` is caught by `int` only).
+template <class T, class... Rest>
+std::optional<std::string> number_text() {
+  try {
+    throw;
+  } catch (const T& value) {
+    return fmt::format("{}", value);
+  } catch (...) {
+  }
+  if constexpr (sizeof...(Rest) > 0) {
+    return number_text<Rest...>();
+  } else {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+ExceptionDescription describe_current_exception() {
+  ExceptionDescription d;
+  const std::type_info* type = abi::__cxa_current_exception_type();
+  d.type_name = type != nullptr ? detail::demangle(type->name()) : "an unknown type";
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    d.type_name = detail::demangle(typeid(e).name());  // the dynamic type, not the static one
+    d.what = e.what();
+    return d;
+  } catch (const std::string& s) {
+    d.what = s;
+    return d;
+  } catch (const char* s) {
+    d.what = s != nullptr ? s : "";
+    return d;
+  } catch (...) {
+  }
+  d.what = number_text<int, long, long long, unsigned, unsigned long, unsigned long long, short,
+                       unsigned short, char, signed char, unsigned char, bool, float, double,
+                       long double>()
+               .value_or("");
+  return d;
+}
+
+}  // namespace shoal::internal

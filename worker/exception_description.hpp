@@ -1,0 +1,22 @@
+// What a task threw, in words the driver can rethrow: the thrown type's name and a message, for
+// anything a C++ program can throw, not only std::exception (`throw 42;`, a std::string, a
+// struct of the program's own).
+#pragma once
+
+#include <string>
+
+namespace shoal::internal {
+
+struct ExceptionDescription {
+  /// The demangled type of the thrown object: "std::invalid_argument", "int", "std::string",
+  /// "app::Oddity".
+  std::string type_name;
+  /// what() for a std::exception; the value itself for a string (std::string, const char*) or a
+  /// number; empty for anything else.
+  std::string what;
+};
+
+/// Describes the exception being handled. Call only inside a catch handler.
+ExceptionDescription describe_current_exception();
+
+}  // namespace shoal::internal
