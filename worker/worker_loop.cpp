@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <iostream>
 #include <string>
 #include <typeinfo>
 #include <vector>
 
 #include <malloc.h>
 #include <sched.h>
+#include <stdio_ext.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -199,7 +201,27 @@ class WorkerLoop {
       put_store_full(out_, requested, capacity);
     }
     end_frame(out_, frame);
-    // Lines the function printed reach the terminal (or the driver's log) before its result.
+    end_task_output();
+  }
+
+  // What the function printed reaches the terminal (or the driver's log) before its result. When
+  // output goes to the driver's log, a last line the task printed without a newline is ended
+  // here, so it is logged as a line of this task's, not glued to the next task's first line.
+  // Stdio buffers line by line, so bytes still pending in a stream's buffer are exactly such a
+  // partial line; checking costs no system call. (A partial line that already left the buffer,
+  // flushed with std::flush or fflush(), written with write(2) or by a program the task ran, is
+  // ended by the driver when it sees this task's result, if no other task is queued behind it on
+  // this worker: see WorkerOutput::end_of_task.)
+  void end_task_output() {
+    if (p_.output_forwarded) {
+      // Before any flush below: std::cout and std::cerr write into these same stdio buffers.
+      for (FILE* stream : {stdout, stderr}) {
+        if (__fpending(stream) > 0) std::fputc('\n', stream);
+      }
+    }
+    std::cout.flush();  // iostreams not synchronised with stdio have buffers of their own
+    std::cerr.flush();
+    std::clog.flush();
     std::fflush(stdout);
     std::fflush(stderr);
   }
@@ -301,9 +323,13 @@ static void keep_memory() {
 int run_worker(const WorkerParams& params) {
   g_process_role.store(ProcessRole::kWorker);
   // Line-buffered stdio: each line reaches the pipe (or terminal) when it ends, so a line printed
-  // just before abort(), a segfault or SIGKILL is not lost in a stdio buffer. stderr stays
-  // unbuffered. Costs a write per line, which a task printing in a tight loop may notice.
+  // just before abort(), a segfault or SIGKILL is not lost in a stdio buffer. Costs a write per
+  // line, which a task printing in a tight loop may notice. When output is forwarded to the
+  // driver, stderr is line-buffered too (it is unbuffered by default), so that a partial line a
+  // task leaves on it can be seen and ended when the task ends (end_task_output); only a partial
+  // line at the moment of a crash is lost that way, as in Python, whose stderr is line-buffered.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (params.output_forwarded) std::setvbuf(stderr, nullptr, _IOLBF, 0);
   keep_memory();
   return WorkerLoop(params).run();
 }

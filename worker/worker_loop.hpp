@@ -23,6 +23,9 @@ struct WorkerParams {
   int slot = 0;     // the worker's index in the pool, for logs
   char* arena_base = nullptr;
   std::uint64_t arena_size = 0;
+  /// Its stdout and stderr are pipes to the driver's log (Config::log_to_driver), not the
+  /// driver's own stdout and stderr.
+  bool output_forwarded = false;
 };
 
 /// Runs the worker until its driver goes away. Returns the process exit code.

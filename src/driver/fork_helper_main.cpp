@@ -166,9 +166,11 @@ class ForkHelperLoop {
     // Its own process group, so that the processes a task starts can be killed with it: the
     // helper SIGKILLs the group when it reaps the worker (see reap()).
     setpgid(0, 0);
-    const int log_fd = fds.out >= 0 ? redirect_stdio(&fds) : STDERR_FILENO;
+    const bool forwarded = fds.out >= 0;
+    const int log_fd = forwarded ? redirect_stdio(&fds) : STDERR_FILENO;
     logging::init_child(fmt::format("worker {} pid {}", slot, getpid()), p_.level, log_fd);
     WorkerParams wp;
+    wp.output_forwarded = forwarded;
     wp.socket = fds.socket;
     wp.slot = slot;
     wp.arena_base = p_.arena_base;

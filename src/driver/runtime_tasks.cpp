@@ -213,6 +213,8 @@ void Runtime::on_task_done(int slot, const FrameParser::Frame& frame) {
   }
   std::optional<TaskSpec> task = scheduler_.complete(slot, frame.header.id, done.exec_ns);
   if (!task) throw DecodeError("result for a task that is not running on this worker");
+  // The worker wrote the task's output before its result: its last partial line is the task's.
+  if (scheduler_.running(slot) == 0) output_->end_of_task(slot);
   const std::uint64_t id = task->id;
   release_args(*task);
 

@@ -1,7 +1,8 @@
 // Reading workers' stdout and stderr pipes on the I/O thread (see worker_output.hpp).
 //
-// Each pipe is a Stream: an Asio stream_descriptor, a read buffer and a LineSplitter. Reads are
-// chained (one async_read_some in flight per pipe); each completed line goes straight to
+// Each pipe is a Stream: an Asio stream_descriptor, a read buffer and a LineSplitter. One wait for
+// readability is in flight per pipe; when it fires, the stream reads what the pipe holds without
+// blocking (bounded per wake-up) and re-arms. Each completed line goes straight to
 // logging::write_worker_line(), which writes it under spdlog's console mutex, so lines from two
 // workers, or a worker's line and a shoal log line, never mix inside a line. Lines of one pipe
 // keep their order; lines of different pipes are ordered only by when they were read.
@@ -14,6 +15,7 @@
 // has an event loop.
 #include "src/driver/worker_output.hpp"
 
+#include <cerrno>
 #include <string>
 #include <string_view>
 
@@ -30,7 +32,10 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;  // a full pipe buffer in one read
-}
+// A pipe that never runs dry (a task printing in a loop) must not keep the I/O thread from the
+// sockets and the other pipes.
+constexpr std::size_t kMaxReadPerWakeup = 4 * kReadChunk;
+}  // namespace
 
 class WorkerOutput::Stream : public std::enable_shared_from_this<Stream> {
  public:
@@ -40,12 +45,47 @@ class WorkerOutput::Stream : public std::enable_shared_from_this<Stream> {
         origin_(std::move(origin)),
         owner_(owner),
         splitter_(kMaxLine),
-        chunk_(new char[kReadChunk]) {}
+        chunk_(new char[kReadChunk]) {
+    boost::system::error_code ignored;
+    pipe_.non_blocking(true, ignored);  // reads below must never block the I/O thread
+  }
 
-  void read_some() {
-    pipe_.async_read_some(asio::buffer(chunk_.get(), kReadChunk),
-                          [self = shared_from_this()](const boost::system::error_code& ec,
-                                                      std::size_t n) { self->on_read(ec, n); });
+  // Waits for bytes, then reads them itself (not async_read_some): bytes are then only ever
+  // taken from the pipe by read_available(), in order, whether it runs here or from
+  // end_of_task(). With async_read_some, bytes Asio had already read for a handler still queued
+  // could be overtaken by a direct read.
+  void wait_for_bytes() {
+    pipe_.async_wait(asio::posix::descriptor::wait_read,
+                     [self = shared_from_this()](const boost::system::error_code& ec) {
+                       self->on_readable(ec);
+                     });
+  }
+
+  // Reads what the pipe holds now, without blocking. Returns false at EOF (or an error).
+  bool read_available() {
+    for (std::size_t total = 0; total < kMaxReadPerWakeup;) {
+      const ssize_t n = ::read(pipe_.native_handle(), chunk_.get(), kReadChunk);
+      if (n > 0) {
+        splitter_.feed(std::string_view(chunk_.get(), static_cast<std::size_t>(n)),
+                       [this](std::string_view line) { print(line); });
+        total += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+    return true;  // more may wait: the next wake-up reads it, after other pipes had their turn
+  }
+
+  // The task that wrote to this pipe has ended: read what it wrote, and print a last partial
+  // line as a line of its own.
+  void end_of_task() {
+    if (closed_) return;
+    if (!read_available()) {
+      finish_at_eof();
+      return;
+    }
+    splitter_.finish([this](std::string_view line) { print(line); });
   }
 
   // Stops reading. The last partial line is printed too: whatever was read is never dropped.
@@ -64,16 +104,18 @@ class WorkerOutput::Stream : public std::enable_shared_from_this<Stream> {
   }
 
  private:
-  void on_read(const boost::system::error_code& ec, std::size_t n) {
+  void on_readable(const boost::system::error_code& ec) {
     if (closed_) return;  // closed by drain()'s time limit or the owner's destructor
-    splitter_.feed(std::string_view(chunk_.get(), n),
-                   [this](std::string_view line) { print(line); });
-    if (!ec) {
-      read_some();
+    if (!ec && read_available()) {
+      wait_for_bytes();
       return;
     }
-    // EOF: the worker and everything that inherited the pipe have exited. Any other error (EIO
-    // cannot happen on a pipe) ends the stream the same way.
+    finish_at_eof();
+  }
+
+  // EOF: the worker and everything that inherited the pipe have exited. Any other error (EIO
+  // cannot happen on a pipe) ends the stream the same way.
+  void finish_at_eof() {
     close();
     if (owner_ != nullptr) owner_->closed(shared_from_this());
   }
@@ -116,14 +158,24 @@ void WorkerOutput::begin(int slot, pid_t pid) {
   // pid 0: the fork failed (the pipes are at EOF already) or, in drain(), is not known yet.
   const std::string origin =
       pid > 0 ? fmt::format("worker {} pid {}", slot, pid) : fmt::format("worker {}", slot);
-  start_stream(out, false, origin);
-  start_stream(err, true, origin);
+  current_[slot] = {start_stream(out, false, origin), start_stream(err, true, origin)};
 }
 
-void WorkerOutput::start_stream(int fd, bool is_stderr, const std::string& origin) {
+void WorkerOutput::end_of_task(int slot) {
+  auto it = current_.find(slot);
+  if (it == current_.end()) return;
+  // Copies: a stream that reaches EOF here leaves open_, and its owner's references with it.
+  for (const std::weak_ptr<Stream>& weak : {it->second.first, it->second.second}) {
+    if (const std::shared_ptr<Stream> stream = weak.lock()) stream->end_of_task();
+  }
+}
+
+std::weak_ptr<WorkerOutput::Stream> WorkerOutput::start_stream(int fd, bool is_stderr,
+                                                               const std::string& origin) {
   auto stream = std::make_shared<Stream>(io_, fd, is_stderr, origin, this);
   open_.insert(stream);
-  stream->read_some();
+  stream->wait_for_bytes();
+  return stream;
 }
 
 void WorkerOutput::drain(std::chrono::milliseconds limit) {

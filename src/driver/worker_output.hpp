@@ -54,6 +54,13 @@ class WorkerOutput {
   /// reading that worker's pipes. Does nothing if no pipes wait for `slot`.
   void begin(int slot, pid_t pid);
 
+  /// The task that `slot`'s worker ran has ended and no other task was queued behind it on that
+  /// worker: reads what its pipes hold now (the worker wrote to them before it sent the result)
+  /// and prints a last line without a newline as a line of its own, so that it is not glued to
+  /// what the next task prints. (With a task queued behind, the next task may have started
+  /// writing already; the worker itself ends a partial line left in its stdio buffers.)
+  void end_of_task(int slot);
+
   /// For shutdown, after the workers were told to stop: starts reading pipes still waiting for
   /// begin(), and closes the pipes that have not reached EOF after `limit`. Once every pipe is
   /// closed this object holds no work in the io_context, so its run() can return.
@@ -62,13 +69,15 @@ class WorkerOutput {
  private:
   class Stream;
 
-  void start_stream(int fd, bool is_stderr, const std::string& origin);
+  std::weak_ptr<Stream> start_stream(int fd, bool is_stderr, const std::string& origin);
   void closed(const std::shared_ptr<Stream>& stream);  // a stream reached EOF (or was closed)
 
   boost::asio::io_context& io_;
   std::map<int, std::deque<std::pair<int, int>>> waiting_;  // slot -> {out, err} before begin()
   std::set<std::shared_ptr<Stream>> open_;                  // being read
-  std::optional<boost::asio::steady_timer> drain_timer_;    // set while draining
+  // The stdout and stderr streams of each slot's newest worker, for end_of_task().
+  std::map<int, std::pair<std::weak_ptr<Stream>, std::weak_ptr<Stream>>> current_;
+  std::optional<boost::asio::steady_timer> drain_timer_;  // set while draining
 };
 
 }  // namespace shoal::internal

@@ -268,6 +268,33 @@ int log_diagnostic(const std::string& tag) {
   return getpid();
 }
 
+// Issue 9, field report 5: a task's last line without a newline, written each way a task writes.
+int print_partial_printf(const std::string& tag) {
+  std::printf("%s printf-partial", tag.c_str());           // left in stdio's buffer
+  std::fprintf(stderr, "%s stderr-partial", tag.c_str());  // likewise, on the other stream
+  return getpid();
+}
+int print_partial_cout(const std::string& tag) {
+  std::cout << tag << " cout-partial" << std::flush;  // flushed: in the pipe, without a newline
+  return getpid();
+}
+int print_raw_partial(const std::string& tag) {
+  const std::string text = tag + " raw-partial";
+  (void)!write(STDERR_FILENO, text.data(), text.size());
+  return getpid();
+}
+int print_next_line(const std::string& tag) {
+  std::printf("%s next line\n", tag.c_str());
+  std::fprintf(stderr, "%s next err line\n", tag.c_str());
+  return getpid();
+}
+int print_short_partial(const std::string& tag, int i) {
+  std::printf("%s %d", tag.c_str(), i);
+  return getpid();
+}
+
+SHOAL_REMOTE(print_partial_printf, print_partial_cout, print_raw_partial, print_next_line,
+             print_short_partial);
 SHOAL_REMOTE(log_diagnostic, print_every_way, print_many, print_then_abort, print_then_sigkill,
              print_partial, print_long_line, print_binary, start_detached_grandchild, print_plain);
 
@@ -401,6 +428,47 @@ TEST_F(WorkerOutputTest, PartialLastLineArrivesByShutdownWhateverTheLogLevel) {
   const std::vector<Forwarded> found = lines_with_text(log(), tag + " partial");
   ASSERT_EQ(found.size(), 1u) << "a last line without a newline was lost at shutdown";
   EXPECT_EQ(found[0].pid, pid);
+}
+
+// The next task on the same worker must not be needed to see the line, nor glued to it.
+TEST_F(WorkerOutputTest, ALastLineWithoutNewlineIsLoggedWhenItsTaskEnds) {
+  shoal::Config config = shoal::testing::SessionTest::test_config();
+  config.num_cpus = 1;  // every task on the same worker
+  start(config);
+  const std::string tag = unique_tag("ends");
+  const pid_t pid = shoal::get(shoal::task(print_partial_printf).remote(tag), kDeadline);
+  EXPECT_EQ(shoal::get(shoal::task(print_partial_cout).remote(tag), kDeadline), pid);
+  EXPECT_EQ(shoal::get(shoal::task(print_raw_partial).remote(tag), kDeadline), pid);
+  // Seen while the worker is idle, before any other task runs.
+  for (const char* part : {" printf-partial", " cout-partial", " stderr-partial", " raw-partial"}) {
+    const std::vector<Forwarded> found = await_line(tag + part);
+    ASSERT_EQ(found.size(), 1u) << part << " was not logged as its own line by the end of its task";
+    EXPECT_EQ(found[0].pid, pid);
+    EXPECT_EQ(found[0].stream,
+              std::string(part) == " printf-partial" || std::string(part) == " cout-partial"
+                  ? "stdout"
+                  : "stderr");
+  }
+  shoal::get(shoal::task(print_next_line).remote(tag), kDeadline);
+  shoal::shutdown();
+  EXPECT_EQ(lines_with_text(log(), tag + " next line").size(), 1u) << "glued to the partial line";
+  EXPECT_EQ(lines_with_text(log(), tag + " next err line").size(), 1u);
+}
+
+// Short tasks are queued behind each other on a worker (pipelined): each one's partial line is
+// still a line of its own.
+TEST_F(WorkerOutputTest, PartialLinesOfPipelinedTasksStayApart) {
+  shoal::Config config = shoal::testing::SessionTest::test_config();
+  config.num_cpus = 1;
+  start(config);
+  const std::string tag = unique_tag("pipelined");
+  std::vector<shoal::ObjectRef<int>> refs;
+  for (int i = 0; i < 300; ++i) refs.push_back(shoal::task(print_short_partial).remote(tag, i));
+  shoal::get(refs, kDeadline);
+  shoal::shutdown();
+  for (int i = 0; i < 300; ++i) {
+    EXPECT_EQ(lines_with_text(log(), tag + " " + std::to_string(i)).size(), 1u) << i;
+  }
 }
 
 TEST_F(WorkerOutputTest, VeryLongLineIsSplitAtTheBoundWithNothingLost) {
