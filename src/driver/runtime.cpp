@@ -325,6 +325,12 @@ void Runtime::on_closed(Connection& connection, const std::string& reason, bool 
   std::lock_guard<Mutex> lock(mu_);
   if (state_ == State::kStopping || state_ == State::kStopped) return;
   if (connection.tag() < 0) {  // without the helper no worker can be replaced
+    // Its workers die with it (their PR_SET_PDEATHSIG), but what their tasks started does not:
+    // the helper used to kill each worker's process group and can no longer. A group's id is
+    // not reused while it has members, so this reaches only what the workers left behind.
+    for (const WorkerSlot& s : slots_) {
+      if (s.pid > 0) kill(-s.pid, SIGKILL);
+    }
     break_session("the fork helper died: " + reason);
     return;
   }

@@ -25,6 +25,7 @@
 
 #include <shoal/shoal.hpp>
 
+#include "src/driver/runtime.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -206,6 +207,32 @@ TEST_P(DriverExit, TakesDownTheProcessesItsTasksStarted) {
   all_descendants_gone(std::chrono::steady_clock::now() + 1s);
   EXPECT_TRUE(shoal::testing::shoal_shm_entries().empty());
   EXPECT_TRUE(shoal::testing::shoal_socket_files().empty());
+  munmap(page, sizeof(SharedPage));
+}
+
+// Not the driver's end but its helper's (the OOM killer, a kill -9 by pid): the workers die with
+// it, and the driver kills what their tasks started.
+TEST(HelperDeath, TakesDownTheProcessesTasksStarted) {
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  void* page =
+      mmap(nullptr, sizeof(SharedPage), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
+  g_page = new (page) SharedPage();
+  shoal::init(shoal::testing::SessionTest::test_config());
+  std::vector<shoal::ObjectRef<int>> refs;
+  for (int i = 0; i < kTasks; ++i) refs.push_back(shoal::task(start_sleeper_and_wait).remote(i));
+  ASSERT_TRUE(shoal::testing::eventually([] { return g_page->started.load() == kTasks; }, 40s));
+  const pid_t helper = shoal::internal::current_runtime()->TEST_fork_helper_pid();
+  ASSERT_EQ(kill(helper, SIGKILL), 0);
+  EXPECT_THROW(shoal::get(refs), shoal::Error);  // the session is broken, and says so
+  for (int i = 0; i < kTasks; ++i) {
+    const pid_t sleeper = g_page->sleepers[i].load();
+    EXPECT_TRUE(shoal::testing::eventually([&] { return !process_alive(sleeper); }, 1s))
+        << "the sleeper " << sleeper << " outlived the fork helper by more than 1 s";
+    if (process_alive(sleeper)) kill(sleeper, SIGKILL);
+  }
+  shoal::shutdown();
+  EXPECT_TRUE(all_descendants_gone(std::chrono::steady_clock::now() + 1s));
   munmap(page, sizeof(SharedPage));
 }
 
