@@ -219,10 +219,12 @@ def contestants(args, build, scratch, images_dir):
 
     def shoal_demo(out):
         d = parse_json(out, "rotate_images --json")
+        # "results" pairs each file with its mean, in file order: the order every contestant
+        # lists the images in (rotate_images::list_images, sorted), which check_means relies on.
         return {"shoal_img_ms": d["processing_ms"], "shoal_img_init_ms": d["init_ms"],
                 "shoal_img_shutdown_ms": d["shutdown_ms"],
                 "shoal_img_total_ms": d["init_ms"] + d["processing_ms"] + d["shutdown_ms"],
-                "shoal_img_workers": d["num_cpus"], "means": d["means"]}
+                "shoal_img_workers": d["num_cpus"], "means": [r["mean"] for r in d["results"]]}
 
     return [
         Contestant("floors", [shoal_bench, "--benchmark_filter=Floor",

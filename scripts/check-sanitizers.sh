@@ -15,7 +15,9 @@ scripts/install-deps.sh
 # A worker's report must not hide behind a retried task: stop the process at the first report.
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+# Reports from third-party libraries (not shoal's code) are suppressed by scripts/tsan.supp; its
+# comment says what a suppression there can and cannot hide.
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions='$root/scripts/tsan.supp'"
 
 sanitizers=("$@")
 [ ${#sanitizers[@]} -eq 0 ] && sanitizers=(address thread)

@@ -16,10 +16,13 @@
 // the blog's data set). Bad input (a folder it cannot create, a file that is not an image) ends
 // with a message on stderr and exit code 2, as do command-line mistakes.
 //
-// For bench/compare.py: --json prints one JSON document on stdout instead of the text (means in
-// file order, init_ms, processing_ms, shutdown_ms, num_cpus, images); --sequential does the same
-// work in a plain loop in this process, without shoal (but with the workers' malloc settings);
-// --generate-only only writes the samples.
+// For scripts and bench/compare.py: --json prints one JSON document on stdout instead of the text:
+//   {"mode": "shoal" or "sequential", "folder": "...", "images": N, "num_cpus": N,
+//    "init_ms": ..., "processing_ms": ..., "shutdown_ms": ...,
+//    "results": [{"file": "<folder>/sample_000.bmp", "mean": <the image's mean>}, ...]}
+// with one entry of "results" per image, in file order; "file" is the path the image was read
+// from. --sequential does the same work in a plain loop in this process, without shoal (but with
+// the workers' malloc settings); --generate-only only writes the samples.
 //
 //   rotate_images [folder] [--count N] [--width W] [--height H] [--num-cpus N]
 //                 [--json] [--sequential] [--generate-only]
@@ -180,16 +183,21 @@ Result run_sequential(const std::vector<std::string>& fnames) {
   return r;
 }
 
-void print_json(const Options& opt, const Result& r) {
+void print_json(const Options& opt, const std::vector<std::string>& fnames, const Result& r) {
+  // Each mean with its file, so that a script need not rely on the order of two lists.
+  nlohmann::json results = nlohmann::json::array();
+  for (std::size_t i = 0; i < fnames.size(); ++i) {
+    results.push_back(nlohmann::json{{"file", fnames[i]}, {"mean", r.means.at(i)}});
+  }
   const nlohmann::json doc = {
       {"mode", opt.sequential ? "sequential" : "shoal"},
       {"folder", opt.folder},
-      {"images", r.means.size()},
+      {"images", fnames.size()},
       {"num_cpus", r.num_cpus},
       {"init_ms", r.init_ms},
       {"processing_ms", r.processing_ms},
       {"shutdown_ms", r.shutdown_ms},
-      {"means", r.means},
+      {"results", results},
   };
   std::cout << doc.dump(2) << "\n";
 }
@@ -219,7 +227,7 @@ int run(const Options& opt) {
 
   const Result r = opt.sequential ? run_sequential(fnames) : run_shoal(opt, fnames);
   if (opt.json) {
-    print_json(opt, r);
+    print_json(opt, fnames, r);
   } else {
     print_text(opt, r, fnames.size());
   }
@@ -244,8 +252,9 @@ int main(int argc, char** argv) {
                        ->capture_default_str()
                        ->check(CLI::Range(0, 4096));
   app.add_flag("--json", opt.json,
-               "Print one JSON document (means, init_ms, processing_ms, shutdown_ms, num_cpus, "
-               "images) instead of text");
+               "Print one JSON document instead of text: mode, folder, images, num_cpus, init_ms, "
+               "processing_ms, shutdown_ms, and results: [{\"file\": path, \"mean\": value}, ...] "
+               "in file order");
   app.add_flag("--sequential", opt.sequential,
                "Do the same work in a plain loop in this process, without shoal")
       ->excludes(num_cpus);

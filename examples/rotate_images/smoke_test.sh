@@ -4,8 +4,9 @@
 # generate:       an empty folder gets 8 sample images; all 8 are rotated; exit code 0.
 # bad_image:      a file named bad.bmp that is not an image; exit code 2 and a message naming it.
 # missing_folder: a folder that cannot be created (its parent is a file); exit code 2.
-# json:           --json on 8 generated images prints one JSON document with 8 means, and
-#                 --sequential --json gives the same means (checked with /usr/bin/python3).
+# json:           --json on 8 generated images prints one JSON document whose "results" name
+#                 each image once, each with its own mean (recomputed here from the .bmp file),
+#                 and --sequential --json gives the same results (checked with /usr/bin/python3).
 # The work folder is recreated at the start and removed when the case passes.
 set -u
 bin=$1 work=$2 case=$3
@@ -44,14 +45,37 @@ case $case in
   json)
     "$bin" "$work/images" --count 8 --json > "$work/shoal.json" || fail "exit code $?, expected 0"
     "$bin" "$work/images" --sequential --json > "$work/seq.json" || fail "--sequential: exit $?"
-    /usr/bin/python3 - "$work/shoal.json" "$work/seq.json" <<'EOF' || fail "bad JSON output"
-import json, sys
+    /usr/bin/python3 - "$work/shoal.json" "$work/seq.json" "$work/images" <<'EOF' || fail "bad JSON output"
+import json, os, struct, sys
 shoal, seq = (json.load(open(p)) for p in sys.argv[1:3])
+folder = sys.argv[3]
+
+def bmp_mean(path):  # the mean of every channel of every pixel of a 24-bit BMP, as in the demo
+    data = open(path, "rb").read()
+    offset, = struct.unpack_from("<I", data, 10)
+    width, height, _, bits = struct.unpack_from("<iiHH", data, 18)
+    assert bits == 24, (path, bits)
+    height, stride = abs(height), (width * 3 + 3) // 4 * 4  # rows are padded to 4 bytes
+    total = sum(sum(data[offset + r * stride:offset + r * stride + width * 3])
+                for r in range(height))
+    return total / (width * height * 3)
+
+inputs = sorted(os.path.realpath(os.path.join(folder, f)) for f in os.listdir(folder)
+                if f.endswith(".bmp") and not f.endswith("_rot90.bmp"))
+assert len(inputs) == 8, inputs
+expected = {f: bmp_mean(f) for f in inputs}
+# The samples differ, so a wrong pairing of files and means cannot go unnoticed.
+assert len(set(expected.values())) == 8, expected
 for doc in (shoal, seq):
-    assert len(doc["means"]) == 8 and doc["images"] == 8, doc
+    assert doc["images"] == 8, doc
     assert all(doc[k] >= 0 for k in ("init_ms", "processing_ms", "shutdown_ms")), doc
+    files = [os.path.realpath(r["file"]) for r in doc["results"]]
+    assert sorted(files) == inputs, (files, inputs)  # each input named once
+    for r in doc["results"]:
+        want = expected[os.path.realpath(r["file"])]
+        assert abs(r["mean"] - want) <= 1e-9 * want, (r, want)
 assert shoal["num_cpus"] >= 1 and seq["init_ms"] == 0 and seq["shutdown_ms"] == 0, seq
-assert shoal["means"] == seq["means"], (shoal["means"], seq["means"])
+assert shoal["results"] == seq["results"], (shoal["results"], seq["results"])
 EOF
     ;;
   *)

@@ -52,9 +52,16 @@ std::pair<int, std::string> in_child(const std::function<int()>& body) {
 
 TEST(Config, DefaultCpuCountFollowsTheAffinityMask) {
   auto [code, err] = in_child([] {
+    // One of the CPUs the process may already use: CPU 0 may be outside its cpuset (taskset, a
+    // container pinned to other CPUs), and the kernel would refuse it.
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return 3;
+    int first = 0;
+    while (first < CPU_SETSIZE && !CPU_ISSET(first, &allowed)) ++first;
     cpu_set_t one;
     CPU_ZERO(&one);
-    CPU_SET(0, &one);
+    CPU_SET(first, &one);
     if (sched_setaffinity(0, sizeof one, &one) != 0) return 3;
     shoal::init();  // num_cpus = 0: detect
     if (shoal::cluster_resources().at("CPU") != 1.0) return 4;

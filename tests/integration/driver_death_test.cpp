@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -96,7 +97,14 @@ bool all_descendants_gone(std::chrono::steady_clock::time_point deadline) {
 }
 
 TEST(DriverDeath, SigkillInEveryPhaseLeavesNoProcessAndNoName) {
-  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  // Without it the orphans go to init, out of the test's sight, and "no child left" proves
+  // nothing. It needs no privilege, but a seccomp filter can refuse prctl().
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    const int err = errno;
+    GTEST_SKIP() << "the machine refused prctl(PR_SET_CHILD_SUBREAPER), which lets the test see "
+                    "the dead driver's orphans: "
+                 << std::strerror(err);
+  }
   auto* phase =
       static_cast<std::atomic<int>*>(mmap(nullptr, sizeof(std::atomic<int>), PROT_READ | PROT_WRITE,
                                           MAP_SHARED | MAP_ANONYMOUS, -1, 0));

@@ -3,6 +3,7 @@
 // no abstract name, none listening), and the workers run as the driver's user. So another local
 // user can neither connect to a worker nor map the store, and a crash leaves nothing behind.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -26,6 +27,7 @@
 
 #include "src/driver/runtime.hpp"
 #include "tests/support/session.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace {
 
@@ -204,8 +206,9 @@ TEST(IsolationFiles, SessionProcessesOpenNoNamedFiles) {
 // Other programs on the machine create files in /tmp at any moment (compilers, other tests), so a
 // plain before/after listing would blame shoal for them. The check runs in a child process with a
 // private mount namespace: fresh, empty tmpfs mounts on those directories, which only the child
-// and its session can see. Creating the namespace needs CAP_SYS_ADMIN; without it the test skips
-// (SessionProcessesHoldNoNamedFiles and the socket test still cover held files and sockets).
+// and its session can see. Creating the namespace needs CAP_SYS_ADMIN, and the mounts need "/" to
+// be a mount point (not so under chroot); without them the test skips, naming what was refused
+// (SessionProcessesOpenNoNamedFiles and the socket test still cover held files and sockets).
 
 std::vector<std::string> watched_dirs() {
   std::vector<std::string> dirs = {"/dev/shm", "/tmp"};
@@ -223,13 +226,30 @@ std::set<std::string> entries(const std::vector<std::string>& dirs) {
   return out;
 }
 
-// Exit codes of the child: 0 passed, 10 no namespace (skip), others failed (reason on stderr).
+// Exit codes of the child: 0 passed, kRefusedExitCode the machine refused the private mounts
+// (skip), others failed (reason on stderr).
 int check_in_private_namespace() {
-  if (unshare(CLONE_NEWNS) != 0) return 10;
-  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 10;
+  using shoal::testing::refused;
+  if (unshare(CLONE_NEWNS) != 0) {
+    return refused(
+        "a mount namespace of the test's own to mount empty directories in "
+        "(unshare(CLONE_NEWNS))",
+        errno);
+  }
+  // The tmpfs mounts must not reach the rest of the machine. Under chroot "/" is usually not a
+  // mount point and this fails (EINVAL): then there is no mount to make private that holds all
+  // the watched directories, and the test cannot run.
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    return refused(
+        "making / a private mount, so that the test's tmpfs mounts stay in its own "
+        "mount namespace",
+        errno);
+  }
   std::vector<std::string> dirs = watched_dirs();
   for (const std::string& d : dirs) {
-    if (mount("isolation-test", d.c_str(), "tmpfs", 0, "mode=1777") != 0) return 10;
+    if (mount("isolation-test", d.c_str(), "tmpfs", 0, "mode=1777") != 0) {
+      return refused("mounting an empty tmpfs over " + d, errno);
+    }
   }
   const std::string cwd = "/tmp/cwd";
   if (!fs::create_directory(cwd) || chdir(cwd.c_str()) != 0) return 11;
@@ -256,33 +276,12 @@ int check_in_private_namespace() {
 }
 
 TEST(IsolationNamespace, ASessionCreatesNothingInShmTmpRunUserOrTheWorkingDirectory) {
-  int pipe_fds[2];
-  ASSERT_EQ(pipe(pipe_fds), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    close(pipe_fds[0]);
-    dup2(pipe_fds[1], STDERR_FILENO);
-    int code = 99;
-    try {
-      code = check_in_private_namespace();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "exception: %s\n", e.what());
-    }
-    std::fflush(stderr);
-    _exit(code);
-  }
-  close(pipe_fds[1]);
-  std::string err;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(pipe_fds[0], buf, sizeof buf)) > 0) err.append(buf, static_cast<std::size_t>(n));
-  close(pipe_fds[0]);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status)) << "the child died: " << status << "\n" << err;
-  if (WEXITSTATUS(status) == 10) GTEST_SKIP() << "no private mount namespace (needs CAP_SYS_ADMIN)";
-  EXPECT_EQ(WEXITSTATUS(status), 0) << err;
+  const auto child =
+      shoal::testing::run_in_child(check_in_private_namespace, std::chrono::seconds(100));
+  ASSERT_FALSE(child.timed_out) << "the child did not finish within 100 s\n" << child.err;
+  ASSERT_TRUE(WIFEXITED(child.status)) << "the child died: " << child.status << "\n" << child.err;
+  if (child.refused()) GTEST_SKIP() << "the machine refused " << child.refusal();
+  EXPECT_EQ(WEXITSTATUS(child.status), 0) << child.err;
 }
 
 }  // namespace

@@ -116,7 +116,16 @@ void check_driver_sigkill(int task_ms) {
     std::vector<pid_t> pids = session_pids();
     std::vector<shoal::ObjectRef<int>> busy;
     for (int i = 0; i < 4; ++i) busy.push_back(shoal::task(sleep_ms).remote(task_ms));
-    const int n = static_cast<int>(pids.size());
+    // Report only once the workers are in the state the test is about: both running a task
+    // (every CPU taken: available_resources() leaves CPU out), or, for 0 ms tasks, idle again.
+    bool ready = true;
+    if (task_ms > 0) {
+      ready = eventually([] { return shoal::available_resources().count("CPU") == 0; },
+                         std::chrono::seconds(10));
+    } else {
+      shoal::get(busy);
+    }
+    const int n = ready ? static_cast<int>(pids.size()) : -1;
     (void)!write(pipe_fds[1], &n, sizeof n);
     (void)!write(pipe_fds[1], pids.data(), sizeof(pid_t) * pids.size());
     for (;;) pause();
@@ -124,13 +133,17 @@ void check_driver_sigkill(int task_ms) {
   close(pipe_fds[1]);
   int n = 0;
   ASSERT_EQ(read(pipe_fds[0], &n, sizeof n), static_cast<ssize_t>(sizeof n));
+  if (n < 0) {
+    kill(driver, SIGKILL);  // our own child
+    waitpid(driver, nullptr, 0);
+    FAIL() << "the driver's tasks were not both running within 10 s";
+  }
   std::vector<pid_t> pids(static_cast<std::size_t>(n));
   ASSERT_EQ(read(pipe_fds[0], pids.data(), sizeof(pid_t) * pids.size()),
             static_cast<ssize_t>(sizeof(pid_t) * pids.size()));
   close(pipe_fds[0]);
   ASSERT_EQ(pids.size(), 3u);  // two workers and the helper
   ASSERT_FALSE(all_gone(pids));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the tasks are running
   const auto killed = std::chrono::steady_clock::now();
   ASSERT_EQ(kill(driver, SIGKILL), 0);
   int status = 0;

@@ -8,9 +8,11 @@
 // (a writer that is never woken fails the test with ObjectStoreFullError) or short where the test
 // wants the failure; nothing asserts how long anything took.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <future>
 #include <optional>
 #include <string>
@@ -405,11 +407,8 @@ TEST(StorePressureConfig, StoreTheMachineCannotGiveIsRejectedAtInit) {
 
 // ---- a small /dev/shm (Docker's 64 MB) does not limit the store: it is an anonymous memfd
 
-// Exit codes of the child below; 0 is success.
+// Exit codes of the child below; 0 is success, shoal::testing::kRefusedExitCode a refusal.
 enum ShmChild : int {
-  kNoNamespace = 10,  // unshare(CLONE_NEWNS) refused: no CAP_SYS_ADMIN (skip, not a failure)
-  kMountFailed = 11,
-  kNotSmall = 12,  // /dev/shm did not turn out to be 64 MB
   kPutWrong = 13,
   kTaskWrong = 14,
   kThrew = 15,
@@ -417,17 +416,36 @@ enum ShmChild : int {
 
 // In its own mount namespace: a 64 MB tmpfs over /dev/shm, then a 256 MiB store that holds a
 // 200 MB put() and a 50 MB task result at once. A store backed by /dev/shm would die of SIGBUS.
+// Everything before init() is the machine's to refuse (no CAP_SYS_ADMIN, a chroot, a read-only
+// /dev): the child reports it as refused, and the test skips; only what shoal does can fail it.
 int run_with_small_dev_shm() {
-  if (unshare(CLONE_NEWNS) != 0) return kNoNamespace;
+  using shoal::testing::refused;
+  if (unshare(CLONE_NEWNS) != 0) {
+    return refused(
+        "a mount namespace of the test's own to mount a small /dev/shm in "
+        "(unshare(CLONE_NEWNS))",
+        errno);
+  }
   // Private first, so that the tmpfs mount stays in this namespace and never reaches the host.
-  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return kMountFailed;
+  // Under chroot, "/" is usually not a mount point (EINVAL); then /dev/shm itself must be one:
+  // making it private is enough for a mount on top of it.
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    const int root_errno = errno;
+    if (mount(nullptr, "/dev/shm", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      return refused(std::string("a private mount under the tmpfs, so that it cannot reach the "
+                                 "rest of the machine: making / private: ") +
+                     std::strerror(root_errno) +
+                     "; making /dev/shm private: " + std::strerror(errno));
+    }
+  }
   if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m") != 0) {
-    return kMountFailed;
+    return refused("mounting a 64 MB tmpfs over /dev/shm", errno);
   }
   struct statvfs fs {};
-  if (statvfs("/dev/shm", &fs) != 0 ||
-      static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize != 64 * kMiB) {
-    return kNotSmall;
+  if (statvfs("/dev/shm", &fs) != 0) return refused("statvfs(/dev/shm)", errno);
+  const std::uint64_t size = static_cast<std::uint64_t>(fs.f_blocks) * fs.f_frsize;
+  if (size != 64 * kMiB) {
+    return refused("a 64 MB /dev/shm: the tmpfs mounted has " + std::to_string(size) + " bytes");
   }
   try {
     shoal::Config c;
@@ -451,34 +469,22 @@ int run_with_small_dev_shm() {
 }
 
 TEST(StorePressureShm, SmallDevShmDoesNotLimitTheStore) {
-  if (geteuid() != 0) {
-    GTEST_SKIP() << "needs root to mount a small tmpfs over /dev/shm in a private mount namespace";
-  }
 #if defined(__SANITIZE_THREAD__)
   // Writing and checking 250 MB byte by byte under ThreadSanitizer takes minutes; the normal and
   // the ASan builds run it.
   GTEST_SKIP() << "too slow under ThreadSanitizer";
 #endif
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) _exit(run_with_small_dev_shm());  // never returns into GoogleTest
-  int status = 0;
-  const bool exited = eventually([&] { return waitpid(child, &status, WNOHANG) == child; },
-                                 std::chrono::seconds(100));
-  if (!exited) {  // our own child: stop it rather than leave it behind
-    kill(child, SIGKILL);
-    waitpid(child, &status, 0);
-    FAIL() << "the child did not finish within 100 s";
-  }
-  ASSERT_FALSE(WIFSIGNALED(status)) << "the child died of signal " << WTERMSIG(status)
-                                    << (WTERMSIG(status) == SIGBUS ? " (SIGBUS)" : "");
-  ASSERT_TRUE(WIFEXITED(status));
-  if (WEXITSTATUS(status) == kNoNamespace) {
-    GTEST_SKIP() << "unshare(CLONE_NEWNS) was refused (no CAP_SYS_ADMIN in this container)";
-  }
-  EXPECT_EQ(WEXITSTATUS(status), 0)
-      << "10 no namespace, 11 mount failed, 12 /dev/shm not 64 MB, 13 put/get wrong, "
-         "14 task result wrong, 15 threw (see stderr)";
+  const auto child =
+      shoal::testing::run_in_child(run_with_small_dev_shm, std::chrono::seconds(100));
+  ASSERT_FALSE(child.timed_out) << "the child did not finish within 100 s\n" << child.err;
+  ASSERT_FALSE(WIFSIGNALED(child.status))
+      << "the child died of signal " << WTERMSIG(child.status)
+      << (WTERMSIG(child.status) == SIGBUS ? " (SIGBUS)" : "") << "\n"
+      << child.err;
+  ASSERT_TRUE(WIFEXITED(child.status)) << child.err;
+  if (child.refused()) GTEST_SKIP() << "the machine refused " << child.refusal();
+  EXPECT_EQ(WEXITSTATUS(child.status), 0) << "13 put/get wrong, 14 task result wrong, 15 threw\n"
+                                          << child.err;
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -232,6 +233,8 @@ TEST(WorkerChildren, ProcessesTasksStartedDieAtShutdown) {
 }
 
 // ---- the OOM killer, through a memory cgroup (v1 or v2) that only the workers are moved into.
+// Creating and limiting a cgroup is the machine's to refuse (no root, a read-only cgroupfs, no
+// memory controller, swap that cannot be limited): the test then skips, saying which.
 
 std::string own_cgroup_dir() {
   std::ifstream in("/proc/self/cgroup");
@@ -250,30 +253,61 @@ std::string own_cgroup_dir() {
   return "";
 }
 
-bool write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  out.flush();
-  return static_cast<bool>(out);
+// 0, or the errno of the open() or write() that failed (cgroupfs reports a refused value there).
+int write_file(const std::string& path, const std::string& text) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  const bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const int err = ok ? 0 : errno;
+  close(fd);
+  return err;
+}
+
+bool swap_is_on() {
+  std::ifstream in("/proc/swaps");  // a header, then one line per swap area
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) ++lines;
+  return lines > 1;
 }
 
 TEST_F(SessionTest, TaskKilledByTheOomKillerFailsWithSigkill) {
   const std::string parent = own_cgroup_dir();
-  if (parent.empty()) GTEST_SKIP() << "no writable memory cgroup here (needs root and cgroupfs)";
+  if (parent.empty()) {
+    GTEST_SKIP() << "found no memory cgroup to make a child cgroup in (/proc/self/cgroup, a "
+                    "writable /sys/fs/cgroup): the test limits the workers' memory there";
+  }
   const std::string dir = parent + "/shoal_oom_test_" + std::to_string(getpid());
   if (mkdir(dir.c_str(), 0755) != 0) {
-    GTEST_SKIP() << "cannot create a memory cgroup under " << parent << ": "
-                 << std::strerror(errno);
+    const int err = errno;
+    GTEST_SKIP() << "the machine refused a memory cgroup for the workers: mkdir " << dir << ": "
+                 << std::strerror(err);
   }
-  const bool v2 = access((dir + "/memory.max").c_str(), F_OK) == 0;
-  bool limited =
-      v2 ? write_file(dir + "/memory.max", "67108864") && write_file(dir + "/memory.swap.max", "0")
-         : write_file(dir + "/memory.limit_in_bytes", "67108864");
-  if (!v2 && access((dir + "/memory.memsw.limit_in_bytes").c_str(), F_OK) == 0)
-    limited = limited && write_file(dir + "/memory.memsw.limit_in_bytes", "67108864");
-  for (pid_t w : workers())
-    limited = limited && write_file(dir + "/cgroup.procs", std::to_string(w));
-  if (limited) {
+  const bool v2 = access((dir + "/cgroup.controllers").c_str(), F_OK) == 0;
+  const std::string limit_file = v2 ? "memory.max" : "memory.limit_in_bytes";
+  const std::string swap_file = v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes";
+  std::string refusal;  // what the machine refused, if anything: then the test skips
+  const auto set = [&](const std::string& file, const std::string& value) {
+    if (!refusal.empty()) return;
+    if (const int err = write_file(dir + "/" + file, value)) {
+      refusal = "writing " + value + " to " + dir + "/" + file + ": " + std::strerror(err);
+    }
+  };
+  if (v2 && access((dir + "/memory.max").c_str(), F_OK) != 0) {
+    refusal = "a memory limit: no memory.max in " + dir + " (the memory controller is not in " +
+              parent + "/cgroup.subtree_control)";
+  }
+  set(limit_file, "67108864");
+  // With swap on, the limit must cover swap too, or the task swaps instead of meeting the OOM
+  // killer and the test would blame shoal for a task that survived.
+  if (access((dir + "/" + swap_file).c_str(), F_OK) == 0) {
+    set(swap_file, v2 ? "0" : "67108864");
+  } else if (swap_is_on() && refusal.empty()) {
+    refusal = "a limit on swap (no " + swap_file + " in " + dir +
+              ") while swap is on: the task would swap rather than meet the OOM killer";
+  }
+  for (pid_t w : workers()) set("cgroup.procs", std::to_string(w));
+  if (refusal.empty()) {
     try {
       // 512 MiB in a 64 MiB cgroup: the kernel's OOM killer SIGKILLs the worker.
       shoal::get(shoal::task(touch_memory).options({.max_retries = 0}).remote(512), 60s);
@@ -289,7 +323,7 @@ TEST_F(SessionTest, TaskKilledByTheOomKillerFailsWithSigkill) {
   shoal::shutdown();  // the cgroup must be empty before it can be removed
   EXPECT_TRUE(eventually([&] { return rmdir(dir.c_str()) == 0; }, 5s)) << std::strerror(errno);
   shoal::init(test_config());  // for TearDown
-  if (!limited) GTEST_SKIP() << "could not set a memory limit in " << dir;
+  if (!refusal.empty()) GTEST_SKIP() << "the machine refused " << refusal;
 }
 
 }  // namespace

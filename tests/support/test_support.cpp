@@ -2,13 +2,19 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include <dirent.h>
+#include <poll.h>
 #include <signal.h>
+#include <unistd.h>
 
 namespace shoal::testing {
 namespace {
@@ -102,6 +108,79 @@ bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds lim
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return true;
+}
+
+int refused(const std::string& what, int err) {
+  if (err != 0) {
+    std::fprintf(stderr, "refused: %s: %s\n", what.c_str(), std::strerror(err));
+  } else {
+    std::fprintf(stderr, "refused: %s\n", what.c_str());
+  }
+  std::fflush(stderr);
+  return kRefusedExitCode;
+}
+
+std::string ChildOutcome::refusal() const {
+  const auto at = err.rfind("refused: ");
+  if (at == std::string::npos) return "the child exited with the refused code but gave no reason";
+  const auto end = err.find('\n', at);
+  return err.substr(at + 9, end == std::string::npos ? std::string::npos : end - at - 9);
+}
+
+ChildOutcome run_in_child(const std::function<int()>& body, std::chrono::milliseconds limit) {
+  ChildOutcome out;
+  int fds[2];
+  if (pipe(fds) != 0) {
+    out.status = -1;
+    out.err = std::string("pipe: ") + std::strerror(errno);
+    return out;
+  }
+  const pid_t child = fork();
+  if (child < 0) {
+    out.status = -1;
+    out.err = std::string("fork: ") + std::strerror(errno);
+    close(fds[0]);
+    close(fds[1]);
+    return out;
+  }
+  if (child == 0) {
+    close(fds[0]);
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[1]);
+    int code = 99;
+    try {
+      code = body();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "exception: %s\n", e.what());
+    }
+    std::fflush(stderr);
+    _exit(code);
+  }
+  close(fds[1]);
+  // Read until every writer has closed the pipe (the child and anything it started that kept
+  // stderr), or until the limit: then stop the child, our own, rather than leave it behind.
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  char buf[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      out.timed_out = true;
+      kill(child, SIGKILL);
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    const int ready = poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 100)));
+    if (ready < 0 && errno != EINTR) break;
+    if (ready <= 0) continue;
+    const ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n <= 0) break;
+    out.err.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fds[0]);
+  while (waitpid(child, &out.status, 0) < 0 && errno == EINTR) {
+  }
+  return out;
 }
 
 }  // namespace shoal::testing

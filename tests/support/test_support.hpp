@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <sys/types.h>
+#include <sys/wait.h>
 
 namespace shoal::testing {
 
@@ -27,5 +28,33 @@ std::vector<std::string> shoal_shm_entries();
 std::vector<std::string> shoal_socket_files();
 /// Polls cond every millisecond until it holds or `limit` passes; returns its last value.
 bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds limit);
+
+// ---- Tests that need something the machine may refuse (a mount namespace, a mount, a cgroup)
+// run that part in a forked child. The child tells "the machine refused" apart from "shoal
+// misbehaved" by its exit code, so the test skips with the reason in the first case and fails
+// only in the second.
+
+/// The exit code of a child whose prerequisite was refused (77: "skipped" for automake and meson).
+inline constexpr int kRefusedExitCode = 77;
+
+/// For the child: prints "refused: <what>: <strerror(err)>" (no strerror if err is 0) on stderr
+/// and returns kRefusedExitCode. `what` says what the test asked for and why it needs it.
+int refused(const std::string& what, int err = 0);
+
+/// How a forked child ended.
+struct ChildOutcome {
+  bool timed_out = false;  // still running after the limit: it was SIGKILLed
+  int status = 0;          // from waitpid(); -1 if it could not be started (err says why)
+  std::string err;         // everything it wrote on stderr (up to the limit)
+
+  bool refused() const { return WIFEXITED(status) && WEXITSTATUS(status) == kRefusedExitCode; }
+  /// The reason the child printed through refused(), for GTEST_SKIP().
+  std::string refusal() const;
+};
+
+/// Runs body in a forked child with stderr captured and exits the child with body's return value
+/// (99 if it throws; it never returns into GoogleTest). Waits at most `limit` for the child's
+/// stderr to close, then SIGKILLs it.
+ChildOutcome run_in_child(const std::function<int()>& body, std::chrono::milliseconds limit);
 
 }  // namespace shoal::testing

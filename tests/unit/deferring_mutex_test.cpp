@@ -122,32 +122,53 @@ TEST_F(DeferringMutexTest, ManyThreadsExactlyOnceAndInOrder) {
 }
 
 // A thread waiting on a condition variable with this mutex wakes when another thread's deferred
-// operation changes what it waits for (the runtime's get() waits this way).
+// operation changes what it waits for (the runtime's get() waits this way). A third thread holds
+// the lock while the operation is queued, so it is deferred for certain: it runs on the holder's
+// thread when the holder lets go, and only then may the waiter wake.
 TEST(DeferringMutexCondition, AWaiterWakesForADeferredOperation) {
   struct Flag {
-    DeferringMutex<int>* mu = nullptr;
     std::condition_variable_any* cv = nullptr;
+    bool waiting = false;  // the waiter is inside cv.wait (it set this under the lock)
     bool set = false;
+    std::thread::id set_on;
   } flag;
   DeferringMutex<int> mu(
       [](void* context, int&) noexcept {
         auto* f = static_cast<Flag*>(context);
         f->set = true;
+        f->set_on = std::this_thread::get_id();
         f->cv->notify_all();
       },
       &flag);
   std::condition_variable_any cv;
-  flag.mu = &mu;
   flag.cv = &cv;
-  std::thread setter([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    mu.run_or_defer(1);
-  });
-  {
+  bool woke = false;
+  std::thread waiter([&] {
     std::unique_lock<DeferringMutex<int>> lock(mu);
-    EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return flag.set; }));
+    flag.waiting = true;
+    woke = cv.wait_for(lock, std::chrono::seconds(10), [&] { return flag.set; });
+  });
+  // Take the lock once the waiter is waiting: it set `waiting` under the lock, and wait() gives
+  // the lock up only once it can be notified.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    mu.lock();
+    if (flag.waiting || std::chrono::steady_clock::now() > give_up) break;
+    mu.unlock();
+    std::this_thread::yield();
   }
+  if (!flag.waiting) {
+    mu.unlock();
+    waiter.join();
+    FAIL() << "the waiter did not start waiting within 10 s";
+  }
+  std::thread setter([&] { mu.run_or_defer(1); });  // returns at once: the lock is held
   setter.join();
+  EXPECT_FALSE(flag.set) << "the operation ran while another thread held the lock";
+  mu.unlock();  // runs the deferred operation here, which wakes the waiter
+  waiter.join();
+  EXPECT_TRUE(woke) << "the waiter did not wake within 10 s for the deferred operation";
+  EXPECT_EQ(flag.set_on, std::this_thread::get_id()) << "the operation was not run by the holder";
 }
 
 }  // namespace
