@@ -22,19 +22,16 @@ class Arena {
 
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
-  /// Unmaps and closes. In a forked child that only inherited the mapping, call forget() instead.
+  /// Unmaps and closes.
   ~Arena();
 
   char* base() const noexcept { return base_; }
   std::uint64_t size() const noexcept { return size_; }
 
-  /// True if [offset, offset + size) lies inside the arena (checks untrusted extents).
-  bool contains(std::uint64_t offset, std::uint64_t size) const noexcept {
-    return offset <= size_ && size <= size_ - offset;
-  }
-
   /// Closes the file descriptor but keeps the mapping (children keep only the mapping).
   void close_fd() noexcept;
+  /// The memfd (close-on-exec), for a process that must map the store afresh; -1 once closed.
+  int fd() const noexcept { return fd_; }
 
  private:
   Arena(int fd, char* base, std::uint64_t size) : fd_(fd), base_(base), size_(size) {}

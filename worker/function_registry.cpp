@@ -91,6 +91,15 @@ std::uint32_t FunctionRegistry::size() const {
   return static_cast<std::uint32_t>(entries_.size());
 }
 
+std::uint64_t FunctionRegistry::prefix_hash(std::uint32_t count) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the checks
+  for (std::uint32_t i = 0; i < count && i < entries_.size(); ++i) {
+    h = (h ^ entries_[i]->check) * 0x100000001b3ull;
+  }
+  return h;
+}
+
 }  // namespace shoal::internal
 
 namespace shoal::detail {

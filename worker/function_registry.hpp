@@ -37,6 +37,9 @@ class FunctionRegistry {
   /// The entry at index; entries are never removed, so the reference stays valid.
   const RegisteredFunction* at(std::uint32_t index) const;
   std::uint32_t size() const;
+  /// A hash of the first `count` entries' checks (names and signatures, in order): two processes
+  /// of the same program that agree on it know the same first `count` functions.
+  std::uint64_t prefix_hash(std::uint32_t count) const;
 
   /// Splits "f, ns::g, static_cast<int (*)(int)>(h)" into {"f", "ns::g", "h"}.
   static std::vector<std::string> split_names(const char* names);

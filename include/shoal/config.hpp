@@ -51,6 +51,25 @@ struct Config {
   /// How many times a task is re-run when its worker dies (not when it throws). -1 = forever.
   /// Each task can override it in TaskOptions. Ray's default is 3.
   int max_retries = 3;
+
+  /// How workers are started, named as Python's multiprocessing names its start methods:
+  ///  - "fork": init() forks the fork helper from this process as it is at that moment, and the
+  ///    workers are forked from the helper. Workers see everything the program set up before
+  ///    init(): globals, loaded data, opened files. Fastest. Safe only while this process has no
+  ///    other thread: fork() copies the calling thread alone, so a library whose threads do not
+  ///    survive fork (GCC's OpenMP runtime, some BLAS and TBB pools) can hang every task.
+  ///  - "forkserver": init() starts the helper by executing this program's file afresh
+  ///    (/proc/self/exe, the same binary); the helper stops before main() runs, after every
+  ///    static initialiser (so it knows every SHOAL_REMOTE function), and forks the workers.
+  ///    Safe whatever threads this process has. Workers see globals as a fresh start of the
+  ///    program leaves them, not as this process changed them since; pass such data as task
+  ///    arguments or put() it. init() takes a few milliseconds longer (docs/benchmarks.md).
+  ///    Needs the program linked with -Wl,--wrap=main, which the CMake target shoal::shoal adds.
+  ///  - "" (the default): "fork" if this process has no other thread at init(), else
+  ///    "forkserver", with a warning that names the threads (as Python 3.12 warns).
+  /// Anything else: InvalidConfigError. "forkserver" in a program not linked as above:
+  /// InvalidConfigError saying how to link it.
+  std::string start_method{};
 };
 
 /// Per-call options: shoal::task(f).options({.num_cpus = 2}).remote(x).

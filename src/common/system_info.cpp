@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <optional>
@@ -12,10 +13,12 @@
 #include <thread>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace shoal::internal {
@@ -129,6 +132,22 @@ std::string node_address() {
   }
   freeifaddrs(list);
   return address;
+}
+
+std::vector<std::string> other_threads() {
+  std::vector<std::string> out;
+  const auto self = static_cast<long>(syscall(SYS_gettid));
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.' || std::atol(e->d_name) == self) continue;
+      std::string name;
+      std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+      std::getline(comm, name);
+      out.push_back((name.empty() ? std::string("?") : name) + " (tid " + e->d_name + ")");
+    }
+    closedir(d);
+  }
+  return out;
 }
 
 }  // namespace shoal::internal

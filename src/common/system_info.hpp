@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace shoal::internal {
 
@@ -14,6 +15,10 @@ int usable_cpus();
 /// Bytes of memory this process could still get: /proc/meminfo MemAvailable, lowered to the
 /// cgroup's memory.max minus memory.current when a limit is set.
 std::uint64_t available_memory();
+
+/// The names (/proc/self/task/<tid>/comm) of this process's threads other than the calling one,
+/// as "name (tid 1234)".
+std::vector<std::string> other_threads();
 
 /// The first non-loopback IPv4 address of this host, else "127.0.0.1" (Ray's node:<address>).
 std::string node_address();

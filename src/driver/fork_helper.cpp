@@ -4,12 +4,16 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <span>
+#include <string>
+#include <vector>
 
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -24,11 +28,84 @@
 
 namespace shoal::internal {
 
-std::unique_ptr<ForkHelper> ForkHelper::start(logging::Level level, Arena& arena) {
+namespace {
+
+// The driver's argv, for the helper's command line (`ps` shows what it is a copy of).
+std::vector<std::string> own_command_line() {
+  std::vector<std::string> args;
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  for (std::string arg; std::getline(in, arg, '\0');) args.push_back(arg);
+  if (args.empty()) args.emplace_back("shoal-forkserver");
+  return args;
+}
+
+// Executes /proc/self/exe as the helper (forkserver.cpp takes over before its main()). posix_spawn
+// is safe in a process with threads: the child does nothing but set up and exec. The helper
+// inherits two descriptors (its end of the control socket and the store's memfd), named in
+// kForkserverEnv with the rest of what it needs; everything else it has is close-on-exec.
+pid_t spawn_forkserver(int control, logging::Level level, Arena& arena) {
+  const std::string setting =
+      fmt::format("{}=control={},store={},size={},driver={},level={}", kForkserverEnv, control,
+                  arena.fd(), arena.size(), getpid(), static_cast<int>(level));
+  std::vector<std::string> env_strings{setting};
+  const std::string prefix = std::string(kForkserverEnv) + "=";
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, prefix.c_str(), prefix.size()) != 0) env_strings.emplace_back(*e);
+  }
+  std::vector<char*> envp;
+  for (std::string& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = own_command_line();
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  // dup2 onto itself clears close-on-exec in the child only (POSIX 2024, glibc >= 2.29).
+  posix_spawn_file_actions_adddup2(&actions, control, control);
+  posix_spawn_file_actions_adddup2(&actions, arena.fd(), arena.fd());
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);    // not this thread's mask
+  posix_spawnattr_setsigdefault(&attr, &all);  // not the program's handlers or ignored signals
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = 0;
+  const int err = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv.data(), envp.data());
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&actions);
+  if (err != 0) {
+    throw SystemError(fmt::format(
+        "shoal: starting the fork helper by executing this program again (/proc/self/exe) "
+        "failed: {}; use Config::start_method = \"fork\" if the program's file is gone",
+        std::strerror(err)));
+  }
+  return pid;
+}
+
+}  // namespace
+
+std::unique_ptr<ForkHelper> ForkHelper::start(StartMethod method, logging::Level level,
+                                              Arena& arena) {
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
     throw SystemError(
         fmt::format("shoal: socketpair for the fork helper failed: {}", std::strerror(errno)));
+  }
+  if (method == StartMethod::kForkserver) {
+    pid_t pid = 0;
+    try {
+      pid = spawn_forkserver(fds[1], level, arena);
+    } catch (...) {
+      close(fds[0]);
+      close(fds[1]);
+      throw;
+    }
+    close(fds[1]);
+    return std::unique_ptr<ForkHelper>(new ForkHelper(pid, fds[0]));
   }
   ForkHelperParams params;
   params.control = fds[1];

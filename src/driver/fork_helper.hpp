@@ -32,11 +32,22 @@ namespace shoal::internal {
 
 class Arena;
 
+/// The environment variable that makes a fresh start of the program a fork helper
+/// (StartMethod::kForkserver): "control=FD,store=FD,size=BYTES,driver=PID,level=N".
+inline constexpr const char* kForkserverEnv = "SHOAL_FORKSERVER";
+
+/// How the helper itself is started (Config::start_method).
+enum class StartMethod {
+  kFork,        // fork() of the driver as it is at init()
+  kForkserver,  // this program's file executed afresh, stopped before main() (forkserver.cpp)
+};
+
 /// Driver-side handle of the fork helper process.
 class ForkHelper {
  public:
-  /// Forks the helper. Call before shoal starts any thread. Throws SystemError.
-  static std::unique_ptr<ForkHelper> start(logging::Level level, Arena& arena);
+  /// Starts the helper: forks it (kFork: call before shoal starts any thread) or executes the
+  /// program afresh as one (kForkserver). Throws SystemError.
+  static std::unique_ptr<ForkHelper> start(StartMethod method, logging::Level level, Arena& arena);
 
   ~ForkHelper();
   ForkHelper(const ForkHelper&) = delete;
@@ -80,11 +91,15 @@ struct ForkHelperParams {
   int control = -1;  // the helper's end of the control socketpair
   pid_t driver_pid = 0;
   logging::Level level = logging::Level::kWarn;
-  char* arena_base = nullptr;
+  char* arena_base = nullptr;  // the store, mapped in the helper (inherited, or mapped afresh)
   std::uint64_t arena_size = 0;
 };
 
 /// The helper process's main loop. Never returns.
 [[noreturn]] void run_fork_helper(const ForkHelperParams& params);
+
+/// True if this program can start a helper with StartMethod::kForkserver: its main() is wrapped
+/// (linked with -Wl,--wrap=main), so a fresh start of it can stop before main() runs.
+bool forkserver_available() noexcept;
 
 }  // namespace shoal::internal

@@ -22,7 +22,9 @@
 #include "src/common/process_role.hpp"
 #include "src/driver/fork_helper.hpp"
 #include "src/transport/frame.hpp"
+#include "src/transport/messages.hpp"
 #include "src/transport/socket_io.hpp"
+#include "worker/function_registry.hpp"
 #include "worker/worker_loop.hpp"
 
 namespace shoal::internal {
@@ -73,6 +75,13 @@ class ForkHelperLoop {
     logging::init_child(fmt::format("fork-helper pid {}", getpid()), p_.level);
     signal_fd_ = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
     if (signal_fd_ < 0) stop(3, fmt::format("signalfd failed: {}", std::strerror(errno)));
+    // Which functions its workers will know: a fresh start of the program (forkserver) knows
+    // those its static initialisers registered, which may be fewer than the driver knows.
+    const FunctionRegistry& registry = FunctionRegistry::instance();
+    const std::uint32_t functions = registry.size();
+    report(MessageType::kHelperReady, 0, [&](detail::ByteBuffer& b) {
+      put_helper_ready(b, HelperReady{functions, registry.prefix_hash(functions)});
+    });
   }
 
   void read_requests() {

@@ -9,7 +9,6 @@
 #include <utility>
 
 #include <boost/asio/post.hpp>
-#include <dirent.h>
 #include <fmt/format.h>
 #include <malloc.h>
 #include <sched.h>
@@ -46,13 +45,49 @@ constexpr auto kEofGrace =
 constexpr auto kOutputDrainLimit = std::chrono::milliseconds(1000);
 constexpr std::int64_t kMaxStoreFullTimeoutMs = 86'400'000;  // one day
 
-int count_threads() {
-  int n = 0;
-  if (DIR* d = opendir("/proc/self/task")) {
-    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
-    closedir(d);
+// Config::start_method, resolved: the method, and whether it was chosen for the program (the
+// default) rather than asked for.
+StartMethod choose_start_method(const std::string& asked, const std::vector<std::string>& threads) {
+  if (asked == "fork") return StartMethod::kFork;
+  if (asked == "forkserver") {
+    if (!forkserver_available()) {
+      throw InvalidConfigError(
+          "shoal: Config::start_method is \"forkserver\", but this program's main() is not "
+          "wrapped, so a fresh start of it cannot stop before main() runs: link the program with "
+          "-Wl,--wrap=main (linking it to the CMake target shoal::shoal adds it), or use "
+          "\"fork\" and call init() before starting threads");
+    }
+    return StartMethod::kForkserver;
   }
-  return n;
+  if (!asked.empty()) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: Config::start_method is \"{}\"; use \"fork\", \"forkserver\", or \"\" to let "
+        "init() choose (fork without other threads, else forkserver)",
+        asked));
+  }
+  if (threads.empty()) return StartMethod::kFork;
+  std::string names;
+  for (const std::string& t : threads) names += (names.empty() ? "" : ", ") + t;
+  if (!forkserver_available()) {
+    SHOAL_LOG(kWarn,
+              "init() runs while this process has {} other thread(s): {}. Workers are forked from "
+              "a copy of this thread only, so a library whose threads do not survive fork() (GCC's "
+              "OpenMP, some BLAS and TBB pools) can make tasks hang. The safe start method "
+              "(\"forkserver\") needs the program linked with -Wl,--wrap=main (the CMake target "
+              "shoal::shoal adds it); else call init() before anything starts threads",
+              threads.size(), names);
+    return StartMethod::kFork;
+  }
+  SHOAL_LOG(kWarn,
+            "init() runs while this process has {} other thread(s): {}. fork() would copy this "
+            "thread only, which can hang tasks that use a library with a thread pool (OpenMP, "
+            "BLAS, TBB), so workers are started from a fresh start of the program instead "
+            "(start method \"forkserver\"): they see globals as the program's start leaves them, "
+            "not as this process has changed them; pass such data as task arguments or put() it. "
+            "Call init() before starting threads to have workers forked from this process, or set "
+            "Config::start_method to choose",
+            threads.size(), names);
+  return StartMethod::kForkserver;
 }
 
 std::uint64_t round_up_to_page(std::uint64_t n) {
@@ -81,6 +116,8 @@ std::shared_ptr<Runtime> Runtime::start(const Config& config) {
                     config.max_retries));
   }
   const logging::Level level = logging::resolve_level(config.log_level);
+  logging::init_driver(level);  // before choosing the start method, which may warn
+  const StartMethod method = choose_start_method(config.start_method, other_threads());
   const int workers = config.num_cpus > 0 ? config.num_cpus : usable_cpus();
   const std::uint64_t available = available_memory();
   std::uint64_t store = config.object_store_memory;
@@ -104,9 +141,9 @@ std::shared_ptr<Runtime> Runtime::start(const Config& config) {
   }
   const std::uint64_t memory = available > store ? available - store : 0;
 
-  logging::init_driver(level);
   std::shared_ptr<Runtime> rt(new Runtime(config, workers, store, memory));
   rt->log_level_ = level;
+  rt->start_method_ = method;
   rt->launch();
   return rt;
 }
@@ -123,13 +160,6 @@ Runtime::Runtime(const Config& config, int num_workers, std::uint64_t store_byte
 Runtime::~Runtime() { shutdown(); }
 
 void Runtime::launch() {
-  const int threads = count_threads();
-  if (threads > 1) {
-    SHOAL_LOG(kInfo,
-              "init() runs while this process has {} threads; workers are forked from a "
-              "copy of this thread only, so call init() before starting threads",
-              threads);
-  }
   arena_ = Arena::create(store_bytes_);
   allocator_ = std::make_unique<Allocator>(arena_->base(), arena_->size());
   objects_ = std::make_unique<ObjectTable>(allocator_.get());
@@ -137,7 +167,8 @@ void Runtime::launch() {
   allocator_->max_object_bytes();  // measured now, while the arena is empty (runtime_space.cpp)
 
   // The fork helper is forked before shoal creates any thread or Asio object, so it inherits
-  // neither (see fork_helper.hpp).
+  // neither (see fork_helper.hpp). A helper started afresh (forkserver) may know fewer functions:
+  // it says so in HelperReady, before any worker is ready.
   registry_size_ = FunctionRegistry::instance().size();
   // Memory malloc holds free (say, the tables of an earlier session) would be shared copy-on-write
   // with the helper for the whole session, so the driver would pay a page copy (21 us here, plus
@@ -145,7 +176,7 @@ void Runtime::launch() {
   // measured, the second session's first 100,000 tasks ran at 130-160k/s without this and
   // 380k/s with it, for 4-6 ms spent here returning their 70 MB.
   malloc_trim(0);
-  helper_ = ForkHelper::start(log_level_, *arena_);
+  helper_ = ForkHelper::start(start_method_, log_level_, *arena_);
   io_ = std::make_unique<boost::asio::io_context>(1);
   work_.emplace(io_->get_executor());
   output_ = std::make_unique<WorkerOutput>(*io_);
@@ -349,6 +380,10 @@ void Runtime::on_closed(Connection& connection, const std::string& reason, bool 
 }
 
 void Runtime::handle_helper_frame(const FrameParser::Frame& frame) {
+  if (frame.header.type == MessageType::kHelperReady) {
+    on_helper_ready(frame);
+    return;
+  }
   const auto slot = static_cast<std::size_t>(frame.header.id);
   if (slot >= slots_.size()) throw DecodeError("fork helper names an unknown worker slot");
   WorkerSlot& s = slots_[slot];
@@ -383,6 +418,36 @@ void Runtime::handle_helper_frame(const FrameParser::Frame& frame) {
       throw DecodeError(std::string("unexpected ") + message_type_name(frame.header.type) +
                         " message from the fork helper");
   }
+}
+
+// The helper's registry must be the start of ours: the same functions in the same order (the same
+// binary's static initialisers), perhaps fewer (ours may have grown since: a library loaded at run
+// time registering functions, which a fresh start does not load).
+void Runtime::on_helper_ready(const FrameParser::Frame& frame) {
+  const HelperReady ready = read_helper_ready(frame.body, frame.header.body_size);
+  const std::uint32_t functions = ready.functions;
+  const std::uint64_t hash = ready.hash;
+  const FunctionRegistry& registry = FunctionRegistry::instance();
+  if (functions > registry_size_ || registry.prefix_hash(functions) != hash) {
+    const std::string why = fmt::format(
+        "the fork helper knows other remote functions than this process ({} against {}): the "
+        "program's file was probably replaced since it started; start it again, or use "
+        "Config::start_method = \"fork\"",
+        functions, registry_size_.load());
+    if (state_ == State::kStarting) {
+      failure_ = why;
+      started_cv_.notify_all();
+    }
+    break_session(why);
+    return;
+  }
+  if (functions < registry_size_) {
+    SHOAL_LOG(kInfo,
+              "the fork helper knows {} of this process's {} remote functions: the others were "
+              "registered after the program started (a library loaded at run time)",
+              functions, registry_size_.load());
+  }
+  registry_size_ = functions;
 }
 
 void Runtime::handle_worker_frame(int slot, const FrameParser::Frame& frame) {

@@ -187,6 +187,7 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   // Everything below requires mu_.
   void handle_worker_frame(int slot, const FrameParser::Frame& frame);
   void handle_helper_frame(const FrameParser::Frame& frame);
+  void on_helper_ready(const FrameParser::Frame& frame);
   void on_ready(int slot, const FrameParser::Frame& frame);
   void on_alloc_request(int slot, const FrameParser::Frame& frame);
   void on_task_done(int slot, const FrameParser::Frame& frame);
@@ -230,7 +231,10 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   std::shared_ptr<Arena> arena_;  // readers decoding a value keep it mapped
   std::unique_ptr<Allocator> allocator_;
   std::unique_ptr<ForkHelper> helper_;
-  std::uint32_t registry_size_ = 0;  // functions the workers know (registered before the fork)
+  StartMethod start_method_ = StartMethod::kFork;
+  // Functions the workers know: registered before the fork, or known to a fresh start of the
+  // program (HelperReady). Read by submit() without the lock.
+  std::atomic<std::uint32_t> registry_size_{0};
 
   mutable Mutex mu_{&Runtime::run_deferred, this};
   // ---- guarded by mu_

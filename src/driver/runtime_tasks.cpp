@@ -36,12 +36,15 @@ detail::HandlePtr Runtime::submit(detail::AnyFn fn, const char* signature,
         what);
   }
   const RegisteredFunction* function = registry.at(*index);
-  if (*index >= registry_size_) {
+  if (*index >= registry_size_.load(std::memory_order_relaxed)) {
     throw FunctionNotRegisteredError(
         fmt::format(
-            "shoal: {} was registered after init(), so the workers do not have it; make sure "
-            "its SHOAL_REMOTE runs before init() (at namespace scope in the program)",
-            function->name),
+            "shoal: {} was registered after {}, so the workers do not have it; make sure its "
+            "SHOAL_REMOTE runs before init(), at namespace scope in the program itself (with "
+            "Config::start_method \"forkserver\", workers know only what the program's static "
+            "initialisers register, not a library it loads at run time)",
+            function->name,
+            start_method_ == StartMethod::kForkserver ? "the program started" : "init()"),
         function->name);
   }
   if (!(options.num_cpus >= 0) || options.num_cpus > num_workers_) {

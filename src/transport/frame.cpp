@@ -80,6 +80,8 @@ const char* message_type_name(MessageType type) {
       return "SpawnFailed";
     case MessageType::kKill:
       return "Kill";
+    case MessageType::kHelperReady:
+      return "HelperReady";
   }
   return "unknown";
 }

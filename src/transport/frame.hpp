@@ -31,6 +31,8 @@ enum class MessageType : std::uint16_t {
   kExited = 12,       // Z->D  the worker for slot id exited; body = pid, wait status
   kSpawnFailed = 13,  // Z->D  fork() failed for slot id; body = errno
   kKill = 14,         // D->Z  SIGKILL the worker of slot id if it is still running; no body
+  kHelperReady = 15,  // Z->D  the helper's first message; body = u32 functions it knows, u64
+                      //       hash of their checks (a fresh start may know fewer than the driver)
 };
 
 constexpr std::uint8_t kProtocolVersion = 1;

@@ -194,4 +194,18 @@ Exited read_exited(const char* body, std::size_t size) {
   return e;
 }
 
+void put_helper_ready(ByteBuffer& out, const HelperReady& h) {
+  out.put(h.functions);
+  out.put(h.hash);
+}
+
+HelperReady read_helper_ready(const char* body, std::size_t size) {
+  ByteReader in(body, size);
+  HelperReady h;
+  h.functions = in.get<std::uint32_t>("helper functions");
+  h.hash = in.get<std::uint64_t>("helper function hash");
+  in.expect_done("helper ready");
+  return h;
+}
+
 }  // namespace shoal::internal

@@ -100,6 +100,14 @@ struct Exited {
 };
 Exited read_exited(const char* body, std::size_t size);
 
+// ---- kHelperReady: u32 functions | u64 hash (FunctionRegistry::prefix_hash of them)
+struct HelperReady {
+  std::uint32_t functions = 0;
+  std::uint64_t hash = 0;
+};
+void put_helper_ready(detail::ByteBuffer& out, const HelperReady& h);
+HelperReady read_helper_ready(const char* body, std::size_t size);
+
 /// Reads a body that is exactly one scalar (kReady, kSpawned: pid; kAllocRequest: size; ...).
 template <class T>
 T read_scalar_body(const char* body, std::size_t size, const char* what) {

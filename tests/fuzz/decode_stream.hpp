@@ -86,6 +86,9 @@ inline void decode_body(const FrameHeader& h, const char* body) {
     case MessageType::kSpawnFailed:
       internal::read_scalar_body<std::int32_t>(body, size, "spawn failed");
       break;
+    case MessageType::kHelperReady:
+      internal::read_helper_ready(body, size);
+      break;
   }
 }
 

@@ -26,7 +26,7 @@ void append_frame(detail::ByteBuffer& out, internal::MessageType type, std::uint
 inline std::vector<std::string> seed_streams() {
   using detail::ByteBuffer;
   using internal::MessageType;
-  std::vector<ByteBuffer> streams(10);
+  std::vector<ByteBuffer> streams(11);
   int i = 0;
   append_frame(streams[i++], MessageType::kReady, 0,
                [](ByteBuffer& b) { b.put(std::int64_t{1234}); });
@@ -69,6 +69,9 @@ inline std::vector<std::string> seed_streams() {
   });
   append_frame(streams[i++], MessageType::kSpawnFailed, 1,
                [](ByteBuffer& b) { b.put(std::int32_t{11}); });
+  append_frame(streams[i++], MessageType::kHelperReady, 0, [](ByteBuffer& b) {
+    internal::put_helper_ready(b, internal::HelperReady{4, 0x1234});
+  });
   std::vector<std::string> out;
   std::string all(1, '\x05');  // small chunks
   for (int k = 0; k < i; ++k) {

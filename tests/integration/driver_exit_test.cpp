@@ -13,10 +13,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -43,25 +45,59 @@ constexpr bool kSanitized = true;
 constexpr bool kSanitized = false;
 #endif
 
-// Shared with the driver, and through fork with its helper and workers: the tasks write the
-// sleepers' pids here.
+// What the tasks tell the test: the sleepers' pids. It lives in a file every process maps (a
+// forkserver worker is a fresh start of this program: a pointer the test set up means nothing
+// there), named by a path the tasks get as an argument.
 struct SharedPage {
   std::atomic<int> started{0};
   std::atomic<bool> go{false};  // the test has seen the sleepers: the driver may end now
   std::atomic<pid_t> sleepers[kTasks];
 };
-SharedPage* g_page = nullptr;
+
+SharedPage* map_page(const std::string& path) {
+  static std::map<std::string, SharedPage*> mapped;  // one mapping per process and path
+  if (auto it = mapped.find(path); it != mapped.end()) return it->second;
+  const int fd = open(path.c_str(), O_RDWR);
+  if (fd < 0) throw std::runtime_error("cannot open " + path);
+  void* p = mmap(nullptr, sizeof(SharedPage), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) throw std::runtime_error("cannot map " + path);
+  return mapped[path] = static_cast<SharedPage*>(p);
+}
+
+// A fresh page file for one test, removed with it.
+class PageFile {
+ public:
+  PageFile() {
+    char name[] = "/tmp/shoal_driver_exit_test_XXXXXX";
+    const int fd = mkstemp(name);
+    if (fd < 0 || ftruncate(fd, sizeof(SharedPage)) != 0) throw std::runtime_error("mkstemp");
+    close(fd);
+    path_ = name;
+    page_ = new (map_page(path_)) SharedPage();
+  }
+  ~PageFile() { unlink(path_.c_str()); }
+  PageFile(const PageFile&) = delete;
+  PageFile& operator=(const PageFile&) = delete;
+  const std::string& path() const { return path_; }
+  SharedPage* operator->() const { return page_; }
+
+ private:
+  std::string path_;
+  SharedPage* page_ = nullptr;
+};
 
 // Starts `sleep 120` in the worker's process group, records its pid, then keeps the worker busy.
-int start_sleeper_and_wait(int slot) {
+int start_sleeper_and_wait(const std::string& page_path, int slot) {
+  SharedPage* page = map_page(page_path);
   const pid_t child = fork();
   if (child == 0) {
     execlp("sleep", "sleep", "120", static_cast<char*>(nullptr));
     _exit(127);
   }
   if (child < 0) throw std::runtime_error("fork failed");
-  g_page->sleepers[slot].store(child);
-  g_page->started.fetch_add(1);
+  page->sleepers[slot].store(child);
+  page->started.fetch_add(1);
   std::this_thread::sleep_for(60s);
   return slot;
 }
@@ -102,18 +138,22 @@ std::string name_of(Ending e) {
   return "?";
 }
 
-[[noreturn]] void run_driver(Ending ending) {
+[[noreturn]] void run_driver(Ending ending, const std::string& start_method, const PageFile& page) {
+  shoal::Config config = shoal::testing::SessionTest::test_config();
+  config.start_method = start_method;
   if (ending == Ending::kSigkillAfterTheInitThreadEnded) {
-    std::thread([] { shoal::init(shoal::testing::SessionTest::test_config()); }).join();
+    std::thread([&] { shoal::init(config); }).join();
     std::this_thread::sleep_for(20ms);  // the helper has heard its parent thread end
     if (shoal::get(shoal::put(5)) != 5) _exit(92);
   } else {
-    shoal::init(shoal::testing::SessionTest::test_config());
+    shoal::init(config);
   }
   std::vector<shoal::ObjectRef<int>> refs;
-  for (int i = 0; i < kTasks; ++i) refs.push_back(shoal::task(start_sleeper_and_wait).remote(i));
+  for (int i = 0; i < kTasks; ++i) {
+    refs.push_back(shoal::task(start_sleeper_and_wait).remote(page.path(), i));
+  }
   const auto give_up = std::chrono::steady_clock::now() + 30s;
-  while (!g_page->go.load()) {
+  while (!page->go.load()) {
     if (std::chrono::steady_clock::now() > give_up) _exit(90);  // the test reports it
     std::this_thread::sleep_for(1ms);
   }
@@ -167,34 +207,33 @@ std::string subreaper_refusal() {
          "), which lets the test find every process the driver left behind";
 }
 
-class DriverExit : public ::testing::TestWithParam<Ending> {};
+// Each ending, with each start method: a helper forked from the driver, and one that is a fresh
+// start of the program.
+class DriverExit : public ::testing::TestWithParam<std::tuple<Ending, std::string>> {};
 
 TEST_P(DriverExit, TakesDownTheProcessesItsTasksStarted) {
-  const Ending ending = GetParam();
+  const auto& [ending, start_method] = GetParam();
   if (ending == Ending::kSegfault && kSanitized) {
     GTEST_SKIP() << "a sanitizer's SIGSEGV handler reports the crash as an error of its own";
   }
   if (!become_subreaper()) GTEST_SKIP() << subreaper_refusal();
-  void* page =
-      mmap(nullptr, sizeof(SharedPage), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(page, MAP_FAILED);
-  g_page = new (page) SharedPage();
+  const PageFile page;
   const pid_t driver = fork();
   ASSERT_GE(driver, 0);
-  if (driver == 0) run_driver(ending);
+  if (driver == 0) run_driver(ending, start_method, page);
 
   const auto give_up = std::chrono::steady_clock::now() + 40s;
-  while (g_page->started.load() < kTasks && std::chrono::steady_clock::now() < give_up) {
+  while (page->started.load() < kTasks && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(1ms);
   }
-  ASSERT_EQ(g_page->started.load(), kTasks) << "the tasks did not start their sleepers";
+  ASSERT_EQ(page->started.load(), kTasks) << "the tasks did not start their sleepers";
   pid_t sleepers[kTasks];
   for (int i = 0; i < kTasks; ++i) {
-    sleepers[i] = g_page->sleepers[i].load();
+    sleepers[i] = page->sleepers[i].load();
     ASSERT_GT(sleepers[i], 0);
     ASSERT_TRUE(process_alive(sleepers[i]));
   }
-  g_page->go.store(true);
+  page->go.store(true);
   if (ending == Ending::kSigkill || ending == Ending::kSigkillAfterTheInitThreadEnded) {
     kill(driver, SIGKILL);
   }
@@ -215,41 +254,42 @@ TEST_P(DriverExit, TakesDownTheProcessesItsTasksStarted) {
   all_descendants_gone(std::chrono::steady_clock::now() + 1s);
   EXPECT_TRUE(shoal::testing::shoal_shm_entries().empty());
   EXPECT_TRUE(shoal::testing::shoal_socket_files().empty());
-  munmap(page, sizeof(SharedPage));
 }
 
 // Not the driver's end but its helper's (the OOM killer, a kill -9 by pid): the workers die with
 // it, and the driver kills what their tasks started.
 TEST(HelperDeath, TakesDownTheProcessesTasksStarted) {
   if (!become_subreaper()) GTEST_SKIP() << subreaper_refusal();
-  void* page =
-      mmap(nullptr, sizeof(SharedPage), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(page, MAP_FAILED);
-  g_page = new (page) SharedPage();
+  const PageFile page;
   shoal::init(shoal::testing::SessionTest::test_config());
   std::vector<shoal::ObjectRef<int>> refs;
-  for (int i = 0; i < kTasks; ++i) refs.push_back(shoal::task(start_sleeper_and_wait).remote(i));
-  ASSERT_TRUE(shoal::testing::eventually([] { return g_page->started.load() == kTasks; }, 40s));
+  for (int i = 0; i < kTasks; ++i) {
+    refs.push_back(shoal::task(start_sleeper_and_wait).remote(page.path(), i));
+  }
+  ASSERT_TRUE(shoal::testing::eventually([&] { return page->started.load() == kTasks; }, 40s));
   const pid_t helper = shoal::internal::current_runtime()->TEST_fork_helper_pid();
   ASSERT_EQ(kill(helper, SIGKILL), 0);
   EXPECT_THROW(shoal::get(refs), shoal::Error);  // the session is broken, and says so
   for (int i = 0; i < kTasks; ++i) {
-    const pid_t sleeper = g_page->sleepers[i].load();
+    const pid_t sleeper = page->sleepers[i].load();
     EXPECT_TRUE(shoal::testing::eventually([&] { return !process_alive(sleeper); }, 1s))
         << "the sleeper " << sleeper << " outlived the fork helper by more than 1 s";
     if (process_alive(sleeper)) kill(sleeper, SIGKILL);
   }
   shoal::shutdown();
   EXPECT_TRUE(all_descendants_gone(std::chrono::steady_clock::now() + 1s));
-  munmap(page, sizeof(SharedPage));
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryWay, DriverExit,
-                         ::testing::Values(Ending::kSigkill, Ending::kSigterm, Ending::kSegfault,
-                                           Ending::kUncaughtException, Ending::kUnderscoreExit,
-                                           Ending::kExitFromMainThread,
-                                           Ending::kExitFromAnotherThread,
-                                           Ending::kSigkillAfterTheInitThreadEnded),
-                         [](const auto& test) { return name_of(test.param); });
+INSTANTIATE_TEST_SUITE_P(
+    EveryWay, DriverExit,
+    ::testing::Combine(::testing::Values(Ending::kSigkill, Ending::kSigterm, Ending::kSegfault,
+                                         Ending::kUncaughtException, Ending::kUnderscoreExit,
+                                         Ending::kExitFromMainThread,
+                                         Ending::kExitFromAnotherThread,
+                                         Ending::kSigkillAfterTheInitThreadEnded),
+                       ::testing::Values(std::string("fork"), std::string("forkserver"))),
+    [](const auto& test) {
+      return name_of(std::get<0>(test.param)) + "_" + std::get<1>(test.param);
+    });
 
 }  // namespace

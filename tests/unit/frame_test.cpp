@@ -227,7 +227,7 @@ TEST(Frame, BadVersionIsAFrameError) {
 }
 
 TEST(Frame, UnknownTypeIsAFrameError) {
-  for (std::uint16_t type : {0, 6, 9, 15, 0xFFFF}) {
+  for (std::uint16_t type : {0, 6, 9, 16, 0xFFFF}) {
     std::string h = valid_header();
     std::memcpy(h.data() + 4, &type, 2);
     EXPECT_THROW(parse_header(h.data()), FrameError) << "type " << type;

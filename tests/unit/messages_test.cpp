@@ -278,6 +278,16 @@ TEST(Messages, AllocReplyAndExitedRoundTrip) {
   EXPECT_EQ(e.status, 0x7F00);
 }
 
+TEST(Messages, HelperReadyRoundTrips) {
+  ByteBuffer b;
+  put_helper_ready(b, HelperReady{17, 0xfeedfacecafebeefull});
+  const HelperReady h = read_helper_ready(b.data(), b.size());
+  EXPECT_EQ(h.functions, 17u);
+  EXPECT_EQ(h.hash, 0xfeedfacecafebeefull);
+  b.put(std::uint8_t{0});
+  EXPECT_THROW(read_helper_ready(b.data(), b.size()), DecodeError);
+}
+
 TEST(Messages, ScalarBodyMustBeExactlyOneScalar) {
   const std::uint64_t size = 1ull << 35;
   std::string b(reinterpret_cast<const char*>(&size), sizeof size);
@@ -317,6 +327,13 @@ TEST(Messages, EveryTruncationIsADecodeError) {
       {"alloc reply", alloc_reply(1, 64),
        [](const std::string& s) { read_alloc_reply(s.data(), s.size()); }},
       {"exited", exited(77, 9), [](const std::string& s) { read_exited(s.data(), s.size()); }},
+      {"helper ready",
+       [] {
+         ByteBuffer b;
+         put_helper_ready(b, HelperReady{3, 99});
+         return bytes_of(b);
+       }(),
+       [](const std::string& s) { read_helper_ready(s.data(), s.size()); }},
   };
   for (const Case& c : cases) {
     ASSERT_NO_THROW(c.decode(c.bytes)) << c.name;
@@ -563,7 +580,7 @@ TEST(MessagesFuzz, EveryMessageTypeDecodesFromItsSeedStream) {
     EXPECT_GE(n, 1u);
     frames += n;
   }
-  EXPECT_EQ(frames, 2 * 13u);  // each of the 13 frames alone, then all of them in one stream
+  EXPECT_EQ(frames, 2 * 14u);  // each of the 14 frames alone, then all of them in one stream
 }
 
 TEST(MessagesFuzz, TruncatedStreamsDecodeOnlyTheirWholeFrames) {
