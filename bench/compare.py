@@ -9,9 +9,10 @@ ratios. Run it through scripts/bench.sh, which builds what it needs first:
 
 Contestants, in the order of each round (each is its own process):
   floors          shoal_bench --benchmark_filter=Floor: raw Unix-socket round trip, memcpy
-                  100 MB, fork 2 children. First, in a process without a shoal session.
-  shoal_micro     shoal_bench's shoal benchmarks (init, round trip, throughput, put/get, wait,
-                  chain).
+                  100 MB (into a warm buffer and into a fresh one), fork 2 children. First, in
+                  a process without a shoal session.
+  shoal_micro     shoal_bench's shoal benchmarks (init, round trip, throughput, put/get, get of
+                  a cv::Mat if built with OpenCV, wait, chain).
   python_micro    bench/python_mp.py micro: Pool(2) start-up, pool.apply, apply_async.
   python_images   bench/python_mp.py images: the blog's workload, pool.map on Pool(N).
   python_keepmem  the same after the mallopt() calls that shoal's workers make (see below).
@@ -51,8 +52,8 @@ PYTHON = "/usr/bin/python3"  # Debian's, with python3-opencv; not whatever pytho
 # The shoal benchmarks the table needs. --bench-filter replaces it; every entry shoal_bench
 # reports is kept in --json output.
 SHOAL_FILTER = ("^BM_(InitShutdown|SyncRoundTrip|AsyncThroughput|Put64B|Get64B|Put100MB|Get100MB|"
-                "GetView100MB|GetViewTaskResult100MB|GetTaskResult100MB|Wait1000OneAtATime|"
-                "Chain1000|MillionTasks)")
+                "GetView100MB|GetViewTaskResult100MB|GetTaskResult100MB|GetMat100MB|"
+                "Wait1000OneAtATime|Chain1000|MillionTasks)")
 MEANS_RTOL = 1e-6
 CONTESTANTS = ["floors", "shoal_micro", "python_micro", "python_images", "python_keepmem",
                "threads", "sequential", "shoal_demo"]  # the order of a round
@@ -160,6 +161,7 @@ def contestants(args, build, scratch, images_dir):
         return {"errors": errors,"floor_rtt_p50_us": field(e, "BM_Floor_UnixSocketRoundTrip", "p50_us"),
                 "floor_rtt_p99_us": field(e, "BM_Floor_UnixSocketRoundTrip", "p99_us"),
                 "floor_memcpy100_ms": field(e, "BM_Floor_Memcpy100MB", "real_s", 1e3),
+                "floor_memcpy_fresh100_ms": field(e, "BM_Floor_MemcpyFresh100MB", "real_s", 1e3),
                 "floor_fork2_ms": field(e, "BM_Floor_Fork2", "real_s", 1e3),
                 "raw": e}
 
@@ -177,6 +179,7 @@ def contestants(args, build, scratch, images_dir):
                 "put100_ms": field(e, "BM_Put100MB", "real_s", 1e3),
                 "get100_ms": field(e, "BM_Get100MB", "real_s", 1e3),
                 "get_result100_ms": field(e, "BM_GetTaskResult100MB", "real_s", 1e3),
+                "get_mat100_ms": field(e, "BM_GetMat100MB", "real_s", 1e3),
                 "getview100_us": field(e, "BM_GetView100MB", "p50_us"),
                 "getview_result100_us": field(e, "BM_GetViewTaskResult100MB", "p50_us"),
                 "wait1000_ms": field(e, "BM_Wait1000OneAtATime", "real_s", 1e3),
@@ -327,9 +330,13 @@ def table_rows(m, workers, num_images):
         ("put 100 MB", "put100_ms", "ms", "floor: memcpy 100 MB", "floor_memcpy100_ms", "lower",
          None),
         ("get 100 MB, a copy (put object)", "get100_ms", "ms", "floor: memcpy 100 MB",
-         "floor_memcpy100_ms", "lower", None),
+         "floor_memcpy100_ms", "lower", 2.0),
+        ("get 100 MB, a copy (put object)", "get100_ms", "ms",
+         "floor: memcpy 100 MB into fresh malloc()", "floor_memcpy_fresh100_ms", "lower", None),
         ("get 100 MB, a copy (task result)", "get_result100_ms", "ms", "floor: memcpy 100 MB",
-         "floor_memcpy100_ms", "lower", None),
+         "floor_memcpy100_ms", "lower", 2.0),
+        ("get 100 MB cv::Mat, a copy (put object)", "get_mat100_ms", "ms",
+         "floor: memcpy 100 MB", "floor_memcpy100_ms", "lower", 2.0),
         ("get_view 100 MB (put object), p50", "getview100_us", "us", "floor: memcpy 100 MB",
          times("floor_memcpy100_ms", 1e3), "lower", None),
         ("get_view 100 MB (task result), p50", "getview_result100_us", "us",
@@ -418,9 +425,9 @@ def build_table(m, workers, num_images, rounds):
     return rows
 
 
-# Issue 3's targets, each checked against this run: (target, how it is measured, unit, value,
-# comparison, bound). A value is a median, or the median of per-round ratios for a target
-# relative to another contestant of the same round.
+# Issue 3's targets and issue 9's (get() that copies), each checked against this run: (target,
+# how it is measured, unit, value, comparison, bound). A value is a median, or the median of
+# per-round ratios for a target relative to another contestant of the same round.
 def paired_ratio(rounds, key, anchor):
     paired = [r[key] / r[anchor] for r in rounds if r.get(key) is not None and r.get(anchor)]
     return statistics.median(paired) if paired else None
@@ -440,6 +447,14 @@ def targets(m, rounds):
         ("small get (64 B)", "1 / median time", "/s", ops("get64_us"), ">=", 500000),
         ("put of 100 MB", "x memcpy of 100 MB, same round", "x",
          paired_ratio(rounds, "put100_ms", "floor_memcpy100_ms"), "<=", 1.5),
+        # Issue 9: get() that copies pays for its fresh destination too, against a memcpy into
+        # a warm buffer.
+        ("get() of a 100 MB object, a copy", "x memcpy of 100 MB, same round", "x",
+         paired_ratio(rounds, "get100_ms", "floor_memcpy100_ms"), "<=", 2),
+        ("get() of a 100 MB task result, a copy", "x memcpy of 100 MB, same round", "x",
+         paired_ratio(rounds, "get_result100_ms", "floor_memcpy100_ms"), "<=", 2),
+        ("get() of a 100 MB cv::Mat, a copy", "x memcpy of 100 MB, same round", "x",
+         paired_ratio(rounds, "get_mat100_ms", "floor_memcpy100_ms"), "<=", 2),
         ("get of a 100 MB object (get_view)", "p50, median", "us", m.get("getview100_us"), "<=",
          100),
         ("get of a 100 MB task result (get_view)", "p50, median", "us",
@@ -650,7 +665,7 @@ def report(args, mi, results, medians, rows, means_lines, commands, failures, lo
           "measured under the same noise), so it can differ from the ratio of the two medians."
           % (n_str, args.images, args.width, args.height),
           "",
-          "## Issue 3's targets",
+          "## Targets (issue 3; the get() copies: issue 9)",
           "",
           "| target | measured as | this run | target | verdict |",
           "|---|---|---|---|---|"] + [

@@ -1,6 +1,8 @@
 // The machine's floors, measured in the same run as shoal's figures so that ratios mean
 // something on a shared, noisy machine: a Unix-socket round trip between two processes, a
-// 100 MB memcpy, and forking two children that report back.
+// 100 MB memcpy (into a warm buffer, and into a fresh one as get() must), and forking two
+// children that report back.
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -60,6 +62,26 @@ void BM_Floor_Memcpy100MB(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(kSize));
 }
 BENCHMARK(BM_Floor_Memcpy100MB)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same copy into memory fresh from malloc() (freed after): what any copy that allocates its
+// destination pays, page faults included. For 100 MB glibc maps new pages every time.
+void BM_Floor_MemcpyFresh100MB(benchmark::State& state) {
+  constexpr std::size_t kSize = 100u << 20;
+  std::vector<char> src(kSize, 1);
+  for (auto _ : state) {
+    void* dst = std::malloc(kSize);
+    if (dst == nullptr) {
+      state.SkipWithError("malloc failed");
+      break;
+    }
+    std::memcpy(dst, src.data(), kSize);
+    benchmark::DoNotOptimize(dst);
+    benchmark::ClobberMemory();
+    std::free(dst);
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(kSize));
+}
+BENCHMARK(BM_Floor_MemcpyFresh100MB)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Fork two children; each writes one byte to a pipe; done when both bytes are in and both reaped.
 void BM_Floor_Fork2(benchmark::State& state) {

@@ -46,7 +46,10 @@ struct Codec<cv::Mat> {
     const std::size_t bytes = m.total() * m.elemSize();
     if (bytes != size - kHeader)
       throw std::length_error("cv::Mat value size does not match its header");
-    if (bytes != 0) std::memcpy(m.data, data + kHeader, bytes);
+    if (bytes != 0) {
+      prepare_copy_destination(m.data, bytes);  // the Mat's pixels are fresh, not yet written
+      std::memcpy(m.data, data + kHeader, bytes);
+    }
     return m;
   }
 };

@@ -59,6 +59,15 @@ TEST_F(OpenCvTest, ViewGivesAMatHeaderOverTheStore) {
   EXPECT_EQ(header.data, shoal::get_view(image).mat().data) << "a view must not copy the pixels";
 }
 
+// Issue 9: above the huge-page threshold the decoder advises the fresh Mat before copying into it;
+// the pixels must come back exactly, for a Mat with an odd row size.
+TEST_F(OpenCvTest, Issue9LargeMatDecodesExactly) {
+  const cv::Mat big = make_image(1501, 2003);  // 9 MB of CV_8UC3
+  const cv::Mat got = shoal::get(shoal::put(big));
+  EXPECT_TRUE(same(got, big));
+  EXPECT_NE(got.data, big.data);
+}
+
 TEST_F(OpenCvTest, NonContinuousMatIsCopiedRowByRow) {
   const cv::Mat big = make_image(100, 100);
   const cv::Mat roi = big(cv::Rect(10, 20, 30, 40));

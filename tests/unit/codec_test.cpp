@@ -1,6 +1,8 @@
 // The serialization customization point (include/shoal/detail/codec.hpp): every supported kind of
 // value survives encode_value/decode_value, contiguous buffers travel as their own bytes, and
 // reading a value as another type is a TypeMismatchError that names both types.
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -16,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include <shoal/detail/codec.hpp>
+#include <shoal/detail/copy_destination.hpp>
 #include <shoal/errors.hpp>
 
 namespace shoal::detail {
@@ -254,6 +257,53 @@ TEST(Codec, BytesThatAreNotMsgpackThrowTypeMismatch) {
                TypeMismatchError);
   EXPECT_THROW(decode_value<int>(ValueView{Format::kMsgpack, type_hash<int>(), truncated, 0}),
                TypeMismatchError);
+}
+
+// Issue 9: raw vectors decode straight into reserved memory when the source is aligned for the
+// element type and through resize() + memcpy when it is not; large ones also get the huge-page
+// hint first. Every path must give back exactly the stored bytes, whatever the size and offset.
+template <class U>
+void expect_decodes_exactly(std::size_t count, std::size_t misalign) {
+  const std::size_t bytes = count * sizeof(U);
+  // 64-byte aligned like a store object, plus room to shift the source off that alignment.
+  std::vector<char> storage(bytes + 128);
+  const auto base = reinterpret_cast<std::uintptr_t>(storage.data());
+  char* src = storage.data() + ((64 - base % 64) % 64) + misalign;
+  for (std::size_t i = 0; i < bytes; ++i) src[i] = static_cast<char>((i * 131 + i / 4099) & 0xFF);
+  const ValueView view{Format::kRaw, type_hash<std::vector<U>>(), src, bytes};
+  const std::vector<U> got = decode_value<std::vector<U>>(view);
+  ASSERT_EQ(got.size(), count) << "misalign " << misalign;
+  if (bytes != 0) {
+    EXPECT_EQ(std::memcmp(got.data(), src, bytes), 0)
+        << count << " elements, misalign " << misalign;
+  }
+}
+
+TEST(Codec, Issue9RawVectorsDecodeExactlyFromAlignedAndMisalignedBytes) {
+  // Above the huge-page threshold and not a multiple of 2 MiB, so it has unaligned edges.
+  constexpr std::size_t kLarge = (9u << 20) + 24;
+  for (const std::size_t misalign : {0u, 1u, 3u, 8u, 13u}) {
+    for (const std::size_t bytes :
+         {std::size_t{0}, std::size_t{8}, std::size_t{4096 + 40}, std::size_t{1} << 20, kLarge}) {
+      expect_decodes_exactly<std::uint8_t>(bytes, misalign);
+      expect_decodes_exactly<double>(bytes / sizeof(double), misalign);
+      expect_decodes_exactly<Pixel>(bytes / sizeof(Pixel), misalign);
+    }
+  }
+}
+
+TEST(Codec, Issue9PrepareCopyDestinationLeavesTheBytesAndErrnoAlone) {
+  prepare_copy_destination(nullptr, 0);
+  prepare_copy_destination(nullptr, 64u << 20);
+  for (const std::size_t bytes :
+       {std::size_t{100}, std::size_t{4} << 20, (std::size_t{9} << 20) + 5}) {
+    std::vector<char> buffer(bytes + 1, 'x');
+    errno = 12345;  // not a real errno value: it must come back unchanged
+    prepare_copy_destination(buffer.data() + 1, bytes);  // unaligned on purpose
+    EXPECT_EQ(errno, 12345);
+    EXPECT_EQ(std::count(buffer.begin(), buffer.end(), 'x'),
+              static_cast<std::ptrdiff_t>(buffer.size()));
+  }
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 // MSGPACK_DEFINE is the customization users of Ray's C++ API already know.
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -21,6 +22,7 @@
 
 #include <msgpack.hpp>
 
+#include <shoal/detail/copy_destination.hpp>
 #include <shoal/detail/type_id.hpp>
 #include <shoal/detail/value.hpp>
 
@@ -71,9 +73,23 @@ struct Codec<std::vector<U>, std::enable_if_t<kIsRawElement<U>>> {
   static std::vector<U> decode(const char* data, std::size_t size) {
     if (size % sizeof(U) != 0)
       throw std::length_error("raw vector size is not a multiple of the element size");
+    const std::size_t n = size / sizeof(U);
     std::vector<U> v;
-    v.resize(size / sizeof(U));  // trivially copyable, so the fill is the only extra pass
-    if (size != 0) std::memcpy(v.data(), data, size);
+    if (n == 0) return v;
+    v.reserve(n);
+    prepare_copy_destination(v.data(), size);  // before the first write to the new memory
+    if (reinterpret_cast<std::uintptr_t>(data) % alignof(U) == 0) {
+      // Copy straight into the reserved memory: resize() would zero every byte first, a second
+      // pass over memory that is not in the cache. Store objects are 64-byte aligned, so every
+      // large value takes this path.
+      const U* first = reinterpret_cast<const U*>(data);
+      v.assign(first, first + n);
+    } else {
+      // A misaligned source (a small value inline in a message) cannot be read as U: fill, then
+      // copy the bytes.
+      v.resize(n);
+      std::memcpy(v.data(), data, size);
+    }
     return v;
   }
 };
