@@ -65,8 +65,9 @@ struct Config {
   ///    program leaves them, not as this process changed them since; pass such data as task
   ///    arguments or put() it. init() takes a few milliseconds longer (docs/benchmarks.md).
   ///    Needs the program linked with -Wl,--wrap=main, which the CMake target shoal::shoal adds.
-  ///  - "" (the default): "fork" if this process has no other thread at init(), else
-  ///    "forkserver", with a warning that names the threads (as Python 3.12 warns).
+  ///  - "" (the default): the SHOAL_START_METHOD environment variable if it is set, else "fork"
+  ///    if this process has no other thread at init(), else "forkserver", with a warning that
+  ///    names the threads (as Python 3.12 warns).
   /// Anything else: InvalidConfigError. "forkserver" in a program not linked as above:
   /// InvalidConfigError saying how to link it.
   std::string start_method{};

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -47,23 +48,31 @@ constexpr std::int64_t kMaxStoreFullTimeoutMs = 86'400'000;  // one day
 
 // Config::start_method, resolved: the method, and whether it was chosen for the program (the
 // default) rather than asked for.
-StartMethod choose_start_method(const std::string& asked, const std::vector<std::string>& threads) {
+StartMethod choose_start_method(std::string asked, const std::vector<std::string>& threads) {
+  std::string source = "Config::start_method";
+  if (asked.empty()) {
+    if (const char* env = std::getenv("SHOAL_START_METHOD"); env != nullptr && *env != '\0') {
+      asked = env;
+      source = "SHOAL_START_METHOD";
+    }
+  }
   if (asked == "fork") return StartMethod::kFork;
   if (asked == "forkserver") {
     if (!forkserver_available()) {
-      throw InvalidConfigError(
-          "shoal: Config::start_method is \"forkserver\", but this program's main() is not "
-          "wrapped, so a fresh start of it cannot stop before main() runs: link the program with "
-          "-Wl,--wrap=main (linking it to the CMake target shoal::shoal adds it), or use "
-          "\"fork\" and call init() before starting threads");
+      throw InvalidConfigError(fmt::format(
+          "shoal: {} is \"forkserver\", but this program's main() is not wrapped, so a fresh "
+          "start of it cannot stop before main() runs: link the program with -Wl,--wrap=main "
+          "(linking it to the CMake target shoal::shoal adds it), or use \"fork\" and call "
+          "init() before starting threads",
+          source));
     }
     return StartMethod::kForkserver;
   }
   if (!asked.empty()) {
     throw InvalidConfigError(fmt::format(
-        "shoal: Config::start_method is \"{}\"; use \"fork\", \"forkserver\", or \"\" to let "
-        "init() choose (fork without other threads, else forkserver)",
-        asked));
+        "shoal: {} is \"{}\"; use \"fork\", \"forkserver\", or \"\" to let init() choose "
+        "(fork without other threads, else forkserver)",
+        source, asked));
   }
   if (threads.empty()) return StartMethod::kFork;
   std::string names;

@@ -132,6 +132,10 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   std::size_t TEST_space_waiters();
   /// Program threads blocked in get() or wait() right now.
   std::size_t TEST_waiting_threads() const;
+  /// "fork" or "forkserver": how this session's helper was started.
+  std::string TEST_start_method() const {
+    return start_method_ == StartMethod::kForkserver ? "forkserver" : "fork";
+  }
 
  private:
   // kBroken: the fork helper died, or no worker can be started; every call fails until

@@ -311,7 +311,17 @@ INSTANTIATE_TEST_SUITE_P(EveryKindOfBadFrame, BadInputTest,
                            return std::string(mode_name(param.param));
                          });
 
-using BadInputRetryTest = shoal::testing::SessionTest;
+// Workers forked from this process: g_attempts is a mapping this process made, which a fresh
+// start of the program (start method "forkserver") would not share.
+class BadInputRetryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    shoal::Config config = shoal::testing::SessionTest::test_config();
+    config.start_method = "fork";
+    shoal::init(config);
+  }
+  void TearDown() override { shoal::shutdown(); }
+};
 
 TEST_F(BadInputRetryTest, ATaskWhoseWorkerWasCutOffIsRetried) {
   ASSERT_NE(g_attempts, nullptr);
