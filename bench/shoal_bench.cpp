@@ -2,6 +2,7 @@
 // (one worker per CPU) except BM_InitShutdown, which makes its own. Latencies are reported as
 // p50/p99 counters from per-operation samples; rates as items or bytes per second.
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,8 @@ using shoal_bench::micros;
 
 int empty_task(int x) { return x; }
 std::vector<std::uint8_t> bytes_of(std::uint64_t n) { return std::vector<std::uint8_t>(n, 7); }
-SHOAL_REMOTE(empty_task, bytes_of);
+int failing_task(int) { throw std::runtime_error("fails"); }
+SHOAL_REMOTE(empty_task, bytes_of, failing_task);
 
 constexpr std::uint64_t k100MB = 100ull << 20;
 
@@ -53,6 +55,60 @@ BENCHMARK(BM_InitShutdown)
     ->Arg(0)
     ->Iterations(30)
     ->Unit(benchmark::kMillisecond);
+
+// As BM_InitShutdown with 2 workers, with the fork helper started as a fresh start of this program
+// (Config::start_method "forkserver") instead of a fork of it.
+void BM_InitShutdownForkserver(benchmark::State& state) {
+  shoal::shutdown();
+  shoal::Config c;
+  c.num_cpus = 2;
+  c.object_store_memory = 1ull << 30;
+  c.start_method = "forkserver";
+  std::vector<double> init_us;
+  for (auto _ : state) {
+    const auto t = Clock::now();
+    shoal::init(c);
+    init_us.push_back(micros(Clock::now() - t));
+    shoal::shutdown();
+  }
+  shoal_bench::report_percentiles(state, init_us);
+  state.counters["init_p50_us"] = state.counters["p50_us"];
+  state.counters.erase("p50_us");
+  state.counters.erase("p99_us");
+}
+BENCHMARK(BM_InitShutdownForkserver)->Iterations(30)->Unit(benchmark::kMillisecond);
+
+// The first task a fresh worker runs: how long until get() returns its result, and until get()
+// throws when it fails (issue 9: a worker's first failure used to cost ~100 ms of symbol reading).
+void BM_FirstResultAndFirstFailure(benchmark::State& state) {
+  shoal::shutdown();
+  shoal::Config c;
+  c.num_cpus = 1;
+  c.object_store_memory = 256ull << 20;
+  std::vector<double> result_us, failure_us;
+  for (auto _ : state) {
+    shoal::init(c);
+    auto t = Clock::now();
+    benchmark::DoNotOptimize(shoal::get(shoal::task(empty_task).remote(1)));
+    result_us.push_back(micros(Clock::now() - t));
+    shoal::shutdown();
+    shoal::init(c);
+    t = Clock::now();
+    try {
+      shoal::get(shoal::task(failing_task).remote(1));
+    } catch (const shoal::TaskError&) {
+    }
+    failure_us.push_back(micros(Clock::now() - t));
+    shoal::shutdown();
+  }
+  shoal_bench::report_percentiles(state, failure_us);
+  state.counters["first_failure_p50_us"] = state.counters["p50_us"];
+  shoal_bench::report_percentiles(state, result_us);
+  state.counters["first_result_p50_us"] = state.counters["p50_us"];
+  state.counters.erase("p50_us");
+  state.counters.erase("p99_us");
+}
+BENCHMARK(BM_FirstResultAndFirstFailure)->Iterations(20)->Unit(benchmark::kMillisecond);
 
 // remote() + get() of an empty task, int in and out, one at a time.
 void BM_SyncRoundTrip(benchmark::State& state) {
