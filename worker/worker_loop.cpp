@@ -25,7 +25,7 @@
 #include "src/transport/messages.hpp"
 #include "src/transport/socket_io.hpp"
 #include "worker/exception_description.hpp"
-#include "worker/function_registry.hpp"
+#include "src/common/function_registry.hpp"
 #include "worker/invoke_context.hpp"
 #include "worker/throw_trace.hpp"
 

@@ -15,7 +15,7 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/driver/runtime.hpp"
+#include "src/core/runtime.hpp"
 #include "tests/support/session.hpp"
 
 namespace {

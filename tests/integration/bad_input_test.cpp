@@ -23,7 +23,7 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/driver/runtime.hpp"
+#include "src/core/runtime.hpp"
 #include "src/transport/frame.hpp"
 #include "src/transport/messages.hpp"
 #include "tests/support/session.hpp"

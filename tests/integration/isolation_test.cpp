@@ -25,7 +25,7 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/driver/runtime.hpp"
+#include "src/core/runtime.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"
 

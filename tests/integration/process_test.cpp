@@ -17,7 +17,7 @@
 #include <shoal/shoal.hpp>
 
 #include "src/common/process_role.hpp"
-#include "src/driver/runtime.hpp"
+#include "src/core/runtime.hpp"
 #include "store/allocator.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"

@@ -22,7 +22,7 @@
 #include <shoal/shoal.hpp>
 
 #include "src/common/system_info.hpp"
-#include "src/driver/runtime.hpp"
+#include "src/core/runtime.hpp"
 #include "tests/support/session.hpp"
 
 namespace {

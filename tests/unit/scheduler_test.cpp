@@ -1,6 +1,6 @@
-// The Scheduler (src/driver/scheduler.hpp): FIFO assignment, dependencies, CPU and memory
+// The Scheduler (src/core/scheduler.hpp): FIFO assignment, dependencies, CPU and memory
 // accounting, pipelining depth learned from run times, and what happens when a worker dies.
-#include "src/driver/scheduler.hpp"
+#include "src/core/scheduler.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "worker/function_registry.hpp"
+#include "src/common/function_registry.hpp"
 
 #include <cctype>
 #include <string_view>

@@ -10,7 +10,7 @@
 #include <shoal/shoal.hpp>
 
 #include "src/common/process_role.hpp"
-#include "src/driver/runtime.hpp"
+#include "src/core/runtime.hpp"
 
 namespace shoal {
 namespace internal {

@@ -10,7 +10,7 @@
 
 #include "src/common/limits.hpp"
 #include "src/common/process_role.hpp"
-#include "src/driver/runtime.hpp"
+#include "src/core/runtime.hpp"
 
 namespace shoal::detail {
 

@@ -1,4 +1,4 @@
-#include "src/driver/scheduler.hpp"
+#include "src/core/scheduler.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -26,7 +26,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "src/driver/fork_helper.hpp"
+#include "src/fork_helper/fork_helper.hpp"
 
 extern "C" int __real_main(int argc, char** argv, char** envp);
 

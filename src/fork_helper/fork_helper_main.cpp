@@ -20,11 +20,11 @@
 #include <unistd.h>
 
 #include "src/common/process_role.hpp"
-#include "src/driver/fork_helper.hpp"
+#include "src/fork_helper/fork_helper.hpp"
 #include "src/transport/frame.hpp"
 #include "src/transport/messages.hpp"
 #include "src/transport/socket_io.hpp"
-#include "worker/function_registry.hpp"
+#include "src/common/function_registry.hpp"
 #include "worker/worker_loop.hpp"
 
 namespace shoal::internal {

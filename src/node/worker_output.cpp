@@ -13,7 +13,7 @@
 // Rejected: reading the pipes in the fork helper and sending the lines as messages. That adds a
 // copy and a hop per line, and the helper would have to multiplex many pipes; the driver already
 // has an event loop.
-#include "src/driver/worker_output.hpp"
+#include "src/node/worker_output.hpp"
 
 #include <cerrno>
 #include <string>
@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "src/common/logging.hpp"
-#include "src/driver/line_splitter.hpp"
+#include "src/node/line_splitter.hpp"
 
 namespace shoal::internal {
 

@@ -25,8 +25,8 @@
 
 #include <shoal/errors.hpp>
 
-#include "src/driver/runtime.hpp"
-#include "worker/function_registry.hpp"
+#include "src/core/runtime.hpp"
+#include "src/common/function_registry.hpp"
 
 namespace shoal::internal {
 

@@ -8,7 +8,7 @@
 #include <shoal/errors.hpp>
 
 #include "src/common/limits.hpp"
-#include "src/driver/runtime.hpp"
+#include "src/core/runtime.hpp"
 #include "src/transport/messages.hpp"
 
 namespace shoal::detail {

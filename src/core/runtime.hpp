@@ -45,9 +45,9 @@
 #include <shoal/shoal.hpp>
 
 #include "src/common/deferring_mutex.hpp"
-#include "src/driver/fork_helper.hpp"
-#include "src/driver/scheduler.hpp"
-#include "src/driver/worker_output.hpp"
+#include "src/fork_helper/fork_helper.hpp"
+#include "src/core/scheduler.hpp"
+#include "src/node/worker_output.hpp"
 #include "src/transport/connection.hpp"
 #include "src/transport/messages.hpp"
 #include "store/allocator.hpp"

@@ -1,5 +1,5 @@
 // Driver side of the fork helper: fork it, ask it for workers, reap it.
-#include "src/driver/fork_helper.hpp"
+#include "src/fork_helper/fork_helper.hpp"
 
 #include <cerrno>
 #include <cstdio>

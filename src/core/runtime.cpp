@@ -1,7 +1,7 @@
 // Runtime life cycle: start (validate, create the store, fork, wait for workers), shutdown, the
 // I/O thread's frame routing, worker start-up, loss and replacement, and resources.
 // Tasks are in runtime_tasks.cpp, objects (put/get/wait) in runtime_objects.cpp.
-#include "src/driver/runtime.hpp"
+#include "src/core/runtime.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -24,7 +24,7 @@
 #include "src/common/exit_status.hpp"
 #include "src/common/limits.hpp"
 #include "src/common/system_info.hpp"
-#include "worker/function_registry.hpp"
+#include "src/common/function_registry.hpp"
 
 namespace shoal::internal {
 namespace {

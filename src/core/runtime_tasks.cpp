@@ -8,8 +8,8 @@
 #include "src/common/limits.hpp"
 #include "src/common/symbolize.hpp"
 #include "src/common/task_backtrace.hpp"
-#include "src/driver/runtime.hpp"
-#include "worker/function_registry.hpp"
+#include "src/core/runtime.hpp"
+#include "src/common/function_registry.hpp"
 
 namespace shoal::internal {
 namespace {
