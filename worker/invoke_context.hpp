@@ -12,7 +12,7 @@
 #include <shoal/detail/byte_buffer.hpp>
 #include <shoal/remote.hpp>
 
-#include "src/transport/messages.hpp"
+#include "src/transport/protocol.hpp"
 
 namespace shoal::internal {
 

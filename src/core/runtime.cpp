@@ -398,18 +398,16 @@ void Runtime::handle_helper_frame(const FrameParser::Frame& frame) {
   WorkerSlot& s = slots_[slot];
   switch (frame.header.type) {
     case MessageType::kSpawned:
-      s.pid = static_cast<pid_t>(
-          read_scalar_body<std::int64_t>(frame.body, frame.header.body_size, "spawned"));
+      s.pid = static_cast<pid_t>(decode_spawned(frame).pid);
       output_->begin(static_cast<int>(slot), s.pid);  // its lines can be labelled now
       break;
     case MessageType::kExited: {
-      const Exited e = read_exited(frame.body, frame.header.body_size);
+      const Exited e = decode_exited(frame);
       on_worker_exited(static_cast<int>(slot), static_cast<pid_t>(e.pid), e.status);
       break;
     }
     case MessageType::kSpawnFailed: {
-      const auto err =
-          read_scalar_body<std::int32_t>(frame.body, frame.header.body_size, "spawn failed");
+      const int err = decode_spawn_failed(frame).error;
       output_->begin(static_cast<int>(slot), 0);  // the helper closed the pipes: EOF
       // The helper closed its end of the worker's socket too, so on_closed() follows (or came
       // already) and counts this as a failed start.
@@ -433,7 +431,7 @@ void Runtime::handle_helper_frame(const FrameParser::Frame& frame) {
 // binary's static initialisers), perhaps fewer (ours may have grown since: a library loaded at run
 // time registering functions, which a fresh start does not load).
 void Runtime::on_helper_ready(const FrameParser::Frame& frame) {
-  const HelperReady ready = read_helper_ready(frame.body, frame.header.body_size);
+  const HelperReady ready = decode_helper_ready(frame);
   const std::uint32_t functions = ready.functions;
   const std::uint64_t hash = ready.hash;
   const FunctionRegistry& registry = FunctionRegistry::instance();
@@ -482,8 +480,7 @@ void Runtime::on_ready(int slot, const FrameParser::Frame& frame) {
       frame.header.id != static_cast<std::uint64_t>(slot)) {
     throw DecodeError("unexpected Ready message");
   }
-  s.pid = static_cast<pid_t>(
-      read_scalar_body<std::int64_t>(frame.body, frame.header.body_size, "ready"));
+  s.pid = static_cast<pid_t>(decode_ready(frame).pid);
   s.phase = WorkerSlot::Phase::kReady;
   s.failed_starts = 0;
   scheduler_.worker_up(slot);

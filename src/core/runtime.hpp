@@ -49,7 +49,7 @@
 #include "src/core/scheduler.hpp"
 #include "src/node/worker_output.hpp"
 #include "src/transport/connection.hpp"
-#include "src/transport/messages.hpp"
+#include "src/transport/protocol.hpp"
 #include "store/allocator.hpp"
 #include "store/arena.hpp"
 #include "store/object_table.hpp"
@@ -218,8 +218,8 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
                                ObjectOrigin origin);
   std::shared_ptr<ErrorInfo> store_full_error(std::uint64_t size, const std::string& what_for);
   std::vector<ObjectStoreHolder> biggest_holders();
-  void answer_alloc(int slot, std::uint64_t task, std::uint64_t size);
-  void send_alloc_reply(int slot, std::uint64_t task, std::optional<std::uint64_t> offset);
+  void answer_alloc(int slot, const AllocRequest& request);
+  void send_alloc_reply(int slot, const AllocRequest& request, std::optional<std::uint64_t> offset);
   void grant_deferred_alloc(int slot, std::uint64_t offset);
   void cancel_deferred_alloc(int slot);
   void serve_space_waiters();

@@ -32,8 +32,7 @@ namespace shoal::internal {
 
 struct Runtime::DeferredAlloc {
   explicit DeferredAlloc(boost::asio::io_context& io) : timer(io) {}
-  std::uint64_t task = 0;  // the task whose result it is (the head of the worker's queue)
-  std::uint64_t size = 0;
+  AllocRequest request;  // for the result of the task at the head of the worker's queue
   SpaceQueue::Ticket ticket = 0;
   // Fires the refusal at the deadline. Every call on it is made with mu_ held; destroying it
   // (granted, withdrawn) cancels the wait.
@@ -149,22 +148,22 @@ std::vector<ObjectStoreHolder> Runtime::biggest_holders() {
 
 // A worker asks for `size` bytes for the result of `task`: give them now, or keep the request
 // until space is freed or the deadline passes. The worker waits for the answer meanwhile.
-void Runtime::answer_alloc(int slot, std::uint64_t task, std::uint64_t size) {
+void Runtime::answer_alloc(int slot, const AllocRequest& request) {
   WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
+  const std::uint64_t size = request.size;
   if (const std::optional<std::uint64_t> offset = allocator_->allocate(size)) {
     s.result_block = *offset;
     s.result_block_size = size;
-    send_alloc_reply(slot, task, offset);
+    send_alloc_reply(slot, request, offset);
     return;
   }
   const std::int64_t timeout_ms = config_.object_store_full_timeout_ms;
   if (timeout_ms <= 0 || size > allocator_->max_object_bytes()) {
-    send_alloc_reply(slot, task, std::nullopt);  // kTaskDone with "store full" follows
+    send_alloc_reply(slot, request, std::nullopt);  // kTaskDone with "store full" follows
     return;
   }
   auto d = std::make_shared<DeferredAlloc>(*io_);
-  d->task = task;
-  d->size = size;
+  d->request = request;
   d->ticket = space_queue_->push(
       size, [this, slot](std::uint64_t offset) { grant_deferred_alloc(slot, offset); });
   d->timer.expires_after(std::chrono::milliseconds(timeout_ms));
@@ -178,16 +177,16 @@ void Runtime::answer_alloc(int slot, std::uint64_t task, std::uint64_t size) {
         if (worker.deferred_alloc != expired) return;  // granted while this handler was queued
         space_queue_->cancel(expired->ticket);
         worker.deferred_alloc.reset();
-        send_alloc_reply(slot, expired->task, std::nullopt);
+        send_alloc_reply(slot, expired->request, std::nullopt);
       });
   s.deferred_alloc = std::move(d);
 }
 
-void Runtime::send_alloc_reply(int slot, std::uint64_t task, std::optional<std::uint64_t> offset) {
+void Runtime::send_alloc_reply(int slot, const AllocRequest& request,
+                               std::optional<std::uint64_t> offset) {
   slots_[static_cast<std::size_t>(slot)].connection->send([&](detail::ByteBuffer& out) {
-    put_header(out, MessageType::kAllocReply, task, 1 + sizeof(std::uint64_t));
-    out.put(static_cast<std::uint8_t>(offset ? 1 : 0));
-    out.put(offset ? *offset : store_bytes_);
+    encode_alloc_reply(out, AllocReply{request.task, request.request, offset.has_value(),
+                                       offset ? *offset : store_bytes_});
   });
 }
 
@@ -200,8 +199,8 @@ void Runtime::grant_deferred_alloc(int slot, std::uint64_t offset) {
     return;
   }
   s.result_block = offset;
-  s.result_block_size = d->size;
-  send_alloc_reply(slot, d->task, offset);
+  s.result_block_size = d->request.size;
+  send_alloc_reply(slot, d->request, offset);
   // `d` goes here, and its timer with it: the pending wait is cancelled.
 }
 

@@ -170,9 +170,10 @@ void Runtime::pump() {
 // The task message: its header, then the argument records, with each ref record replaced by the
 // argument object's bytes (small objects) or its place in the arena (large ones).
 void Runtime::encode_task(detail::ByteBuffer& out, const TaskSpec& task, bool expected_short) {
-  const std::size_t frame = begin_frame(out, MessageType::kTask, task.id);
-  put_task_header(out, TaskHeader{task.function_index, task.function_check, task.arg_count,
-                                  expected_short ? kTaskExpectedShort : 0u});
+  const std::size_t frame = begin_task(
+      out, task.id,
+      TaskHeader{task.function_index, task.function_check, task.arg_count,
+                 expected_short ? kTaskExpectedShort : 0u});
   if (task.deps.empty()) {
     out.write(task.args.data(), task.args.size());
   } else {
@@ -198,23 +199,22 @@ void Runtime::encode_task(detail::ByteBuffer& out, const TaskSpec& task, bool ex
 
 void Runtime::on_alloc_request(int slot, const FrameParser::Frame& frame) {
   WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
-  if (scheduler_.running(slot) != frame.header.id || s.result_block || s.deferred_alloc) {
+  const AllocRequest request = decode_alloc_request(frame);
+  if (scheduler_.running(slot) != request.task || s.result_block || s.deferred_alloc) {
     throw DecodeError("allocation request for a task that is not running");
   }
-  const auto size =
-      read_scalar_body<std::uint64_t>(frame.body, frame.header.body_size, "alloc request");
-  answer_alloc(slot, frame.header.id, size);  // now, or once space is freed (runtime_space.cpp)
+  answer_alloc(slot, request);  // now, or once space is freed (runtime_space.cpp)
 }
 
 void Runtime::on_task_done(int slot, const FrameParser::Frame& frame) {
   WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
-  TaskDone done = read_task_done(frame.body, frame.header.body_size);
+  TaskDone done = decode_task_done(frame);
   if (done.status == TaskStatus::kOk && done.value.kind == RecordKind::kStore &&
       (!s.result_block || *s.result_block != done.value.offset ||
        s.result_block_size != done.value.size)) {
     throw DecodeError("task result names store space it was not given");
   }
-  std::optional<TaskSpec> task = scheduler_.complete(slot, frame.header.id, done.exec_ns);
+  std::optional<TaskSpec> task = scheduler_.complete(slot, done.task, done.exec_ns);
   if (!task) throw DecodeError("result for a task that is not running on this worker");
   // The worker wrote the task's output before its result: its last partial line is the task's.
   if (scheduler_.running(slot) == 0) output_->end_of_task(slot);

@@ -9,7 +9,7 @@
 
 #include "src/common/limits.hpp"
 #include "src/core/runtime.hpp"
-#include "src/transport/messages.hpp"
+#include "src/transport/protocol.hpp"
 
 namespace shoal::detail {
 

@@ -22,7 +22,7 @@
 #include <shoal/detail/byte_buffer.hpp>
 #include <shoal/errors.hpp>
 
-#include "src/transport/frame.hpp"
+#include "src/transport/protocol.hpp"
 #include "src/transport/socket_io.hpp"
 #include "store/arena.hpp"
 
@@ -155,8 +155,7 @@ ForkHelper::WorkerFds ForkHelper::spawn(int slot, bool forward_output) {
                     std::strerror(e)));
   }
   detail::ByteBuffer frame;
-  put_header(frame, MessageType::kSpawn, static_cast<std::uint64_t>(slot), sizeof(std::uint8_t));
-  frame.put(static_cast<std::uint8_t>(forward_output ? 1 : 0));
+  encode_spawn(frame, Spawn{static_cast<std::uint64_t>(slot), forward_output});
   const int attached[3] = {sock[1], out[1], err[1]};
   const int e = send_with_fds(control_fd_, frame.data(), frame.size(),
                               std::span<const int>(attached, forward_output ? 3 : 1));
@@ -176,7 +175,7 @@ ForkHelper::WorkerFds ForkHelper::spawn(int slot, bool forward_output) {
 
 void ForkHelper::kill_worker(int slot) {
   detail::ByteBuffer frame;
-  put_header(frame, MessageType::kKill, static_cast<std::uint64_t>(slot), 0);
+  encode_kill(frame, Kill{static_cast<std::uint64_t>(slot)});
   if (const int err = send_all(control_fd_, frame.data(), frame.size()); err != 0) {
     throw SystemError(fmt::format("shoal: cannot reach the fork helper to stop worker {}: {}", slot,
                                   std::strerror(err)));

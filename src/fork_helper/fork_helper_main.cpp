@@ -22,7 +22,7 @@
 #include "src/common/process_role.hpp"
 #include "src/fork_helper/fork_helper.hpp"
 #include "src/transport/frame.hpp"
-#include "src/transport/messages.hpp"
+#include "src/transport/protocol.hpp"
 #include "src/transport/socket_io.hpp"
 #include "src/common/function_registry.hpp"
 #include "worker/worker_loop.hpp"
@@ -79,8 +79,8 @@ class ForkHelperLoop {
     // those its static initialisers registered, which may be fewer than the driver knows.
     const FunctionRegistry& registry = FunctionRegistry::instance();
     const std::uint32_t functions = registry.size();
-    report(MessageType::kHelperReady, 0, [&](detail::ByteBuffer& b) {
-      put_helper_ready(b, HelperReady{functions, registry.prefix_hash(functions)});
+    report([&](detail::ByteBuffer& b) {
+      encode_helper_ready(b, HelperReady{functions, registry.prefix_hash(functions)});
     });
   }
 
@@ -93,26 +93,28 @@ class ForkHelperLoop {
     if (n == 0) stop(0, "");  // the driver closed the control socket: shut down
     if (n < 0) stop(0, "");   // ... or is gone
     try {
-      FrameParser::Frame f;
+      Frame f;
       while (parser_.next(&f)) {
-        if (f.header.type == MessageType::kKill && f.header.body_size == 0) {
-          kill_slot(static_cast<int>(f.header.id));
+        if (f.header.type == MessageType::kKill) {
+          kill_slot(static_cast<int>(decode_kill(f).worker));
           continue;
         }
-        if (f.header.type != MessageType::kSpawn || f.header.body_size != 1) {
+        if (f.header.type != MessageType::kSpawn) {
           stop(2, fmt::format("unexpected {} message from the driver",
                               message_type_name(f.header.type)));
         }
-        // Body: u8, 1 if the worker's stdout and stderr pipes ride along after its socket.
-        const bool piped = f.body[0] != 0;
+        const Spawn spawn_request = decode_spawn(f);
         ChildFds child;
-        if (!take_fd(&child.socket) || (piped && (!take_fd(&child.out) || !take_fd(&child.err)))) {
+        if (!take_fd(&child.socket) ||
+            (spawn_request.piped && (!take_fd(&child.out) || !take_fd(&child.err)))) {
           stop(2, "spawn request without its descriptors");
         }
-        spawn(static_cast<int>(f.header.id), child);
+        spawn(static_cast<int>(spawn_request.worker), child);
       }
     } catch (const FrameError& e) {
       stop(2, fmt::format("bad frame from the driver: {}", e.what()));
+    } catch (const DecodeError& e) {
+      stop(2, fmt::format("bad message from the driver: {}", e.what()));
     }
     parser_.compact();
   }
@@ -144,8 +146,9 @@ class ForkHelperLoop {
       const int err = errno;
       fds.close_all();  // the driver's ends see EOF
       SHOAL_LOG(kError, "fork of worker {} failed: {}", slot, std::strerror(err));
-      report(MessageType::kSpawnFailed, slot,
-             [&](detail::ByteBuffer& b) { b.put(static_cast<std::int32_t>(err)); });
+      report([&](detail::ByteBuffer& b) {
+        encode_spawn_failed(b, SpawnFailed{static_cast<std::uint64_t>(slot), err});
+      });
       return;
     }
     if (pid == 0) run_worker_child(slot, fds, helper);
@@ -154,8 +157,9 @@ class ForkHelperLoop {
     // the driver's pipe read ends reach EOF only when the worker (and whatever it started) exits.
     fds.close_all();
     workers_.emplace(pid, slot);
-    report(MessageType::kSpawned, slot,
-           [&](detail::ByteBuffer& b) { b.put(static_cast<std::int64_t>(pid)); });
+    report([&](detail::ByteBuffer& b) {
+      encode_spawned(b, Spawned{static_cast<std::uint64_t>(slot), pid});
+    });
   }
 
   // Only a worker not yet reaped is in workers_, so its pid cannot have been reused.
@@ -236,19 +240,17 @@ class ForkHelperLoop {
       // Processes the task started (in the worker's group, unless they left it) die with it.
       // The group id cannot be reused while a member lives, so this cannot hit a stranger.
       kill(-pid, SIGKILL);
-      report(MessageType::kExited, slot, [&](detail::ByteBuffer& b) {
-        b.put(static_cast<std::int64_t>(pid));
-        b.put(static_cast<std::int32_t>(status));
+      report([&](detail::ByteBuffer& b) {
+        encode_exited(b, Exited{static_cast<std::uint64_t>(slot), pid, status});
       });
     }
   }
 
-  template <class Body>
-  void report(MessageType type, int slot, Body&& body) {
+  // Sends the frame `encode` writes to the driver.
+  template <class Encode>
+  void report(Encode&& encode) {
     detail::ByteBuffer frame;
-    const std::size_t at = begin_frame(frame, type, static_cast<std::uint64_t>(slot));
-    body(frame);
-    end_frame(frame, at);
+    encode(frame);
     if (send_all(p_.control, frame.data(), frame.size()) != 0) stop(0, "");  // the driver is gone
   }
 

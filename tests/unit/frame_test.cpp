@@ -1,6 +1,7 @@
 // Frame headers and the incremental FrameParser (src/transport/frame.hpp): what goes out comes
 // back, a stream split anywhere still yields whole frames, and a malformed header is a FrameError.
 #include "src/transport/frame.hpp"
+#include "src/transport/protocol.hpp"
 
 #include <algorithm>
 #include <cstdint>
