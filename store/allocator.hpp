@@ -13,11 +13,14 @@
 #include <memory>
 #include <optional>
 
+#include <sys/types.h>
+
 namespace shoal::internal {
 
 class Allocator {
  public:
-  /// Manages [base, base + size). Objects are aligned to kAlignment.
+  /// Manages [base, base + size). Objects are aligned to kAlignment. Only the process that made
+  /// it may allocate: allocate() in a fork of it (a worker) aborts, loudly.
   Allocator(char* base, std::uint64_t size);
   ~Allocator();
   Allocator(const Allocator&) = delete;
@@ -46,6 +49,7 @@ class Allocator {
  private:
   std::unique_ptr<Impl> impl_;
   std::uint64_t size_;
+  pid_t owner_;  // the process that made it
   std::uint64_t used_ = 0;
   std::uint64_t frees_ = 0;
   std::uint64_t max_object_ = 0;  // 0 until max_object_bytes() computes it

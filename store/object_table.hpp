@@ -30,6 +30,7 @@
 #include <shoal/detail/value.hpp>
 #include <shoal/errors.hpp>
 
+#include "src/common/core_runtime.hpp"
 #include "store/allocator.hpp"
 
 namespace shoal::internal {
@@ -62,13 +63,6 @@ struct ErrorInfo {
 };
 
 enum class ObjectState : std::uint8_t { kPending, kReady, kFailed };
-
-/// Who made an object, for the list of the biggest holders in ObjectStoreFullError.
-enum class ObjectOrigin : std::uint8_t {
-  kPut,         // put()
-  kArgument,    // a large value passed by value to remote(), stored for the task
-  kTaskResult,  // the result of a task (ObjectEntry::function_index names its function)
-};
 
 struct ObjectEntry {
   ObjectState state = ObjectState::kPending;

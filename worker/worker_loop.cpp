@@ -18,14 +18,14 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/core_runtime.hpp"
+#include "src/common/function_registry.hpp"
 #include "src/common/limits.hpp"
 #include "src/common/module_frames.hpp"
-#include "src/common/process_role.hpp"
 #include "src/transport/frame.hpp"
 #include "src/transport/protocol.hpp"
 #include "src/transport/socket_io.hpp"
 #include "worker/exception_description.hpp"
-#include "src/common/function_registry.hpp"
 #include "worker/invoke_context.hpp"
 #include "worker/throw_trace.hpp"
 
@@ -153,7 +153,7 @@ class WorkerLoop {
     args_ = std::move(task.args);
     const std::uint64_t task_id = task.task;
 
-    InvokeContextImpl ctx(&args_, p_.arena_base, p_.arena_size,
+    InvokeContextImpl ctx(&args_, p_.arena_base,
                           [this, task_id](std::uint64_t n) { return allocate(task_id, n); });
     const auto started = Clock::now();
     TaskStatus status = TaskStatus::kOk;
@@ -326,7 +326,10 @@ static void keep_memory() {
 }
 
 int run_worker(const WorkerParams& params) {
-  g_process_role.store(ProcessRole::kWorker);
+  // The shoal API inside a task: refused, with the reason, by this process's runtime.
+  exchange_current_runtime(std::make_shared<UnusableRuntime>(
+      "shoal: the shoal API was called inside a remote function (in a worker); nested tasks are "
+      "not supported: return a value and call remote() from the driver instead"));
   // Line-buffered stdio: each line reaches the pipe (or terminal) when it ends, so a line printed
   // just before abort(), a segfault or SIGKILL is not lost in a stdio buffer. Costs a write per
   // line, which a task printing in a tight loop may notice. When output is forwarded to the

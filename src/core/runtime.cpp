@@ -22,9 +22,9 @@
 #include <shoal/errors.hpp>
 
 #include "src/common/exit_status.hpp"
+#include "src/common/function_registry.hpp"
 #include "src/common/limits.hpp"
 #include "src/common/system_info.hpp"
-#include "src/common/function_registry.hpp"
 
 namespace shoal::internal {
 namespace {
@@ -218,6 +218,14 @@ void Runtime::launch() {
   lock.unlock();
   shutdown();
   throw SystemError("shoal: init() failed: " + why);
+}
+
+void Runtime::check_not_abandoned() const {
+  if (abandoned_.load(std::memory_order_relaxed)) {
+    throw Error(
+        "shoal: this process is a fork() of a program running shoal; it shares that session's "
+        "sockets and cannot use it. Use shoal from the parent, or fork before shoal::init()");
+  }
 }
 
 void Runtime::check_running() const {

@@ -44,9 +44,10 @@
 #include <shoal/detail/runtime_api.hpp>
 #include <shoal/shoal.hpp>
 
+#include "src/common/core_runtime.hpp"
 #include "src/common/deferring_mutex.hpp"
-#include "src/fork_helper/fork_helper.hpp"
 #include "src/core/scheduler.hpp"
+#include "src/fork_helper/fork_helper.hpp"
 #include "src/node/worker_output.hpp"
 #include "src/transport/connection.hpp"
 #include "src/transport/protocol.hpp"
@@ -57,70 +58,37 @@
 
 namespace shoal::internal {
 
-class Runtime;
-
-}  // namespace shoal::internal
-
-namespace shoal::detail {
-
-/// Shared by all copies of one ObjectRef. Its destructor drops the program's reference.
-class ObjectHandle {
- public:
-  ObjectHandle(std::shared_ptr<internal::Runtime> runtime, std::uint64_t id) noexcept
-      : runtime_(std::move(runtime)), id_(id) {}
-  ~ObjectHandle();
-  ObjectHandle(const ObjectHandle&) = delete;
-  ObjectHandle& operator=(const ObjectHandle&) = delete;
-
-  internal::Runtime& runtime() const noexcept { return *runtime_; }
-  std::uint64_t id() const noexcept { return id_; }
-
- private:
-  std::shared_ptr<internal::Runtime> runtime_;
-  std::uint64_t id_;
-};
-
-}  // namespace shoal::detail
-
-namespace shoal::internal {
-
-class Runtime final : public std::enable_shared_from_this<Runtime>, private Connection::Listener {
+class Runtime final : public CoreRuntime, private Connection::Listener {
  public:
   /// init(): validates config, creates the store, forks the helper and the workers, and returns
   /// once all workers are ready. Throws InvalidConfigError, SystemError.
   static std::shared_ptr<Runtime> start(const Config& config);
-  ~Runtime();
+  ~Runtime() override;
 
-  /// shutdown(): idempotent; see shoal::shutdown().
-  void shutdown();
-
-  // ---- the API (thread safe)
+  // ---- CoreRuntime (thread safe)
+  void shutdown() override;  // idempotent; see shoal::shutdown()
   detail::HandlePtr submit(detail::AnyFn fn, const char* signature, const TaskOptions& options,
-                           detail::TaskArgs&& args);
-  detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*), const void* value);
-  detail::Fetched fetch(std::uint64_t id, std::int64_t timeout_ns);
-  std::vector<detail::Fetched> fetch_all(const std::vector<std::uint64_t>& ids,
-                                         std::int64_t timeout_ns);
-  std::vector<bool> wait_ready(const std::vector<std::uint64_t>& ids, std::size_t num_returns,
-                               std::int64_t timeout_ns);
-  /// Drops one program reference (ObjectHandle's destructor). Never throws.
-  void release(std::uint64_t id) noexcept;
-  std::map<std::string, double> resources(bool available);
-  ObjectStoreStats stats();
-
-  // ---- used by the ValueSinks of put() and TaskArgs
+                           detail::TaskArgs&& args) override;
+  detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*),
+                        const void* value) override;
+  detail::Fetched fetch(ObjectId id, std::int64_t timeout_ns) override;
+  std::vector<detail::Fetched> fetch_all(const std::vector<ObjectId>& ids,
+                                         std::int64_t timeout_ns) override;
+  std::vector<bool> wait(const std::vector<ObjectId>& ids, std::size_t num_returns,
+                         std::int64_t timeout_ns) override;
+  void release(ObjectId id) noexcept override;
+  std::map<std::string, double> resources(bool available) override;
+  ObjectStoreStats stats() override;
+  bool is_session() const noexcept override { return true; }
+  void abandon_in_fork() noexcept override { abandoned_.store(true, std::memory_order_relaxed); }
   /// A new ready object of `size` bytes in the arena, for the caller to fill at `dst` before
-  /// anyone else can see the handle; `mapping` keeps the arena mapped while the caller writes,
+  /// anyone else can see the handle; `keep` keeps the arena mapped while the caller writes,
   /// even if shutdown() runs meanwhile. If the store is full it waits for space (without the
   /// lock) up to Config::object_store_full_timeout_ms (runtime_space.cpp). Throws
   /// ObjectStoreFullError, or Error if shutdown() runs while it waits.
-  struct StoreSpace {
-    detail::HandlePtr handle;
-    char* dst = nullptr;
-    std::shared_ptr<const void> mapping;
-  };
-  StoreSpace store_value(detail::Format format, std::uint64_t type_hash, std::uint64_t size,
-                         ObjectOrigin origin = ObjectOrigin::kPut);
+  StoreSpace reserve_object(detail::Format format, std::uint64_t type_hash, std::uint64_t size,
+                            ObjectOrigin origin) override;
+
   /// A new ready object holding small `bytes` on the driver's heap.
   detail::HandlePtr store_inline(detail::Format format, std::uint64_t type_hash,
                                  detail::ByteBuffer bytes);
@@ -210,6 +178,7 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   detail::Fetched fetched_of(const ObjectEntry& entry);
   detail::HandlePtr handle_of(std::uint64_t id);
   void check_running() const;
+  void check_not_abandoned() const;  // throws in a fork() of the driver
   void wait_for(std::unique_lock<Mutex>& lock, Waiter& waiter, std::int64_t timeout_ns);
   void unregister(Waiter& waiter, const std::vector<std::uint64_t>& ids);
   std::string producer_name(const ObjectEntry& entry);
@@ -259,13 +228,11 @@ class Runtime final : public std::enable_shared_from_this<Runtime>, private Conn
   std::thread io_thread_;
   std::atomic<std::uint64_t> next_id_{1};  // taken without the lock: submit() needs its id first
   std::atomic<bool> running_{false};       // state_ == kRunning, readable without the lock
+  std::atomic<bool> abandoned_{false};     // this is a copy in a fork() of the driver
   std::atomic<bool> io_may_poll_{true};    // some worker is idle: the I/O thread may poll (run_io)
   std::atomic<int> spinning_waiters_{0};   // program threads polling in wait_for(): it may not
   std::atomic<int> waiting_threads_{0};    // program threads in wait_for(), for tests
   std::atomic<std::int64_t> last_waiter_spin_{0};  // when one last stopped (steady_clock ns)
 };
-
-/// The running session's runtime. Throws NotInitializedError (or Error inside a worker).
-std::shared_ptr<Runtime> current_runtime();
 
 }  // namespace shoal::internal

@@ -9,63 +9,26 @@
 #include <shoal/errors.hpp>
 
 #include "src/common/limits.hpp"
-#include "src/common/process_role.hpp"
 #include "src/core/runtime.hpp"
-
-namespace shoal::detail {
-
-ObjectHandle::~ObjectHandle() {
-  // In a fork of the driver (a worker, or the program's own child) the runtime is a dead copy
-  // whose lock may have been held by a thread that does not exist there: leave it alone.
-  if (internal::g_process_role.load(std::memory_order_relaxed) == internal::ProcessRole::kDriver) {
-    runtime_->release(id_);
-  }
-}
-
-}  // namespace shoal::detail
+#include "src/transport/value_writer.hpp"
 
 namespace shoal::internal {
 namespace {
 
-// put()'s sink: small values are kept in a heap buffer, large ones written into the arena.
-class PutSink final : public detail::ValueSink {
+// put()'s space: a value too large to keep inline becomes an arena object straight away.
+class PutSpace final : public SpaceProvider {
  public:
-  explicit PutSink(Runtime& runtime) : runtime_(runtime) {}
-
-  char* reserve_raw(std::uint64_t type_hash, std::size_t size) override {
-    format_ = detail::Format::kRaw;
-    type_hash_ = type_hash;
-    if (size > kInlineThreshold) {
-      space_ = runtime_.store_value(format_, type_hash, size);
-      return space_.dst;
-    }
-    return buffer_.grow(size);
+  explicit PutSpace(Runtime& runtime) : runtime_(runtime) {}
+  char* reserve(detail::Format format, std::uint64_t type_hash, std::uint64_t size) override {
+    space_ = runtime_.reserve_object(format, type_hash, size, ObjectOrigin::kPut);
+    return space_.dst;
   }
-
-  detail::ByteBuffer& begin_msgpack(std::uint64_t type_hash) override {
-    format_ = detail::Format::kMsgpack;
-    type_hash_ = type_hash;
-    return buffer_;
-  }
-
-  void finish() override {
-    if (space_.handle) return;  // written straight into the store
-    if (buffer_.size() > kInlineThreshold) {
-      space_ = runtime_.store_value(format_, type_hash_, buffer_.size());
-      std::memcpy(space_.dst, buffer_.data(), buffer_.size());
-      return;
-    }
-    space_.handle = runtime_.store_inline(format_, type_hash_, std::move(buffer_));
-  }
-
+  void seal(detail::ByteBuffer&) override {}  // the handle is the result; no record is needed
   detail::HandlePtr take() { return std::move(space_.handle); }
 
  private:
   Runtime& runtime_;
-  detail::Format format_ = detail::Format::kVoid;
-  std::uint64_t type_hash_ = 0;
-  detail::ByteBuffer buffer_;
-  Runtime::StoreSpace space_;
+  StoreSpace space_;
 };
 
 [[noreturn]] void throw_error(const ErrorInfo& e) {
@@ -91,13 +54,25 @@ detail::HandlePtr Runtime::handle_of(std::uint64_t id) {
 }
 
 detail::HandlePtr Runtime::put(void (*encode)(detail::ValueSink&, const void*), const void* value) {
-  PutSink sink(*this);
-  encode(sink, value);  // encodes without holding the lock
-  return sink.take();
+  check_not_abandoned();
+  detail::ByteBuffer record;
+  detail::OpenValue open;
+  PutSpace space(*this);
+  ValueWriter writer(record, space, open);
+  encode(writer, value);  // encodes without holding the lock
+  if (detail::HandlePtr stored = space.take()) return stored;
+  // A small value: its inline record's payload becomes the object's bytes.
+  ByteReader in(record.data(), record.size());
+  const ValueRecord r = read_record(in);
+  const auto size = static_cast<std::size_t>(r.size);
+  std::memmove(record.data(), r.data, size);
+  record.truncate(size);
+  return store_inline(r.format, r.type_hash, std::move(record));
 }
 
-Runtime::StoreSpace Runtime::store_value(detail::Format format, std::uint64_t type_hash,
-                                         std::uint64_t size, ObjectOrigin origin) {
+StoreSpace Runtime::reserve_object(detail::Format format, std::uint64_t type_hash,
+                                   std::uint64_t size, ObjectOrigin origin) {
+  check_not_abandoned();
   std::unique_lock<Mutex> lock(mu_);
   check_running();
   std::optional<std::uint64_t> offset = allocator_->allocate(size);
@@ -119,7 +94,10 @@ detail::HandlePtr Runtime::store_inline(detail::Format format, std::uint64_t typ
   return handle_of(id);
 }
 
-void Runtime::release(std::uint64_t id) noexcept { mu_.run_or_defer(Deferred{id, {}}); }
+void Runtime::release(ObjectId id) noexcept {
+  if (abandoned_.load(std::memory_order_relaxed)) return;  // a fork's copy: leave it alone
+  mu_.run_or_defer(Deferred{id, {}});
+}
 
 detail::Fetched Runtime::fetched_of(const ObjectEntry& e) {
   detail::Fetched f;
@@ -187,7 +165,8 @@ void Runtime::unregister(Waiter& waiter, const std::vector<std::uint64_t>& ids) 
   }
 }
 
-detail::Fetched Runtime::fetch(std::uint64_t id, std::int64_t timeout_ns) {
+detail::Fetched Runtime::fetch(ObjectId id, std::int64_t timeout_ns) {
+  check_not_abandoned();
   std::unique_lock<Mutex> lock(mu_);
   check_running();
   ObjectEntry* e = objects_->find(id);
@@ -213,8 +192,9 @@ detail::Fetched Runtime::fetch(std::uint64_t id, std::int64_t timeout_ns) {
   return fetched_of(*e);
 }
 
-std::vector<detail::Fetched> Runtime::fetch_all(const std::vector<std::uint64_t>& ids,
+std::vector<detail::Fetched> Runtime::fetch_all(const std::vector<ObjectId>& ids,
                                                 std::int64_t timeout_ns) {
+  check_not_abandoned();
   std::unique_lock<Mutex> lock(mu_);
   check_running();
   Waiter waiter;
@@ -259,8 +239,9 @@ std::size_t Runtime::TEST_waiting_threads() const {
   return static_cast<std::size_t>(waiting_threads_.load());
 }
 
-std::vector<bool> Runtime::wait_ready(const std::vector<std::uint64_t>& ids,
-                                      std::size_t num_returns, std::int64_t timeout_ns) {
+std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t num_returns,
+                                std::int64_t timeout_ns) {
+  check_not_abandoned();
   if (num_returns > ids.size()) {
     throw InvalidConfigError(fmt::format(
         "shoal: wait() was asked for {} ready objects out of {}; num_returns must be at most the "

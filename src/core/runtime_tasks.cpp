@@ -5,11 +5,11 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/function_registry.hpp"
 #include "src/common/limits.hpp"
 #include "src/common/symbolize.hpp"
 #include "src/common/task_backtrace.hpp"
 #include "src/core/runtime.hpp"
-#include "src/common/function_registry.hpp"
 
 namespace shoal::internal {
 namespace {
@@ -24,6 +24,7 @@ std::string describe_function(detail::AnyFn fn, const char* signature) {
 
 detail::HandlePtr Runtime::submit(detail::AnyFn fn, const char* signature,
                                   const TaskOptions& options, detail::TaskArgs&& args) {
+  check_not_abandoned();
   const FunctionRegistry& registry = FunctionRegistry::instance();
   const std::optional<std::uint32_t> index = registry.index_of(fn);
   if (!index) {
@@ -91,7 +92,7 @@ detail::HandlePtr Runtime::submit(detail::AnyFn fn, const char* signature,
   // argument refs may be dropped (below, or by the program) before that: their releases are
   // queued behind the registration, which takes the task's own references first.
   spec.id = next_id_.fetch_add(1, std::memory_order_relaxed);
-  auto handle = std::make_shared<detail::ObjectHandle>(shared_from_this(), spec.id);
+  auto handle = handle_of(spec.id);
   mu_.run_or_defer(Deferred{0, std::move(spec)});
   return handle;
 }
@@ -170,10 +171,10 @@ void Runtime::pump() {
 // The task message: its header, then the argument records, with each ref record replaced by the
 // argument object's bytes (small objects) or its place in the arena (large ones).
 void Runtime::encode_task(detail::ByteBuffer& out, const TaskSpec& task, bool expected_short) {
-  const std::size_t frame = begin_task(
-      out, task.id,
-      TaskHeader{task.function_index, task.function_check, task.arg_count,
-                 expected_short ? kTaskExpectedShort : 0u});
+  const std::size_t frame =
+      begin_task(out, task.id,
+                 TaskHeader{task.function_index, task.function_check, task.arg_count,
+                            expected_short ? kTaskExpectedShort : 0u});
   if (task.deps.empty()) {
     out.write(task.args.data(), task.args.size());
   } else {

@@ -1,73 +1,54 @@
-// TaskArgs: the argument records of one remote() call, built on the caller's thread without the
-// runtime lock. Small values are encoded in place as inline records; values over the inline
-// threshold (or past the per-task inline budget) become store objects, referenced like an
-// ObjectRef argument, so task messages stay small.
-#include <cstring>
-
+// TaskArgs: the argument records of one remote() call, built on the caller's thread without any
+// runtime lock, by the one value writer (src/transport/value_writer.hpp). Values over the inline
+// threshold (or past the per-task inline budget) become objects of their own in the store,
+// referenced like an ObjectRef argument, so that task messages stay small.
 #include <shoal/detail/runtime_api.hpp>
 #include <shoal/errors.hpp>
 
+#include "src/common/core_runtime.hpp"
 #include "src/common/limits.hpp"
-#include "src/core/runtime.hpp"
 #include "src/transport/protocol.hpp"
+#include "src/transport/value_writer.hpp"
 
 namespace shoal::detail {
 
-using internal::kInlineRecordOverhead;
-using internal::kInlineThreshold;
-using internal::kMaxInlineArgsPerTask;
+// A large argument becomes an object of the runtime's, which the task then takes like a ref.
+struct TaskArgs::Space final : internal::SpaceProvider {
+  explicit Space(TaskArgs& a) : args(a) {}
+  char* reserve(Format format, std::uint64_t type_hash, std::uint64_t size) override {
+    internal::StoreSpace space =
+        args.runtime_->reserve_object(format, type_hash, size, internal::ObjectOrigin::kArgument);
+    args.open_store_ = std::move(space.handle);
+    args.open_keep_ = std::move(space.keep);
+    return space.dst;
+  }
+  void seal(ByteBuffer& records) override {
+    internal::put_ref_record(records, static_cast<std::uint32_t>(args.refs_.size()));
+    args.refs_.push_back(std::move(args.open_store_));
+    args.open_keep_.reset();
+  }
+  TaskArgs& args;
+};
 
-TaskArgs::TaskArgs() = default;
+TaskArgs::TaskArgs() : runtime_(internal::current_runtime()) {}
 TaskArgs::~TaskArgs() = default;
 TaskArgs::TaskArgs(TaskArgs&&) noexcept = default;
 
 char* TaskArgs::reserve_raw(std::uint64_t type_hash, std::size_t size) {
-  open_format_ = Format::kRaw;
-  open_type_ = type_hash;
-  open_size_ = size;
-  if (size > kInlineThreshold || records_.size() + size > kMaxInlineArgsPerTask) {
-    internal::Runtime::StoreSpace space = internal::current_runtime()->store_value(
-        Format::kRaw, type_hash, size, internal::ObjectOrigin::kArgument);
-    open_store_ = std::move(space.handle);
-    open_mapping_ = std::move(space.mapping);
-    return space.dst;
-  }
-  open_record_ = records_.size();
-  internal::put_inline_record(records_, Format::kRaw, type_hash, nullptr, 0);
-  const auto n = static_cast<std::uint32_t>(size);
-  std::memcpy(records_.data() + open_record_ + internal::kRecordPrefixSize, &n, sizeof n);
-  return records_.grow(size);
+  Space space(*this);
+  return internal::ValueWriter(records_, space, open_, internal::kMaxInlineArgsPerTask)
+      .reserve_raw(type_hash, size);
 }
 
 ByteBuffer& TaskArgs::begin_msgpack(std::uint64_t type_hash) {
-  open_format_ = Format::kMsgpack;
-  open_type_ = type_hash;
-  open_record_ = records_.size();
-  internal::put_inline_record(records_, Format::kMsgpack, type_hash, nullptr, 0);
-  return records_;  // msgpack appends the value right after the record's prefix
+  Space space(*this);
+  return internal::ValueWriter(records_, space, open_, internal::kMaxInlineArgsPerTask)
+      .begin_msgpack(type_hash);
 }
 
 void TaskArgs::finish() {
-  if (open_store_) {  // a large raw value, already written into the store
-    HandlePtr h = std::move(open_store_);
-    open_mapping_.reset();
-    add_ref(h);
-    return;
-  }
-  if (open_format_ == Format::kMsgpack) {
-    const std::size_t payload = open_record_ + kInlineRecordOverhead;
-    const std::size_t n = records_.size() - payload;
-    if (n > kInlineThreshold || records_.size() > kMaxInlineArgsPerTask) {
-      internal::Runtime::StoreSpace space = internal::current_runtime()->store_value(
-          Format::kMsgpack, open_type_, n, internal::ObjectOrigin::kArgument);
-      std::memcpy(space.dst, records_.data() + payload, n);
-      records_.truncate(open_record_);
-      add_ref(space.handle);
-      return;
-    }
-    const auto size = static_cast<std::uint32_t>(n);
-    std::memcpy(records_.data() + open_record_ + internal::kRecordPrefixSize, &size, sizeof size);
-  }
+  Space space(*this);
+  internal::ValueWriter(records_, space, open_, internal::kMaxInlineArgsPerTask).finish();
   ++count_;
 }
 

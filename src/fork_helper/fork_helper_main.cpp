@@ -19,12 +19,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "src/common/process_role.hpp"
+#include "src/common/function_registry.hpp"
 #include "src/fork_helper/fork_helper.hpp"
 #include "src/transport/frame.hpp"
 #include "src/transport/protocol.hpp"
 #include "src/transport/socket_io.hpp"
-#include "src/common/function_registry.hpp"
 #include "worker/worker_loop.hpp"
 
 namespace shoal::internal {
@@ -52,7 +51,6 @@ class ForkHelperLoop {
 
  private:
   void setup() {
-    g_process_role.store(ProcessRole::kForkHelper);
     // Own process group: Ctrl-C in a terminal reaches the driver, which decides; and shutdown can
     // kill the helper and all its workers with one signal if it must.
     setpgid(0, 0);

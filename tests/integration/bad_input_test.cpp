@@ -26,6 +26,7 @@
 #include "src/core/runtime.hpp"
 #include "src/transport/frame.hpp"
 #include "src/transport/protocol.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -262,7 +263,7 @@ void expect_batch(const std::vector<shoal::ObjectRef<int>>& refs, int base) {
   }
 }
 
-std::vector<pid_t> worker_pids() { return shoal::internal::current_runtime()->TEST_worker_pids(); }
+std::vector<pid_t> worker_pids() { return shoal::testing::driver_runtime()->TEST_worker_pids(); }
 
 class BadInputTest : public shoal::testing::SessionTest,
                      public ::testing::WithParamInterface<int> {};

@@ -14,6 +14,7 @@
 #include <shoal/shoal.hpp>
 
 #include "src/core/runtime.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -426,7 +427,7 @@ TEST(ErrorsWithoutSession, ZeroCpusMeansAllUsableCpus) {
 TEST(ErrorsWithoutSession, GetBlockedWhenShutdownRunsIsWokenWithAnError) {
   shoal::init(SessionTest::test_config());
   auto slow = shoal::task(sleep_ms).remote(10000);
-  auto runtime = shoal::internal::current_runtime();
+  auto runtime = shoal::testing::driver_runtime();
   bool was_blocked = false;
   std::thread stopper([&] {
     // Only once the main thread is blocked in get(): a get() after shutdown() throws too.

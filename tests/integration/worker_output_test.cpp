@@ -29,6 +29,7 @@
 
 #include "src/common/logging.hpp"
 #include "src/core/runtime.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -332,7 +333,7 @@ TEST_F(WorkerOutputTest, EveryKindOfWriteArrivesWithWorkerIdAndPid) {
   start();
   const std::string tag = unique_tag("every-way");
   const pid_t pid = shoal::get(shoal::task(print_every_way).remote(tag));
-  const std::vector<pid_t> workers = shoal::internal::current_runtime()->TEST_worker_pids();
+  const std::vector<pid_t> workers = shoal::testing::driver_runtime()->TEST_worker_pids();
   const struct {
     const char* suffix;
     const char* stream;
@@ -383,7 +384,7 @@ TEST_F(WorkerOutputTest, ManyLinesFromBothWorkersArriveWholeAndInOrder) {
 
 TEST_F(WorkerOutputTest, LinePrintedJustBeforeAbortArrives) {
   start();
-  const std::vector<pid_t> workers = shoal::internal::current_runtime()->TEST_worker_pids();
+  const std::vector<pid_t> workers = shoal::testing::driver_runtime()->TEST_worker_pids();
   const std::string tag = unique_tag("abort");
   EXPECT_THROW(
       shoal::get(shoal::task(print_then_abort).options({.max_retries = 0}).remote(tag), kDeadline),
@@ -395,7 +396,7 @@ TEST_F(WorkerOutputTest, LinePrintedJustBeforeAbortArrives) {
 
 TEST_F(WorkerOutputTest, LinePrintedJustBeforeSigkillArrivesAndReplacementHasItsOwnPid) {
   start();
-  const std::vector<pid_t> workers = shoal::internal::current_runtime()->TEST_worker_pids();
+  const std::vector<pid_t> workers = shoal::testing::driver_runtime()->TEST_worker_pids();
   const std::string tag = unique_tag("sigkill");
   EXPECT_THROW(shoal::get(shoal::task(print_then_sigkill).options({.max_retries = 0}).remote(tag),
                           kDeadline),
@@ -405,9 +406,8 @@ TEST_F(WorkerOutputTest, LinePrintedJustBeforeSigkillArrivesAndReplacementHasIts
   EXPECT_THAT(workers, ::testing::Contains(found[0].pid));
 
   // The replacement worker's lines carry its own pid.
-  ASSERT_TRUE(
-      eventually([] { return shoal::internal::current_runtime()->TEST_worker_pids().size() == 2; },
-                 kDeadline));
+  ASSERT_TRUE(eventually(
+      [] { return shoal::testing::driver_runtime()->TEST_worker_pids().size() == 2; }, kDeadline));
   const std::string after = unique_tag("after-sigkill");
   for (int i = 0; i < 2; ++i) {
     const pid_t pid =

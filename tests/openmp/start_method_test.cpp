@@ -23,6 +23,7 @@
 
 #include "src/common/system_info.hpp"
 #include "src/core/runtime.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 
 namespace {
@@ -62,7 +63,7 @@ void run_openmp_tasks() {
 }
 
 std::string start_method_of_session() {
-  return shoal::internal::current_runtime()->TEST_start_method();
+  return shoal::testing::driver_runtime()->TEST_start_method();
 }
 
 TEST(StartMethod, OpenMpBeforeInitAndInTasksCompletesWithTheDefaultConfig) {

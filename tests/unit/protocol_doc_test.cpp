@@ -48,7 +48,8 @@ std::map<int, DocRow> doc_rows() {
     std::vector<std::string> cells;
     std::stringstream cols(line.substr(1));
     for (std::string cell; std::getline(cols, cell, '|');) cells.push_back(trim(cell));
-    if (cells.size() < 5 || cells[0].empty() || !std::isdigit(static_cast<unsigned char>(cells[0][0]))) {
+    if (cells.size() < 5 || cells[0].empty() ||
+        !std::isdigit(static_cast<unsigned char>(cells[0][0]))) {
       continue;  // the heading row and its rule
     }
     rows[std::stoi(cells[0])] = DocRow{cells[1], cells[2], cells[3]};
@@ -67,8 +68,7 @@ TEST(ProtocolDoc, TheMessageTableMatchesTheCode) {
       continue;
     }
     EXPECT_EQ(it->second.name, m.name) << "type " << type;
-    EXPECT_EQ(it->second.direction, peer_name(m.from) + " \u2192 " + peer_name(m.to))
-        << m.name;
+    EXPECT_EQ(it->second.direction, peer_name(m.from) + " \u2192 " + peer_name(m.to)) << m.name;
     EXPECT_EQ(it->second.id, m.id) << m.name;
     rows.erase(it);
   }
