@@ -72,7 +72,7 @@ class WorkerLoop {
   };
 
   void send_ready() {
-    encode_ready(out_, Ready{static_cast<std::uint64_t>(p_.slot), getpid()});
+    encode_ready(out_, Ready{p_.worker, getpid()});
     flush();
   }
 

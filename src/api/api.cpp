@@ -9,7 +9,7 @@
 #include <shoal/shoal.hpp>
 
 #include "src/common/core_runtime.hpp"
-#include "src/core/runtime.hpp"
+#include "src/core/driver_runtime.hpp"
 
 namespace shoal {
 namespace internal {
@@ -65,7 +65,7 @@ void init(const Config& config) {
     }
   }
   internal::protect_sessions_from_fork();
-  internal::exchange_current_runtime(internal::Runtime::start(config));
+  internal::exchange_current_runtime(internal::DriverRuntime::start(config));
   internal::g_driver_pid = getpid();
   static std::once_flag hooks;
   std::call_once(hooks, [] { std::atexit(internal::shutdown_at_exit); });

@@ -27,9 +27,11 @@
 #include <shoal/detail/runtime_api.hpp>
 #include <shoal/shoal.hpp>
 
+#include "src/common/ids.hpp"
+
 namespace shoal::internal {
 
-using ObjectId = std::uint64_t;
+
 
 /// Who made an object, for ObjectStoreFullError's list of the biggest holders.
 enum class ObjectOrigin : std::uint8_t {

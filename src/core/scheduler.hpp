@@ -1,12 +1,13 @@
-// Which task runs where, and when. Pure bookkeeping: no I/O and no locking, so it can be tested
-// on its own; the runtime calls it with its lock held and sends the messages.
+// Which task runs where, and when: the scheduler assigns each task to a (node, worker) pair. Pure
+// bookkeeping: no I/O and no locking, so it can be tested on its own; the runtime calls it with its
+// lock held and sends the messages. One node (the driver's machine) for now.
 //
 // A task is *waiting* until its ObjectRef arguments exist, then *ready* (FIFO queue), then
-// *assigned* to a worker slot. Each slot has a queue of assigned tasks that the worker runs in
-// order; the head is the one running.
+// *assigned* to a worker. Each worker has a queue of assigned tasks that it runs in order; the
+// head is the one running. Workers are known by id (WorkerId), from worker_up() to worker_down().
 //
 // Resources, as in Ray: a task holds TaskOptions::num_cpus and memory while it runs (while it is
-// the head of its slot's queue). A task starts on an idle worker only if what it needs is
+// the head of its worker's queue). A task starts on an idle worker only if what it needs is
 // available.
 //
 // Pipelining: a task may also be queued behind the running one on a busy worker, so that the
@@ -25,94 +26,93 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <optional>
-#include <string>
 #include <unordered_map>
 #include <vector>
 
-#include <shoal/detail/byte_buffer.hpp>
+#include "src/common/ids.hpp"
 
 namespace shoal::internal {
 
-struct TaskSpec {
-  std::uint64_t id = 0;  // the task's id is its result object's id
-  std::uint32_t function_index = 0;
-  std::uint64_t function_check = 0;
-  std::string name;  // for logs and errors
+/// What the scheduler knows of a task (the task manager has the rest of its spec).
+struct SchedTask {
+  TaskId id = 0;
+  std::uint32_t function_index = 0;  // for the function's measured run time
   double num_cpus = 1;
   std::uint64_t memory = 0;
-  int max_retries = 3;      // -1 = forever
-  detail::ByteBuffer args;  // argument records, refs unresolved
-  std::uint32_t arg_count = 0;
-  std::vector<std::uint64_t> deps;  // object ids of the ref records, by ref index
-  std::uint32_t deps_pending = 0;   // deps not finished yet
-  int attempts = 0;                 // times started on a worker
+  std::uint32_t deps_pending = 0;  // ObjectRef arguments not finished yet
+  int attempts = 0;                // times started on a worker
 };
 
 class Scheduler {
  public:
-  Scheduler(double total_cpus, std::uint64_t total_memory, int num_slots);
+  /// The resources of the one node (kLocalNode) for now.
+  Scheduler(double total_cpus, std::uint64_t total_memory);
 
   /// Takes a new task. It is ready at once if deps_pending is 0.
-  void add(TaskSpec spec);
-  TaskSpec* find(std::uint64_t id) noexcept;
+  void add(SchedTask task);
+  SchedTask* find(TaskId id) noexcept;
   /// Removes a task that will not run (its dependency failed); it must not be assigned.
-  std::optional<TaskSpec> remove_waiting(std::uint64_t id);
+  std::optional<SchedTask> remove_waiting(TaskId id);
   /// One of the task's dependencies finished; when none is left the task becomes ready.
-  void dependency_done(std::uint64_t id);
+  void dependency_done(TaskId id);
 
   struct Assignment {
-    std::uint64_t task;
-    int slot;
+    TaskId task;
+    NodeId node;
+    WorkerId worker;
     double expected_ns;  // the function's average run time so far; 0 = unknown
   };
-  /// Assigns the next ready task to a slot if one can take it now (see the header comment).
+  /// Assigns the next ready task to a (node, worker) if one can take it now (see the header
+  /// comment).
   std::optional<Assignment> next();
 
-  /// The slot's running task finished; it must be `id` (replies come in order). Returns the
-  /// finished task, taken out of the scheduler, or nullopt if `id` is not the slot's running task.
-  std::optional<TaskSpec> complete(int slot, std::uint64_t id, std::uint64_t exec_ns);
-  /// Slots running a task now.
-  int busy_slots() const noexcept;
-  /// The id of the task running on slot, or 0.
-  std::uint64_t running(int slot) const noexcept;
+  /// The worker's running task finished; it must be `id` (replies come in order). Returns the
+  /// finished task, taken out of the scheduler, or nullopt if `id` is not the worker's running
+  /// task.
+  std::optional<SchedTask> complete(WorkerId worker, TaskId id, std::uint64_t exec_ns);
+  /// Workers running a task now.
+  int busy_workers() const noexcept;
+  /// The id of the task running on `worker`, or 0.
+  TaskId running(WorkerId worker) const noexcept;
 
-  void worker_up(int slot);
-  /// The slot's worker died. Tasks queued behind the running one go back to the front of the ready
+  /// A worker can take tasks.
+  void worker_up(WorkerId worker);
+  /// The worker died. Tasks queued behind the running one go back to the front of the ready
   /// queue, in order. Returns the running task (taken out), or nullopt if it was idle.
-  std::optional<TaskSpec> worker_down(int slot);
-  /// Puts a task that was running on a dead worker back at the front of the ready queue (a task
-  /// the scheduler still holds is left alone).
-  void retry(TaskSpec spec);
+  std::optional<SchedTask> worker_down(WorkerId worker);
+  /// Puts a task that was running on a dead worker back at the back of the ready queue, so that
+  /// a task that keeps killing its worker cannot starve the tasks behind it (a task the scheduler
+  /// still holds is left alone).
+  void retry(SchedTask task);
 
   double cpus_available() const noexcept { return cpus_available_; }
   std::uint64_t memory_available() const noexcept { return memory_available_; }
   std::size_t size() const noexcept { return tasks_.size(); }
   /// Removes every task and releases what running ones held (shutdown, or a broken pool).
-  /// Returns the tasks. Slots keep their up/down state.
-  std::vector<TaskSpec> clear();
+  /// Returns the tasks. Workers keep their up/down state.
+  std::vector<SchedTask> clear();
 
  private:
   struct Queued {
-    std::uint64_t task;
+    TaskId task;
     double expected_ns;  // the function's average when assigned; 0 = unknown
   };
-  struct Slot {
-    bool up = false;
+  struct WorkerQueue {
     std::deque<Queued> queue;  // front is running
     double expected_ns = 0;    // sum of the known expected_ns in queue
     int unknown = 0;           // tasks in queue whose run time is unknown
   };
-  void start(TaskSpec& t);       // the task became a slot's head: it runs and holds its resources
-  void stop(const TaskSpec& t);  // it no longer does
+  void start(SchedTask& t);       // the task became a worker's head: it runs and holds resources
+  void stop(const SchedTask& t);  // it no longer does
   double expected_ns(std::uint32_t function_index) const;
-  bool can_queue_behind(const Slot& slot, const TaskSpec& t) const;
-  std::size_t up_slots() const;
-  std::uint64_t pop_front(Slot& slot);
+  bool can_queue_behind(const WorkerQueue& w, const SchedTask& t) const;
+  TaskId pop_front(WorkerQueue& w);
 
-  std::unordered_map<std::uint64_t, TaskSpec> tasks_;
-  std::deque<std::uint64_t> ready_;
-  std::vector<Slot> slots_;
+  std::unordered_map<TaskId, SchedTask> tasks_;
+  std::deque<TaskId> ready_;
+  std::map<WorkerId, WorkerQueue> workers_;  // the workers up, in id order
   std::vector<double> avg_ns_;  // per function index: moving average of run time, 0 = unknown
   double cpus_available_;
   std::uint64_t memory_available_;

@@ -136,7 +136,7 @@ ForkHelper::~ForkHelper() {
   if (!reaped_) wait_exit(std::chrono::milliseconds(0));
 }
 
-ForkHelper::WorkerFds ForkHelper::spawn(int slot, bool forward_output) {
+ForkHelper::WorkerFds ForkHelper::spawn(std::uint64_t worker, bool forward_output) {
   // Driver ends are [0], the worker's are [1]. Everything is close-on-exec: the driver's ends must
   // not leak into programs the user runs, and the helper's copies arrive close-on-exec as well
   // (MSG_CMSG_CLOEXEC) until the worker's dup2() onto 1 and 2 makes those two inheritable.
@@ -151,11 +151,11 @@ ForkHelper::WorkerFds ForkHelper::spawn(int slot, bool forward_output) {
     const int e = errno;
     close_all();
     throw SystemError(
-        fmt::format("shoal: cannot create the socket or output pipes of worker {}: {}", slot,
+        fmt::format("shoal: cannot create the socket or output pipes of worker {}: {}", worker,
                     std::strerror(e)));
   }
   detail::ByteBuffer frame;
-  encode_spawn(frame, Spawn{static_cast<std::uint64_t>(slot), forward_output});
+  encode_spawn(frame, Spawn{worker, forward_output});
   const int attached[3] = {sock[1], out[1], err[1]};
   const int e = send_with_fds(control_fd_, frame.data(), frame.size(),
                               std::span<const int>(attached, forward_output ? 3 : 1));
@@ -168,17 +168,17 @@ ForkHelper::WorkerFds ForkHelper::spawn(int slot, bool forward_output) {
   if (e != 0) {
     close_all();
     throw SystemError(fmt::format("shoal: cannot reach the fork helper to start worker {}: {}",
-                                  slot, std::strerror(e)));
+                                  worker, std::strerror(e)));
   }
   return WorkerFds{sock[0], out[0], err[0]};
 }
 
-void ForkHelper::kill_worker(int slot) {
+void ForkHelper::kill_worker(std::uint64_t worker) {
   detail::ByteBuffer frame;
-  encode_kill(frame, Kill{static_cast<std::uint64_t>(slot)});
+  encode_kill(frame, Kill{worker});
   if (const int err = send_all(control_fd_, frame.data(), frame.size()); err != 0) {
-    throw SystemError(fmt::format("shoal: cannot reach the fork helper to stop worker {}: {}", slot,
-                                  std::strerror(err)));
+    throw SystemError(fmt::format("shoal: cannot reach the fork helper to stop worker {}: {}",
+                                  worker, std::strerror(err)));
   }
 }
 

@@ -66,15 +66,16 @@ class ForkHelper {
     int err = -1;     // read end of the worker's stderr pipe; -1 likewise
   };
 
-  /// Asks for a worker in `slot`. With `forward_output`, the worker's stdout and stderr become
-  /// pipes whose read ends are returned; otherwise it keeps the driver's. Throws SystemError if a
-  /// socketpair or pipe cannot be made or the helper is gone (nothing is left open then).
-  WorkerFds spawn(int slot, bool forward_output);
+  /// Asks for a worker with id `worker`. With `forward_output`, the worker's stdout and stderr
+  /// become pipes whose read ends are returned; otherwise it keeps the driver's. Throws
+  /// SystemError if a socketpair or pipe cannot be made or the helper is gone (nothing is left
+  /// open then).
+  WorkerFds spawn(std::uint64_t worker, bool forward_output);
 
-  /// Asks the helper to SIGKILL the worker of `slot` if it still runs. The helper is the worker's
-  /// parent, so it can do this without the pid-reuse race a kill() from here would have. The
-  /// helper then reports kExited as for any death. Throws SystemError if the helper is gone.
-  void kill_worker(int slot);
+  /// Asks the helper to SIGKILL the worker if it still runs. The helper is the worker's parent, so
+  /// it can do this without the pid-reuse race a kill() from here would have. The helper then
+  /// reports kExited as for any death. Throws SystemError if the helper is gone.
+  void kill_worker(std::uint64_t worker);
 
   /// Waits up to `grace` for the helper to exit after its control socket was closed (it kills and
   /// reaps its workers first), then SIGKILLs its process group, and reaps it.

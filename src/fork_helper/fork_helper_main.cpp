@@ -94,7 +94,7 @@ class ForkHelperLoop {
       Frame f;
       while (parser_.next(&f)) {
         if (f.header.type == MessageType::kKill) {
-          kill_slot(static_cast<int>(decode_kill(f).worker));
+          kill_worker(decode_kill(f).worker);
           continue;
         }
         if (f.header.type != MessageType::kSpawn) {
@@ -107,7 +107,7 @@ class ForkHelperLoop {
             (spawn_request.piped && (!take_fd(&child.out) || !take_fd(&child.err)))) {
           stop(2, "spawn request without its descriptors");
         }
-        spawn(static_cast<int>(spawn_request.worker), child);
+        spawn(spawn_request.worker, child);
       }
     } catch (const FrameError& e) {
       stop(2, fmt::format("bad frame from the driver: {}", e.what()));
@@ -137,37 +137,33 @@ class ForkHelperLoop {
     return true;
   }
 
-  void spawn(int slot, const ChildFds& fds) {
+  void spawn(std::uint64_t worker, const ChildFds& fds) {
     const pid_t helper = getpid();
     const pid_t pid = fork();
     if (pid < 0) {
       const int err = errno;
       fds.close_all();  // the driver's ends see EOF
-      SHOAL_LOG(kError, "fork of worker {} failed: {}", slot, std::strerror(err));
-      report([&](detail::ByteBuffer& b) {
-        encode_spawn_failed(b, SpawnFailed{static_cast<std::uint64_t>(slot), err});
-      });
+      SHOAL_LOG(kError, "fork of worker {} failed: {}", worker, std::strerror(err));
+      report([&](detail::ByteBuffer& b) { encode_spawn_failed(b, SpawnFailed{worker, err}); });
       return;
     }
-    if (pid == 0) run_worker_child(slot, fds, helper);
+    if (pid == 0) run_worker_child(worker, fds, helper);
     setpgid(pid, pid);  // here too, so that it holds before either side goes on (as shells do)
     // The helper keeps no copy: the next worker must not inherit this one's socket or pipes, and
     // the driver's pipe read ends reach EOF only when the worker (and whatever it started) exits.
     fds.close_all();
-    workers_.emplace(pid, slot);
-    report([&](detail::ByteBuffer& b) {
-      encode_spawned(b, Spawned{static_cast<std::uint64_t>(slot), pid});
-    });
+    workers_.emplace(pid, worker);
+    report([&](detail::ByteBuffer& b) { encode_spawned(b, Spawned{worker, pid}); });
   }
 
   // Only a worker not yet reaped is in workers_, so its pid cannot have been reused.
-  void kill_slot(int slot) {
-    for (const auto& [pid, s] : workers_) {
-      if (s == slot) kill(pid, SIGKILL);
+  void kill_worker(std::uint64_t worker) {
+    for (const auto& [pid, w] : workers_) {
+      if (w == worker) kill(pid, SIGKILL);
     }
   }
 
-  [[noreturn]] void run_worker_child(int slot, ChildFds fds, pid_t helper) {
+  [[noreturn]] void run_worker_child(std::uint64_t worker, ChildFds fds, pid_t helper) {
     close(p_.control);
     close(signal_fd_);
     for (int other : fds_) close(other);
@@ -179,11 +175,11 @@ class ForkHelperLoop {
     setpgid(0, 0);
     const bool forwarded = fds.out >= 0;
     const int log_fd = forwarded ? redirect_stdio(&fds) : STDERR_FILENO;
-    logging::init_child(fmt::format("worker {} pid {}", slot, getpid()), p_.level, log_fd);
+    logging::init_child(fmt::format("worker {} pid {}", worker, getpid()), p_.level, log_fd);
     WorkerParams wp;
     wp.output_forwarded = forwarded;
     wp.socket = fds.socket;
-    wp.slot = slot;
+    wp.worker = worker;
     wp.arena_base = p_.arena_base;
     wp.arena_size = p_.arena_size;
     const int code = run_worker(wp);
@@ -233,14 +229,12 @@ class ForkHelperLoop {
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
       auto it = workers_.find(pid);
       if (it == workers_.end()) continue;
-      const int slot = it->second;
+      const std::uint64_t worker = it->second;
       workers_.erase(it);
       // Processes the task started (in the worker's group, unless they left it) die with it.
       // The group id cannot be reused while a member lives, so this cannot hit a stranger.
       kill(-pid, SIGKILL);
-      report([&](detail::ByteBuffer& b) {
-        encode_exited(b, Exited{static_cast<std::uint64_t>(slot), pid, status});
-      });
+      report([&](detail::ByteBuffer& b) { encode_exited(b, Exited{worker, pid, status}); });
     }
   }
 
@@ -256,11 +250,11 @@ class ForkHelperLoop {
   // driver died however it died (the control socket's EOF, or kDriverDeathSignal).
   [[noreturn]] void stop(int code, const std::string& reason) {
     if (!reason.empty()) SHOAL_LOG(kError, "{}; stopping the workers", reason);
-    for (const auto& [pid, slot] : workers_) {
+    for (const auto& [pid, worker] : workers_) {
       kill(-pid, SIGKILL);  // the worker and whatever its tasks started
       kill(pid, SIGKILL);   // in case it had not joined its group yet
     }
-    for (const auto& [pid, slot] : workers_) {
+    for (const auto& [pid, worker] : workers_) {
       int status;
       while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
@@ -277,8 +271,8 @@ class ForkHelperLoop {
   int signal_fd_ = -1;
   sigset_t saved_mask_{};
   FrameParser parser_;
-  std::deque<int> fds_;                     // descriptors received and not yet given to a worker
-  std::unordered_map<pid_t, int> workers_;  // live workers: pid -> slot
+  std::deque<int> fds_;  // descriptors received and not yet given to a worker
+  std::unordered_map<pid_t, std::uint64_t> workers_;  // live workers: pid -> worker id
 };
 
 }  // namespace

@@ -137,32 +137,29 @@ class WorkerOutput::Stream : public std::enable_shared_from_this<Stream> {
 
 WorkerOutput::~WorkerOutput() {
   for (const auto& stream : open_) stream->detach();
-  for (const auto& [slot, pipes] : waiting_) {
-    for (const auto& [out, err] : pipes) {
-      close(out);
-      close(err);
-    }
+  for (const auto& [worker, pipes] : waiting_) {
+    close(pipes.first);
+    close(pipes.second);
   }
 }
 
-void WorkerOutput::add(int slot, int out_fd, int err_fd) {
-  waiting_[slot].emplace_back(out_fd, err_fd);
+void WorkerOutput::add(WorkerId worker, int out_fd, int err_fd) {
+  waiting_[worker] = {out_fd, err_fd};
 }
 
-void WorkerOutput::begin(int slot, pid_t pid) {
-  auto it = waiting_.find(slot);
+void WorkerOutput::begin(WorkerId worker, pid_t pid) {
+  auto it = waiting_.find(worker);
   if (it == waiting_.end()) return;
-  const auto [out, err] = it->second.front();
-  it->second.pop_front();
-  if (it->second.empty()) waiting_.erase(it);
+  const auto [out, err] = it->second;
+  waiting_.erase(it);
   // pid 0: the fork failed (the pipes are at EOF already) or, in drain(), is not known yet.
   const std::string origin =
-      pid > 0 ? fmt::format("worker {} pid {}", slot, pid) : fmt::format("worker {}", slot);
-  current_[slot] = {start_stream(out, false, origin), start_stream(err, true, origin)};
+      pid > 0 ? fmt::format("worker {} pid {}", worker, pid) : fmt::format("worker {}", worker);
+  current_[worker] = {start_stream(out, false, origin), start_stream(err, true, origin)};
 }
 
-void WorkerOutput::end_of_task(int slot) {
-  auto it = current_.find(slot);
+void WorkerOutput::end_of_task(WorkerId worker) {
+  auto it = current_.find(worker);
   if (it == current_.end()) return;
   // Copies: a stream that reaches EOF here leaves open_, and its owner's references with it.
   for (const std::weak_ptr<Stream>& weak : {it->second.first, it->second.second}) {

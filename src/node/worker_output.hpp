@@ -1,5 +1,5 @@
 // Forwards what workers write to their stdout and stderr to the driver's log, line by line
-// (Config::log_to_driver), each line prefixed with the worker's slot and pid.
+// (Config::log_to_driver), each line prefixed with the worker's id and pid.
 //
 // A worker's fds 1 and 2 are the write ends of two pipes (ForkHelper::spawn); the driver holds
 // the read ends and reads them here, on its I/O thread, with Asio. A stream lives until its pipe
@@ -20,7 +20,6 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,6 +30,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <sys/types.h>
+
+#include "src/common/ids.hpp"
 
 namespace shoal::internal {
 
@@ -46,20 +47,20 @@ class WorkerOutput {
   WorkerOutput& operator=(const WorkerOutput&) = delete;
 
   /// Takes ownership of the read ends of the stdout and stderr pipes of the worker just
-  /// requested for `slot`. Nothing is read before begin().
-  void add(int slot, int out_fd, int err_fd);
+  /// requested. Nothing is read before begin().
+  void add(WorkerId worker, int out_fd, int err_fd);
 
-  /// The fork helper answered the oldest request for `slot` (answers come in request order):
-  /// `pid` is the worker's, or 0 if its fork failed (its pipes then just reach EOF). Starts
-  /// reading that worker's pipes. Does nothing if no pipes wait for `slot`.
-  void begin(int slot, pid_t pid);
+  /// The fork helper answered the request for `worker`: `pid` is the worker's, or 0 if its fork
+  /// failed (its pipes then just reach EOF). Starts reading that worker's pipes. Does nothing if
+  /// no pipes wait for `worker`.
+  void begin(WorkerId worker, pid_t pid);
 
-  /// The task that `slot`'s worker ran has ended and no other task was queued behind it on that
+  /// The task that `worker` ran has ended and no other task was queued behind it on that
   /// worker: reads what its pipes hold now (the worker wrote to them before it sent the result)
   /// and prints a last line without a newline as a line of its own, so that it is not glued to
   /// what the next task prints. (With a task queued behind, the next task may have started
   /// writing already; the worker itself ends a partial line left in its stdio buffers.)
-  void end_of_task(int slot);
+  void end_of_task(WorkerId worker);
 
   /// For shutdown, after the workers were told to stop: starts reading pipes still waiting for
   /// begin(), and closes the pipes that have not reached EOF after `limit`. Once every pipe is
@@ -73,10 +74,10 @@ class WorkerOutput {
   void closed(const std::shared_ptr<Stream>& stream);  // a stream reached EOF (or was closed)
 
   boost::asio::io_context& io_;
-  std::map<int, std::deque<std::pair<int, int>>> waiting_;  // slot -> {out, err} before begin()
-  std::set<std::shared_ptr<Stream>> open_;                  // being read
-  // The stdout and stderr streams of each slot's newest worker, for end_of_task().
-  std::map<int, std::pair<std::weak_ptr<Stream>, std::weak_ptr<Stream>>> current_;
+  std::map<WorkerId, std::pair<int, int>> waiting_;  // worker -> {out, err} before begin()
+  std::set<std::shared_ptr<Stream>> open_;           // being read
+  // The stdout and stderr streams of each worker, for end_of_task().
+  std::map<WorkerId, std::pair<std::weak_ptr<Stream>, std::weak_ptr<Stream>>> current_;
   std::optional<boost::asio::steady_timer> drain_timer_;  // set while draining
 };
 

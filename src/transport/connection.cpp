@@ -17,7 +17,7 @@ namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;
 }
 
-Connection::Connection(asio::io_context& io, int fd, Listener* listener, int tag)
+Connection::Connection(asio::io_context& io, int fd, Listener* listener, std::int64_t tag)
     : socket_(io, asio::local::stream_protocol(), fd), listener_(listener), tag_(tag) {}
 
 Connection::~Connection() = default;

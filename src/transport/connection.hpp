@@ -44,7 +44,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   /// Takes ownership of fd (a connected Unix stream socket). `tag` identifies it to the listener.
-  Connection(boost::asio::io_context& io, int fd, Listener* listener, int tag);
+  Connection(boost::asio::io_context& io, int fd, Listener* listener, std::int64_t tag);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -74,7 +74,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close_quietly();
 
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
-  int tag() const noexcept { return tag_; }
+  std::int64_t tag() const noexcept { return tag_; }
   int native_handle();
 
  private:
@@ -87,7 +87,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   boost::asio::local::stream_protocol::socket socket_;
   Listener* listener_;
-  const int tag_;
+  const std::int64_t tag_;
   FrameParser parser_;
 
   std::mutex mu_;                 // guards pending_, writing_, write_posted_

@@ -15,7 +15,6 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/core/runtime.hpp"
 #include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 

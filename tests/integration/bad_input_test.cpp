@@ -23,7 +23,6 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/core/runtime.hpp"
 #include "src/transport/frame.hpp"
 #include "src/transport/protocol.hpp"
 #include "tests/support/driver.hpp"

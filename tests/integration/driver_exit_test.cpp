@@ -28,7 +28,6 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/core/runtime.hpp"
 #include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"

@@ -16,7 +16,6 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/core/runtime.hpp"
 #include "store/allocator.hpp"
 #include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"

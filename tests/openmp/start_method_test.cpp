@@ -22,7 +22,6 @@
 #include <shoal/shoal.hpp>
 
 #include "src/common/system_info.hpp"
-#include "src/core/runtime.hpp"
 #include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 

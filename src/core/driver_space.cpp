@@ -3,12 +3,12 @@
 // shoal frees an object as soon as nothing refers to it (its last ObjectRef, View, pending task
 // argument or decoding get() is gone), so a full store holds only objects someone still uses:
 // there is nothing left to evict. A write that does not fit therefore waits, up to
-// Config::object_store_full_timeout_ms, for the program to drop references, in a SpaceQueue
-// served in arrival order whenever a block is freed. Two kinds of writers wait:
+// Config::object_store_full_timeout_ms, for the program to drop references, in the node store's
+// queue, served in arrival order whenever a block is freed. Two kinds of writers wait:
 //   - a program thread in put() (or remote() storing a large argument): it sleeps on space_cv_,
 //     which releases mu_, so other threads can get(), drop refs and free space meanwhile;
-//   - a worker's kAllocRequest for a large result: the driver keeps the request with a
-//     steady_timer on the I/O thread and answers when space is granted or the timer fires; the
+//   - a worker's AllocRequest for a large result: the node store keeps the request with a timer
+//     on the I/O thread, and the driver answers when space is granted or the timer fires; the
 //     worker blocks on its socket meanwhile. A worker that dies withdraws its request.
 // An object larger than the whole (empty) store never waits. Whoever gives up gets
 // ObjectStoreFullError naming the biggest holders. shutdown() and a broken session wake every
@@ -20,25 +20,14 @@
 #include <algorithm>
 #include <chrono>
 
-#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
 #include <shoal/errors.hpp>
 
-#include "src/core/runtime.hpp"
 #include "src/common/function_registry.hpp"
+#include "src/core/driver_runtime.hpp"
 
 namespace shoal::internal {
-
-struct Runtime::DeferredAlloc {
-  explicit DeferredAlloc(boost::asio::io_context& io) : timer(io) {}
-  AllocRequest request;  // for the result of the task at the head of the worker's queue
-  SpaceQueue::Ticket ticket = 0;
-  // Fires the refusal at the deadline. Every call on it is made with mu_ held; destroying it
-  // (granted, withdrawn) cancels the wait.
-  boost::asio::steady_timer timer;
-};
-
 namespace {
 
 constexpr std::size_t kHoldersNamed = 5;
@@ -51,27 +40,28 @@ std::string origin_text(ObjectOrigin origin, std::uint64_t size) {
 
 }  // namespace
 
-std::uint64_t Runtime::wait_for_space(std::unique_lock<Mutex>& lock, std::uint64_t size,
-                                      ObjectOrigin origin) {
+std::uint64_t DriverRuntime::wait_for_space(std::unique_lock<Mutex>& lock, std::uint64_t size,
+                                            ObjectOrigin origin) {
   const std::int64_t timeout_ms = config_.object_store_full_timeout_ms;
-  if (timeout_ms > 0 && size <= allocator_->max_object_bytes()) {
+  if (timeout_ms > 0 && size <= store_->max_object_bytes()) {
     std::optional<std::uint64_t> granted;
-    const SpaceQueue::Ticket ticket = space_queue_->push(size, [this, &granted](std::uint64_t at) {
-      granted = at;
-      space_cv_.notify_all();
-    });
+    const SpaceQueue::Ticket ticket =
+        store_->wait_for_space(size, [this, &granted](std::uint64_t at) {
+          granted = at;
+          space_cv_.notify_all();
+        });
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     space_cv_.wait_until(lock, deadline,
                          [&] { return granted.has_value() || state_ != State::kRunning; });
     if (state_ != State::kRunning) {  // shutdown() or a broken session woke us
-      if (granted && allocator_) allocator_->free(*granted);
-      if (!granted) space_queue_->cancel(ticket);
+      if (granted && store_) store_->free_block(*granted);
+      if (!granted && store_) store_->cancel_wait(ticket);
       if (state_ == State::kBroken) check_running();
       throw Error(fmt::format("shoal: shutdown() ran while {} was waiting for object store space",
                               origin_text(origin, size)));
     }
     if (granted) return *granted;
-    space_queue_->cancel(ticket);
+    store_->cancel_wait(ticket);
   }
   const std::shared_ptr<ErrorInfo> e = store_full_error(size, origin_text(origin, size));
   throw ObjectStoreFullError(e->what, e->requested, e->capacity, e->holders);
@@ -79,13 +69,13 @@ std::uint64_t Runtime::wait_for_space(std::unique_lock<Mutex>& lock, std::uint64
 
 // The message says which case it is: too large for the store at all, or a store that stayed
 // full (and whether the free space is merely split into pieces too small), and who holds it.
-std::shared_ptr<ErrorInfo> Runtime::store_full_error(std::uint64_t size,
-                                                     const std::string& what_for) {
+std::shared_ptr<ErrorInfo> DriverRuntime::store_full_error(std::uint64_t size,
+                                                           const std::string& what_for) {
   auto e = std::make_shared<ErrorInfo>();
   e->kind = ErrorInfo::Kind::kStoreFull;
   e->requested = size;
   e->capacity = store_bytes_;
-  const std::uint64_t largest = allocator_->max_object_bytes();
+  const std::uint64_t largest = store_->max_object_bytes();
   if (size > largest) {
     e->what = fmt::format(
         "shoal: cannot store {}: it is larger than the whole object store ({} bytes, of which one "
@@ -94,7 +84,7 @@ std::shared_ptr<ErrorInfo> Runtime::store_full_error(std::uint64_t size,
     return e;
   }
   e->holders = biggest_holders();
-  const std::uint64_t free = allocator_->free_bytes();
+  const std::uint64_t free = store_->free_bytes();
   const std::string fragmented =
       free >= size ? fmt::format(" ({} bytes are free, but not in one piece)", free) : "";
   const std::int64_t timeout_ms = config_.object_store_full_timeout_ms;
@@ -112,32 +102,30 @@ std::shared_ptr<ErrorInfo> Runtime::store_full_error(std::uint64_t size,
       "objects{}. The biggest holders: {}. Drop ObjectRefs and Views you no longer need (their "
       "space is reused at once), pass a larger Config::object_store_memory, or a longer "
       "Config::object_store_full_timeout_ms",
-      what_for, waited, allocator_->used_bytes(), store_bytes_, fragmented,
+      what_for, waited, store_->used_bytes(), store_bytes_, fragmented,
       holders.empty() ? "none" : holders);
   return e;
 }
 
 // The largest sealed objects, plus results that workers are writing right now (their blocks
 // hold space too), largest first.
-std::vector<ObjectStoreHolder> Runtime::biggest_holders() {
+std::vector<ObjectStoreHolder> DriverRuntime::biggest_holders() {
   const FunctionRegistry& registry = FunctionRegistry::instance();
   const auto function_name = [&](std::uint32_t index) {
     const RegisteredFunction* f = registry.at(index);
     return f != nullptr ? f->name : std::string("a task");
   };
   std::vector<ObjectStoreHolder> out;
-  for (const auto& [id, e] : objects_->largest_in_arena(kHoldersNamed)) {
+  for (const auto& [id, e] : refs_.largest_in_store(kHoldersNamed)) {
     std::string by = e->origin == ObjectOrigin::kTaskResult ? function_name(e->function_index)
                      : e->origin == ObjectOrigin::kArgument ? "an argument of remote()"
                                                             : "put()";
     out.push_back(ObjectStoreHolder{id, e->size, std::move(by)});
   }
-  for (std::size_t slot = 0; slot < slots_.size(); ++slot) {
-    if (!slots_[slot].result_block) continue;
-    const std::uint64_t task = scheduler_.running(static_cast<int>(slot));
-    const TaskSpec* spec = scheduler_.find(task);
+  for (const NodeStore::Block& block : store_->result_blocks()) {
+    const TaskSpec* spec = tasks_.find(block.task);
     out.push_back(ObjectStoreHolder{
-        task, slots_[slot].result_block_size,
+        block.task, block.size,
         (spec != nullptr ? function_name(spec->function_index) : "a task") + " (being written)"});
   }
   std::stable_sort(out.begin(), out.end(),
@@ -146,89 +134,74 @@ std::vector<ObjectStoreHolder> Runtime::biggest_holders() {
   return out;
 }
 
-// A worker asks for `size` bytes for the result of `task`: give them now, or keep the request
+void DriverRuntime::on_alloc_request(WorkerId worker, const Frame& frame) {
+  const AllocRequest request = decode_alloc_request(frame);
+  if (scheduler_.running(worker) != request.task || store_->result_block(worker) != nullptr ||
+      store_->has_deferred(worker)) {
+    throw DecodeError("allocation request for a task that is not running");
+  }
+  answer_alloc(worker, request);  // now, or once space is freed
+}
+
+// A worker asks for space for the result of its running task: give it now, or keep the request
 // until space is freed or the deadline passes. The worker waits for the answer meanwhile.
-void Runtime::answer_alloc(int slot, const AllocRequest& request) {
-  WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
-  const std::uint64_t size = request.size;
-  if (const std::optional<std::uint64_t> offset = allocator_->allocate(size)) {
-    s.result_block = *offset;
-    s.result_block_size = size;
-    send_alloc_reply(slot, request, offset);
+void DriverRuntime::answer_alloc(WorkerId worker, const AllocRequest& request) {
+  if (const std::optional<std::uint64_t> offset = store_->allocate(request.size)) {
+    store_->give_result_block(worker, {*offset, request.size, request.task});
+    send_alloc_reply(worker, request, offset);
     return;
   }
   const std::int64_t timeout_ms = config_.object_store_full_timeout_ms;
-  if (timeout_ms <= 0 || size > allocator_->max_object_bytes()) {
-    send_alloc_reply(slot, request, std::nullopt);  // kTaskDone with "store full" follows
+  if (timeout_ms <= 0 || request.size > store_->max_object_bytes()) {
+    send_alloc_reply(worker, request, std::nullopt);  // TaskDone with "store full" follows
     return;
   }
-  auto d = std::make_shared<DeferredAlloc>(*io_);
-  d->request = request;
-  d->ticket = space_queue_->push(
-      size, [this, slot](std::uint64_t offset) { grant_deferred_alloc(slot, offset); });
-  d->timer.expires_after(std::chrono::milliseconds(timeout_ms));
-  d->timer.async_wait(
-      [this, slot, weak = std::weak_ptr<DeferredAlloc>(d)](const boost::system::error_code& ec) {
-        if (ec) return;  // cancelled: granted, withdrawn, or shutting down
-        std::lock_guard<Mutex> lock(mu_);
-        const std::shared_ptr<DeferredAlloc> expired = weak.lock();
-        if (!expired || state_ == State::kStopping || state_ == State::kStopped) return;
-        WorkerSlot& worker = slots_[static_cast<std::size_t>(slot)];
-        if (worker.deferred_alloc != expired) return;  // granted while this handler was queued
-        space_queue_->cancel(expired->ticket);
-        worker.deferred_alloc.reset();
-        send_alloc_reply(slot, expired->request, std::nullopt);
+  // Granted by whichever thread frees the space (with mu_ held), or refused by the timer.
+  const std::shared_ptr<NodeStore::DeferredAlloc> d =
+      store_->defer_alloc(worker, request, io_->context(), [this, worker](std::uint64_t offset) {
+        const std::shared_ptr<NodeStore::DeferredAlloc> granted = store_->take_deferred(worker);
+        if (!granted) {  // cannot happen while every withdrawal goes through the store
+          store_->free_block(offset);
+          return;
+        }
+        store_->give_result_block(worker, {offset, granted->request.size, granted->request.task});
+        send_alloc_reply(worker, granted->request, offset);
+        // `granted` goes here, and its timer with it: the pending wait is cancelled.
       });
-  s.deferred_alloc = std::move(d);
+  d->timer.expires_after(std::chrono::milliseconds(timeout_ms));
+  d->timer.async_wait([this, worker, weak = std::weak_ptr<NodeStore::DeferredAlloc>(d)](
+                          const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: granted, withdrawn, or shutting down
+    std::lock_guard<Mutex> lock(mu_);
+    const std::shared_ptr<NodeStore::DeferredAlloc> expired = weak.lock();
+    if (!expired || state_ == State::kStopping || state_ == State::kStopped) return;
+    if (store_->deferred(worker) != expired) return;  // granted while this was queued
+    store_->take_deferred(worker);
+    store_->cancel_wait(expired->ticket);
+    send_alloc_reply(worker, expired->request, std::nullopt);
+  });
 }
 
-void Runtime::send_alloc_reply(int slot, const AllocRequest& request,
-                               std::optional<std::uint64_t> offset) {
-  slots_[static_cast<std::size_t>(slot)].connection->send([&](detail::ByteBuffer& out) {
+void DriverRuntime::send_alloc_reply(WorkerId worker, const AllocRequest& request,
+                                     std::optional<std::uint64_t> offset) {
+  Connection* connection = pool_->connection(worker);
+  if (connection == nullptr) return;  // it died meanwhile; its space went back with it
+  connection->send([&](detail::ByteBuffer& out) {
     encode_alloc_reply(out, AllocReply{request.task, request.request, offset.has_value(),
                                        offset ? *offset : store_bytes_});
   });
 }
 
-// Called by SpaceQueue::serve() (on whichever thread freed the space) with the block.
-void Runtime::grant_deferred_alloc(int slot, std::uint64_t offset) {
-  WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
-  const std::shared_ptr<DeferredAlloc> d = std::move(s.deferred_alloc);
-  if (!d) {  // cannot happen while every withdrawal goes through cancel_deferred_alloc()
-    allocator_->free(offset);
-    return;
-  }
-  s.result_block = offset;
-  s.result_block_size = d->request.size;
-  send_alloc_reply(slot, d->request, offset);
-  // `d` goes here, and its timer with it: the pending wait is cancelled.
-}
-
-// The worker died or is being cut off: its request goes, and so does its timer.
-void Runtime::cancel_deferred_alloc(int slot) {
-  WorkerSlot& s = slots_[static_cast<std::size_t>(slot)];
-  if (!s.deferred_alloc) return;
-  space_queue_->cancel(s.deferred_alloc->ticket);
-  s.deferred_alloc.reset();
-}
-
-void Runtime::serve_space_waiters() {
-  if (space_queue_ && !space_queue_->empty()) space_queue_->serve();
-}
-
 // shutdown(): deferred requests are dropped (their workers are about to be killed) and program
 // threads are woken; they see the state and throw.
-void Runtime::close_space_waiters() {
-  for (std::size_t slot = 0; slot < slots_.size(); ++slot) {
-    cancel_deferred_alloc(static_cast<int>(slot));
-  }
-  if (space_queue_) space_queue_->clear();
+void DriverRuntime::close_space_waiters() {
+  if (store_) store_->close_waiters();
   space_cv_.notify_all();
 }
 
-std::size_t Runtime::TEST_space_waiters() {
+std::size_t DriverRuntime::TEST_space_waiters() {
   std::lock_guard<Mutex> lock(mu_);
-  return space_queue_ ? space_queue_->size() : 0;
+  return store_ ? store_->waiters() : 0;
 }
 
 }  // namespace shoal::internal

@@ -1,6 +1,7 @@
-// The driver's ObjectTable (store/object_table.hpp) over a real Allocator on a heap arena:
-// reference counting, when an object's bytes are given back, and who gets woken when it finishes.
-#include "store/object_table.hpp"
+// The owner's ReferenceTable (src/core/reference_table.hpp) over a real Allocator on a heap arena:
+// reference counting per holder, when an object's bytes are given back, and who is called when it
+// finishes.
+#include "src/core/reference_table.hpp"
 
 #include <cstdint>
 #include <cstring>
@@ -44,7 +45,25 @@ std::shared_ptr<const ErrorInfo> task_error(const std::string& what) {
   return e;
 }
 
-class ObjectTableTest : public ::testing::Test {
+// A waiter that counts down the objects it still waits for, as a program thread in get() does.
+struct CountingWaiter final : ObjectWaiter {
+  explicit CountingWaiter(std::size_t n) : remaining(n) {}
+  void on_finished(ObjectId id, bool failed) override {
+    if (remaining > 0) --remaining;
+    calls.emplace_back(id, failed);
+  }
+  std::size_t remaining;
+  std::vector<std::pair<ObjectId, bool>> calls;
+};
+
+// The store's side, as the node's store does it: freed blocks go back to the allocator.
+struct AllocatorFreer final : BlockFreer {
+  explicit AllocatorFreer(Allocator& a) : allocator(a) {}
+  void free_block(std::uint64_t offset) noexcept override { allocator.free(offset); }
+  Allocator& allocator;
+};
+
+class ReferenceTableTest : public ::testing::Test {
  protected:
   // A block of `size` bytes from the arena, as a worker's result would get.
   std::uint64_t block(std::uint64_t size) {
@@ -55,12 +74,13 @@ class ObjectTableTest : public ::testing::Test {
 
   std::unique_ptr<ArenaBuffer> arena_ = std::make_unique<ArenaBuffer>();
   Allocator allocator_{arena_->bytes, kArenaSize};
-  ObjectTable table_{&allocator_};
+  AllocatorFreer freer_{allocator_};
+  ReferenceTable table_{&freer_};
 };
 
-TEST_F(ObjectTableTest, AddPendingHasOneReference) {
+TEST_F(ReferenceTableTest, AddPendingHasOneReference) {
   ObjectEntry& e = table_.add_pending(1, /*producer=*/77);
-  EXPECT_EQ(e.refs, 1u);
+  EXPECT_EQ(e.program_refs, 1u);
   EXPECT_EQ(e.state, ObjectState::kPending);
   EXPECT_EQ(e.producer, 77u);
   EXPECT_EQ(table_.find(1), &e);
@@ -68,28 +88,28 @@ TEST_F(ObjectTableTest, AddPendingHasOneReference) {
   EXPECT_EQ(table_.find(2), nullptr);
 }
 
-TEST_F(ObjectTableTest, ReleasingTheLastReferenceFreesAReadyArenaObject) {
+TEST_F(ReferenceTableTest, ReleasingTheLastReferenceFreesAReadyArenaObject) {
   table_.add_pending(1, 0);
   const std::uint64_t offset = block(5000);
-  EXPECT_THAT(table_.complete_arena(1, Format::kRaw, kTypeHash, offset, 5000), IsEmpty());
+  EXPECT_THAT(table_.complete_store(1, Format::kRaw, kTypeHash, offset, 5000), IsEmpty());
   const ObjectEntry* e = table_.find(1);
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->state, ObjectState::kReady);
-  EXPECT_TRUE(e->in_arena);
+  EXPECT_TRUE(e->in_store);
   EXPECT_EQ(e->offset, offset);
   EXPECT_EQ(e->size, 5000u);
   EXPECT_EQ(e->format, Format::kRaw);
   EXPECT_EQ(e->type_hash, kTypeHash);
   EXPECT_EQ(allocator_.used_bytes(), 5000u);
 
-  table_.release(1);
+  table_.release(1, Holder::program());
   EXPECT_EQ(table_.find(1), nullptr);
   EXPECT_EQ(table_.size(), 0u);
   EXPECT_EQ(allocator_.used_bytes(), 0u);
   EXPECT_EQ(table_.inline_bytes(), 0u);
 }
 
-TEST_F(ObjectTableTest, ReleasingTheLastReferenceFreesAReadyInlineObject) {
+TEST_F(ReferenceTableTest, ReleasingTheLastReferenceFreesAReadyInlineObject) {
   table_.add_pending(1, 0);
   table_.add_pending(2, 0);
   table_.complete_inline(1, Format::kMsgpack, kTypeHash, bytes_of_size(100));
@@ -97,55 +117,54 @@ TEST_F(ObjectTableTest, ReleasingTheLastReferenceFreesAReadyInlineObject) {
   EXPECT_EQ(table_.inline_bytes(), 130u);
   const ObjectEntry* e = table_.find(1);
   ASSERT_NE(e, nullptr);
-  EXPECT_FALSE(e->in_arena);
+  EXPECT_FALSE(e->in_store);
   ASSERT_NE(e->inline_bytes, nullptr);
   EXPECT_EQ(e->inline_bytes->size(), 100u);
   EXPECT_EQ(e->size, 100u);
 
-  table_.release(1);
+  table_.release(1, Holder::program());
   EXPECT_EQ(table_.find(1), nullptr);
   EXPECT_EQ(table_.inline_bytes(), 30u);
   EXPECT_EQ(table_.size(), 1u);
   EXPECT_EQ(allocator_.used_bytes(), 0u);
 }
 
-TEST_F(ObjectTableTest, PendingObjectWithoutReferencesIsFreedWhenCompleted) {
+TEST_F(ReferenceTableTest, PendingObjectWithoutReferencesIsFreedWhenCompleted) {
   table_.add_pending(1, 10);
   table_.find(1)->dependents.push_back(20);
-  table_.release(1);
+  table_.release(1, Holder::program());
   // Its producer is still running: the entry stays until the result arrives.
   ASSERT_NE(table_.find(1), nullptr);
-  EXPECT_EQ(table_.find(1)->refs, 0u);
+  EXPECT_EQ(table_.find(1)->program_refs, 0u);
 
   const std::uint64_t offset = block(2048);
-  EXPECT_THAT(table_.complete_arena(1, Format::kRaw, kTypeHash, offset, 2048), ElementsAre(20u));
+  EXPECT_THAT(table_.complete_store(1, Format::kRaw, kTypeHash, offset, 2048), ElementsAre(20u));
   EXPECT_EQ(table_.find(1), nullptr);
   EXPECT_EQ(allocator_.used_bytes(), 0u);
 
   table_.add_pending(2, 11);
-  table_.release(2);
+  table_.release(2, Holder::program());
   table_.complete_inline(2, Format::kMsgpack, kTypeHash, bytes_of_size(64));
   EXPECT_EQ(table_.find(2), nullptr);
   EXPECT_EQ(table_.inline_bytes(), 0u);
 
   table_.add_pending(3, 12);
-  table_.release(3);
+  table_.release(3, Holder::program());
   table_.fail(3, task_error("boom"));
   EXPECT_EQ(table_.find(3), nullptr);
   EXPECT_EQ(table_.size(), 0u);
 }
 
-TEST_F(ObjectTableTest, CompletingReturnsDependentsAndWakesWaiters) {
+TEST_F(ReferenceTableTest, CompletingReturnsDependentsAndWakesWaiters) {
   table_.add_pending(1, 0);
   table_.add_pending(2, 0);
-  Waiter both;  // waits for 1 and 2
-  both.remaining = 2;
-  Waiter only_one;  // waits for 1
-  only_one.remaining = 1;
+  CountingWaiter both(2);      // waits for 1 and 2
+  CountingWaiter only_one(1);  // waits for 1
   ObjectEntry* one = table_.find(1);
   one->dependents = {100, 101};
-  one->waiters = {&both, &only_one};
-  table_.find(2)->waiters = {&both};
+  table_.add_waiter(1, &both);
+  table_.add_waiter(1, &only_one);
+  table_.add_waiter(2, &both);
 
   EXPECT_THAT(table_.complete_inline(1, Format::kMsgpack, kTypeHash, bytes_of_size(8)),
               ElementsAre(100u, 101u));
@@ -157,21 +176,28 @@ TEST_F(ObjectTableTest, CompletingReturnsDependentsAndWakesWaiters) {
   EXPECT_THAT(one->waiters, IsEmpty());
 
   const std::uint64_t offset = block(128);
-  EXPECT_THAT(table_.complete_arena(2, Format::kRaw, kTypeHash, offset, 128), IsEmpty());
+  EXPECT_THAT(table_.complete_store(2, Format::kRaw, kTypeHash, offset, 128), IsEmpty());
   EXPECT_EQ(both.remaining, 0u);
   EXPECT_EQ(only_one.remaining, 0u);
 }
 
-TEST_F(ObjectTableTest, WaiterThatIsAlreadySatisfiedIsNotDecrementedPastZero) {
+// Waiters are callbacks: each is called once for each object it waits for, with how it ended.
+TEST_F(ReferenceTableTest, WaiterIsCalledOncePerObjectWithHowItFinished) {
   table_.add_pending(1, 0);
-  Waiter w;
-  w.remaining = 0;
-  table_.find(1)->waiters.push_back(&w);
+  table_.add_pending(2, 0);
+  table_.add_pending(3, 0);
+  CountingWaiter w(3);
+  for (ObjectId id : {1u, 2u, 3u}) table_.add_waiter(id, &w);
+  table_.remove_waiter({3}, &w);  // it stops waiting for 3
   table_.complete_inline(1, Format::kMsgpack, kTypeHash, bytes_of_size(1));
-  EXPECT_EQ(w.remaining, 0u);
+  table_.fail(2, task_error("boom"));
+  table_.complete_inline(3, Format::kMsgpack, kTypeHash, bytes_of_size(1));
+  table_.complete_inline(1, Format::kMsgpack, kTypeHash, bytes_of_size(1));  // ignored: finished
+  EXPECT_THAT(w.calls,
+              ElementsAre(std::make_pair(ObjectId{1}, false), std::make_pair(ObjectId{2}, true)));
 }
 
-TEST_F(ObjectTableTest, FinishedObjectIgnoresASecondCompletion) {
+TEST_F(ReferenceTableTest, FinishedObjectIgnoresASecondCompletion) {
   table_.add_pending(1, 0);
   table_.complete_inline(1, Format::kMsgpack, kTypeHash, bytes_of_size(10));
   table_.find(1)->dependents.push_back(5);  // would be handed out again by a second completion
@@ -182,22 +208,21 @@ TEST_F(ObjectTableTest, FinishedObjectIgnoresASecondCompletion) {
 
   // A late arena result for a finished (or unknown) object must not leak its block.
   const std::uint64_t late = block(4096);
-  EXPECT_THAT(table_.complete_arena(1, Format::kRaw, kTypeHash, late, 4096), IsEmpty());
+  EXPECT_THAT(table_.complete_store(1, Format::kRaw, kTypeHash, late, 4096), IsEmpty());
   EXPECT_EQ(allocator_.used_bytes(), 0u);
-  EXPECT_FALSE(table_.find(1)->in_arena);
+  EXPECT_FALSE(table_.find(1)->in_store);
   const std::uint64_t orphan = block(4096);
-  EXPECT_THAT(table_.complete_arena(999, Format::kRaw, kTypeHash, orphan, 4096), IsEmpty());
+  EXPECT_THAT(table_.complete_store(999, Format::kRaw, kTypeHash, orphan, 4096), IsEmpty());
   EXPECT_EQ(allocator_.used_bytes(), 0u);
 
   EXPECT_THAT(table_.fail(1, task_error("late")), IsEmpty());
   EXPECT_EQ(table_.find(1)->state, ObjectState::kReady);
 }
 
-TEST_F(ObjectTableTest, FailKeepsTheErrorAndWakesEveryone) {
+TEST_F(ReferenceTableTest, FailKeepsTheErrorAndWakesEveryone) {
   table_.add_pending(1, 0);
-  Waiter w;
-  w.remaining = 1;
-  table_.find(1)->waiters.push_back(&w);
+  CountingWaiter w(1);
+  table_.add_waiter(1, &w);
   table_.find(1)->dependents.push_back(8);
   const std::shared_ptr<const ErrorInfo> error = task_error("division by zero");
 
@@ -215,21 +240,20 @@ TEST_F(ObjectTableTest, FailKeepsTheErrorAndWakesEveryone) {
   EXPECT_EQ(table_.find(1)->state, ObjectState::kFailed);
   EXPECT_EQ(table_.inline_bytes(), 0u);
 
-  table_.release(1);
+  table_.release(1, Holder::program());
   EXPECT_EQ(table_.find(1), nullptr);
 }
 
-TEST_F(ObjectTableTest, FailAllPendingFailsOnlyPendingObjects) {
+TEST_F(ReferenceTableTest, FailAllPendingFailsOnlyPendingObjects) {
   table_.add_pending(1, 0);
   table_.add_pending(2, 0);
   table_.add_pending(3, 0);
   table_.add_pending(4, 0);
   table_.complete_inline(3, Format::kMsgpack, kTypeHash, bytes_of_size(16));
-  table_.release(4);  // pending and unreferenced: dropped once it fails
-  Waiter w;
-  w.remaining = 2;
-  table_.find(1)->waiters.push_back(&w);
-  table_.find(2)->waiters.push_back(&w);
+  table_.release(4, Holder::program());  // pending and unreferenced: dropped once it fails
+  CountingWaiter w(2);
+  table_.add_waiter(1, &w);
+  table_.add_waiter(2, &w);
 
   auto shutdown = std::make_shared<ErrorInfo>();
   shutdown->kind = ErrorInfo::Kind::kShutdown;
@@ -249,36 +273,57 @@ TEST_F(ObjectTableTest, FailAllPendingFailsOnlyPendingObjects) {
   EXPECT_EQ(table_.size(), 3u);
 }
 
-TEST_F(ObjectTableTest, AddRefKeepsAnObjectAliveAcrossOneRelease) {
+TEST_F(ReferenceTableTest, AddRefKeepsAnObjectAliveAcrossOneRelease) {
   table_.add_pending(1, 0);
   const std::uint64_t offset = block(300);
-  table_.complete_arena(1, Format::kRaw, kTypeHash, offset, 300);
-  table_.add_ref(1);
-  EXPECT_EQ(table_.find(1)->refs, 2u);
+  table_.complete_store(1, Format::kRaw, kTypeHash, offset, 300);
+  table_.add_ref(1, Holder::program());
+  EXPECT_EQ(table_.find(1)->program_refs, 2u);
 
-  table_.release(1);
+  table_.release(1, Holder::program());
   ASSERT_NE(table_.find(1), nullptr);
   EXPECT_EQ(table_.find(1)->state, ObjectState::kReady);
   EXPECT_EQ(allocator_.used_bytes(), 300u);
 
-  table_.release(1);
+  table_.release(1, Holder::program());
   EXPECT_EQ(table_.find(1), nullptr);
   EXPECT_EQ(allocator_.used_bytes(), 0u);
 }
 
-TEST_F(ObjectTableTest, ReferenceCountsOfUnknownOrUnreferencedObjectsAreLeftAlone) {
-  table_.add_ref(5);  // unknown: ignored, nothing is created
-  table_.release(5);
+// Each holder counts on its own: the program, pending tasks, each worker; a dead worker's
+// references go all at once.
+TEST_F(ReferenceTableTest, ReferencesAreCountedPerHolder) {
+  table_.add_pending(1, 0);
+  table_.complete_store(1, Format::kRaw, kTypeHash, block(256), 256);
+  table_.add_ref(1, Holder::task());
+  table_.add_ref(1, Holder::of_worker(7));
+  table_.add_ref(1, Holder::of_worker(7));
+  table_.add_ref(1, Holder::of_worker(8));
+  table_.release(1, Holder::program());
+  table_.release(1, Holder::task());
+  ASSERT_NE(table_.find(1), nullptr) << "two workers still hold it";
+  table_.release(1, Holder::of_worker(9));  // holds nothing: ignored
+  table_.release(1, Holder::of_worker(8));
+  ASSERT_NE(table_.find(1), nullptr);
+  EXPECT_EQ(table_.release_all(7), 1u);  // worker 7 died: both its references go
+  EXPECT_EQ(table_.find(1), nullptr);
+  EXPECT_EQ(allocator_.used_bytes(), 0u);
+  EXPECT_EQ(table_.release_all(7), 0u);
+}
+
+TEST_F(ReferenceTableTest, ReferenceCountsOfUnknownOrUnreferencedObjectsAreLeftAlone) {
+  table_.add_ref(5, Holder::program());  // unknown: ignored, nothing is created
+  table_.release(5, Holder::program());
   EXPECT_EQ(table_.size(), 0u);
 
   table_.add_pending(1, 0);
-  table_.release(1);
-  table_.release(1);  // already at zero: must not wrap around
-  EXPECT_EQ(table_.find(1)->refs, 0u);
-  table_.add_ref(1);  // e.g. a get() decoding it while its producer still runs
+  table_.release(1, Holder::program());
+  table_.release(1, Holder::program());  // already at zero: must not wrap around
+  EXPECT_EQ(table_.find(1)->program_refs, 0u);
+  table_.add_ref(1, Holder::program());  // e.g. a get() decoding it while its producer still runs
   table_.complete_inline(1, Format::kMsgpack, kTypeHash, bytes_of_size(5));
   ASSERT_NE(table_.find(1), nullptr);
-  table_.release(1);
+  table_.release(1, Holder::program());
   EXPECT_EQ(table_.find(1), nullptr);
 }
 
