@@ -251,7 +251,8 @@ void DriverRuntime::shutdown() {
   std::lock_guard<Mutex> lock(mu_);
   helper_connection_.reset();
   pool_.reset();  // before the io_context its sockets and timers belong to
-  io_.reset();
+  // io_ itself stays until the destructor: a program thread still spinning in wait_for() (without
+  // the lock) holds an IoLoop::Spinning on it.
   logging::flush();
   state_ = State::kStopped;
   // A reader decoding from the arena keeps it mapped; the tables and the allocator go now.
