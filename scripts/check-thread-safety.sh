@@ -56,7 +56,10 @@ out += ["-fsyntax-only", "-Xclang", "-verify", sys.argv[2]]
 sys.stdout.write("\0".join(out) + "\0")
 EOF
 )
-[ ${#command[@]} -gt 0 ] || { echo "check-thread-safety: no compile line for the probe" >&2; exit 1; }
+if [ ${#command[@]} -eq 0 ]; then
+  echo "check-thread-safety: no compile line for the probe" >&2
+  exit 1
+fi
 if ! (cd "$build_dir" && "${command[@]}"); then
   echo "check-thread-safety: $probe did not get exactly the errors it expects (above)" >&2
   exit 1
