@@ -20,11 +20,11 @@
 namespace shoal::internal {
 
 struct RegisteredFunction {
-  std::string name;       // as written in SHOAL_REMOTE, e.g. "rotate_image90" or "ns::f"
-  detail::AnyFn address;  // identical in the driver and its workers (same binary, forked)
-  detail::Invoker invoker;
-  std::string signature;  // demangled, e.g. "double (std::string const&)"
-  std::uint64_t check;    // hash of name and mangled signature
+  std::string name;                 // as written in SHOAL_REMOTE, e.g. "rotate_image90" or "ns::f"
+  detail::AnyFn address = nullptr;  // identical in the driver and its workers (same binary, forked)
+  detail::Invoker invoker = nullptr;
+  std::string signature;    // demangled, e.g. "double (std::string const&)"
+  std::uint64_t check = 0;  // hash of name and mangled signature
 };
 
 class FunctionRegistry {

@@ -35,7 +35,7 @@ class SHOAL_CAPABILITY("mutex") AdaptiveMutex {
   void unlock() noexcept SHOAL_RELEASE() { pthread_mutex_unlock(&mu_); }
 
  private:
-  pthread_mutex_t mu_;
+  pthread_mutex_t mu_{};  // set up by pthread_mutex_init in the constructor
 };
 
 }  // namespace shoal::internal

@@ -14,7 +14,7 @@ namespace shoal::internal {
 
 namespace asio = boost::asio;
 namespace {
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 }
 
 Connection::Connection(asio::io_context& io, int fd, Listener* listener, int tag)
