@@ -9,7 +9,8 @@
 //
 // Waiting on a condition variable:
 // - In the function that locks: UniqueLock<M> lock(mu_); while (!ready_) cv_.wait(lock);
-// - In a helper that is SHOAL_REQUIRES(mu_): pass the mutex itself, cv_.wait(mu_). A
+// - In a helper that is SHOAL_REQUIRES(mu_): pass the mutex itself, cv_.wait(mu_), and let go for
+//   a while with mu_.unlock() ... mu_.lock(); the analysis checks what is touched in between. A
 //   condition_variable_any accepts any lockable, and a helper that takes the caller's UniqueLock&
 //   cannot be checked: the analysis does not know which mutex a lock passed by reference holds
 //   (clang 14 reports "releasing mutex 'lock' that was not held" on lock.unlock()).

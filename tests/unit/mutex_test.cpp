@@ -124,5 +124,52 @@ TEST(UniqueLock, AConditionVariableWaitsWithIt) {
   setter.join();
 }
 
+// The pattern mutex.hpp gives for a helper that requires the lock: it waits with the mutex itself,
+// which its caller holds through a MutexLock, and returns with it held again. The gate opens only
+// once the helper is inside wait(), as in AConditionVariableWaitsWithIt.
+class Gate {
+ public:
+  bool open_once_waiting(std::chrono::steady_clock::time_point give_up) SHOAL_EXCLUDES(mu_) {
+    while (std::chrono::steady_clock::now() < give_up) {
+      {
+        MutexLock lock(mu_);
+        if (waiting_) {
+          open_ = true;
+          cv_.notify_all();
+          return true;
+        }
+      }
+      std::this_thread::yield();
+    }
+    return false;
+  }
+  bool pass(std::chrono::steady_clock::time_point give_up) SHOAL_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    wait_open(give_up);
+    return open_;
+  }
+
+ private:
+  void wait_open(std::chrono::steady_clock::time_point give_up) SHOAL_REQUIRES(mu_) {
+    waiting_ = true;
+    while (!open_ && std::chrono::steady_clock::now() < give_up) cv_.wait_until(mu_, give_up);
+  }
+
+  Mutex mu_;
+  std::condition_variable_any cv_;
+  bool waiting_ SHOAL_GUARDED_BY(mu_) = false;
+  bool open_ SHOAL_GUARDED_BY(mu_) = false;
+};
+
+TEST(Mutex, AHelperThatRequiresTheLockWaitsWithTheMutexItself) {
+  Gate gate;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool opened = false;
+  std::thread opener([&] { opened = gate.open_once_waiting(give_up); });
+  EXPECT_TRUE(gate.pass(give_up)) << "the gate did not open within 10 s";
+  opener.join();
+  EXPECT_TRUE(opened) << "the helper was never seen waiting";
+}
+
 }  // namespace
 }  // namespace shoal::internal
