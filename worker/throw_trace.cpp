@@ -152,13 +152,12 @@ Fn next_definition(const char* name) {
 }
 
 CxaThrow next_cxa_throw() {
-  static const CxaThrow next = next_definition<CxaThrow>("__cxa_throw");
+  static const auto next = next_definition<CxaThrow>("__cxa_throw");
   return next;
 }
 
 CxaAllocateException next_cxa_allocate_exception() {
-  static const CxaAllocateException next =
-      next_definition<CxaAllocateException>("__cxa_allocate_exception");
+  static const auto next = next_definition<CxaAllocateException>("__cxa_allocate_exception");
   return next;
 }
 

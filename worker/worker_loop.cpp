@@ -34,11 +34,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t kCoalesceBytes = 64 * 1024;
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kCoalesceBytes = std::size_t{64} * 1024;
+constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 // A failed task's reply stays far below the frame limit: what() and the type name are cut (the
 // frames are bounded by ModuleFrames::kMaxFrames).
-constexpr std::size_t kMaxWhat = 64 * 1024;
+constexpr std::size_t kMaxWhat = std::size_t{64} * 1024;
 
 // The driver closed its end (or we were told to stop): leave quietly.
 struct DriverGone {};

@@ -57,7 +57,7 @@ std::vector<std::string> FunctionRegistry::split_names(const char* names) {
 void FunctionRegistry::add(const char* names, const detail::FunctionInfo* infos,
                            std::size_t count) {
   std::vector<std::string> split = split_names(names);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (std::size_t i = 0; i < count; ++i) {
     const auto key = reinterpret_cast<std::uintptr_t>(infos[i].address);
     if (by_address_.count(key) != 0) continue;
@@ -75,24 +75,24 @@ void FunctionRegistry::add(const char* names, const detail::FunctionInfo* infos,
 }
 
 std::optional<std::uint32_t> FunctionRegistry::index_of(detail::AnyFn fn) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = by_address_.find(reinterpret_cast<std::uintptr_t>(fn));
   if (it == by_address_.end()) return std::nullopt;
   return it->second;
 }
 
 const RegisteredFunction* FunctionRegistry::at(std::uint32_t index) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return index < entries_.size() ? entries_[index].get() : nullptr;
 }
 
 std::uint32_t FunctionRegistry::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return static_cast<std::uint32_t>(entries_.size());
 }
 
 std::uint64_t FunctionRegistry::prefix_hash(std::uint32_t count) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the checks
   for (std::uint32_t i = 0; i < count && i < entries_.size(); ++i) {
     h = (h ^ entries_[i]->check) * 0x100000001b3ull;

@@ -209,7 +209,7 @@ class ForkHelperLoop {
   // Reads the pending signals: kDriverDeathSignal stops the helper (and its workers and what they
   // started) if the driver is gone or someone else asked; SIGCHLD reaps workers.
   void on_signals() {
-    signalfd_siginfo info;
+    signalfd_siginfo info{};
     while (read(signal_fd_, &info, sizeof info) == sizeof info) {
       if (info.ssi_signo != static_cast<std::uint32_t>(kDriverDeathSignal)) continue;
       // PR_SET_PDEATHSIG fires when the *thread* that forked the helper ends, which need not be

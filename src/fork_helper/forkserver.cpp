@@ -28,6 +28,9 @@
 
 #include "src/fork_helper/fork_helper.hpp"
 
+// __real_main and __wrap_main are the names the linker's --wrap=main gives the two sides of the
+// wrap; being reserved identifiers is the point (nothing else may use them).
+// NOLINTNEXTLINE(bugprone-reserved-identifier)
 extern "C" int __real_main(int argc, char** argv, char** envp);
 
 namespace shoal::internal {
@@ -93,6 +96,7 @@ bool forkserver_available() noexcept { return g_main_wrapped; }
 
 }  // namespace shoal::internal
 
+// NOLINTNEXTLINE(bugprone-reserved-identifier): the linker's name, see __real_main
 extern "C" int __wrap_main(int argc, char** argv, char** envp) {
   if (const char* setting = std::getenv(shoal::internal::kForkserverEnv)) {
     shoal::internal::run_forkserver(setting);

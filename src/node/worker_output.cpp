@@ -31,7 +31,7 @@ namespace shoal::internal {
 namespace asio = boost::asio;
 
 namespace {
-constexpr std::size_t kReadChunk = 64 * 1024;  // a full pipe buffer in one read
+constexpr std::size_t kReadChunk = std::size_t{64} * 1024;  // a full pipe buffer in one read
 // A pipe that never runs dry (a task printing in a loop) must not keep the I/O thread from the
 // sockets and the other pipes.
 constexpr std::size_t kMaxReadPerWakeup = 4 * kReadChunk;

@@ -38,7 +38,7 @@ namespace shoal::internal {
 class WorkerOutput {
  public:
   /// Longest line printed as one; longer ones are printed in pieces of this size.
-  static constexpr std::size_t kMaxLine = 64 * 1024;
+  static constexpr std::size_t kMaxLine = std::size_t{64} * 1024;
 
   explicit WorkerOutput(boost::asio::io_context& io) : io_(io) {}
   /// Closes every pipe still open, without reading further.
