@@ -95,10 +95,10 @@ detail::HandlePtr DriverRuntime::put(void (*encode)(detail::ValueSink&, const vo
 StoreSpace DriverRuntime::reserve_object(detail::Format format, std::uint64_t type_hash,
                                          std::uint64_t size, ObjectOrigin origin) {
   check_not_abandoned();
-  std::unique_lock<Mutex> lock(mu_);
+  UniqueLock<Mutex> lock(mu_);
   check_running();
   std::optional<std::uint64_t> offset = store_->allocate(size);
-  if (!offset) offset = wait_for_space(lock, size, origin);  // or throws ObjectStoreFullError
+  if (!offset) offset = wait_for_space(size, origin);  // or throws ObjectStoreFullError
   // The object is ready before its bytes are written: nobody else holds its handle until the
   // caller is done, and if the caller throws, dropping the handle frees the block.
   const ObjectId id = new_object(0);
@@ -109,7 +109,7 @@ StoreSpace DriverRuntime::reserve_object(detail::Format format, std::uint64_t ty
 
 detail::HandlePtr DriverRuntime::store_inline(detail::Format format, std::uint64_t type_hash,
                                               detail::ByteBuffer bytes) {
-  std::lock_guard<Mutex> lock(mu_);
+  MutexLock<Mutex> lock(mu_);
   check_running();
   const ObjectId id = new_object(0);
   refs_.complete_inline(id, format, type_hash, std::move(bytes));
@@ -145,8 +145,7 @@ std::string DriverRuntime::producer_name(const ObjectEntry& e) {
 // Waits with the lock held on entry and on return. It first spins for up to kPollBeforeBlocking
 // with the lock released, watching the waiter: a short task's result usually arrives within that
 // time, and a blocking wake-up costs tens of microseconds on our VMs (docs/architecture.md).
-void DriverRuntime::wait_for(std::unique_lock<Mutex>& lock, ThreadWaiter& waiter,
-                             std::int64_t timeout_ns) {
+void DriverRuntime::wait_for(ThreadWaiter& waiter, std::int64_t timeout_ns) {
   waiting_threads_.fetch_add(1, std::memory_order_relaxed);
   struct Done {
     std::atomic<int>& count;
@@ -158,18 +157,18 @@ void DriverRuntime::wait_for(std::unique_lock<Mutex>& lock, ThreadWaiter& waiter
   const auto spin_until =
       forever ? start + kPollBeforeBlocking : std::min(start + kPollBeforeBlocking, deadline);
   if (!waiter.done()) {
-    lock.unlock();
+    mu_.unlock();
     {
       const IoLoop::Spinning spinning(*io_);  // the I/O thread stops polling meanwhile
       while (!waiter.done() && std::chrono::steady_clock::now() < spin_until) sched_yield();
     }
-    lock.lock();
+    mu_.lock();
   }
-  const auto finished = [&] { return waiter.done(); };
   if (forever) {
-    waiter.cv().wait(lock, finished);
+    while (!waiter.done()) waiter.cv().wait(mu_);
   } else {
-    waiter.cv().wait_until(lock, deadline, finished);
+    while (!waiter.done() && waiter.cv().wait_until(mu_, deadline) == std::cv_status::no_timeout) {
+    }
   }
   // shutdown() fails every pending object (waking us) and then drops the table.
   if (state_ == State::kStopped) throw Error("shoal: shutdown() ran while this call was waiting");
@@ -177,13 +176,13 @@ void DriverRuntime::wait_for(std::unique_lock<Mutex>& lock, ThreadWaiter& waiter
 
 detail::Fetched DriverRuntime::fetch(ObjectId id, std::int64_t timeout_ns) {
   check_not_abandoned();
-  std::unique_lock<Mutex> lock(mu_);
+  UniqueLock<Mutex> lock(mu_);
   check_running();
   ObjectEntry* e = refs_.find(id);
   if (e->state == ObjectState::kPending) {
     ThreadWaiter waiter(1, false);
     refs_.add_waiter(id, &waiter);
-    wait_for(lock, waiter, timeout_ns);
+    wait_for(waiter, timeout_ns);
     if (!waiter.done()) {
       refs_.remove_waiter({id}, &waiter);
       throw GetTimeoutError(fmt::format(
@@ -204,7 +203,7 @@ detail::Fetched DriverRuntime::fetch(ObjectId id, std::int64_t timeout_ns) {
 std::vector<detail::Fetched> DriverRuntime::fetch_all(const std::vector<ObjectId>& ids,
                                                       std::int64_t timeout_ns) {
   check_not_abandoned();
-  std::unique_lock<Mutex> lock(mu_);
+  UniqueLock<Mutex> lock(mu_);
   check_running();
   std::size_t pending = 0;
   bool failed = false;
@@ -218,7 +217,7 @@ std::vector<detail::Fetched> DriverRuntime::fetch_all(const std::vector<ObjectId
     for (ObjectId id : ids) {
       if (refs_.find(id)->state == ObjectState::kPending) refs_.add_waiter(id, &waiter);
     }
-    wait_for(lock, waiter, timeout_ns);
+    wait_for(waiter, timeout_ns);
     if (waiter.remaining() > 0) refs_.remove_waiter(ids, &waiter);  // timed out, or one failed
     if (!waiter.done()) {
       throw GetTimeoutError(fmt::format(
@@ -251,7 +250,7 @@ std::vector<bool> DriverRuntime::wait(const std::vector<ObjectId>& ids, std::siz
         "number of refs",
         num_returns, ids.size()));
   }
-  std::unique_lock<Mutex> lock(mu_);
+  UniqueLock<Mutex> lock(mu_);
   check_running();
   const auto is_done = [&](ObjectId id) { return refs_.find(id)->state != ObjectState::kPending; };
   const auto ready = static_cast<std::size_t>(std::count_if(ids.begin(), ids.end(), is_done));
@@ -260,7 +259,7 @@ std::vector<bool> DriverRuntime::wait(const std::vector<ObjectId>& ids, std::siz
     for (ObjectId id : ids) {
       if (!is_done(id)) refs_.add_waiter(id, &waiter);
     }
-    wait_for(lock, waiter, timeout_ns);
+    wait_for(waiter, timeout_ns);
     refs_.remove_waiter(ids, &waiter);  // still registered with the objects that did not finish
   }
   std::vector<bool> out(ids.size(), false);

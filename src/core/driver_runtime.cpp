@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <utility>
 
+#include "src/common/mutex.hpp"
+
 #include <fmt/format.h>
 #include <malloc.h>
 #include <unistd.h>
@@ -155,6 +157,7 @@ DriverRuntime::DriverRuntime(const Config& config, int num_workers, std::uint64_
       log_level_(level),
       start_method_(method),
       store_(std::make_unique<NodeStore>(store_bytes)),
+      refs_(store_.get()),
       scheduler_(num_workers, memory_bytes) {}
 
 DriverRuntime::~DriverRuntime() { shutdown(); }
@@ -168,10 +171,13 @@ void DriverRuntime::launch() {
   // with a forked helper for the whole session, so the driver would pay a page copy and a TLB
   // shootdown for each page of it that it reuses; giving it back is cheap (bench/NOTES.md).
   malloc_trim(0);
-  helper_ = ForkHelper::start(start_method_, log_level_, *store_->arena());
+  {
+    MutexLock<Mutex> lock(mu_);  // nothing else runs yet; the store is guarded all the same
+    helper_ = ForkHelper::start(start_method_, log_level_, *store_->arena());
+  }
   io_ = std::make_unique<IoLoop>();
   try {
-    std::lock_guard<Mutex> lock(mu_);
+    MutexLock<Mutex> lock(mu_);
     Connection::Listener* const listener = this;  // private bases: converted here, not by make_*
     WorkerPool::Events& events = *this;
     pool_ = std::make_unique<WorkerPool>(io_->context(), *helper_, listener, events, num_workers_,
@@ -186,9 +192,12 @@ void DriverRuntime::launch() {
   }
   io_->start();
 
-  std::unique_lock<Mutex> lock(mu_);
-  const bool started = started_cv_.wait_for(
-      lock, kStartTimeout, [this] { return ready_workers_ == num_workers_ || !failure_.empty(); });
+  UniqueLock<Mutex> lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
+  while (ready_workers_ != num_workers_ && failure_.empty() &&
+         started_cv_.wait_until(lock, deadline) == std::cv_status::no_timeout) {
+  }
+  const bool started = ready_workers_ == num_workers_;
   if (started && failure_.empty()) {
     state_ = State::kRunning;
     running_.store(true, std::memory_order_release);
@@ -225,7 +234,7 @@ void DriverRuntime::check_running() const {
 
 void DriverRuntime::shutdown() {
   {
-    std::lock_guard<Mutex> lock(mu_);
+    MutexLock<Mutex> lock(mu_);
     if (state_ == State::kStopping || state_ == State::kStopped) return;
     state_ = State::kStopping;
     running_.store(false, std::memory_order_release);
@@ -240,7 +249,7 @@ void DriverRuntime::shutdown() {
   // line a worker wrote has been printed when shutdown() returns.
   if (io_) {
     io_->post([this] {
-      std::lock_guard<Mutex> lock(mu_);
+      MutexLock<Mutex> lock(mu_);
       if (helper_connection_) helper_connection_->close_quietly();
       if (pool_) pool_->close_all(kOutputDrainLimit);
     });
@@ -248,7 +257,7 @@ void DriverRuntime::shutdown() {
   }
   // The helper saw EOF on its control socket: it kills and reaps the workers, then exits.
   if (helper_) helper_->wait_exit(kHelperExitGrace);
-  std::lock_guard<Mutex> lock(mu_);
+  MutexLock<Mutex> lock(mu_);
   helper_connection_.reset();
   pool_.reset();  // before the io_context its sockets and timers belong to
   // io_ itself stays until the destructor: a program thread still spinning in wait_for() (without
@@ -264,7 +273,7 @@ void DriverRuntime::shutdown() {
 // What the I/O thread reads
 
 void DriverRuntime::on_frames(Connection& connection, FrameParser& parser) {
-  std::lock_guard<Mutex> lock(mu_);
+  MutexLock<Mutex> lock(mu_);
   if (state_ == State::kStopping || state_ == State::kStopped) return;
   Frame frame;
   while (parser.next(&frame)) {
@@ -278,7 +287,7 @@ void DriverRuntime::on_frames(Connection& connection, FrameParser& parser) {
 }
 
 void DriverRuntime::on_closed(Connection& connection, const std::string& reason, bool peer_alive) {
-  std::lock_guard<Mutex> lock(mu_);
+  MutexLock<Mutex> lock(mu_);
   if (state_ == State::kStopping || state_ == State::kStopped) return;
   if (connection.tag() < 0) {  // without the helper no worker can be replaced
     pool_->helper_lost();
@@ -384,7 +393,7 @@ void DriverRuntime::on_helper_ready(const HelperReady& ready) {
 }
 
 void DriverRuntime::on_eof_timeout(WorkerId worker) {
-  std::lock_guard<Mutex> lock(mu_);
+  MutexLock<Mutex> lock(mu_);
   if (state_ == State::kStopping || state_ == State::kStopped) return;
   pool_->eof_grace_over(worker);
   pump();
@@ -428,7 +437,7 @@ detail::HandlePtr DriverRuntime::submit(detail::AnyFn fn, const char* signature,
     spec.deps.push_back(ref->id());
   }
   if (!running_.load(std::memory_order_acquire)) {
-    std::lock_guard<Mutex> lock(mu_);
+    MutexLock<Mutex> lock(mu_);
     check_running();  // throws the reason: not started, broken or shut down
   }
   // The id comes first, so that the task can be registered later by whoever holds the lock. The
@@ -440,15 +449,22 @@ detail::HandlePtr DriverRuntime::submit(detail::AnyFn fn, const char* signature,
   return handle;
 }
 
-void DriverRuntime::run_deferred(void* runtime, Deferred& op) noexcept {
+// The DeferringMutex calls this through a function pointer, always with mu_ held, which the
+// analysis cannot see through (deferring_mutex.hpp).
+void DriverRuntime::run_deferred(void* runtime, Deferred& op) noexcept
+    SHOAL_NO_THREAD_SAFETY_ANALYSIS {
   auto* self = static_cast<DriverRuntime*>(runtime);
-  if (self->state_ == State::kStopped) return;  // its ref's get() says so
   if (op.release != 0) {
-    self->refs_.release(op.release, Holder::program());
-    self->store_->serve_waiters();  // a writer waiting for space may fit now
+    self->release_program_ref(op.release);
   } else {
     self->register_task(std::move(op.task));
   }
+}
+
+void DriverRuntime::release_program_ref(ObjectId id) noexcept {
+  if (state_ == State::kStopped) return;  // the table is gone with the session
+  refs_.release(id, Holder::program());
+  store_->serve_waiters();  // a writer waiting for space may fit now
 }
 
 // A task submitted while the session was running whose registration comes after shutdown() or a
@@ -464,6 +480,7 @@ std::shared_ptr<const ErrorInfo> DriverRuntime::refusal() const {
 }
 
 void DriverRuntime::register_task(TaskSpec&& spec) noexcept {
+  if (state_ == State::kStopped) return;  // its ref's get() says so
   tasks_.add(std::move(spec), refusal());
   pump();
 }
@@ -577,7 +594,7 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
 
 std::map<std::string, double> DriverRuntime::resources(bool available) {
   check_not_abandoned();
-  std::lock_guard<Mutex> lock(mu_);
+  MutexLock<Mutex> lock(mu_);
   check_running();
   std::map<std::string, double> out;
   const double cpus = available ? scheduler_.cpus_available() : num_workers_;
@@ -593,7 +610,7 @@ std::map<std::string, double> DriverRuntime::resources(bool available) {
 
 ObjectStoreStats DriverRuntime::stats() {
   check_not_abandoned();
-  std::lock_guard<Mutex> lock(mu_);
+  MutexLock<Mutex> lock(mu_);
   check_running();
   ObjectStoreStats s;
   s.capacity_bytes = store_bytes_;
@@ -606,7 +623,7 @@ ObjectStoreStats DriverRuntime::stats() {
 pid_t DriverRuntime::TEST_fork_helper_pid() const { return helper_ ? helper_->pid() : 0; }
 
 std::vector<pid_t> DriverRuntime::TEST_worker_pids() {
-  std::lock_guard<Mutex> lock(mu_);
+  MutexLock<Mutex> lock(mu_);
   return pool_ ? pool_->ready_pids() : std::vector<pid_t>{};
 }
 

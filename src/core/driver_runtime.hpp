@@ -48,6 +48,8 @@
 #include "src/common/core_runtime.hpp"
 #include "src/common/deferring_mutex.hpp"
 #include "src/common/logging.hpp"
+#include "src/common/mutex.hpp"
+#include "src/common/thread_annotations.hpp"
 #include "src/core/reference_table.hpp"
 #include "src/core/scheduler.hpp"
 #include "src/core/task_manager.hpp"
@@ -123,46 +125,52 @@ class DriverRuntime final : public CoreRuntime,
   void launch();  // the part of start() that starts the processes and waits
 
   // Connection::Listener (I/O thread)
-  void on_frames(Connection& connection, FrameParser& parser) override;
-  void on_closed(Connection& connection, const std::string& reason, bool peer_alive) override;
+  void on_frames(Connection& connection, FrameParser& parser) override SHOAL_EXCLUDES(mu_);
+  void on_closed(Connection& connection, const std::string& reason, bool peer_alive) override
+      SHOAL_EXCLUDES(mu_);
 
   // WorkerPool::Events (mu_ held)
-  void on_worker_ready(WorkerId worker) override;
-  void on_worker_lost(WorkerId worker, bool was_ready, const std::string& reason) override;
+  void on_worker_ready(WorkerId worker) override SHOAL_REQUIRES(mu_);
+  void on_worker_lost(WorkerId worker, bool was_ready, const std::string& reason) override
+      SHOAL_REQUIRES(mu_);
   void on_worker_exited(WorkerId worker, pid_t pid, const ExitStatus& how,
-                        const std::string& reason) override;
-  void on_pool_failed(const std::string& why) override;
-  void on_start_failed(const std::string& why) override;
-  void on_helper_ready(const HelperReady& ready) override;
-  void on_eof_timeout(WorkerId worker) override;  // mu_ not held
+                        const std::string& reason) override SHOAL_REQUIRES(mu_);
+  void on_pool_failed(const std::string& why) override SHOAL_REQUIRES(mu_);
+  void on_start_failed(const std::string& why) override SHOAL_REQUIRES(mu_);
+  void on_helper_ready(const HelperReady& ready) override SHOAL_REQUIRES(mu_);
+  void on_eof_timeout(WorkerId worker) override SHOAL_EXCLUDES(mu_);
 
   // Everything below requires mu_.
-  void handle_worker_frame(WorkerId worker, const Frame& frame);
-  void on_task_done(WorkerId worker, const Frame& frame);
-  void on_alloc_request(WorkerId worker, const Frame& frame);
-  void register_task(TaskSpec&& spec) noexcept;  // the locked half of submit()
-  void pump();
-  void send_task(const Scheduler::Assignment& a);
-  void break_session(const std::string& why);
-  void check_running() const;
-  void check_not_abandoned() const;                  // throws in a fork() of the driver
-  std::shared_ptr<const ErrorInfo> refusal() const;  // why a task registered now must fail
+  void handle_worker_frame(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  void on_task_done(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  void on_alloc_request(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  void register_task(TaskSpec&& spec) noexcept SHOAL_REQUIRES(mu_);  // submit()'s locked half
+  void release_program_ref(ObjectId id) noexcept SHOAL_REQUIRES(mu_);
+  void pump() SHOAL_REQUIRES(mu_);
+  void send_task(const Scheduler::Assignment& a) SHOAL_REQUIRES(mu_);
+  void break_session(const std::string& why) SHOAL_REQUIRES(mu_);
+  void check_running() const SHOAL_REQUIRES(mu_);
+  void check_not_abandoned() const;  // throws in a fork() of the driver
+  // Why a task registered now must fail (the session is ending or broken), or null.
+  std::shared_ptr<const ErrorInfo> refusal() const SHOAL_REQUIRES(mu_);
   detail::HandlePtr handle_of(ObjectId id);
-  ObjectId new_object(TaskId producer);
+  ObjectId new_object(TaskId producer) SHOAL_REQUIRES(mu_);
   detail::HandlePtr store_inline(detail::Format format, std::uint64_t type_hash,
-                                 detail::ByteBuffer bytes);
-  detail::Fetched fetched_of(const ObjectEntry& entry);
-  void wait_for(std::unique_lock<Mutex>& lock, ThreadWaiter& waiter, std::int64_t timeout_ns);
-  std::string producer_name(const ObjectEntry& entry);
+                                 detail::ByteBuffer bytes) SHOAL_EXCLUDES(mu_);
+  detail::Fetched fetched_of(const ObjectEntry& entry) SHOAL_REQUIRES(mu_);
+  /// Waits until `waiter` is done or the timeout passes; mu_ is held on entry and on return.
+  void wait_for(ThreadWaiter& waiter, std::int64_t timeout_ns) SHOAL_REQUIRES(mu_);
+  std::string producer_name(const ObjectEntry& entry) SHOAL_REQUIRES(mu_);
   // The store's space (driver_space.cpp)
-  std::uint64_t wait_for_space(std::unique_lock<Mutex>& lock, std::uint64_t size,
-                               ObjectOrigin origin);
-  std::shared_ptr<ErrorInfo> store_full_error(std::uint64_t size, const std::string& what_for);
-  std::vector<ObjectStoreHolder> biggest_holders();
-  void answer_alloc(WorkerId worker, const AllocRequest& request);
+  std::uint64_t wait_for_space(std::uint64_t size, ObjectOrigin origin) SHOAL_REQUIRES(mu_);
+  std::shared_ptr<ErrorInfo> store_full_error(std::uint64_t size, const std::string& what_for)
+      SHOAL_REQUIRES(mu_);
+  std::vector<ObjectStoreHolder> biggest_holders() SHOAL_REQUIRES(mu_);
+  void answer_alloc(WorkerId worker, const AllocRequest& request) SHOAL_REQUIRES(mu_);
+  void grant_deferred_alloc(WorkerId worker, std::uint64_t offset) SHOAL_REQUIRES(mu_);
   void send_alloc_reply(WorkerId worker, const AllocRequest& request,
-                        std::optional<std::uint64_t> offset);
-  void close_space_waiters();
+                        std::optional<std::uint64_t> offset) SHOAL_REQUIRES(mu_);
+  void close_space_waiters() SHOAL_REQUIRES(mu_);
 
   // Immutable after start().
   const Config config_;
@@ -171,22 +179,23 @@ class DriverRuntime final : public CoreRuntime,
   const std::uint64_t memory_bytes_;
   const logging::Level log_level_;
   const StartMethod start_method_;
-  std::unique_ptr<NodeStore> store_;  // the arena outlives it in Views and Fetched (shared_ptr)
   std::unique_ptr<ForkHelper> helper_;
-  std::unique_ptr<IoLoop> io_;
+  std::unique_ptr<IoLoop> io_;  // its thread is finished by shutdown(); it goes with the runtime
 
   mutable Mutex mu_{&DriverRuntime::run_deferred, this};
   // ---- guarded by mu_
-  State state_ = State::kStarting;
-  std::string failure_;  // why start() failed, or why the session broke
+  // The arena outlives it in Views and Fetched values (shared_ptr); shutdown() drops the rest.
+  std::unique_ptr<NodeStore> store_ SHOAL_GUARDED_BY(mu_);
+  State state_ SHOAL_GUARDED_BY(mu_) = State::kStarting;
+  std::string failure_ SHOAL_GUARDED_BY(mu_);  // why start() failed, or why the session broke
   std::condition_variable_any started_cv_;
-  int ready_workers_ = 0;
-  std::string node_address_;  // looked up on first use
-  ReferenceTable refs_{store_.get()};
-  Scheduler scheduler_;
-  TaskManager tasks_{refs_, scheduler_};
-  std::unique_ptr<WorkerPool> pool_;
-  std::shared_ptr<Connection> helper_connection_;
+  int ready_workers_ SHOAL_GUARDED_BY(mu_) = 0;
+  std::string node_address_ SHOAL_GUARDED_BY(mu_);  // looked up on first use
+  ReferenceTable refs_ SHOAL_GUARDED_BY(mu_);
+  Scheduler scheduler_ SHOAL_GUARDED_BY(mu_);
+  TaskManager tasks_ SHOAL_GUARDED_BY(mu_){refs_, scheduler_};
+  std::unique_ptr<WorkerPool> pool_ SHOAL_GUARDED_BY(mu_);
+  std::shared_ptr<Connection> helper_connection_ SHOAL_GUARDED_BY(mu_);
   std::condition_variable_any space_cv_;  // program threads in wait_for_space() sleep here
   // ---- read without the lock
   std::atomic<std::uint64_t> next_id_{1};  // submit() needs its id before it has the lock

@@ -40,8 +40,7 @@ std::string origin_text(ObjectOrigin origin, std::uint64_t size) {
 
 }  // namespace
 
-std::uint64_t DriverRuntime::wait_for_space(std::unique_lock<Mutex>& lock, std::uint64_t size,
-                                            ObjectOrigin origin) {
+std::uint64_t DriverRuntime::wait_for_space(std::uint64_t size, ObjectOrigin origin) {
   const std::int64_t timeout_ms = config_.object_store_full_timeout_ms;
   if (timeout_ms > 0 && size <= store_->max_object_bytes()) {
     std::optional<std::uint64_t> granted;
@@ -51,8 +50,9 @@ std::uint64_t DriverRuntime::wait_for_space(std::unique_lock<Mutex>& lock, std::
           space_cv_.notify_all();
         });
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    space_cv_.wait_until(lock, deadline,
-                         [&] { return granted.has_value() || state_ != State::kRunning; });
+    while (!granted.has_value() && state_ == State::kRunning &&
+           space_cv_.wait_until(mu_, deadline) == std::cv_status::no_timeout) {
+    }
     if (state_ != State::kRunning) {  // shutdown() or a broken session woke us
       if (granted && store_) store_->free_block(*granted);
       if (!granted && store_) store_->cancel_wait(ticket);
@@ -158,21 +158,15 @@ void DriverRuntime::answer_alloc(WorkerId worker, const AllocRequest& request) {
   }
   // Granted by whichever thread frees the space (with mu_ held), or refused by the timer.
   const std::shared_ptr<NodeStore::DeferredAlloc> d =
-      store_->defer_alloc(worker, request, io_->context(), [this, worker](std::uint64_t offset) {
-        const std::shared_ptr<NodeStore::DeferredAlloc> granted = store_->take_deferred(worker);
-        if (!granted) {  // cannot happen while every withdrawal goes through the store
-          store_->free_block(offset);
-          return;
-        }
-        store_->give_result_block(worker, {offset, granted->request.size, granted->request.task});
-        send_alloc_reply(worker, granted->request, offset);
-        // `granted` goes here, and its timer with it: the pending wait is cancelled.
-      });
+      store_->defer_alloc(worker, request, io_->context(),
+                          [this, worker](std::uint64_t offset) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+                            grant_deferred_alloc(worker, offset);
+                          });
   d->timer.expires_after(std::chrono::milliseconds(timeout_ms));
   d->timer.async_wait([this, worker, weak = std::weak_ptr<NodeStore::DeferredAlloc>(d)](
                           const boost::system::error_code& ec) {
     if (ec) return;  // cancelled: granted, withdrawn, or shutting down
-    std::lock_guard<Mutex> lock(mu_);
+    MutexLock<Mutex> lock(mu_);
     const std::shared_ptr<NodeStore::DeferredAlloc> expired = weak.lock();
     if (!expired || state_ == State::kStopping || state_ == State::kStopped) return;
     if (store_->deferred(worker) != expired) return;  // granted while this was queued
@@ -180,6 +174,18 @@ void DriverRuntime::answer_alloc(WorkerId worker, const AllocRequest& request) {
     store_->cancel_wait(expired->ticket);
     send_alloc_reply(worker, expired->request, std::nullopt);
   });
+}
+
+// Called by the node store's queue, on whichever thread freed the space, with mu_ held.
+void DriverRuntime::grant_deferred_alloc(WorkerId worker, std::uint64_t offset) {
+  const std::shared_ptr<NodeStore::DeferredAlloc> granted = store_->take_deferred(worker);
+  if (!granted) {  // cannot happen while every withdrawal goes through the store
+    store_->free_block(offset);
+    return;
+  }
+  store_->give_result_block(worker, {offset, granted->request.size, granted->request.task});
+  send_alloc_reply(worker, granted->request, offset);
+  // `granted` goes here, and its timer with it: the pending wait is cancelled.
 }
 
 void DriverRuntime::send_alloc_reply(WorkerId worker, const AllocRequest& request,
@@ -200,7 +206,7 @@ void DriverRuntime::close_space_waiters() {
 }
 
 std::size_t DriverRuntime::TEST_space_waiters() {
-  std::lock_guard<Mutex> lock(mu_);
+  MutexLock<Mutex> lock(mu_);
   return store_ ? store_->waiters() : 0;
 }
 
