@@ -136,6 +136,10 @@ detail::Fetched DriverRuntime::fetched_of(const ObjectEntry& e) {
   return f;
 }
 
+bool DriverRuntime::finished(ObjectId id) {
+  return refs_.find(id)->state != ObjectState::kPending;
+}
+
 std::string DriverRuntime::producer_name(const ObjectEntry& e) {
   if (e.producer == 0) return "put()";
   const TaskSpec* t = tasks_.find(e.producer);
@@ -252,12 +256,12 @@ std::vector<bool> DriverRuntime::wait(const std::vector<ObjectId>& ids, std::siz
   }
   UniqueLock<Mutex> lock(mu_);
   check_running();
-  const auto is_done = [&](ObjectId id) { return refs_.find(id)->state != ObjectState::kPending; };
-  const auto ready = static_cast<std::size_t>(std::count_if(ids.begin(), ids.end(), is_done));
+  std::size_t ready = 0;
+  for (ObjectId id : ids) ready += finished(id) ? 1 : 0;
   if (ready < num_returns) {
     ThreadWaiter waiter(num_returns - ready, false);
     for (ObjectId id : ids) {
-      if (!is_done(id)) refs_.add_waiter(id, &waiter);
+      if (!finished(id)) refs_.add_waiter(id, &waiter);
     }
     wait_for(waiter, timeout_ns);
     refs_.remove_waiter(ids, &waiter);  // still registered with the objects that did not finish
@@ -265,7 +269,7 @@ std::vector<bool> DriverRuntime::wait(const std::vector<ObjectId>& ids, std::siz
   std::vector<bool> out(ids.size(), false);
   std::size_t taken = 0;
   for (std::size_t i = 0; i < ids.size() && taken < num_returns; ++i) {
-    if (is_done(ids[i])) {
+    if (finished(ids[i])) {
       out[i] = true;
       ++taken;
     }

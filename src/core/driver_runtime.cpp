@@ -8,8 +8,6 @@
 #include <cstdlib>
 #include <utility>
 
-#include "src/common/mutex.hpp"
-
 #include <fmt/format.h>
 #include <malloc.h>
 #include <unistd.h>
@@ -18,6 +16,7 @@
 
 #include "src/common/function_registry.hpp"
 #include "src/common/limits.hpp"
+#include "src/common/mutex.hpp"
 #include "src/common/system_info.hpp"
 #include "src/common/task_backtrace.hpp"
 
@@ -451,8 +450,8 @@ detail::HandlePtr DriverRuntime::submit(detail::AnyFn fn, const char* signature,
 
 // The DeferringMutex calls this through a function pointer, always with mu_ held, which the
 // analysis cannot see through (deferring_mutex.hpp).
-void DriverRuntime::run_deferred(void* runtime, Deferred& op) noexcept
-    SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+void DriverRuntime::run_deferred(void* runtime,
+                                 Deferred& op) noexcept SHOAL_NO_THREAD_SAFETY_ANALYSIS {
   auto* self = static_cast<DriverRuntime*>(runtime);
   if (op.release != 0) {
     self->release_program_ref(op.release);
@@ -503,35 +502,39 @@ void DriverRuntime::send_task(const Scheduler::Assignment& a) {
   if (connection == nullptr) return;  // cannot happen: a worker is up only while it is ready
   const bool expected_short = a.expected_ns > 0 && a.expected_ns < kShortTaskNs;
   const bool lone_task = scheduler_.size() == 1;
-  connection->send(
-      [&](detail::ByteBuffer& out) {
-        const std::size_t frame =
-            begin_task(out, task.id,
-                       TaskHeader{task.function_index, task.function_check, task.arg_count,
-                                  expected_short ? kTaskExpectedShort : 0u});
-        if (task.deps.empty()) {
-          out.write(task.args.data(), task.args.size());
-        } else {
-          ByteReader in(task.args.data(), task.args.size());
-          for (std::uint32_t i = 0; i < task.arg_count; ++i) {
-            const char* start = in.position();
-            const ValueRecord r = read_record(in);
-            if (r.kind != RecordKind::kRef) {
-              out.write(start, static_cast<std::size_t>(in.position() - start));
-              continue;
-            }
-            const ObjectEntry& e = *refs_.find(task.deps.at(r.ref_index));
-            if (e.in_store) {
-              put_store_record(out, e.format, e.type_hash, e.offset, e.size);
-            } else {
-              put_inline_record(out, e.format, e.type_hash, e.inline_bytes->data(),
-                                e.inline_bytes->size());
-            }
-          }
-        }
-        end_frame(out, frame);
-      },
-      lone_task);
+  // send() runs the encoder at once, on this thread, with mu_ still held.
+  connection->send([&](detail::ByteBuffer& out)
+                       SHOAL_NO_THREAD_SAFETY_ANALYSIS { encode_task(out, task, expected_short); },
+                   lone_task);
+}
+
+void DriverRuntime::encode_task(detail::ByteBuffer& out, const TaskSpec& task,
+                                bool expected_short) {
+  const std::size_t frame =
+      begin_task(out, task.id,
+                 TaskHeader{task.function_index, task.function_check, task.arg_count,
+                            expected_short ? kTaskExpectedShort : 0u});
+  if (task.deps.empty()) {
+    out.write(task.args.data(), task.args.size());
+  } else {
+    ByteReader in(task.args.data(), task.args.size());
+    for (std::uint32_t i = 0; i < task.arg_count; ++i) {
+      const char* start = in.position();
+      const ValueRecord r = read_record(in);
+      if (r.kind != RecordKind::kRef) {
+        out.write(start, static_cast<std::size_t>(in.position() - start));
+        continue;
+      }
+      const ObjectEntry& e = *refs_.find(task.deps.at(r.ref_index));
+      if (e.in_store) {
+        put_store_record(out, e.format, e.type_hash, e.offset, e.size);
+      } else {
+        put_inline_record(out, e.format, e.type_hash, e.inline_bytes->data(),
+                          e.inline_bytes->size());
+      }
+    }
+  }
+  end_frame(out, frame);
 }
 
 void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {

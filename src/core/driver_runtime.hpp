@@ -148,6 +148,8 @@ class DriverRuntime final : public CoreRuntime,
   void release_program_ref(ObjectId id) noexcept SHOAL_REQUIRES(mu_);
   void pump() SHOAL_REQUIRES(mu_);
   void send_task(const Scheduler::Assignment& a) SHOAL_REQUIRES(mu_);
+  void encode_task(detail::ByteBuffer& out, const TaskSpec& task, bool expected_short)
+      SHOAL_REQUIRES(mu_);
   void break_session(const std::string& why) SHOAL_REQUIRES(mu_);
   void check_running() const SHOAL_REQUIRES(mu_);
   void check_not_abandoned() const;  // throws in a fork() of the driver
@@ -161,6 +163,7 @@ class DriverRuntime final : public CoreRuntime,
   /// Waits until `waiter` is done or the timeout passes; mu_ is held on entry and on return.
   void wait_for(ThreadWaiter& waiter, std::int64_t timeout_ns) SHOAL_REQUIRES(mu_);
   std::string producer_name(const ObjectEntry& entry) SHOAL_REQUIRES(mu_);
+  bool finished(ObjectId id) SHOAL_REQUIRES(mu_);  // ready or failed
   // The store's space (driver_space.cpp)
   std::uint64_t wait_for_space(std::uint64_t size, ObjectOrigin origin) SHOAL_REQUIRES(mu_);
   std::shared_ptr<ErrorInfo> store_full_error(std::uint64_t size, const std::string& what_for)
