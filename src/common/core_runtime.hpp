@@ -31,8 +31,6 @@
 
 namespace shoal::internal {
 
-
-
 /// Who made an object, for ObjectStoreFullError's list of the biggest holders.
 enum class ObjectOrigin : std::uint8_t {
   kPut,         // put()

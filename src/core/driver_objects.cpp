@@ -136,9 +136,7 @@ detail::Fetched DriverRuntime::fetched_of(const ObjectEntry& e) {
   return f;
 }
 
-bool DriverRuntime::finished(ObjectId id) {
-  return refs_.find(id)->state != ObjectState::kPending;
-}
+bool DriverRuntime::finished(ObjectId id) { return refs_.find(id)->state != ObjectState::kPending; }
 
 std::string DriverRuntime::producer_name(const ObjectEntry& e) {
   if (e.producer == 0) return "put()";

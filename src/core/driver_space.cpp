@@ -157,11 +157,10 @@ void DriverRuntime::answer_alloc(WorkerId worker, const AllocRequest& request) {
     return;
   }
   // Granted by whichever thread frees the space (with mu_ held), or refused by the timer.
-  const std::shared_ptr<NodeStore::DeferredAlloc> d =
-      store_->defer_alloc(worker, request, io_->context(),
-                          [this, worker](std::uint64_t offset) SHOAL_NO_THREAD_SAFETY_ANALYSIS {
-                            grant_deferred_alloc(worker, offset);
-                          });
+  const std::shared_ptr<NodeStore::DeferredAlloc> d = store_->defer_alloc(
+      worker, request, io_->context(),
+      [this, worker](std::uint64_t offset)
+          SHOAL_NO_THREAD_SAFETY_ANALYSIS { grant_deferred_alloc(worker, offset); });
   d->timer.expires_after(std::chrono::milliseconds(timeout_ms));
   d->timer.async_wait([this, worker, weak = std::weak_ptr<NodeStore::DeferredAlloc>(d)](
                           const boost::system::error_code& ec) {

@@ -1,10 +1,10 @@
 // Frame header encoding and the incremental stream parser. See frame.hpp for the layout.
 #include "src/transport/frame.hpp"
 
-#include "src/transport/protocol.hpp"
-
 #include <cstring>
 #include <string>
+
+#include "src/transport/protocol.hpp"
 
 namespace shoal::internal {
 

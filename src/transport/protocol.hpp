@@ -164,9 +164,9 @@ struct TaskDone {
   std::uint64_t task = 0;
   TaskStatus status = TaskStatus::kOk;
   std::uint64_t exec_ns = 0;
-  ValueRecord value;                  // kOk
-  std::string_view type_name, what;   // kError
-  ModuleFrames frames;                // kError
+  ValueRecord value;                          // kOk
+  std::string_view type_name, what;           // kError
+  ModuleFrames frames;                        // kError
   std::uint64_t requested = 0, capacity = 0;  // kStoreFull
 };
 /// At most ModuleFrames::kMaxFrames frames and modules are written.

@@ -43,8 +43,8 @@ inline std::vector<std::string> seed_streams() {
     ok.value = internal::read_record(in);
     internal::encode_task_done(streams[i], ok);
     ok.task = 8;
-    ok.value = internal::ValueRecord{internal::RecordKind::kStore, detail::Format::kRaw, 0x55,
-                                     nullptr, 70000, 8192, 0};
+    ok.value = internal::ValueRecord{
+        internal::RecordKind::kStore, detail::Format::kRaw, 0x55, nullptr, 70000, 8192, 0};
     internal::encode_task_done(streams[i++], ok);
   }
   {

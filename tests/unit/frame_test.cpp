@@ -1,7 +1,6 @@
 // Frame headers and the incremental FrameParser (src/transport/frame.hpp): what goes out comes
 // back, a stream split anywhere still yields whole frames, and a malformed header is a FrameError.
 #include "src/transport/frame.hpp"
-#include "src/transport/protocol.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -10,6 +9,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "src/transport/protocol.hpp"
 
 namespace shoal::internal {
 namespace {

@@ -2,8 +2,6 @@
 // the decoders, which read bytes from another process, reject anything malformed with DecodeError
 // and never hand back a view outside the input. Ends with a bounded, seeded fuzz of every decoder
 // and of the FrameParser. The cases work on bodies, as a receiver gets them after the header.
-#include "src/transport/protocol.hpp"
-
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -17,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "src/transport/frame.hpp"
+#include "src/transport/protocol.hpp"
 #include "tests/fuzz/decode_stream.hpp"
 #include "tests/fuzz/seed_frames.hpp"
 
@@ -311,8 +310,9 @@ TEST(Messages, AllocReplyAndExitedRoundTrip) {
 }
 
 TEST(Messages, HelperReadyRoundTrips) {
-  std::string b =
-      body_of([](ByteBuffer& out) { encode_helper_ready(out, HelperReady{17, 0xfeedfacecafebeefull}); });
+  std::string b = body_of([](ByteBuffer& out) {
+    encode_helper_ready(out, HelperReady{17, 0xfeedfacecafebeefull});
+  });
   const HelperReady h = read_helper_ready(b.data(), b.size());
   EXPECT_EQ(h.functions, 17u);
   EXPECT_EQ(h.hash, 0xfeedfacecafebeefull);
@@ -323,8 +323,9 @@ TEST(Messages, HelperReadyRoundTrips) {
 // Every message with a fixed body: exactly its size decodes, a byte less or more does not.
 TEST(Messages, FixedBodiesMustBeExactlyTheirSize) {
   const std::uint64_t size = 1ull << 35;
-  std::string b = body_of(
-      [&](ByteBuffer& out) { encode_alloc_request(out, AllocRequest{9, 4, size}); });
+  std::string b = body_of([&](ByteBuffer& out) {
+    encode_alloc_request(out, AllocRequest{9, 4, size});
+  });
   const auto request = [](const std::string& body) {
     return decode_alloc_request(frame_of(MessageType::kAllocRequest, body.data(), body.size(), 9));
   };
@@ -334,11 +335,18 @@ TEST(Messages, FixedBodiesMustBeExactlyTheirSize) {
   EXPECT_THROW(request(b.substr(0, b.size() - 1)), DecodeError);
   EXPECT_THROW(request(b + '\0'), DecodeError);
   for (const auto& [type, body] : std::vector<std::pair<MessageType, std::string>>{
-           {MessageType::kReady, body_of([](ByteBuffer& o) { encode_ready(o, Ready{1, 42}); })},
-           {MessageType::kSpawned, body_of([](ByteBuffer& o) { encode_spawned(o, Spawned{1, 42}); })},
-           {MessageType::kSpawnFailed,
-            body_of([](ByteBuffer& o) { encode_spawn_failed(o, SpawnFailed{1, 11}); })},
-           {MessageType::kSpawn, body_of([](ByteBuffer& o) { encode_spawn(o, Spawn{1, true}); })},
+           {MessageType::kReady, body_of([](ByteBuffer& o) {
+              encode_ready(o, Ready{1, 42});
+            })},
+           {MessageType::kSpawned, body_of([](ByteBuffer& o) {
+              encode_spawned(o, Spawned{1, 42});
+            })},
+           {MessageType::kSpawnFailed, body_of([](ByteBuffer& o) {
+              encode_spawn_failed(o, SpawnFailed{1, 11});
+            })},
+           {MessageType::kSpawn, body_of([](ByteBuffer& o) {
+              encode_spawn(o, Spawn{1, true});
+            })},
            {MessageType::kKill, body_of([](ByteBuffer& o) { encode_kill(o, Kill{1}); })}}) {
     const auto decode = [type = type](const std::string& s) {
       const Frame f = frame_of(type, s.data(), s.size(), 1);
@@ -395,8 +403,9 @@ TEST(Messages, EveryTruncationIsADecodeError) {
       {"alloc reply", alloc_reply(1, 64),
        [](const std::string& s) { read_alloc_reply(s.data(), s.size()); }},
       {"exited", exited(77, 9), [](const std::string& s) { read_exited(s.data(), s.size()); }},
-      {"helper ready",
-       body_of([](ByteBuffer& b) { encode_helper_ready(b, HelperReady{3, 99}); }),
+      {"helper ready", body_of([](ByteBuffer& b) {
+         encode_helper_ready(b, HelperReady{3, 99});
+       }),
        [](const std::string& s) { read_helper_ready(s.data(), s.size()); }},
   };
   for (const Case& c : cases) {
