@@ -10,6 +10,7 @@
 
 #include "src/common/core_runtime.hpp"
 #include "src/core/driver_runtime.hpp"
+#include "src/core/local_runtime.hpp"
 
 namespace shoal {
 namespace internal {
@@ -65,7 +66,11 @@ void init(const Config& config) {
     }
   }
   internal::protect_sessions_from_fork();
-  internal::exchange_current_runtime(internal::DriverRuntime::start(config));
+  if (config.local_mode) {
+    internal::exchange_current_runtime(internal::LocalRuntime::start(config));
+  } else {
+    internal::exchange_current_runtime(internal::DriverRuntime::start(config));
+  }
   internal::g_driver_pid = getpid();
   static std::once_flag hooks;
   std::call_once(hooks, [] { std::atexit(internal::shutdown_at_exit); });

@@ -19,13 +19,11 @@
 #include "src/common/mutex.hpp"
 #include "src/common/system_info.hpp"
 #include "src/common/task_backtrace.hpp"
+#include "src/core/session_config.hpp"
 
 namespace shoal::internal {
 namespace {
 
-constexpr int kMaxCpus = 4096;
-constexpr std::uint64_t kMinStoreBytes = 1 << 20;
-constexpr double kDefaultStoreShare = 0.3;  // of available memory, as Ray does
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 constexpr auto kHelperExitGrace = std::chrono::milliseconds(2000);
 // How long shutdown() reads workers' output after telling them to stop. Their pipes normally
@@ -33,13 +31,7 @@ constexpr auto kHelperExitGrace = std::chrono::milliseconds(2000);
 // a task started and that left its worker's group inherited the pipes and survives to keep them
 // open, and shutdown() must not wait for it.
 constexpr auto kOutputDrainLimit = std::chrono::milliseconds(1000);
-constexpr std::int64_t kMaxStoreFullTimeoutMs = 86'400'000;  // one day
-constexpr double kShortTaskNs = 50'000;                      // see kTaskExpectedShort
-
-std::uint64_t round_up_to_page(std::uint64_t n) {
-  const auto page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-  return (n + page - 1) / page * page;
-}
+constexpr double kShortTaskNs = 50'000;  // see kTaskExpectedShort
 
 // Config::start_method, resolved (Config::start_method documents the rule).
 StartMethod choose_start_method(std::string asked, const std::vector<std::string>& threads) {
@@ -99,50 +91,11 @@ StartMethod choose_start_method(std::string asked, const std::vector<std::string
 // Life cycle
 
 std::shared_ptr<DriverRuntime> DriverRuntime::start(const Config& config) {
-  if (config.num_cpus < 0 || config.num_cpus > kMaxCpus) {
-    throw InvalidConfigError(
-        fmt::format("shoal: Config::num_cpus is {}; use 1 to {}, or 0 to use the CPUs this process "
-                    "may run on ({})",
-                    config.num_cpus, kMaxCpus, usable_cpus()));
-  }
-  if (config.object_store_full_timeout_ms < 0 ||
-      config.object_store_full_timeout_ms > kMaxStoreFullTimeoutMs) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: Config::object_store_full_timeout_ms is {}; use 0 (fail at once) to {} (one day)",
-        config.object_store_full_timeout_ms, kMaxStoreFullTimeoutMs));
-  }
-  if (config.max_retries < -1) {
-    throw InvalidConfigError(
-        fmt::format("shoal: Config::max_retries is {}; use 0 or more, or -1 to retry without limit",
-                    config.max_retries));
-  }
-  const logging::Level level = logging::resolve_level(config.log_level);
-  logging::init_driver(level);  // before choosing the start method, which may warn
+  const SessionConfig session = resolve_config(config);
+  logging::init_driver(session.level);  // before choosing the start method, which may warn
   const StartMethod method = choose_start_method(config.start_method, other_threads());
-  const int workers = config.num_cpus > 0 ? config.num_cpus : usable_cpus();
-  const std::uint64_t available = available_memory();
-  std::uint64_t store = config.object_store_memory;
-  if (store == 0)
-    store = static_cast<std::uint64_t>(static_cast<double>(available) * kDefaultStoreShare);
-  // Compared before rounding up to a page as well: a size near 2^64 would wrap around to 0.
-  const bool too_large = store > available;
-  store = round_up_to_page(std::max(store, kMinStoreBytes));
-  if (config.object_store_memory != 0 && config.object_store_memory < kMinStoreBytes) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: Config::object_store_memory is {} bytes; use at least {} (1 MiB), or 0 for 30% of "
-        "available memory",
-        config.object_store_memory, kMinStoreBytes));
-  }
-  if (too_large || store > available) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: Config::object_store_memory is {} bytes, more than the {} bytes of memory this "
-        "machine can give now (MemAvailable, or the cgroup limit's headroom); pass at most that, "
-        "or 0 for 30% of it",
-        config.object_store_memory, available));
-  }
-  const std::uint64_t memory = available > store ? available - store : 0;
-  std::shared_ptr<DriverRuntime> rt(
-      new DriverRuntime(config, workers, store, memory, level, method));
+  std::shared_ptr<DriverRuntime> rt(new DriverRuntime(config, session.cpus, session.store_bytes,
+                                                      session.memory_bytes, session.level, method));
   rt->launch();
   return rt;
 }

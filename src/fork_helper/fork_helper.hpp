@@ -42,8 +42,32 @@ enum class StartMethod {
   kForkserver,  // this program's file executed afresh, stopped before main() (forkserver.cpp)
 };
 
+/// What a worker pool needs to start and stop its workers: the fork helper, or a fake in tests.
+class WorkerLauncher {
+ public:
+  /// The driver's ends of a new worker's channels. Each is owned by the caller.
+  struct WorkerFds {
+    int socket = -1;  // the worker's socketpair
+    int out = -1;     // read end of the worker's stdout pipe; -1 when output is not forwarded
+    int err = -1;     // read end of the worker's stderr pipe; -1 likewise
+  };
+
+  /// Asks for a worker with id `worker`; its pid is reported later (Spawned). With
+  /// `forward_output`, the worker's stdout and stderr become pipes whose read ends are returned;
+  /// otherwise it keeps the driver's. Throws SystemError if a socketpair or pipe cannot be made
+  /// or the launcher is gone (nothing is left open then).
+  virtual WorkerFds spawn(std::uint64_t worker, bool forward_output) = 0;
+
+  /// Asks for the worker to be SIGKILLed if it still runs; its end is reported later (Exited).
+  /// Throws SystemError if the launcher is gone.
+  virtual void kill_worker(std::uint64_t worker) = 0;
+
+ protected:
+  ~WorkerLauncher() = default;
+};
+
 /// Driver-side handle of the fork helper process.
-class ForkHelper {
+class ForkHelper final : public WorkerLauncher {
  public:
   /// Starts the helper: forks it (kFork: call before shoal starts any thread) or executes the
   /// program afresh as one (kForkserver). Throws SystemError.
@@ -59,23 +83,11 @@ class ForkHelper {
   /// reads the helper's reports); this object keeps using the number to send requests.
   int take_control_fd() noexcept { return control_fd_; }
 
-  /// The driver's ends of a new worker's channels. Each is owned by the caller.
-  struct WorkerFds {
-    int socket = -1;  // the worker's socketpair
-    int out = -1;     // read end of the worker's stdout pipe; -1 when output is not forwarded
-    int err = -1;     // read end of the worker's stderr pipe; -1 likewise
-  };
+  WorkerFds spawn(std::uint64_t worker, bool forward_output) override;
 
-  /// Asks for a worker with id `worker`. With `forward_output`, the worker's stdout and stderr
-  /// become pipes whose read ends are returned; otherwise it keeps the driver's. Throws
-  /// SystemError if a socketpair or pipe cannot be made or the helper is gone (nothing is left
-  /// open then).
-  WorkerFds spawn(std::uint64_t worker, bool forward_output);
-
-  /// Asks the helper to SIGKILL the worker if it still runs. The helper is the worker's parent, so
-  /// it can do this without the pid-reuse race a kill() from here would have. The helper then
-  /// reports kExited as for any death. Throws SystemError if the helper is gone.
-  void kill_worker(std::uint64_t worker);
+  /// The helper is the worker's parent, so it can do this without the pid-reuse race a kill()
+  /// from here would have. It then reports Exited as for any death.
+  void kill_worker(std::uint64_t worker) override;
 
   /// Waits up to `grace` for the helper to exit after its control socket was closed (it kills and
   /// reaps its workers first), then SIGKILLs its process group, and reaps it.

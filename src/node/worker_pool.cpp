@@ -9,7 +9,7 @@
 
 namespace shoal::internal {
 
-WorkerPool::WorkerPool(boost::asio::io_context& io, ForkHelper& helper,
+WorkerPool::WorkerPool(boost::asio::io_context& io, WorkerLauncher& helper,
                        Connection::Listener* listener, Events& events, int seats,
                        bool forward_output)
     : io_(io),
@@ -36,7 +36,7 @@ WorkerPool::Worker* WorkerPool::find(WorkerId worker) noexcept {
 // A new worker in `seat`: the helper forks it; its output pipes are read once its pid is known.
 void WorkerPool::spawn(int seat) {
   const WorkerId id = next_id_++;
-  const ForkHelper::WorkerFds fds = helper_.spawn(id, forward_output_);
+  const WorkerLauncher::WorkerFds fds = helper_.spawn(id, forward_output_);
   if (fds.out >= 0) output_.add(id, fds.out, fds.err);
   Worker& w = workers_[id];
   w.id = id;

@@ -77,7 +77,7 @@ class WorkerPool {
   static constexpr int kMaxFailedStarts = 3;
 
   /// `listener` receives the workers' frames (the runtime reads them under its lock).
-  WorkerPool(boost::asio::io_context& io, ForkHelper& helper, Connection::Listener* listener,
+  WorkerPool(boost::asio::io_context& io, WorkerLauncher& helper, Connection::Listener* listener,
              Events& events, int seats, bool forward_output);
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
@@ -143,7 +143,7 @@ class WorkerPool {
   void finish_exit(Worker& w, int wait_status);
 
   boost::asio::io_context& io_;
-  ForkHelper& helper_;
+  WorkerLauncher& helper_;
   Connection::Listener* listener_;
   Events& events_;
   const bool forward_output_;
