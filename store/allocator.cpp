@@ -53,8 +53,8 @@ static std::uint64_t bisect_largest_block(Allocator::Impl::Segment& segment) {
 }
 
 // The largest object the empty arena takes. The runtime asks at init(), so it must be cheap:
-// bisecting the arena itself touched a fresh page per trial (9 ms for a 4 GiB store here). An
-// empty segment's bookkeeping does not depend on its size (120 bytes more than
+// bisecting the arena itself touched a fresh page per trial (milliseconds for a store of
+// gigabytes). An empty segment's bookkeeping does not depend on its size (120 bytes more than
 // get_free_memory() reports, measured from 64 KiB to 1 GiB), so the bisection runs on a small
 // heap segment, and the answer is checked here with two trials that touch no fresh page (the
 // block that fits is the whole free block, so nothing is split). Bisect here if the check fails.

@@ -3,8 +3,8 @@
 // robust: a process killed inside allocate() left the segment's mutex held in 39 of 40 trials.)
 // Workers ask the driver for space with a message and receive an offset.
 //
-// Boost.Interprocess's rbtree_best_fit with null_mutex_family does the bookkeeping (about 120 ns
-// per allocate+free here). Its block headers live inside the arena, next to the objects.
+// Boost.Interprocess's rbtree_best_fit with null_mutex_family does the bookkeeping (best fit over a
+// red-black tree of free blocks). Its block headers live inside the arena, next to the objects.
 //
 // Thread safety: none; the driver serialises calls.
 #pragma once

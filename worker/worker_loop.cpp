@@ -195,8 +195,8 @@ class WorkerLoop {
       if (type_name.size() > kMaxWhat) type_name.resize(kMaxWhat);
       done.type_name = type_name;
       done.what = what;
-      // Addresses only: naming them reads symbol tables (about 100 ms the first time in a
-      // process), which the driver does if and when the program asks (TaskError::backtrace()).
+      // Addresses only: naming them reads symbol tables (slow the first time in a process), which
+      // the driver does if and when the program asks (TaskError::backtrace()).
       done.frames = to_module_frames(thrown_at);
     } else {
       done.requested = requested;

@@ -164,8 +164,8 @@ class TaskError : public Error {
   /// Empty when the exception was not thrown by a `throw` on the task's thread (thrown on another
   /// thread, or made by std::make_exception_ptr and rethrown).
   /// The worker records the frames as addresses and this process (the driver, a fork of the same
-  /// program) names them on the first call, which may take about 100 ms the first time in a
-  /// thread (reading symbol tables); later calls return the same text at once. A frame in a
+  /// program) names them on the first call, which is slow the first time in a process (it
+  /// reads symbol and line tables); later calls return the same text at once. A frame in a
   /// library that only the worker had loaded shows as "?? (libfoo.so+0x1a2b)". Thread safe.
   const std::string& backtrace() const noexcept { return detail::backtrace_text(backtrace_.get()); }
 

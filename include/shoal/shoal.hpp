@@ -53,7 +53,8 @@ namespace shoal {
 void init(const Config& config = {});
 
 /// Stops shoal: fails tasks still pending, kills and reaps every worker and the fork helper, and
-/// frees the store. Blocks until all of that is done (normally well under 100 ms). Safe to call
+/// frees the store. Blocks until all of that is done (milliseconds: BM_InitShutdown in
+/// docs/benchmarks.md). Safe to call
 /// when shoal is not running. Also runs automatically at normal process exit. Threads blocked in
 /// get() or wait() are woken with an Error. ObjectRefs that survive become stale. With
 /// Config::log_to_driver, every line the workers wrote has been printed when it returns (it stops

@@ -7,8 +7,9 @@
 namespace shoal::internal {
 
 /// Values up to this size travel inside messages and are kept on the driver's heap; larger ones
-/// go to the shared-memory arena. A message costs about 1 us to send whatever its size up to a
-/// few KB, while a store round trip needs an allocation and bookkeeping; Ray uses 100 KB.
+/// go to the shared-memory arena. A message costs about the same to send whatever its size up to a
+/// few KB (BM_Floor_UnixSocketRoundTrip, docs/benchmarks.md), while a store round trip needs an
+/// allocation and bookkeeping; Ray uses 100 KB.
 constexpr std::size_t kInlineThreshold = std::size_t{64} * 1024;
 
 /// Inline argument bytes one task may carry; arguments past it go to the store, which keeps every

@@ -5,7 +5,8 @@
 // thread, the user's own) can copy a lock some other thread held, for good. The helper is a copy of
 // the driver taken while it was single-threaded (as far as shoal is concerned), and it never runs
 // anything but this loop, so every worker starts clean. A respawn also copies the small helper,
-// not a driver that may have grown to gigabytes since (30 ms and copy-on-write faults per GiB).
+// not a driver that may have grown to gigabytes since (fork() time and copy-on-write faults grow
+// with its mappings).
 //
 // Fate sharing: the helper is in its own process group (terminal signals go to the driver only)
 // and stops when its control socket reaches EOF, which the kernel guarantees when the driver dies

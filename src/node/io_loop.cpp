@@ -22,8 +22,8 @@ std::int64_t now_ns() noexcept {
 
 // Asks the kernel for a short time slice for this thread (Linux >= 6.12, EEVDF: sched_attr's
 // sched_runtime for SCHED_OTHER). The I/O thread runs often and briefly; with every core busy
-// running workers, a normal 3 ms slice made it wait for a worker's slice to end before it could
-// hand out the next task (bench/NOTES.md). With a short slice it gets an earlier deadline and
+// running workers, a normal slice (milliseconds) made it wait for a worker's slice to end before it
+// could hand out the next task (bench/NOTES.md). With a short slice it gets an earlier deadline and
 // preempts on wake-up. Its share of CPU does not change. Older kernels refuse or ignore the
 // request, which is harmless.
 void request_short_slice() {

@@ -128,9 +128,9 @@ class WorkerOutput::Stream : public std::enable_shared_from_this<Stream> {
   WorkerOutput* owner_;
   LineSplitter splitter_;
   // Not zeroed, on purpose: the driver's heap pages are shared copy-on-write with the fork
-  // helper, and zeroing 64 KiB per pipe cost 64 page faults with TLB shootdowns per session
-  // (about 5 ms of init() for 2 workers). Untouched, a page is faulted in only when output
-  // arrives.
+  // helper, and zeroing 64 KiB per pipe cost 64 page faults with TLB shootdowns per session,
+  // a large share of init() (BM_InitShutdown, docs/benchmarks.md). Untouched, a page is faulted in
+  // only when output arrives.
   std::unique_ptr<char[]> chunk_;
   bool closed_ = false;
 };

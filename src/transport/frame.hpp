@@ -56,8 +56,9 @@ struct Frame {
   const char* body = nullptr;
 };
 
-/// Splits a byte stream into frames. feed() appends received bytes; next() yields whole frames.
-/// The views returned by next() stay valid until the next feed() or compact().
+/// Splits a byte stream into frames. Received bytes go in through writable() and commit(); next()
+/// yields whole frames. The views returned by next() stay valid until the next writable() or
+/// compact().
 class FrameParser {
  public:
   using Frame = internal::Frame;
