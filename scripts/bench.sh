@@ -49,8 +49,9 @@ if [ -n "$baseline" ]; then
   git worktree add --detach "$base_src" "$base_commit" >/dev/null
   cmake -S "$base_src" -B "$base_dir/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$base_dir/build" --target shoal_bench rotate_images -j"$(nproc)"
-  args+=(--baseline-build-dir "$base_dir/build"
-         --baseline-label "$baseline ($(git rev-parse --short "$base_commit"))")
+  label="$(git rev-parse --short "$base_commit")"
+  [[ "$label" == "$baseline"* ]] || label="$baseline ($label)"
+  args+=(--baseline-build-dir "$base_dir/build" --baseline-label "$label")
 fi
 
 # The command line as given, for the report.
