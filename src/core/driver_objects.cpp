@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <limits>
 
 #include <fmt/format.h>
 #include <sched.h>
@@ -46,6 +47,9 @@ class DriverRuntime::ThreadWaiter final : public ObjectWaiter {
 
 namespace {
 
+// put()'s first buffer: room for a small value.
+constexpr std::size_t kSmallValueCapacity = 256;
+
 // put()'s space: a value too large to keep inline becomes a store object straight away.
 class PutSpace final : public SpaceProvider {
  public:
@@ -77,19 +81,16 @@ ObjectId DriverRuntime::new_object(TaskId producer) {
 detail::HandlePtr DriverRuntime::put(void (*encode)(detail::ValueSink&, const void*),
                                      const void* value) {
   check_not_abandoned();
-  detail::ByteBuffer record;
+  // One allocation for the usual small value, instead of one per doubling.
+  detail::ByteBuffer bytes(kSmallValueCapacity);
   detail::OpenValue open;
   PutSpace space(*this);
-  ValueWriter writer(record, space, open);
+  ValueWriter writer(bytes, space, open, std::numeric_limits<std::size_t>::max(),
+                     InlineForm::kBare);
   encode(writer, value);  // encodes without holding the lock
   if (detail::HandlePtr stored = space.take()) return stored;
-  // A small value: its inline record's payload becomes the object's bytes.
-  ByteReader in(record.data(), record.size());
-  const ValueRecord r = read_record(in);
-  const auto size = static_cast<std::size_t>(r.size);
-  std::memmove(record.data(), r.data, size);
-  record.truncate(size);
-  return store_inline(r.format, r.type_hash, std::move(record));
+  // A small value: its bytes become the object's; the writer's OpenValue says what they are.
+  return store_inline(open.format, open.type_hash, std::move(bytes));
 }
 
 StoreSpace DriverRuntime::reserve_object(detail::Format format, std::uint64_t type_hash,
@@ -111,8 +112,8 @@ detail::HandlePtr DriverRuntime::store_inline(detail::Format format, std::uint64
                                               detail::ByteBuffer bytes) {
   MutexLock<Mutex> lock(mu_);
   check_running();
-  const ObjectId id = new_object(0);
-  refs_.complete_inline(id, format, type_hash, std::move(bytes));
+  const ObjectId id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  refs_.add_ready_inline(id, format, type_hash, std::move(bytes));
   return handle_of(id);
 }
 

@@ -135,8 +135,7 @@ detail::HandlePtr LocalRuntime::add_object(detail::Format format, std::uint64_t 
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
   const ObjectId id = next_id_.fetch_add(1, std::memory_order_relaxed);
-  refs_.add_pending(id, 0);
-  refs_.complete_inline(id, format, type_hash, std::move(bytes));
+  refs_.add_ready_inline(id, format, type_hash, std::move(bytes));
   return handle_of(id);
 }
 

@@ -11,6 +11,18 @@ ObjectEntry& ReferenceTable::add_pending(ObjectId id, TaskId producer) {
   return e;
 }
 
+ObjectEntry& ReferenceTable::add_ready_inline(ObjectId id, detail::Format format,
+                                              std::uint64_t type_hash, detail::ByteBuffer bytes) {
+  ObjectEntry& e = add_pending(id, 0);
+  e.state = ObjectState::kReady;
+  e.format = format;
+  e.type_hash = type_hash;
+  e.size = bytes.size();
+  inline_bytes_ += bytes.size();
+  e.inline_bytes = std::make_shared<const detail::ByteBuffer>(std::move(bytes));
+  return e;
+}
+
 ObjectEntry* ReferenceTable::find(ObjectId id) noexcept {
   auto it = entries_.find(id);
   return it == entries_.end() ? nullptr : &it->second;

@@ -92,6 +92,10 @@ class ReferenceTable {
 
   /// A new pending object with one program reference (its ObjectRef).
   ObjectEntry& add_pending(ObjectId id, TaskId producer);
+  /// A new object, ready with a small value, with one program reference (put()): what
+  /// add_pending() then complete_inline() make, in one step (nobody can wait for it yet).
+  ObjectEntry& add_ready_inline(ObjectId id, detail::Format format, std::uint64_t type_hash,
+                                detail::ByteBuffer bytes);
 
   ObjectEntry* find(ObjectId id) noexcept;
 

@@ -25,14 +25,17 @@ char* ValueWriter::reserve_raw(std::uint64_t type_hash, std::size_t size) {
     open_.to_store = true;
     return space_.reserve(Format::kRaw, type_hash, size);
   }
-  put_inline_record(records_, Format::kRaw, type_hash, nullptr, 0);
-  patch_inline_size(records_, open_.record, size);
+  if (form_ == InlineForm::kRecord) {
+    put_inline_record(records_, Format::kRaw, type_hash, nullptr, 0);
+    patch_inline_size(records_, open_.record, size);
+  }
   return records_.grow(size);
 }
 
 detail::ByteBuffer& ValueWriter::begin_msgpack(std::uint64_t type_hash) {
   open_ = detail::OpenValue{records_.size(), type_hash, Format::kMsgpack, false};
-  put_inline_record(records_, Format::kMsgpack, type_hash, nullptr, 0);
+  if (form_ == InlineForm::kRecord)
+    put_inline_record(records_, Format::kMsgpack, type_hash, nullptr, 0);
   return records_;  // msgpack appends the value right after the record's prefix
 }
 
@@ -42,7 +45,8 @@ void ValueWriter::finish() {
     return;
   }
   if (open_.format != Format::kMsgpack) return;  // a raw inline value is complete already
-  const std::size_t payload = open_.record + kInlineRecordOverhead;
+  const std::size_t payload =
+      open_.record + (form_ == InlineForm::kRecord ? kInlineRecordOverhead : 0);
   const std::size_t n = records_.size() - payload;
   if (n > kInlineThreshold || records_.size() > budget_) {
     char* dst = space_.reserve(Format::kMsgpack, open_.type_hash, n);
@@ -51,7 +55,7 @@ void ValueWriter::finish() {
     space_.seal(records_);
     return;
   }
-  patch_inline_size(records_, open_.record, n);
+  if (form_ == InlineForm::kRecord) patch_inline_size(records_, open_.record, n);
 }
 
 }  // namespace shoal::internal

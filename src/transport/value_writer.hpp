@@ -34,13 +34,19 @@ class SpaceProvider {
   ~SpaceProvider() = default;
 };
 
+/// How an inline value is written: as a record (a header, then its bytes) among others, or as
+/// its bare bytes alone, its format and type in the OpenValue (put(): the bytes become an object
+/// as they are, with no header to strip).
+enum class InlineForm : std::uint8_t { kRecord, kBare };
+
 class ValueWriter final : public detail::ValueSink {
  public:
   /// `open` holds the value being written between reserve_raw()/begin_msgpack() and finish(), so
   /// that a writer may be made afresh for each call (TaskArgs keeps it in its own object).
   ValueWriter(detail::ByteBuffer& records, SpaceProvider& space, detail::OpenValue& open,
-              std::size_t budget = std::numeric_limits<std::size_t>::max()) noexcept
-      : records_(records), space_(space), open_(open), budget_(budget) {}
+              std::size_t budget = std::numeric_limits<std::size_t>::max(),
+              InlineForm form = InlineForm::kRecord) noexcept
+      : records_(records), space_(space), open_(open), budget_(budget), form_(form) {}
 
   char* reserve_raw(std::uint64_t type_hash, std::size_t size) override;
   detail::ByteBuffer& begin_msgpack(std::uint64_t type_hash) override;
@@ -51,6 +57,7 @@ class ValueWriter final : public detail::ValueSink {
   SpaceProvider& space_;
   detail::OpenValue& open_;
   const std::size_t budget_;
+  const InlineForm form_;
 };
 
 }  // namespace shoal::internal
