@@ -100,8 +100,10 @@ void WorkerPool::on_closed(const Connection& connection, const std::string& reas
   // Only the worker's own connection counts: a late report from an older one says nothing.
   if (w == nullptr || w->connection.get() != &connection) return;
   // Alive or not, the helper kills it (lost()). One we cut off for bad input is reported as such,
-  // not as "killed by SIGKILL", which would point the user at the OOM killer.
-  if (peer_alive && (w->phase == Phase::kStarting || w->phase == Phase::kReady)) {
+  // not as "killed by SIGKILL", which would point the user at the OOM killer; unless the helper
+  // reaped it already: then it ended on its own, as its wait status says.
+  if (peer_alive && !w->exit_status &&
+      (w->phase == Phase::kStarting || w->phase == Phase::kReady)) {
     w->exit_override = "sent bad input, so the driver cut it off and killed it";
   }
   lost(*w, reason);
