@@ -92,7 +92,9 @@ class NodeStore final : public BlockFreer {
                                              std::function<void(std::uint64_t offset)> grant);
   /// The deferred request of `worker`, or null.
   std::shared_ptr<DeferredAlloc> deferred(WorkerId worker) const;
-  /// The deferred request of `worker`, taken out of the store (granted, expired), or null.
+  /// The deferred request of `worker`, taken out of the store (granted, expired), or null. Its
+  /// place in the queue of writers waiting for space is not withdrawn: a caller taking a request
+  /// that was not granted (it expired) calls cancel_wait() with its ticket as well.
   std::shared_ptr<DeferredAlloc> take_deferred(WorkerId worker);
   bool has_deferred(WorkerId worker) const noexcept { return deferred_.count(worker) != 0; }
 
