@@ -369,7 +369,9 @@ TEST(Messages, FixedBodiesMustBeExactlyTheirSize) {
       }
     };
     EXPECT_NO_THROW(decode(body)) << message_type_name(type);
-    if (!body.empty()) EXPECT_THROW(decode(body.substr(0, body.size() - 1)), DecodeError);
+    if (!body.empty()) {
+      EXPECT_THROW(decode(body.substr(0, body.size() - 1)), DecodeError) << message_type_name(type);
+    }
     EXPECT_THROW(decode(body + '\0'), DecodeError) << message_type_name(type);
   }
 }
