@@ -19,6 +19,8 @@ Contestants, in the order of each round (each is its own process):
   threads         image_workload --threads: the workload on N std::threads in one process.
   sequential      image_workload --sequential: the workload in one loop.
   shoal_demo      rotate_images --json: the workload with shoal, N workers.
+  shoal_demo_forkserver  the same with SHOAL_START_METHOD=forkserver: init() of a program that
+                  links OpenCV, when workers start from a fresh exec instead of a fork.
 With --baseline-build-dir (scripts/bench.sh --baseline COMMIT), two more: baseline_micro and
 baseline_demo, the same two shoal contestants built from another commit. Each runs next to its
 counterpart, the pair's order alternating round by round, and a "before and after" table gives
@@ -60,7 +62,7 @@ SHOAL_FILTER = ("^BM_(InitShutdown|FirstResultAndFirstFailure|SyncRoundTrip|Asyn
                 "Wait1000OneAtATime|Chain1000|MillionTasks)")
 MEANS_RTOL = 1e-6
 CONTESTANTS = ["floors", "shoal_micro", "python_micro", "python_images", "python_keepmem",
-               "threads", "sequential", "shoal_demo"]  # the order of a round
+               "threads", "sequential", "shoal_demo", "shoal_demo_forkserver"]  # a round's order
 # With a baseline build: its contestants, each run next to the one it shadows.
 BASELINE_OF = {"baseline_micro": "shoal_micro", "baseline_demo": "shoal_demo"}
 BASELINE_PREFIX = "base_"
@@ -242,6 +244,11 @@ def contestants(args, build, scratch, images_dir):
                 "shoal_img_total_ms": d["init_ms"] + d["processing_ms"] + d["shutdown_ms"],
                 "shoal_img_workers": d["num_cpus"], "means": [r["mean"] for r in d["results"]]}
 
+    def shoal_demo_forkserver(out):
+        d = parse_json(out, "SHOAL_START_METHOD=forkserver rotate_images --json")
+        return {"fs_img_ms": d["processing_ms"], "fs_img_init_ms": d["init_ms"],
+                "means": [r["mean"] for r in d["results"]]}
+
     cs = [
         Contestant("floors", [shoal_bench, "--benchmark_filter=Floor",
                               "--benchmark_out=" + floors_out, "--benchmark_out_format=json"]
@@ -264,6 +271,10 @@ def contestants(args, build, scratch, images_dir):
                    sequential, images=True),
         Contestant("shoal_demo", [rotate_images, str(images_dir), "--json", "--num-cpus", n],
                    300, shoal_demo, images=True),
+        Contestant("shoal_demo_forkserver",
+                   ["/usr/bin/env", "SHOAL_START_METHOD=forkserver", rotate_images,
+                    str(images_dir), "--json", "--num-cpus", n], 300, shoal_demo_forkserver,
+                   images=True),
     ]
     if not args.baseline_build_dir:
         return cs
@@ -281,9 +292,10 @@ def contestants(args, build, scratch, images_dir):
                            "--benchmark_filter=" + args.bench_filter,
                            "--benchmark_out=" + base_out, "--benchmark_out_format=json"]
         + min_time, 600, prefixed(lambda out: shoal_micro(out, base_out)), out_file=base_out))
-    cs.append(Contestant("baseline_demo", [str(base / "examples" / "rotate_images"),
-                                           str(images_dir), "--json", "--num-cpus", n],
-                         300, prefixed(shoal_demo), images=True))
+    demo_at = [c.name for c in cs].index("shoal_demo")
+    cs.insert(demo_at + 1, Contestant(
+        "baseline_demo", [str(base / "examples" / "rotate_images"), str(images_dir), "--json",
+                          "--num-cpus", n], 300, prefixed(shoal_demo), images=True))
     return cs
 
 
@@ -422,6 +434,8 @@ def table_rows(m, workers, num_images):
          "Python Pool start + map + close/join", "py_img_total_ms", "lower", None),
         (imgs + ": init() in the demo", "shoal_img_init_ms", "ms", "Python Pool start-up",
          "py_img_startup_ms", "lower", None),
+        ("init() in the demo, start method forkserver", "fs_img_init_ms", "ms",
+         "init() in the demo, start method fork", "shoal_img_init_ms", "lower", None),
     ]
 
 
@@ -626,7 +640,7 @@ def check_means(results, rounds):
             continue
         ref = results[ref_name][i]["means"]
         for name in ("python_images", "python_keepmem", "threads", "sequential", "shoal_demo",
-                     "baseline_demo"):
+                     "shoal_demo_forkserver", "baseline_demo"):
             if name not in results:
                 continue
             r = results[name][i]
