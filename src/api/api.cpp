@@ -56,9 +56,13 @@ CoreRuntime& runtime_of(const std::vector<const detail::ObjectHandle*>& handles,
 }  // namespace internal
 
 void init(const Config& config) {
+  // Before g_mu: a worker (forked from a thread inside init(), which held g_mu) and a fork of a
+  // driver may find g_mu locked for ever. Their runtime refuses, with the reason, instead.
+  if (std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null()) {
+    rt->check_usable();
+  }
   std::lock_guard<std::mutex> lock(internal::g_mu);
   if (std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null()) {
-    rt->check_usable();  // a worker, a fork of a driver: says why not
     if (rt->is_session()) {
       throw AlreadyInitializedError(
           "shoal: init() was called while shoal is running; call shoal::shutdown() first, or "
@@ -77,11 +81,13 @@ void init(const Config& config) {
 }
 
 void shutdown() {
-  std::shared_ptr<internal::CoreRuntime> rt;
+  std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null();
+  // None, or a worker's or a fork's: nothing to stop (and g_mu, see init(), may be held for ever).
+  if (!rt || !rt->is_session()) return;
   {
     std::lock_guard<std::mutex> lock(internal::g_mu);
     rt = internal::current_runtime_or_null();
-    if (!rt || !rt->is_session()) return;  // none, or a worker's or a fork's: nothing to stop
+    if (!rt || !rt->is_session()) return;  // another thread shut it down meanwhile
     internal::exchange_current_runtime(nullptr);
   }
   rt->shutdown();

@@ -363,7 +363,7 @@ void DriverRuntime::break_session(const std::string& why) {
   tasks_.fail_all(error);
   refs_.fail_all_pending(error);
   started_cv_.notify_all();
-  space_cv_.notify_all();  // put()s waiting for store space see the state and throw
+  wake_space_waiters();  // put()s waiting for store space see the state and throw
 }
 
 // ---------------------------------------------------------------------------------------------

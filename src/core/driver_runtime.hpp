@@ -34,8 +34,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -100,6 +102,12 @@ class DriverRuntime final : public CoreRuntime,
   std::size_t TEST_space_waiters();
   /// Program threads blocked in get() or wait() right now.
   std::size_t TEST_waiting_threads() const;
+  /// Runs `hook` in the next program thread that is about to wait for store space, with mu_ held
+  /// (then forgets it): a test can make an operation deferred to that thread's unlock.
+  void TEST_before_space_wait(std::function<void()> hook) {
+    MutexLock<Mutex> lock(mu_);
+    before_space_wait_ = std::move(hook);
+  }
   /// "fork" or "forkserver": how this session's helper was started.
   std::string TEST_start_method() const {
     return start_method_ == StartMethod::kForkserver ? "forkserver" : "fork";
@@ -174,6 +182,7 @@ class DriverRuntime final : public CoreRuntime,
   void send_alloc_reply(WorkerId worker, const AllocRequest& request,
                         std::optional<std::uint64_t> offset) SHOAL_REQUIRES(mu_);
   void close_space_waiters() SHOAL_REQUIRES(mu_);
+  void wake_space_waiters();  // they see the state (not running) and throw
 
   // Immutable after start().
   const Config config_;
@@ -199,7 +208,14 @@ class DriverRuntime final : public CoreRuntime,
   TaskManager tasks_ SHOAL_GUARDED_BY(mu_){refs_, scheduler_};
   std::unique_ptr<WorkerPool> pool_ SHOAL_GUARDED_BY(mu_);
   std::shared_ptr<Connection> helper_connection_ SHOAL_GUARDED_BY(mu_);
-  std::condition_variable_any space_cv_;  // program threads in wait_for_space() sleep here
+  // Program threads in wait_for_space() sleep on space_cv_ under space_mu_, not on mu_: a grant
+  // may be made by an operation deferred to mu_'s unlock(), and condition_variable_any::wait
+  // unlocks mu_ while it holds its own internal mutex, which notifying it from there would take
+  // again (a self-deadlock). Lock order: mu_, then space_mu_.
+  std::mutex space_mu_;
+  std::condition_variable space_cv_;
+  bool space_closed_ = false;  // guarded by space_mu_: shutdown() or a broken session
+  std::function<void()> before_space_wait_ SHOAL_GUARDED_BY(mu_);  // TEST_before_space_wait()
   // ---- read without the lock
   std::atomic<std::uint64_t> next_id_{1};  // submit() needs its id before it has the lock
   std::atomic<bool> running_{false};       // state_ == kRunning

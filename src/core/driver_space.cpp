@@ -5,8 +5,8 @@
 // there is nothing left to evict. A write that does not fit therefore waits, up to
 // Config::object_store_full_timeout_ms, for the program to drop references, in the node store's
 // queue, served in arrival order whenever a block is freed. Two kinds of writers wait:
-//   - a program thread in put() (or remote() storing a large argument): it sleeps on space_cv_,
-//     which releases mu_, so other threads can get(), drop refs and free space meanwhile;
+//   - a program thread in put() (or remote() storing a large argument): it releases mu_ and
+//     sleeps on space_cv_, so other threads can get(), drop refs and free space meanwhile;
 //   - a worker's AllocRequest for a large result: the node store keeps the request with a timer
 //     on the I/O thread, and the driver answers when space is granted or the timer fires; the
 //     worker blocks on its socket meanwhile. A worker that dies withdraws its request.
@@ -19,6 +19,7 @@
 // (not needed on one machine yet: the program holds every byte it is waiting on).
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -43,16 +44,22 @@ std::string origin_text(ObjectOrigin origin, std::uint64_t size) {
 std::uint64_t DriverRuntime::wait_for_space(std::uint64_t size, ObjectOrigin origin) {
   const std::int64_t timeout_ms = config_.object_store_full_timeout_ms;
   if (timeout_ms > 0 && size <= store_->max_object_bytes()) {
+    // Written by the grant, which runs with mu_ and space_mu_ held; read with either.
     std::optional<std::uint64_t> granted;
     const SpaceQueue::Ticket ticket =
         store_->wait_for_space(size, [this, &granted](std::uint64_t at) {
+          const std::lock_guard<std::mutex> lock(space_mu_);
           granted = at;
           space_cv_.notify_all();
         });
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (!granted.has_value() && state_ == State::kRunning &&
-           space_cv_.wait_until(mu_, deadline) == std::cv_status::no_timeout) {
+    if (before_space_wait_) std::exchange(before_space_wait_, nullptr)();
+    mu_.unlock();  // may run deferred operations, which may free space and grant this request
+    {
+      std::unique_lock<std::mutex> lock(space_mu_);
+      space_cv_.wait_until(lock, deadline, [&] { return granted.has_value() || space_closed_; });
     }
+    mu_.lock();                       // a grant made since the wait ended is seen here, and used
     if (state_ != State::kRunning) {  // shutdown() or a broken session woke us
       if (granted && store_) store_->free_block(*granted);
       if (!granted && store_) store_->cancel_wait(ticket);
@@ -201,6 +208,12 @@ void DriverRuntime::send_alloc_reply(WorkerId worker, const AllocRequest& reques
 // threads are woken; they see the state and throw.
 void DriverRuntime::close_space_waiters() {
   if (store_) store_->close_waiters();
+  wake_space_waiters();
+}
+
+void DriverRuntime::wake_space_waiters() {
+  const std::lock_guard<std::mutex> lock(space_mu_);
+  space_closed_ = true;
   space_cv_.notify_all();
 }
 

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <optional>
@@ -218,6 +219,32 @@ TEST_F(StorePressureTest, PutWaitsForSpaceAndResumesWhenARefIsDropped) {
   refs[0] = {};  // frees 10 MiB: the waiting put() gets it
   shoal::ObjectRef<std::vector<std::uint8_t>> put_ref = blocked.get();
   EXPECT_TRUE(has_pattern(shoal::get(put_ref), 10 * kMiB));
+  EXPECT_EQ(space_waiters(), 0u);
+}
+
+// The space a waiting put() needs is freed by a reference drop deferred to the waiter's own
+// unlock (another thread dropped it while the waiter held the runtime lock): the grant then
+// happens inside the waiter's own release of the lock, on its way to sleep. It must get the
+// space, not deadlock (it once notified a condition variable whose internal mutex its own wait
+// held).
+TEST_F(StorePressureTest, PutGrantedByADropDeferredToItsOwnUnlockResumes) {
+  start(kWaitLong);
+  Refs refs = fill_with_three();
+  shoal::testing::driver_runtime()->TEST_before_space_wait([&refs] {
+    // This thread holds the runtime lock: the drop below is queued for it, not run.
+    std::thread dropper([&refs] { refs[0] = {}; });
+    dropper.join();
+  });
+  auto blocked = std::async(std::launch::async, [] { return shoal::put(make_bytes(10 * kMiB)); });
+  if (blocked.wait_for(kObserve) != std::future_status::ready) {
+    // The future's destructor would wait for ever: report, and end here (the workers end with
+    // the driver).
+    std::fprintf(stderr,
+                 "FAILED: put() did not resume: a deadlock on the grant made by its own "
+                 "unlock\n");
+    std::_Exit(1);
+  }
+  EXPECT_TRUE(has_pattern(shoal::get(blocked.get()), 10 * kMiB));
   EXPECT_EQ(space_waiters(), 0u);
 }
 
