@@ -24,6 +24,11 @@ std::shared_ptr<CoreRuntime>& slot() {
 
 }  // namespace
 
+const char* forked_session_refusal() noexcept {
+  return "shoal: this process is a fork() of a program running shoal and cannot use that "
+         "program's session. Use shoal from the parent, or fork before shoal::init()";
+}
+
 std::shared_ptr<CoreRuntime> current_runtime_or_null() {
   std::lock_guard<std::mutex> lock(slot_mutex());
   return slot();
@@ -55,9 +60,7 @@ void abandon_session_in_child() {
   // Never destroyed here: its destructor would shut a session down through the parent's locks.
   static auto* abandoned = new std::shared_ptr<CoreRuntime>();
   *abandoned = std::move(current);
-  current = std::make_shared<UnusableRuntime>(
-      "shoal: this process is a fork() of a program running shoal; it shares that session's "
-      "sockets and cannot use it. Use shoal from the parent, or fork before shoal::init()");
+  current = std::make_shared<UnusableRuntime>(forked_session_refusal());
 }
 
 }  // namespace

@@ -111,6 +111,9 @@ class UnusableRuntime final : public CoreRuntime {
   std::string why_;
 };
 
+/// Why a fork() of a process running a session cannot use it: every runtime's refusal says this.
+const char* forked_session_refusal() noexcept;
+
 /// This process's runtime, or null before init() (and after shutdown()).
 std::shared_ptr<CoreRuntime> current_runtime_or_null();
 /// This process's runtime. Throws its reason if the process may not use shoal (check_usable()),

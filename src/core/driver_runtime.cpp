@@ -166,9 +166,7 @@ void DriverRuntime::launch() {
 
 void DriverRuntime::check_not_abandoned() const {
   if (abandoned_.load(std::memory_order_relaxed)) {
-    throw Error(
-        "shoal: this process is a fork() of a program running shoal; it shares that session's "
-        "sockets and cannot use it. Use shoal from the parent, or fork before shoal::init()");
+    throw Error(forked_session_refusal());
   }
 }
 
@@ -253,7 +251,7 @@ void DriverRuntime::on_closed(Connection& connection, const std::string& reason,
 void DriverRuntime::handle_worker_frame(WorkerId worker, const Frame& frame) {
   switch (frame.header.type) {
     case MessageType::kReady:
-      pool_->on_ready(decode_ready(frame));
+      pool_->on_ready(worker, decode_ready(frame));
       break;
     case MessageType::kAllocRequest:
       on_alloc_request(worker, frame);

@@ -117,12 +117,12 @@ detail::HandlePtr LocalRuntime::handle_of(ObjectId id) {
   return std::make_shared<detail::ObjectHandle>(shared_from_this(), id);
 }
 
+// Before taking mu_: in a fork, mu_ may be held for ever by a thread that does not exist there.
+void LocalRuntime::check_not_abandoned() const {
+  if (abandoned_.load(std::memory_order_relaxed)) throw Error(forked_session_refusal());
+}
+
 void LocalRuntime::check_usable_now() const {
-  if (abandoned_.load(std::memory_order_relaxed)) {
-    throw Error(
-        "shoal: this process is a fork() of a program running shoal; it shares that session and "
-        "cannot use it. Use shoal from the parent, or fork before shoal::init()");
-  }
   if (stopped_) {
     throw InvalidObjectRefError(
         "shoal: this ObjectRef belongs to a shoal session that was shut down; refs do not carry "
@@ -132,6 +132,7 @@ void LocalRuntime::check_usable_now() const {
 
 detail::HandlePtr LocalRuntime::add_object(detail::Format format, std::uint64_t type_hash,
                                            detail::ByteBuffer bytes) {
+  check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
   const ObjectId id = next_id_.fetch_add(1, std::memory_order_relaxed);
@@ -154,6 +155,7 @@ StoreSpace LocalRuntime::reserve_object(detail::Format format, std::uint64_t typ
                                         std::uint64_t size, ObjectOrigin) {
   detail::ByteBuffer bytes(static_cast<std::size_t>(size));
   bytes.grow(static_cast<std::size_t>(size));
+  check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
   const ObjectId id = next_id_.fetch_add(1, std::memory_order_relaxed);
@@ -180,6 +182,7 @@ detail::HandlePtr LocalRuntime::submit(detail::AnyFn fn, const char* signature,
   std::vector<std::shared_ptr<const void>> keep;
   std::shared_ptr<const ErrorInfo> failed_arg;
   {
+    check_not_abandoned();
     MutexLock<Mutex> lock(mu_);
     check_usable_now();
     ByteReader in(records.data(), records.size());
@@ -239,7 +242,12 @@ detail::HandlePtr LocalRuntime::submit(detail::AnyFn fn, const char* signature,
   MutexLock<Mutex> lock(mu_);
   cpus_in_use_ -= spec.num_cpus;
   memory_in_use_ -= spec.memory;
-  check_usable_now();  // shutdown() may have run while the task did
+  if (stopped_) {  // shutdown() ran while the task did: there is no session to hold its result
+    throw Error(fmt::format(
+        "shoal: shutdown() ran while the task {} was running (local mode), so its result was "
+        "dropped",
+        spec.name));
+  }
   refs_.add_pending(id, id);
   if (failed_arg) {
     refs_.fail(id, failed_arg);
@@ -265,6 +273,7 @@ detail::Fetched LocalRuntime::fetched_of(ObjectId id) {
 
 // Every object is finished when its ref exists: nothing waits, whatever the timeout says.
 detail::Fetched LocalRuntime::fetch(ObjectId id, std::int64_t) {
+  check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
   return fetched_of(id);
@@ -272,6 +281,7 @@ detail::Fetched LocalRuntime::fetch(ObjectId id, std::int64_t) {
 
 std::vector<detail::Fetched> LocalRuntime::fetch_all(const std::vector<ObjectId>& ids,
                                                      std::int64_t) {
+  check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
   for (ObjectId id : ids) {  // the first failure in input order, as with workers
@@ -291,6 +301,7 @@ std::vector<bool> LocalRuntime::wait(const std::vector<ObjectId>& ids, std::size
         "number of refs",
         num_returns, ids.size()));
   }
+  check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
   std::vector<bool> out(ids.size(), false);
@@ -305,6 +316,7 @@ void LocalRuntime::release(ObjectId id) noexcept {
 }
 
 std::map<std::string, double> LocalRuntime::resources(bool available) {
+  check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
   std::map<std::string, double> out;
@@ -319,6 +331,7 @@ std::map<std::string, double> LocalRuntime::resources(bool available) {
 }
 
 ObjectStoreStats LocalRuntime::stats() {
+  check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
   ObjectStoreStats s;

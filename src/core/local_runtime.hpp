@@ -64,7 +64,8 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   detail::HandlePtr add_object(detail::Format format, std::uint64_t type_hash,
                                detail::ByteBuffer bytes) SHOAL_EXCLUDES(mu_);
   detail::HandlePtr handle_of(ObjectId id);
-  void check_usable_now() const SHOAL_REQUIRES(mu_);  // throws after shutdown() or in a fork
+  void check_not_abandoned() const;                   // throws in a fork of this process
+  void check_usable_now() const SHOAL_REQUIRES(mu_);  // throws after shutdown()
   detail::Fetched fetched_of(ObjectId id) SHOAL_REQUIRES(mu_);
 
   const Config config_;

@@ -156,6 +156,11 @@ void WorkerOutput::begin(WorkerId worker, pid_t pid) {
   const std::string origin =
       pid > 0 ? fmt::format("worker {} pid {}", worker, pid) : fmt::format("worker {}", worker);
   current_[worker] = {start_stream(out, false, origin), start_stream(err, true, origin)};
+  // Forget workers whose pipes both reached EOF: ids grow, so a session that replaces crashing
+  // workers for hours would otherwise keep an entry (and its streams' memory) per worker.
+  std::erase_if(current_, [](const auto& entry) {
+    return entry.second.first.expired() && entry.second.second.expired();
+  });
 }
 
 void WorkerOutput::end_of_task(WorkerId worker) {

@@ -85,7 +85,11 @@ void WorkerPool::on_helper_frame(const Frame& frame) {
   }
 }
 
-void WorkerPool::on_ready(const Ready& ready) {
+void WorkerPool::on_ready(WorkerId from, const Ready& ready) {
+  if (ready.worker != from) {
+    throw DecodeError("a Ready message naming worker " + std::to_string(ready.worker) +
+                      " on the connection of worker " + std::to_string(from));
+  }
   Worker* w = find(ready.worker);
   if (w == nullptr || w->phase != Phase::kStarting) throw DecodeError("unexpected Ready message");
   w->pid = static_cast<pid_t>(ready.pid);

@@ -91,8 +91,9 @@ class WorkerPool {
   // ---- from the I/O thread, with the runtime's lock
   /// The fork helper's messages (Spawned, Exited, SpawnFailed, HelperReady). Throws DecodeError.
   void on_helper_frame(const Frame& frame);
-  /// A worker's Ready. Throws DecodeError if it is not expected.
-  void on_ready(const Ready& ready);
+  /// A Ready that arrived on worker `from`'s connection. Throws DecodeError if it names another
+  /// worker (frames are untrusted input) or if that worker is not starting.
+  void on_ready(WorkerId from, const Ready& ready);
   /// A worker's socket closed (`peer_alive`: we cut it off for bad input, it may still run).
   /// Reports from a connection that is no longer the worker's are ignored.
   void on_closed(const Connection& connection, const std::string& reason, bool peer_alive);

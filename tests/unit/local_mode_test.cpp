@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <shoal/shoal.hpp>
@@ -45,9 +46,13 @@ int nested_sum(int n) {  // a task that starts tasks
 }
 void nothing(int) {}
 int not_registered(int x) { return x; }
+int shuts_down(int x) {
+  shoal::shutdown();
+  return x;
+}
 
 SHOAL_REMOTE(add, twice, ramp, sum, greet, fails, pid_of_task, cpus_seen_inside, nested_sum,
-             nothing);
+             nothing, shuts_down);
 
 class LocalModeTest : public ::testing::Test {
  protected:
@@ -178,6 +183,49 @@ TEST(LocalModeSession, RefsAreStaleAfterShutdownAndBadConfigIsRefused) {
   c.num_cpus = -1;
   EXPECT_THROW(shoal::init(c), shoal::InvalidConfigError);
   EXPECT_FALSE(shoal::is_initialized());
+}
+
+// A task that shuts shoal down (in local mode it runs inside remote()) loses its result: remote()
+// says so, rather than blaming an ObjectRef.
+TEST(LocalModeSession, ShutdownInsideATaskDropsItsResultWithAClearError) {
+  shoal::Config c;
+  c.local_mode = true;
+  shoal::init(c);
+  try {
+    shoal::task(shuts_down).remote(1);
+    ADD_FAILURE() << "remote() returned a result that no session holds";
+  } catch (const shoal::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("shutdown() ran while the task"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(shoal::is_initialized());
+}
+
+// A fork() of a local-mode program cannot use the parent's session: every call says why.
+TEST(LocalModeSession, AForkOfTheProgramIsRefusedWithTheReason) {
+  shoal::Config c;
+  c.local_mode = true;
+  shoal::init(c);
+  auto r = shoal::put(7);
+  const pid_t child = fork();
+  ASSERT_NE(child, -1) << "fork() failed";
+  if (child == 0) {
+    int code = 0;
+    try {
+      shoal::get(r);
+      code = 1;
+    } catch (const shoal::Error& e) {
+      code = std::string(e.what()).find("fork()") != std::string::npos ? 0 : 2;
+    }
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the fork's get(): 1 = returned a value, 2 = an error without the reason; status "
+      << status;
+  EXPECT_EQ(shoal::get(r), 7) << "the parent's session is untouched";
+  shoal::shutdown();
 }
 
 }  // namespace

@@ -146,7 +146,8 @@ class DriverListener final : public Connection::Listener {
     Frame frame;
     while (parser.next(&frame)) {
       if (frame.header.type == MessageType::kReady) {
-        pool->on_ready(decode_ready(frame));  // throws DecodeError: the connection is cut off
+        // throws DecodeError: the connection is cut off
+        pool->on_ready(static_cast<WorkerId>(connection.tag()), decode_ready(frame));
       } else {
         events->log.push_back("frame " + std::to_string(connection.tag()));
       }
@@ -493,11 +494,23 @@ TEST_F(WorkerPoolTest, ReadyResetsTheCountOfFailedStarts) {
 TEST_F(WorkerPoolTest, ReadyFromAnUnknownOrAReadyWorkerIsADecodeError) {
   WorkerPool& pool = make_pool(1);
   pool.start();
-  EXPECT_THROW(pool.on_ready(Ready{99, 1234}), DecodeError);
+  EXPECT_THROW(pool.on_ready(99, Ready{99, 1234}), DecodeError);
   bring_up(0);
-  EXPECT_THROW(pool.on_ready(Ready{0, pid_of(0)}), DecodeError);
+  EXPECT_THROW(pool.on_ready(0, Ready{0, pid_of(0)}), DecodeError);
   EXPECT_EQ(pool.ready_count(), 1);
   EXPECT_THAT(events_.ready, ElementsAre(0u));
+}
+
+// Frames are untrusted input: a Ready naming another worker does not make that one ready.
+TEST_F(WorkerPoolTest, ReadyNamingAnotherWorkerIsADecodeError) {
+  WorkerPool& pool = make_pool(2);
+  pool.start();
+  spawned(0);
+  spawned(1);
+  EXPECT_THROW(pool.on_ready(0, Ready{1, pid_of(1)}), DecodeError);
+  EXPECT_EQ(pool.ready_count(), 0);
+  EXPECT_EQ(pool.connection(1), nullptr) << "worker 1 has not sent Ready itself";
+  EXPECT_THAT(events_.ready, IsEmpty());
 }
 
 // A worker that sends a second Ready is cut off: lost, killed, and said to have sent bad input
