@@ -138,6 +138,15 @@ ForkHelper::~ForkHelper() {
   if (!reaped_) wait_exit(std::chrono::milliseconds(0));
 }
 
+int ForkHelper::take_control_fd() {
+  const int copy = fcntl(control_fd_, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) {
+    throw SystemError(fmt::format("shoal: cannot duplicate the fork helper's control socket: {}",
+                                  std::strerror(errno)));
+  }
+  return copy;
+}
+
 ForkHelper::WorkerFds ForkHelper::spawn(std::uint64_t worker, bool forward_output) {
   // Driver ends are [0], the worker's are [1]. Everything is close-on-exec: the driver's ends must
   // not leak into programs the user runs, and the helper's copies arrive close-on-exec as well
@@ -187,6 +196,8 @@ void ForkHelper::kill_worker(std::uint64_t worker) {
 void ForkHelper::wait_exit(std::chrono::milliseconds grace) {
   if (reaped_) return;
   reaped_ = true;
+  close(control_fd_);  // with the caller's copy closed too, the helper sees EOF and stops
+  control_fd_ = -1;
   // A pidfd lets us wait with a timeout without touching SIGCHLD, which belongs to the program.
   const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
   bool exited = false;

@@ -80,9 +80,12 @@ class ForkHelper final : public WorkerLauncher {
 
   pid_t pid() const noexcept { return pid_; }
 
-  /// The driver's end of the control socket. Ownership passes to the caller (a Connection that
-  /// reads the helper's reports); this object keeps using the number to send requests.
-  int take_control_fd() noexcept { return control_fd_; }
+  /// A copy of the driver's end of the control socket, owned by the caller (a Connection that
+  /// reads the helper's reports and closes it when the helper dies). This object sends requests
+  /// on its own copy, which only wait_exit() closes: never a number that may have been closed and
+  /// reused for another file meanwhile. The helper sees EOF once both are closed. Throws
+  /// SystemError if the descriptor cannot be duplicated.
+  int take_control_fd();
 
   WorkerFds spawn(std::uint64_t worker, bool forward_output) override;
 
@@ -90,8 +93,9 @@ class ForkHelper final : public WorkerLauncher {
   /// from here would have. It then reports Exited as for any death.
   void kill_worker(std::uint64_t worker) override;
 
-  /// Waits up to `grace` for the helper to exit after its control socket was closed (it kills and
-  /// reaps its workers first), then SIGKILLs its process group, and reaps it.
+  /// Closes this object's end of the control socket, waits up to `grace` for the helper to exit
+  /// (seeing EOF, it kills and reaps its workers first), then SIGKILLs its process group, and
+  /// reaps it. Close the caller's copy (take_control_fd()) first.
   void wait_exit(std::chrono::milliseconds grace);
 
  private:

@@ -87,7 +87,7 @@ void WorkerPool::on_helper_frame(const Frame& frame) {
 
 void WorkerPool::on_ready(WorkerId from, const Ready& ready) {
   if (ready.worker != from) {
-    throw DecodeError("a Ready message naming worker " + std::to_string(ready.worker) +
+    throw DecodeError("unexpected Ready message: it names worker " + std::to_string(ready.worker) +
                       " on the connection of worker " + std::to_string(from));
   }
   Worker* w = find(ready.worker);
