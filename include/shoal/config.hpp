@@ -78,7 +78,8 @@ struct Config {
   /// of a session with workers; num_cpus and object_store_memory are checked and reported the
   /// same way. For stepping through tasks in a debugger, sanitizers, valgrind and tests. Nothing
   /// runs in parallel, get() never waits, a task that crashes takes the program with it, and
-  /// every value lives on the heap (ObjectStoreStats::inline_bytes). start_method is ignored.
+  /// every value lives on the heap (ObjectStoreStats::inline_bytes). start_method is not used,
+  /// but is still checked: a value other than those above is an InvalidConfigError.
   bool local_mode = false;
 };
 

@@ -154,7 +154,7 @@ class TaskError : public Error {
   const std::string& original_what() const noexcept { return what_; }
   /// The registered name of the remote function that threw.
   const std::string& function_name() const noexcept { return function_name_; }
-  /// The pid of the worker process that ran the task.
+  /// The pid of the worker process that ran the task (in local mode, the program's own).
   std::int64_t pid() const noexcept { return pid_; }
   /// The worker's stack where the exception was thrown (not where it was caught), innermost
   /// first, one frame a line: "#0 0x55d0c1a2b3c4 in parse(std::string const&) at parse.cpp:12".

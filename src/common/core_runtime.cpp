@@ -1,6 +1,7 @@
 // The current runtime of this process, and the runtime that refuses calls.
 #include "src/common/core_runtime.hpp"
 
+#include <atomic>
 #include <mutex>
 
 #include <pthread.h>
@@ -23,6 +24,11 @@ std::shared_ptr<CoreRuntime>& slot() {
 }
 
 }  // namespace
+
+ObjectId new_object_id() noexcept {
+  static std::atomic<ObjectId> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 const char* forked_session_refusal() noexcept {
   return "shoal: this process is a fork() of a program running shoal and cannot use that "

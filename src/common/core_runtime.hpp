@@ -111,6 +111,10 @@ class UnusableRuntime final : public CoreRuntime {
   std::string why_;
 };
 
+/// A new object id, unique for the life of this process (across sessions, so that a stale ref can
+/// never name a later session's object). Lock-free: submit() needs its id before any lock.
+ObjectId new_object_id() noexcept;
+
 /// Why a fork() of a process running a session cannot use it: every runtime's refusal says this.
 const char* forked_session_refusal() noexcept;
 

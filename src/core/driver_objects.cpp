@@ -11,6 +11,7 @@
 
 #include "src/common/limits.hpp"
 #include "src/core/driver_runtime.hpp"
+#include "src/core/session_config.hpp"
 #include "src/transport/value_writer.hpp"
 
 namespace shoal::internal {
@@ -73,7 +74,7 @@ detail::HandlePtr DriverRuntime::handle_of(ObjectId id) {
 }
 
 ObjectId DriverRuntime::new_object(TaskId producer) {
-  const ObjectId id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  const ObjectId id = new_object_id();
   refs_.add_pending(id, producer);
   return id;
 }
@@ -112,7 +113,7 @@ detail::HandlePtr DriverRuntime::store_inline(detail::Format format, std::uint64
                                               detail::ByteBuffer bytes) {
   MutexLock<Mutex> lock(mu_);
   check_running();
-  const ObjectId id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  const ObjectId id = new_object_id();
   refs_.add_ready_inline(id, format, type_hash, std::move(bytes));
   return handle_of(id);
 }
@@ -247,12 +248,7 @@ std::vector<detail::Fetched> DriverRuntime::fetch_all(const std::vector<ObjectId
 std::vector<bool> DriverRuntime::wait(const std::vector<ObjectId>& ids, std::size_t num_returns,
                                       std::int64_t timeout_ns) {
   check_not_abandoned();
-  if (num_returns > ids.size()) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: wait() was asked for {} ready objects out of {}; num_returns must be at most the "
-        "number of refs",
-        num_returns, ids.size()));
-  }
+  check_num_returns(num_returns, ids.size());
   UniqueLock<Mutex> lock(mu_);
   check_running();
   std::size_t ready = 0;

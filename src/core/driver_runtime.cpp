@@ -356,8 +356,7 @@ void DriverRuntime::break_session(const std::string& why) {
   failure_ = why;
   if (state_ == State::kRunning) state_ = State::kBroken;
   running_.store(false, std::memory_order_release);
-  const auto error = session_error(ErrorInfo::Kind::kWorkerCrashed,
-                                   "shoal: " + why + "; call shutdown() and init() again");
+  const std::shared_ptr<const ErrorInfo> error = broken_error();
   tasks_.fail_all(error);
   refs_.fail_all_pending(error);
   started_cv_.notify_all();
@@ -393,7 +392,7 @@ detail::HandlePtr DriverRuntime::submit(detail::AnyFn fn, const char* signature,
   // The id comes first, so that the task can be registered later by whoever holds the lock. The
   // argument refs may be dropped (below, or by the program) before that: their releases are
   // queued behind the registration, which takes the task's own references first.
-  spec.id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  spec.id = new_object_id();
   detail::HandlePtr handle = handle_of(spec.id);
   mu_.run_or_defer(Deferred{0, std::move(spec)});
   return handle;
@@ -421,12 +420,15 @@ void DriverRuntime::release_program_ref(ObjectId id) noexcept {
 // broken session began fails like the tasks that were pending then.
 std::shared_ptr<const ErrorInfo> DriverRuntime::refusal() const {
   if (state_ == State::kRunning) return nullptr;
-  if (state_ == State::kBroken) {
-    return session_error(ErrorInfo::Kind::kWorkerCrashed,
-                         "shoal: " + failure_ + "; call shutdown() and init() again");
-  }
+  if (state_ == State::kBroken) return broken_error();
   return session_error(ErrorInfo::Kind::kShutdown,
                        "shoal was shut down before this object was ready");
+}
+
+// What fails the objects of a broken session (failure_ says why it broke).
+std::shared_ptr<const ErrorInfo> DriverRuntime::broken_error() const {
+  return session_error(ErrorInfo::Kind::kWorkerCrashed,
+                       "shoal: " + failure_ + "; call shutdown() and init() again");
 }
 
 void DriverRuntime::register_task(TaskSpec&& spec) noexcept {
@@ -550,16 +552,11 @@ std::map<std::string, double> DriverRuntime::resources(bool available) {
   check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_running();
-  std::map<std::string, double> out;
   const double cpus = available ? scheduler_.cpus_available() : num_workers_;
   const double memory =
       static_cast<double>(available ? scheduler_.memory_available() : memory_bytes_);
-  if (cpus > 1e-9 || !available) out["CPU"] = cpus;
-  if (memory > 0 || !available) out["memory"] = memory;
-  out["object_store_memory"] = static_cast<double>(store_bytes_);
   if (node_address_.empty()) node_address_ = node_address();  // getifaddrs(): not on init's path
-  out["node:" + node_address_] = 1.0;
-  return out;
+  return resource_map(available, cpus, memory, store_bytes_, node_address_);
 }
 
 ObjectStoreStats DriverRuntime::stats() {

@@ -163,6 +163,7 @@ class DriverRuntime final : public CoreRuntime,
   void check_not_abandoned() const;  // throws in a fork() of the driver
   // Why a task registered now must fail (the session is ending or broken), or null.
   std::shared_ptr<const ErrorInfo> refusal() const SHOAL_REQUIRES(mu_);
+  std::shared_ptr<const ErrorInfo> broken_error() const SHOAL_REQUIRES(mu_);
   detail::HandlePtr handle_of(ObjectId id);
   ObjectId new_object(TaskId producer) SHOAL_REQUIRES(mu_);
   detail::HandlePtr store_inline(detail::Format format, std::uint64_t type_hash,
@@ -217,9 +218,8 @@ class DriverRuntime final : public CoreRuntime,
   bool space_closed_ = false;  // guarded by space_mu_: shutdown() or a broken session
   std::function<void()> before_space_wait_ SHOAL_GUARDED_BY(mu_);  // TEST_before_space_wait()
   // ---- read without the lock
-  std::atomic<std::uint64_t> next_id_{1};  // submit() needs its id before it has the lock
-  std::atomic<bool> running_{false};       // state_ == kRunning
-  std::atomic<bool> abandoned_{false};     // this is a copy in a fork() of the driver
+  std::atomic<bool> running_{false};    // state_ == kRunning
+  std::atomic<bool> abandoned_{false};  // this is a copy in a fork() of the driver
   // Functions the workers know: registered before the fork, or known to a fresh start of the
   // program (HelperReady).
   std::atomic<std::uint32_t> known_functions_{0};

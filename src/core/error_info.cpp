@@ -14,7 +14,8 @@ std::shared_ptr<const ErrorInfo> session_error(ErrorInfo::Kind kind, std::string
 void throw_error(const ErrorInfo& e) {
   switch (e.kind) {
     case ErrorInfo::Kind::kTaskError:
-      throw TaskError(fmt::format("shoal: task {} (worker pid {}) threw {}: {}", e.function, e.pid,
+      throw TaskError(fmt::format("shoal: task {} ({} pid {}) threw {}: {}", e.function,
+                                  e.in_process ? "local mode, this process," : "worker", e.pid,
                                   e.type_name, e.what),
                       e.type_name, e.what, e.function, e.pid, e.backtrace);
     case ErrorInfo::Kind::kWorkerCrashed:

@@ -19,6 +19,7 @@ struct ErrorInfo {
   std::string function;   // the function (or task name) that failed
   std::shared_ptr<const detail::TaskBacktrace> backtrace;  // kTaskError: where it was thrown
   std::int64_t pid = 0;
+  bool in_process = false;  // the task ran in the program itself (local mode), not in a worker
   int attempts = 0;
   int signal = 0, exit_code = -1;  // kWorkerCrashed: how the last worker ended
   std::uint64_t requested = 0, capacity = 0;

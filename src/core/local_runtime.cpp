@@ -135,7 +135,7 @@ detail::HandlePtr LocalRuntime::add_object(detail::Format format, std::uint64_t 
   check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
-  const ObjectId id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  const ObjectId id = new_object_id();
   refs_.add_ready_inline(id, format, type_hash, std::move(bytes));
   return handle_of(id);
 }
@@ -158,7 +158,7 @@ StoreSpace LocalRuntime::reserve_object(detail::Format format, std::uint64_t typ
   check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
-  const ObjectId id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  const ObjectId id = new_object_id();
   refs_.add_pending(id, 0);
   refs_.complete_inline(id, format, type_hash, std::move(bytes));
   // The caller writes the bytes in place before anyone else can see the handle; the buffer is
@@ -211,7 +211,7 @@ detail::HandlePtr LocalRuntime::submit(detail::AnyFn fn, const char* signature,
     cpus_in_use_ += spec.num_cpus;
     memory_in_use_ += spec.memory;
   }
-  const ObjectId id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  const ObjectId id = new_object_id();
 
   std::shared_ptr<ErrorInfo> error;
   WrittenValue result;
@@ -232,6 +232,7 @@ detail::HandlePtr LocalRuntime::submit(detail::AnyFn fn, const char* signature,
       error->what = std::move(d.what);
       error->function = spec.name;
       error->pid = getpid();
+      error->in_process = true;
       ModuleFrames frames = to_module_frames(trace.frames_of_current());
       if (!frames.empty()) {
         error->backtrace = std::make_shared<const detail::TaskBacktrace>(std::move(frames));
@@ -295,12 +296,7 @@ std::vector<detail::Fetched> LocalRuntime::fetch_all(const std::vector<ObjectId>
 
 std::vector<bool> LocalRuntime::wait(const std::vector<ObjectId>& ids, std::size_t num_returns,
                                      std::int64_t) {
-  if (num_returns > ids.size()) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: wait() was asked for {} ready objects out of {}; num_returns must be at most the "
-        "number of refs",
-        num_returns, ids.size()));
-  }
+  check_num_returns(num_returns, ids.size());
   check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
@@ -319,15 +315,10 @@ std::map<std::string, double> LocalRuntime::resources(bool available) {
   check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
-  std::map<std::string, double> out;
   const double cpus = available ? cpus_ - cpus_in_use_ : cpus_;
   const double memory = static_cast<double>(available ? memory_ - memory_in_use_ : memory_);
-  if (cpus > 1e-9 || !available) out["CPU"] = cpus;
-  if (memory > 0 || !available) out["memory"] = memory;
-  out["object_store_memory"] = static_cast<double>(store_bytes_);
   if (node_address_.empty()) node_address_ = node_address();
-  out["node:" + node_address_] = 1.0;
-  return out;
+  return resource_map(available, cpus, memory, store_bytes_, node_address_);
 }
 
 ObjectStoreStats LocalRuntime::stats() {

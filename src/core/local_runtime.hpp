@@ -72,7 +72,6 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   const double cpus_;
   const std::uint64_t memory_;
   const std::uint64_t store_bytes_;
-  std::atomic<ObjectId> next_id_{1};
   std::atomic<bool> abandoned_{false};
 
   mutable Mutex mu_;

@@ -71,4 +71,24 @@ SessionConfig resolve_config(const Config& config) {
   return out;
 }
 
+void check_num_returns(std::size_t num_returns, std::size_t refs) {
+  if (num_returns > refs) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: wait() was asked for {} ready objects out of {}; num_returns must be at most the "
+        "number of refs",
+        num_returns, refs));
+  }
+}
+
+std::map<std::string, double> resource_map(bool available, double cpus, double memory_bytes,
+                                           std::uint64_t store_bytes,
+                                           const std::string& node_address) {
+  std::map<std::string, double> out;
+  if (cpus > 1e-9 || !available) out["CPU"] = cpus;
+  if (memory_bytes > 0 || !available) out["memory"] = memory_bytes;
+  out["object_store_memory"] = static_cast<double>(store_bytes);
+  out["node:" + node_address] = 1.0;
+  return out;
+}
+
 }  // namespace shoal::internal

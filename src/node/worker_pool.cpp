@@ -43,7 +43,6 @@ void WorkerPool::spawn(int seat) {
   w.seat = seat;
   w.connection =
       std::make_shared<Connection>(io_, fds.socket, listener_, static_cast<std::int64_t>(id));
-  seats_[static_cast<std::size_t>(seat)].worker = id;
   w.connection->start();
 }
 

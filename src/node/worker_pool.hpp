@@ -132,7 +132,6 @@ class WorkerPool {
     std::string exit_override;
   };
   struct Seat {
-    WorkerId worker = 0;
     int failed_starts = 0;  // workers in a row that died before Ready
     bool given_up = false;
   };

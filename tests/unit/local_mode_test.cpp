@@ -127,6 +127,8 @@ TEST_F(LocalModeTest, ATaskExceptionIsATaskErrorWithItsDetailsAndBacktrace) {
     EXPECT_EQ(e.original_what(), "bad x=3");
     EXPECT_EQ(e.function_name(), "fails");
     EXPECT_EQ(e.pid(), getpid());
+    EXPECT_NE(std::string(e.what()).find("local mode"), std::string::npos)
+        << "the message must not send the user looking for a worker: " << e.what();
     EXPECT_NE(e.backtrace().find("zq_local_mode_thrower"), std::string::npos) << e.backtrace();
   }
   // Ray's rule: a task whose argument failed fails with the same error, and get() of a list
