@@ -209,17 +209,22 @@ std::vector<detail::Fetched> DriverRuntime::fetch_all(const std::vector<ObjectId
   check_not_abandoned();
   UniqueLock<Mutex> lock(mu_);
   check_running();
+  // Looked up once: an entry stays where it is while the program's refs hold it (the table only
+  // erases unreferenced objects), whatever is inserted meanwhile.
+  std::vector<ObjectEntry*> entries;
+  entries.reserve(ids.size());
   std::size_t pending = 0;
   bool failed = false;
   for (ObjectId id : ids) {
-    const ObjectEntry* e = refs_.find(id);
+    ObjectEntry* e = refs_.find(id);
+    entries.push_back(e);
     pending += e->state == ObjectState::kPending ? 1 : 0;
     failed = failed || e->state == ObjectState::kFailed;
   }
   if (pending > 0 && !failed) {
     ThreadWaiter waiter(pending, /*wake_on_failure=*/true);  // a failure is raised at once
-    for (ObjectId id : ids) {
-      if (refs_.find(id)->state == ObjectState::kPending) refs_.add_waiter(id, &waiter);
+    for (ObjectEntry* e : entries) {
+      if (e->state == ObjectState::kPending) refs_.add_waiter(*e, &waiter);
     }
     wait_for(waiter, timeout_ns);
     if (waiter.remaining() > 0) refs_.remove_waiter(ids, &waiter);  // timed out, or one failed
@@ -231,8 +236,7 @@ std::vector<detail::Fetched> DriverRuntime::fetch_all(const std::vector<ObjectId
     }
   }
   // The first failure in input order, among those failed now; others may still be pending.
-  for (ObjectId id : ids) {
-    const ObjectEntry* e = refs_.find(id);
+  for (const ObjectEntry* e : entries) {
     if (e->state == ObjectState::kFailed) {
       const std::shared_ptr<const ErrorInfo> error = e->error;
       lock.unlock();
@@ -241,7 +245,7 @@ std::vector<detail::Fetched> DriverRuntime::fetch_all(const std::vector<ObjectId
   }
   std::vector<detail::Fetched> out;
   out.reserve(ids.size());
-  for (ObjectId id : ids) out.push_back(fetched_of(*refs_.find(id)));
+  for (const ObjectEntry* e : entries) out.push_back(fetched_of(*e));
   return out;
 }
 

@@ -441,7 +441,7 @@ void DriverRuntime::register_task(TaskSpec&& spec) noexcept {
 void DriverRuntime::pump() {
   store_->serve_waiters();  // space freed by the caller's updates goes to waiting writers first
   while (std::optional<Scheduler::Assignment> a = scheduler_.next()) send_task(*a);
-  io_->set_may_poll(scheduler_.busy_workers() < pool_->ready_count());
+  io_->set_may_poll(scheduler_.busy_workers() < scheduler_.workers_up());  // a worker idles
 }
 
 // The task message: its header, then the argument records, with each ref record replaced by the
@@ -501,8 +501,8 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
   if (!ran) throw DecodeError("result for a task that is not running on this worker");
   // The worker wrote the task's output before its result: its last partial line is the task's.
   if (scheduler_.running(worker) == 0) pool_->output().end_of_task(worker);
-  const std::optional<TaskSpec> task = tasks_.finish(done.task);
-  const std::string name = task ? task->name : "a task";
+  std::string name;  // for a failure's message only
+  if (!tasks_.finish(done.task, done.status != TaskStatus::kOk ? &name : nullptr)) name = "a task";
 
   if (done.status == TaskStatus::kOk && done.value.kind == RecordKind::kStore) {
     store_->seal_result_block(worker);             // the object owns the block now

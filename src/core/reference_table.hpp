@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <memory_resource>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -116,6 +117,8 @@ class ReferenceTable {
 
   /// `waiter` is called when `id` finishes. The object must be pending.
   void add_waiter(ObjectId id, ObjectWaiter* waiter);
+  /// The same for an entry the caller has looked up (find()) and that is pending.
+  void add_waiter(ObjectEntry& entry, ObjectWaiter* waiter) { entry.waiters.push_back(waiter); }
   /// Forgets `waiter` for these objects (it stops waiting: a timeout, a failure, shutdown).
   void remove_waiter(const std::vector<ObjectId>& ids, ObjectWaiter* waiter) noexcept;
 
@@ -132,13 +135,18 @@ class ReferenceTable {
   std::uint64_t size() const noexcept { return entries_.size(); }
 
  private:
-  using Entries = std::unordered_map<ObjectId, ObjectEntry>;
+  using Entries = std::pmr::unordered_map<ObjectId, ObjectEntry>;
   std::vector<TaskId> finish(ObjectId id, ObjectEntry& e, bool failed);
   void free_if_unreferenced(Entries::iterator it) noexcept;
   void erase(Entries::iterator it) noexcept;
 
   BlockFreer* store_;
-  Entries entries_;
+  // Map nodes come from a pool: one node per task or object is made and freed on every task's
+  // path, and a pool hands a freed node back at once, close to the last one, where malloc sorts
+  // its bins (docs/benchmarks.md: async throughput). It keeps the nodes of the busiest moment
+  // until the session ends.
+  std::pmr::unsynchronized_pool_resource pool_;
+  Entries entries_{&pool_};
   // For release_all(): the objects each worker holds references to.
   std::unordered_map<WorkerId, std::vector<ObjectId>> by_worker_;
   std::uint64_t inline_bytes_ = 0;

@@ -61,7 +61,7 @@ std::optional<Scheduler::Assignment> Scheduler::next() {
   if (ready_.empty()) return std::nullopt;
   const TaskId id = ready_.front();
   SchedTask& t = tasks_.at(id);
-  std::map<WorkerId, WorkerQueue>::iterator idle = workers_.end(), pipelined = workers_.end();
+  auto idle = workers_.end(), pipelined = workers_.end();
   std::size_t shortest = SIZE_MAX;
   for (auto it = workers_.begin(); it != workers_.end(); ++it) {
     const WorkerQueue& w = it->second;

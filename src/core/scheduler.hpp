@@ -26,10 +26,12 @@
 
 #include <cstdint>
 #include <deque>
-#include <map>
+#include <memory_resource>
 #include <optional>
 #include <unordered_map>
 #include <vector>
+
+#include <boost/container/flat_map.hpp>
 
 #include "src/common/ids.hpp"
 
@@ -74,6 +76,8 @@ class Scheduler {
   std::optional<SchedTask> complete(WorkerId worker, TaskId id, std::uint64_t exec_ns);
   /// Workers running a task now.
   int busy_workers() const noexcept;
+  /// Workers up (between worker_up() and worker_down()).
+  int workers_up() const noexcept { return static_cast<int>(workers_.size()); }
   /// The id of the task running on `worker`, or 0.
   TaskId running(WorkerId worker) const noexcept;
 
@@ -110,9 +114,16 @@ class Scheduler {
   bool can_queue_behind(const WorkerQueue& w, const SchedTask& t) const;
   TaskId pop_front(WorkerQueue& w);
 
-  std::unordered_map<TaskId, SchedTask> tasks_;
+  // Map nodes come from a pool: one node per task or object is made and freed on every task's
+  // path, and a pool hands a freed node back at once, close to the last one, where malloc sorts
+  // its bins (docs/benchmarks.md: async throughput). It keeps the nodes of the busiest moment
+  // until the session ends.
+  std::pmr::unsynchronized_pool_resource pool_;
+  std::pmr::unordered_map<TaskId, SchedTask> tasks_{&pool_};
   std::deque<TaskId> ready_;
-  std::map<WorkerId, WorkerQueue> workers_;  // the workers up, in id order
+  // The workers up, in id order. A flat map: walked on every assignment, and there are about as
+  // many workers as CPUs.
+  boost::container::flat_map<WorkerId, WorkerQueue> workers_;
   std::vector<double> avg_ns_;  // per function index: moving average of run time, 0 = unknown
   double cpus_available_;
   std::uint64_t memory_available_;

@@ -67,7 +67,7 @@ TaskSpec TaskManager::make_spec(detail::AnyFn fn, const char* signature, const T
   return spec;
 }
 
-void TaskManager::add(TaskSpec spec, const std::shared_ptr<const ErrorInfo>& refused) {
+void TaskManager::add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& refused) {
   const TaskId id = spec.id;
   refs_.add_pending(id, id);
   if (refused) {
@@ -104,13 +104,15 @@ void TaskManager::dependencies_done(const std::vector<TaskId>& tasks) {
   for (TaskId t : tasks) scheduler_.dependency_done(t);
 }
 
-std::optional<TaskSpec> TaskManager::finish(TaskId id) {
+bool TaskManager::finish(TaskId id, std::string* name) {
   auto it = tasks_.find(id);
-  if (it == tasks_.end()) return std::nullopt;
-  TaskSpec spec = std::move(it->second);
+  if (it == tasks_.end()) return false;
+  if (name != nullptr) *name = std::move(it->second.name);
+  // Erased before its arguments are released: a release may free objects, never this entry.
+  const std::vector<ObjectId> deps = std::move(it->second.deps);
   tasks_.erase(it);
-  release_args(spec);
-  return spec;
+  for (ObjectId dep : deps) refs_.release(dep, Holder::task());
+  return true;
 }
 
 bool TaskManager::worker_died(WorkerId worker, const SchedTask& running) {
@@ -147,14 +149,14 @@ void TaskManager::fail_object(ObjectId id, std::shared_ptr<const ErrorInfo> erro
     work.pop_back();
     for (TaskId task : refs_.fail(object, error)) {
       if (!scheduler_.remove_waiting(task)) continue;  // not waiting (any more)
-      if (std::optional<TaskSpec> spec = finish(task)) work.push_back(spec->id);
+      if (finish(task)) work.push_back(task);
     }
   }
 }
 
 void TaskManager::fail_all(const std::shared_ptr<const ErrorInfo>& error) {
   scheduler_.clear();
-  std::unordered_map<TaskId, TaskSpec> tasks = std::move(tasks_);
+  std::pmr::unordered_map<TaskId, TaskSpec> tasks = std::move(tasks_);
   tasks_.clear();
   for (auto& [worker, d] : dying_) tasks.emplace(d.spec.id, std::move(d.spec));
   dying_.clear();

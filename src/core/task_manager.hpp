@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -67,7 +68,7 @@ class TaskManager {
   /// Registers a submitted task (spec.id set): its result object, its argument references; then
   /// the scheduler, or at once a failure if an argument has failed. If `refused` is set (the
   /// session is ending or broken), the task fails with it instead.
-  void add(TaskSpec spec, const std::shared_ptr<const ErrorInfo>& refused = nullptr);
+  void add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& refused = nullptr);
 
   const TaskSpec* find(TaskId id) const noexcept;
 
@@ -75,8 +76,10 @@ class TaskManager {
   void dependencies_done(const std::vector<TaskId>& tasks);
 
   /// The task finished on its worker (a value or an error in its result): it leaves the manager
-  /// and its arguments are released. Returns its spec (nullopt if unknown).
-  std::optional<TaskSpec> finish(TaskId id);
+  /// and its arguments are released. False if it is unknown. With `name`, the task's name is
+  /// moved there (only failures need it: finishing is on every task's path, so nothing else is
+  /// copied).
+  bool finish(TaskId id, std::string* name = nullptr);
 
   /// A task out of retries whose worker died: failed once it is known how the worker ended.
   struct Dying {
@@ -107,7 +110,12 @@ class TaskManager {
 
   ReferenceTable& refs_;
   Scheduler& scheduler_;
-  std::unordered_map<TaskId, TaskSpec> tasks_;
+  // Map nodes come from a pool: one node per task or object is made and freed on every task's
+  // path, and a pool hands a freed node back at once, close to the last one, where malloc sorts
+  // its bins (docs/benchmarks.md: async throughput). It keeps the nodes of the busiest moment
+  // until the session ends.
+  std::pmr::unsynchronized_pool_resource pool_;
+  std::pmr::unordered_map<TaskId, TaskSpec> tasks_{&pool_};
   std::unordered_map<WorkerId, Dying> dying_;
 };
 

@@ -295,10 +295,11 @@ TEST_F(TaskManagerTest, ArgumentsAreHeldWhilePendingAndReleasedByFinish) {
   ASSERT_NE(refs_.find(2), nullptr);
   EXPECT_THAT(freer_.freed, IsEmpty());
 
-  std::optional<TaskSpec> done = tasks_.finish(10);
-  ASSERT_TRUE(done.has_value());
-  EXPECT_EQ(done->id, 10u);
-  EXPECT_THAT(done->deps, ElementsAre(1u, 2u, 1u));
+  ASSERT_NE(tasks_.find(10), nullptr);
+  EXPECT_THAT(tasks_.find(10)->deps, ElementsAre(1u, 2u, 1u));
+  std::string name;
+  ASSERT_TRUE(tasks_.finish(10, &name));
+  EXPECT_EQ(name, "task-10");
   EXPECT_EQ(tasks_.find(10), nullptr);
   EXPECT_EQ(tasks_.size(), 0u);
   // Its arguments went with it, and their blocks back to the store.
@@ -306,8 +307,8 @@ TEST_F(TaskManagerTest, ArgumentsAreHeldWhilePendingAndReleasedByFinish) {
   EXPECT_EQ(refs_.find(2), nullptr);
   EXPECT_THAT(freer_.freed, UnorderedElementsAre(4096u, 8192u));
 
-  EXPECT_FALSE(tasks_.finish(10).has_value());  // finished already
-  EXPECT_FALSE(tasks_.finish(99).has_value());  // never known
+  EXPECT_FALSE(tasks_.finish(10));  // finished already
+  EXPECT_FALSE(tasks_.finish(99));  // never known
 }
 
 TEST_F(TaskManagerTest, TaskWaitsUntilItsDependenciesAreDone) {
@@ -328,14 +329,14 @@ TEST_F(TaskManagerTest, TaskWaitsUntilItsDependenciesAreDone) {
 
   // Task 1 ends: one argument exists.
   ASSERT_TRUE(scheduler_.complete(1, 1, 1000).has_value());
-  ASSERT_TRUE(tasks_.finish(1).has_value());
+  ASSERT_TRUE(tasks_.finish(1));
   std::vector<TaskId> waiting = refs_.complete_inline(1, Format::kMsgpack, kTypeHash, ByteBuffer{});
   EXPECT_THAT(waiting, ElementsAre(3u));
   tasks_.dependencies_done(waiting);
   EXPECT_FALSE(scheduler_.next().has_value()) << "task 3 ran before its second argument existed";
 
   ASSERT_TRUE(scheduler_.complete(2, 2, 1000).has_value());
-  ASSERT_TRUE(tasks_.finish(2).has_value());
+  ASSERT_TRUE(tasks_.finish(2));
   waiting = refs_.complete_inline(2, Format::kMsgpack, kTypeHash, ByteBuffer{});
   tasks_.dependencies_done(waiting);
   expect_next(3, 1);
@@ -373,7 +374,7 @@ TEST_F(TaskManagerTest, FailObjectFailsEveryTaskWaitingForItTransitively) {
   expect_next(1, 1);
 
   ASSERT_TRUE(scheduler_.complete(1, 1, 1000).has_value());
-  ASSERT_TRUE(tasks_.finish(1).has_value());
+  ASSERT_TRUE(tasks_.finish(1));
   tasks_.fail_object(1, boom);
 
   for (const TaskId t : {1u, 2u, 3u, 4u, 5u}) {
