@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <utility>
 
 #include <fmt/format.h>
@@ -20,6 +19,8 @@
 #include "src/common/system_info.hpp"
 #include "src/common/task_backtrace.hpp"
 #include "src/core/session_config.hpp"
+#include "src/core/start_method.hpp"
+#include "src/core/store_full_error.hpp"
 
 namespace shoal::internal {
 namespace {
@@ -33,58 +34,6 @@ constexpr auto kHelperExitGrace = std::chrono::milliseconds(2000);
 constexpr auto kOutputDrainLimit = std::chrono::milliseconds(1000);
 constexpr double kShortTaskNs = 50'000;  // see kTaskExpectedShort
 
-// Config::start_method, resolved (Config::start_method documents the rule).
-StartMethod choose_start_method(std::string asked, const std::vector<std::string>& threads) {
-  std::string source = "Config::start_method";
-  if (asked.empty()) {
-    if (const char* env = std::getenv("SHOAL_START_METHOD"); env != nullptr && *env != '\0') {
-      asked = env;
-      source = "SHOAL_START_METHOD";
-    }
-  }
-  if (asked == "fork") return StartMethod::kFork;
-  if (asked == "forkserver") {
-    if (!forkserver_available()) {
-      throw InvalidConfigError(fmt::format(
-          "shoal: {} is \"forkserver\", but this program's main() is not wrapped, so a fresh "
-          "start of it cannot stop before main() runs: link the program with -Wl,--wrap=main "
-          "(linking it to the CMake target shoal::shoal adds it), or use \"fork\" and call "
-          "init() before starting threads",
-          source));
-    }
-    return StartMethod::kForkserver;
-  }
-  if (!asked.empty()) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: {} is \"{}\"; use \"fork\", \"forkserver\", or \"\" to let init() choose "
-        "(fork without other threads, else forkserver)",
-        source, asked));
-  }
-  if (threads.empty()) return StartMethod::kFork;
-  std::string names;
-  for (const std::string& t : threads) names += (names.empty() ? "" : ", ") + t;
-  if (!forkserver_available()) {
-    SHOAL_LOG(kWarn,
-              "init() runs while this process has {} other thread(s): {}. Workers are forked from "
-              "a copy of this thread only, so a library whose threads do not survive fork() (GCC's "
-              "OpenMP, some BLAS and TBB pools) can make tasks hang. The safe start method "
-              "(\"forkserver\") needs the program linked with -Wl,--wrap=main (the CMake target "
-              "shoal::shoal adds it); else call init() before anything starts threads",
-              threads.size(), names);
-    return StartMethod::kFork;
-  }
-  SHOAL_LOG(kWarn,
-            "init() runs while this process has {} other thread(s): {}. fork() would copy this "
-            "thread only, which can hang tasks that use a library with a thread pool (OpenMP, "
-            "BLAS, TBB), so workers are started from a fresh start of the program instead "
-            "(start method \"forkserver\"): they see globals as the program's start leaves them, "
-            "not as this process has changed them; pass such data as task arguments or put() it. "
-            "Call init() before starting threads to have workers forked from this process, or set "
-            "Config::start_method to choose",
-            threads.size(), names);
-  return StartMethod::kForkserver;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -93,7 +42,8 @@ StartMethod choose_start_method(std::string asked, const std::vector<std::string
 std::shared_ptr<DriverRuntime> DriverRuntime::start(const Config& config) {
   const SessionConfig session = resolve_config(config);
   logging::init_driver(session.level);  // before choosing the start method, which may warn
-  const StartMethod method = choose_start_method(config.start_method, other_threads());
+  const StartMethod method =
+      choose_start_method(config.start_method, other_threads(), forkserver_available());
   std::shared_ptr<DriverRuntime> rt(new DriverRuntime(config, session.cpus, session.store_bytes,
                                                       session.memory_bytes, session.level, method));
   rt->launch();
@@ -126,6 +76,10 @@ void DriverRuntime::launch() {
   {
     MutexLock<Mutex> lock(mu_);  // nothing else runs yet; the store is guarded all the same
     helper_ = ForkHelper::start(start_method_, log_level_, *store_->arena());
+    // Now, not before the helper's fork: pages written earlier would be shared copy-on-write.
+    refs_.prime();
+    tasks_.prime();
+    scheduler_.prime();
   }
   io_ = std::make_unique<IoLoop>();
   try {
@@ -537,7 +491,8 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
     }
   } else {
     std::shared_ptr<ErrorInfo> full = store_full_error(
-        done.requested, fmt::format("the result of {} ({} bytes)", name, done.requested));
+        *store_, refs_, tasks_, config_.object_store_full_timeout_ms, done.requested,
+        fmt::format("the result of {} ({} bytes)", name, done.requested));
     full->function = name;
     full->pid = pool_->pid(worker);
     error = std::move(full);

@@ -175,9 +175,6 @@ class DriverRuntime final : public CoreRuntime,
   bool finished(ObjectId id) SHOAL_REQUIRES(mu_);  // ready or failed
   // The store's space (driver_space.cpp)
   std::uint64_t wait_for_space(std::uint64_t size, ObjectOrigin origin) SHOAL_REQUIRES(mu_);
-  std::shared_ptr<ErrorInfo> store_full_error(std::uint64_t size, const std::string& what_for)
-      SHOAL_REQUIRES(mu_);
-  std::vector<ObjectStoreHolder> biggest_holders() SHOAL_REQUIRES(mu_);
   void answer_alloc(WorkerId worker, const AllocRequest& request) SHOAL_REQUIRES(mu_);
   void grant_deferred_alloc(WorkerId worker, std::uint64_t offset) SHOAL_REQUIRES(mu_);
   void send_alloc_reply(WorkerId worker, const AllocRequest& request,

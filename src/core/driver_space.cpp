@@ -11,8 +11,8 @@
 //     on the I/O thread, and the driver answers when space is granted or the timer fires; the
 //     worker blocks on its socket meanwhile. A worker that dies withdraws its request.
 // An object larger than the whole (empty) store never waits. Whoever gives up gets
-// ObjectStoreFullError naming the biggest holders. shutdown() and a broken session wake every
-// waiter.
+// ObjectStoreFullError naming the biggest holders (store_full_error.hpp). shutdown() and a broken
+// session wake every waiter.
 //
 // Rejected: waking every waiter to retry on each free (a deferred request has no thread to
 // retry with, and a thundering herd would serve them in no particular order); spilling to disk
@@ -25,13 +25,11 @@
 
 #include <shoal/errors.hpp>
 
-#include "src/common/function_registry.hpp"
 #include "src/core/driver_runtime.hpp"
+#include "src/core/store_full_error.hpp"
 
 namespace shoal::internal {
 namespace {
-
-constexpr std::size_t kHoldersNamed = 5;
 
 std::string origin_text(ObjectOrigin origin, std::uint64_t size) {
   return origin == ObjectOrigin::kArgument
@@ -70,75 +68,9 @@ std::uint64_t DriverRuntime::wait_for_space(std::uint64_t size, ObjectOrigin ori
     if (granted) return *granted;
     store_->cancel_wait(ticket);
   }
-  const std::shared_ptr<ErrorInfo> e = store_full_error(size, origin_text(origin, size));
+  const std::shared_ptr<ErrorInfo> e =
+      store_full_error(*store_, refs_, tasks_, timeout_ms, size, origin_text(origin, size));
   throw ObjectStoreFullError(e->what, e->requested, e->capacity, e->holders);
-}
-
-// The message says which case it is: too large for the store at all, or a store that stayed
-// full (and whether the free space is merely split into pieces too small), and who holds it.
-std::shared_ptr<ErrorInfo> DriverRuntime::store_full_error(std::uint64_t size,
-                                                           const std::string& what_for) {
-  auto e = std::make_shared<ErrorInfo>();
-  e->kind = ErrorInfo::Kind::kStoreFull;
-  e->requested = size;
-  e->capacity = store_bytes_;
-  const std::uint64_t largest = store_->max_object_bytes();
-  if (size > largest) {
-    e->what = fmt::format(
-        "shoal: cannot store {}: it is larger than the whole object store ({} bytes, of which one "
-        "object can use at most {}). Pass a larger Config::object_store_memory, or split the value",
-        what_for, store_bytes_, largest);
-    return e;
-  }
-  e->holders = biggest_holders();
-  const std::uint64_t free = store_->free_bytes();
-  const std::string fragmented =
-      free >= size ? fmt::format(" ({} bytes are free, but not in one piece)", free) : "";
-  const std::int64_t timeout_ms = config_.object_store_full_timeout_ms;
-  const std::string waited =
-      timeout_ms > 0
-          ? fmt::format("stayed full for {} ms (Config::object_store_full_timeout_ms)", timeout_ms)
-          : std::string("is full (Config::object_store_full_timeout_ms is 0: no waiting)");
-  std::string holders;
-  for (const ObjectStoreHolder& h : e->holders) {
-    holders += fmt::format("{}object {} ({} bytes, {})", holders.empty() ? "" : ", ", h.object_id,
-                           h.size_bytes, h.created_by);
-  }
-  e->what = fmt::format(
-      "shoal: cannot store {}: the object store {}; {} of its {} bytes are held by referenced "
-      "objects{}. The biggest holders: {}. Drop ObjectRefs and Views you no longer need (their "
-      "space is reused at once), pass a larger Config::object_store_memory, or a longer "
-      "Config::object_store_full_timeout_ms",
-      what_for, waited, store_->used_bytes(), store_bytes_, fragmented,
-      holders.empty() ? "none" : holders);
-  return e;
-}
-
-// The largest sealed objects, plus results that workers are writing right now (their blocks
-// hold space too), largest first.
-std::vector<ObjectStoreHolder> DriverRuntime::biggest_holders() {
-  const FunctionRegistry& registry = FunctionRegistry::instance();
-  const auto function_name = [&](std::uint32_t index) {
-    const RegisteredFunction* f = registry.at(index);
-    return f != nullptr ? f->name : std::string("a task");
-  };
-  std::vector<ObjectStoreHolder> out;
-  for (const auto& [id, e] : refs_.largest_in_store(kHoldersNamed)) {
-    std::string by = e->origin == ObjectOrigin::kTaskResult ? function_name(e->function_index)
-                     : e->origin == ObjectOrigin::kArgument ? "an argument of remote()"
-                                                            : "put()";
-    out.push_back(ObjectStoreHolder{id, e->size, std::move(by)});
-  }
-  for (const NodeStore::Block& block : store_->result_blocks()) {
-    const TaskSpec* spec = tasks_.find(block.task);
-    out.push_back(ObjectStoreHolder{
-        block.task, block.size,
-        (spec != nullptr ? function_name(spec->function_index) : "a task") + " (being written)"});
-  }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const auto& a, const auto& b) { return a.size_bytes > b.size_bytes; });
-  if (out.size() > kHoldersNamed) out.resize(kHoldersNamed);
-  return out;
 }
 
 void DriverRuntime::on_alloc_request(WorkerId worker, const Frame& frame) {

@@ -22,7 +22,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <memory_resource>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -34,6 +33,7 @@
 
 #include "src/common/core_runtime.hpp"
 #include "src/common/ids.hpp"
+#include "src/common/pooled_map.hpp"
 #include "src/core/error_info.hpp"
 #include "store/block_freer.hpp"
 
@@ -133,20 +133,18 @@ class ReferenceTable {
 
   std::uint64_t inline_bytes() const noexcept { return inline_bytes_; }
   std::uint64_t size() const noexcept { return entries_.size(); }
+  /// Faults in the table's first memory now rather than in the session's first task
+  /// (PooledMap::prime; 0 is never an id).
+  void prime() { entries_.prime(0); }
 
  private:
-  using Entries = std::pmr::unordered_map<ObjectId, ObjectEntry>;
+  using Entries = PooledMap<ObjectId, ObjectEntry>;
   std::vector<TaskId> finish(ObjectId id, ObjectEntry& e, bool failed);
   void free_if_unreferenced(Entries::iterator it) noexcept;
   void erase(Entries::iterator it) noexcept;
 
   BlockFreer* store_;
-  // Map nodes come from a pool: one node per task or object is made and freed on every task's
-  // path, and a pool hands a freed node back at once, close to the last one, where malloc sorts
-  // its bins (docs/benchmarks.md: async throughput). It keeps the nodes of the busiest moment
-  // until the session ends.
-  std::pmr::unsynchronized_pool_resource pool_;
-  Entries entries_{&pool_};
+  Entries entries_;  // nodes from a pool of its own (pooled_map.hpp)
   // For release_all(): the objects each worker holds references to.
   std::unordered_map<WorkerId, std::vector<ObjectId>> by_worker_;
   std::uint64_t inline_bytes_ = 0;

@@ -26,7 +26,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <memory_resource>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -34,6 +33,7 @@
 #include <boost/container/flat_map.hpp>
 
 #include "src/common/ids.hpp"
+#include "src/common/pooled_map.hpp"
 
 namespace shoal::internal {
 
@@ -94,6 +94,9 @@ class Scheduler {
   double cpus_available() const noexcept { return cpus_available_; }
   std::uint64_t memory_available() const noexcept { return memory_available_; }
   std::size_t size() const noexcept { return tasks_.size(); }
+  /// Faults in the table's first memory now rather than in the session's first task
+  /// (PooledMap::prime; 0 is never an id).
+  void prime() { tasks_.prime(0); }
   /// Removes every task and releases what running ones held (shutdown, or a broken pool).
   /// Returns the tasks. Workers keep their up/down state.
   std::vector<SchedTask> clear();
@@ -114,12 +117,7 @@ class Scheduler {
   bool can_queue_behind(const WorkerQueue& w, const SchedTask& t) const;
   TaskId pop_front(WorkerQueue& w);
 
-  // Map nodes come from a pool: one node per task or object is made and freed on every task's
-  // path, and a pool hands a freed node back at once, close to the last one, where malloc sorts
-  // its bins (docs/benchmarks.md: async throughput). It keeps the nodes of the busiest moment
-  // until the session ends.
-  std::pmr::unsynchronized_pool_resource pool_;
-  std::pmr::unordered_map<TaskId, SchedTask> tasks_{&pool_};
+  PooledMap<TaskId, SchedTask> tasks_;  // nodes from a pool of its own (pooled_map.hpp)
   std::deque<TaskId> ready_;
   // The workers up, in id order. A flat map: walked on every assignment, and there are about as
   // many workers as CPUs.

@@ -14,7 +14,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <memory_resource>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -25,6 +24,7 @@
 #include <shoal/detail/runtime_api.hpp>
 
 #include "src/common/ids.hpp"
+#include "src/common/pooled_map.hpp"
 #include "src/core/error_info.hpp"
 #include "src/core/reference_table.hpp"
 #include "src/core/scheduler.hpp"
@@ -104,18 +104,16 @@ class TaskManager {
   void fail_all(const std::shared_ptr<const ErrorInfo>& error);
 
   std::size_t size() const noexcept { return tasks_.size(); }
+  /// Faults in the table's first memory now rather than in the session's first task
+  /// (PooledMap::prime; 0 is never an id).
+  void prime() { tasks_.prime(0); }
 
  private:
   void release_args(const TaskSpec& spec) noexcept;
 
   ReferenceTable& refs_;
   Scheduler& scheduler_;
-  // Map nodes come from a pool: one node per task or object is made and freed on every task's
-  // path, and a pool hands a freed node back at once, close to the last one, where malloc sorts
-  // its bins (docs/benchmarks.md: async throughput). It keeps the nodes of the busiest moment
-  // until the session ends.
-  std::pmr::unsynchronized_pool_resource pool_;
-  std::pmr::unordered_map<TaskId, TaskSpec> tasks_{&pool_};
+  PooledMap<TaskId, TaskSpec> tasks_;  // nodes from a pool of its own (pooled_map.hpp)
   std::unordered_map<WorkerId, Dying> dying_;
 };
 
