@@ -255,12 +255,16 @@ std::vector<bool> DriverRuntime::wait(const std::vector<ObjectId>& ids, std::siz
   check_num_returns(num_returns, ids.size());
   UniqueLock<Mutex> lock(mu_);
   check_running();
+  // Enough finished already: the answer is among the objects looked at so far.
   std::size_t ready = 0;
-  for (ObjectId id : ids) ready += finished(id) ? 1 : 0;
-  if (ready < num_returns) {
+  for (auto it = ids.begin(); it != ids.end() && ready < num_returns; ++it) {
+    ready += finished(*it) ? 1 : 0;
+  }
+  if (ready < num_returns) {  // every object was looked at
     ThreadWaiter waiter(num_returns - ready, false);
     for (ObjectId id : ids) {
-      if (!finished(id)) refs_.add_waiter(id, &waiter);
+      ObjectEntry& e = *refs_.find(id);
+      if (e.state == ObjectState::kPending) refs_.add_waiter(e, &waiter);
     }
     wait_for(waiter, timeout_ns);
     refs_.remove_waiter(ids, &waiter);  // still registered with the objects that did not finish

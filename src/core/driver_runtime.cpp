@@ -155,6 +155,7 @@ void DriverRuntime::shutdown() {
     io_->post([this] {
       MutexLock<Mutex> lock(mu_);
       if (helper_connection_) helper_connection_->close_quietly();
+      if (helper_) helper_->close_control();  // the helper sees EOF now and kills the workers
       if (pool_) pool_->close_all(kOutputDrainLimit);
     });
     io_->finish();

@@ -147,7 +147,17 @@ int ForkHelper::take_control_fd() {
   return copy;
 }
 
+void ForkHelper::close_control() noexcept {
+  if (control_fd_ >= 0) close(control_fd_);
+  control_fd_ = -1;
+}
+
 ForkHelper::WorkerFds ForkHelper::spawn(std::uint64_t worker, bool forward_output) {
+  if (control_fd_ < 0) {
+    throw SystemError(fmt::format(
+        "shoal: cannot start worker {}: the fork helper's control socket is closed (shutdown)",
+        worker));
+  }
   // Driver ends are [0], the worker's are [1]. Everything is close-on-exec: the driver's ends must
   // not leak into programs the user runs, and the helper's copies arrive close-on-exec as well
   // (MSG_CMSG_CLOEXEC) until the worker's dup2() onto 1 and 2 makes those two inheritable.
@@ -185,6 +195,11 @@ ForkHelper::WorkerFds ForkHelper::spawn(std::uint64_t worker, bool forward_outpu
 }
 
 void ForkHelper::kill_worker(std::uint64_t worker) {
+  if (control_fd_ < 0) {
+    throw SystemError(fmt::format(
+        "shoal: cannot stop worker {}: the fork helper's control socket is closed (shutdown)",
+        worker));
+  }
   detail::ByteBuffer frame;
   encode_kill(frame, Kill{worker});
   if (const int err = send_all(control_fd_, frame.data(), frame.size()); err != 0) {
@@ -196,8 +211,7 @@ void ForkHelper::kill_worker(std::uint64_t worker) {
 void ForkHelper::wait_exit(std::chrono::milliseconds grace) {
   if (reaped_) return;
   reaped_ = true;
-  close(control_fd_);  // with the caller's copy closed too, the helper sees EOF and stops
-  control_fd_ = -1;
+  close_control();  // with the caller's copy closed too, the helper sees EOF and stops
   // A pidfd lets us wait with a timeout without touching SIGCHLD, which belongs to the program.
   const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
   bool exited = false;

@@ -87,13 +87,20 @@ class ForkHelper final : public WorkerLauncher {
   /// SystemError if the descriptor cannot be duplicated.
   int take_control_fd();
 
+  /// Closes this object's copy of the control socket (shutdown(): with the caller's copy closed
+  /// too, the helper sees EOF and kills its workers at once, before they find their own sockets
+  /// closed and exit by themselves, which takes far longer). Later spawn() and kill_worker() throw
+  /// SystemError. Not thread safe against them: call both under the same lock.
+  void close_control() noexcept;
+
   WorkerFds spawn(std::uint64_t worker, bool forward_output) override;
 
   /// The helper is the worker's parent, so it can do this without the pid-reuse race a kill()
   /// from here would have. It then reports Exited as for any death.
   void kill_worker(std::uint64_t worker) override;
 
-  /// Closes this object's end of the control socket, waits up to `grace` for the helper to exit
+  /// Closes this object's end of the control socket (if close_control() has not), waits up to
+  /// `grace` for the helper to exit
   /// (seeing EOF, it kills and reaps its workers first), then SIGKILLs its process group, and
   /// reaps it. Close the caller's copy (take_control_fd()) first.
   void wait_exit(std::chrono::milliseconds grace);

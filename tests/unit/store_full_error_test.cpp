@@ -104,8 +104,7 @@ TEST_F(StoreFullErrorTest, FullStoreNamesTheBiggestHoldersLargestFirstAndWhatToD
 
 TEST_F(StoreFullErrorTest, NamesAtMostFiveHolders) {
   for (int i = 1; i <= 8; ++i) add_object(static_cast<std::uint64_t>(i) * 10 * kKiB);
-  const auto e =
-      store_full_error(store_, refs_, tasks_, 0, store_.max_object_bytes(), "a value");
+  const auto e = store_full_error(store_, refs_, tasks_, 0, store_.max_object_bytes(), "a value");
   ASSERT_EQ(e->holders.size(), kStoreHoldersNamed);
   for (std::size_t i = 0; i < e->holders.size(); ++i) {
     EXPECT_EQ(e->holders[i].size_bytes, (8 - i) * 10 * kKiB) << "holder " << i;
