@@ -29,9 +29,14 @@ class NodePoolResource final : public std::pmr::memory_resource {
   // Boost.Pool rounds blocks up to a multiple of its minimum block size (the lcm of a pointer's
   // and a size_type's size), in chunks from operator new[]: blocks are aligned to that.
   static constexpr std::size_t kPoolAlign = std::lcm(sizeof(void*), sizeof(std::size_t));
+  // Chunks double from the first size up to the largest. Boost.Pool threads its free list through
+  // every block of a new chunk at once, so it touches the whole chunk: a bounded chunk keeps a
+  // session's first burst of tasks from faulting in memory it does not use yet.
+  static constexpr std::size_t kFirstChunkBlocks = 32;
+  static constexpr std::size_t kMaxChunkBlocks = 1024;
 
   void* do_allocate(std::size_t bytes, std::size_t align) override {
-    if (!pool_ && align <= kPoolAlign) pool_.emplace(bytes);
+    if (!pool_ && align <= kPoolAlign) pool_.emplace(bytes, kFirstChunkBlocks, kMaxChunkBlocks);
     if (pool_ && bytes == pool_->get_requested_size() && align <= kPoolAlign) {
       if (void* p = pool_->malloc()) return p;
       throw std::bad_alloc();
