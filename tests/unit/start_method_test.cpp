@@ -3,8 +3,6 @@
 // No process is forked.
 #include "src/core/start_method.hpp"
 
-#include <cstdlib>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,35 +11,16 @@
 
 #include <shoal/errors.hpp>
 
+#include "tests/support/test_support.hpp"
+
 namespace shoal::internal {
 namespace {
 
 using ::testing::HasSubstr;
 
-// Sets SHOAL_START_METHOD (or unsets it) for one test, and puts back what was there.
-class ScopedStartMethodEnv {
- public:
-  explicit ScopedStartMethodEnv(const char* value) {
-    if (const char* old = std::getenv(kName)) old_ = old;
-    if (value != nullptr) {
-      setenv(kName, value, 1);
-    } else {
-      unsetenv(kName);
-    }
-  }
-  ~ScopedStartMethodEnv() {
-    if (old_) {
-      setenv(kName, old_->c_str(), 1);
-    } else {
-      unsetenv(kName);
-    }
-  }
-  ScopedStartMethodEnv(const ScopedStartMethodEnv&) = delete;
-  ScopedStartMethodEnv& operator=(const ScopedStartMethodEnv&) = delete;
-
- private:
-  static constexpr const char* kName = "SHOAL_START_METHOD";
-  std::optional<std::string> old_;
+// SHOAL_START_METHOD set (or, for null, unset) for one test.
+struct ScopedStartMethodEnv : shoal::testing::ScopedEnv {
+  explicit ScopedStartMethodEnv(const char* value) : ScopedEnv("SHOAL_START_METHOD", value) {}
 };
 
 const std::vector<std::string> kNoThreads;
