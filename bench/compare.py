@@ -19,6 +19,12 @@ Contestants, in the order of each round (each is its own process):
   threads         image_workload --threads: the workload on N std::threads in one process.
   sequential      image_workload --sequential: the workload in one loop.
   shoal_demo      rotate_images --json: the workload with shoal, N workers.
+  shoal_demo_forkserver  the same with SHOAL_START_METHOD=forkserver: init() of a program that
+                  links OpenCV, when workers start from a fresh exec instead of a fork.
+With --baseline-build-dir (scripts/bench.sh --baseline COMMIT), two more: baseline_micro and
+baseline_demo, the same two shoal contestants built from another commit. Each runs next to its
+counterpart, the pair's order alternating round by round, and a "before and after" table gives
+both medians and the median of the per-round ratios.
 N is the number of CPUs this process may use (--workers). The images are generated once (by
 rotate_images --generate-only) and every image run starts with the *_rot90.bmp outputs deleted.
 
@@ -51,12 +57,15 @@ PYTHON = "/usr/bin/python3"  # Debian's, with python3-opencv; not whatever pytho
 
 # The shoal benchmarks the table needs. --bench-filter replaces it; every entry shoal_bench
 # reports is kept in --json output.
-SHOAL_FILTER = ("^BM_(InitShutdown|SyncRoundTrip|AsyncThroughput|Put64B|Get64B|Put100MB|Get100MB|"
+SHOAL_FILTER = ("^BM_(InitShutdown|FirstResultAndFirstFailure|SyncRoundTrip|AsyncThroughput|Put64B|Get64B|Put100MB|Get100MB|"
                 "GetView100MB|GetViewTaskResult100MB|GetTaskResult100MB|GetMat100MB|"
                 "Wait1000OneAtATime|Chain1000|MillionTasks)")
 MEANS_RTOL = 1e-6
 CONTESTANTS = ["floors", "shoal_micro", "python_micro", "python_images", "python_keepmem",
-               "threads", "sequential", "shoal_demo"]  # the order of a round
+               "threads", "sequential", "shoal_demo", "shoal_demo_forkserver"]  # a round's order
+# With a baseline build: its contestants, each run next to the one it shadows.
+BASELINE_OF = {"baseline_micro": "shoal_micro", "baseline_demo": "shoal_demo"}
+BASELINE_PREFIX = "base_"
 
 # ------------------------------------------------------------------------------------------------
 # Running one contestant
@@ -165,9 +174,9 @@ def contestants(args, build, scratch, images_dir):
                 "floor_fork2_ms": field(e, "BM_Floor_Fork2", "real_s", 1e3),
                 "raw": e}
 
-    def shoal_micro(_):
+    def shoal_micro(_, path=micro_out):
         errors = []
-        e = bench_entries(micro_out, errors)
+        e = bench_entries(path, errors)
         return {"errors": errors, "init2_ms": field(e, "BM_InitShutdown/workers:2", "init_p50_us", 1e-3),
                 "shutdown2_ms": field(e, "BM_InitShutdown/workers:2", "shutdown_p50_us", 1e-3),
                 "init2_forkserver_ms": field(e, "BM_InitShutdownForkserver",
@@ -235,7 +244,12 @@ def contestants(args, build, scratch, images_dir):
                 "shoal_img_total_ms": d["init_ms"] + d["processing_ms"] + d["shutdown_ms"],
                 "shoal_img_workers": d["num_cpus"], "means": [r["mean"] for r in d["results"]]}
 
-    return [
+    def shoal_demo_forkserver(out):
+        d = parse_json(out, "SHOAL_START_METHOD=forkserver rotate_images --json")
+        return {"fs_img_ms": d["processing_ms"], "fs_img_init_ms": d["init_ms"],
+                "means": [r["mean"] for r in d["results"]]}
+
+    cs = [
         Contestant("floors", [shoal_bench, "--benchmark_filter=Floor",
                               "--benchmark_out=" + floors_out, "--benchmark_out_format=json"]
                    + min_time, 120, floors, out_file=floors_out),
@@ -257,7 +271,46 @@ def contestants(args, build, scratch, images_dir):
                    sequential, images=True),
         Contestant("shoal_demo", [rotate_images, str(images_dir), "--json", "--num-cpus", n],
                    300, shoal_demo, images=True),
+        Contestant("shoal_demo_forkserver",
+                   ["/usr/bin/env", "SHOAL_START_METHOD=forkserver", rotate_images,
+                    str(images_dir), "--json", "--num-cpus", n], 300, shoal_demo_forkserver,
+                   images=True),
     ]
+    if not args.baseline_build_dir:
+        return cs
+    base = Path(args.baseline_build_dir).resolve()
+    base_out = str(scratch / "baseline_micro.json")
+
+    def prefixed(parse):  # the baseline's figures, under their own keys
+        def run(out):
+            return {(BASELINE_PREFIX + k if isinstance(v, (int, float)) else k): v
+                    for k, v in parse(out).items()}
+        return run
+
+    cs.insert(2, Contestant(
+        "baseline_micro", [str(base / "bench" / "shoal_bench"),
+                           "--benchmark_filter=" + args.bench_filter,
+                           "--benchmark_out=" + base_out, "--benchmark_out_format=json"]
+        + min_time, 600, prefixed(lambda out: shoal_micro(out, base_out)), out_file=base_out))
+    demo_at = [c.name for c in cs].index("shoal_demo")
+    cs.insert(demo_at + 1, Contestant(
+        "baseline_demo", [str(base / "examples" / "rotate_images"), str(images_dir), "--json",
+                          "--num-cpus", n], 300, prefixed(shoal_demo), images=True))
+    return cs
+
+
+def round_order(cs, i):
+    """Round i's order: a baseline contestant runs right after its counterpart in even rounds and
+    right before it in odd ones, so that neither always inherits the other's after-effects."""
+    if i % 2 == 0:
+        return list(cs)
+    order = list(cs)
+    for base, shadowed in BASELINE_OF.items():
+        names = [c.name for c in order]
+        if base in names and shadowed in names:
+            a, b = names.index(shadowed), names.index(base)
+            order[a], order[b] = order[b], order[a]
+    return order
 
 
 def show_command(cmd):
@@ -381,6 +434,8 @@ def table_rows(m, workers, num_images):
          "Python Pool start + map + close/join", "py_img_total_ms", "lower", None),
         (imgs + ": init() in the demo", "shoal_img_init_ms", "ms", "Python Pool start-up",
          "py_img_startup_ms", "lower", None),
+        ("init() in the demo, start method forkserver", "fs_img_init_ms", "ms",
+         "init() in the demo, start method fork", "shoal_img_init_ms", "lower", None),
     ]
 
 
@@ -495,6 +550,53 @@ def target_rows(m, rounds):
     return rows
 
 
+# The figures compared before and after (with --baseline-build-dir): label, key, unit, better.
+BEFORE_AFTER = [
+    ("init(), 2 workers", "init2_ms", "ms", "lower"),
+    ("init(), 2 workers, forkserver", "init2_forkserver_ms", "ms", "lower"),
+    ("shutdown(), 2 workers", "shutdown2_ms", "ms", "lower"),
+    ("first task of a fresh worker returns", "first_result_us", "us", "lower"),
+    ("first task of a fresh worker fails", "first_failure_us", "us", "lower"),
+    ("sync round trip p50", "sync_p50_us", "us", "lower"),
+    ("sync round trip p99", "sync_p99_us", "us", "lower"),
+    ("async empty tasks, one submitter", "async_per_s", "/s", "higher"),
+    ("async, first batch", "async_first_per_s", "/s", "higher"),
+    ("put 64 B", "put64_us", "us", "lower"),
+    ("get 64 B", "get64_us", "us", "lower"),
+    ("put 100 MB", "put100_ms", "ms", "lower"),
+    ("get 100 MB (a copy)", "get100_ms", "ms", "lower"),
+    ("get 100 MB task result (a copy)", "get_result100_ms", "ms", "lower"),
+    ("get 100 MB cv::Mat (a copy)", "get_mat100_ms", "ms", "lower"),
+    ("get_view 100 MB p50", "getview100_us", "us", "lower"),
+    ("wait over 1,000 refs, one at a time", "wait1000_ms", "ms", "lower"),
+    ("chain of 1,000 dependent tasks", "chain1000_ms", "ms", "lower"),
+    ("1,000,000 tasks, rate", "million_per_s", "/s", "higher"),
+    ("image workload: processing", "shoal_img_ms", "ms", "lower"),
+    ("image workload: init()", "shoal_img_init_ms", "ms", "lower"),
+]
+
+
+def before_after_rows(m, rounds):
+    """This build against the baseline: both medians and the median of per-round ratios
+    (this ÷ baseline). Empty without a baseline."""
+    rows = []
+    for label, key, unit, better in BEFORE_AFTER:
+        base = BASELINE_PREFIX + key
+        if m.get(key) is None and m.get(base) is None:
+            continue
+        rows.append({"figure": label, "before": m.get(base), "after": m.get(key), "unit": unit,
+                     "ratio": paired_ratio(rounds, key, base), "better": better})
+    return rows
+
+
+def before_after_cells(row):
+    return [row["figure"], fmt(row["before"], row["unit"]), fmt(row["after"], row["unit"]),
+            fmt_ratio(row["ratio"]) if row["ratio"] is not None else "n/a", row["better"]]
+
+
+BEFORE_AFTER_HEADER = ["figure", "before", "after", "after ÷ before", "better"]
+
+
 def table_cells(row):
     return [row["figure"], fmt(row["shoal"], row["unit"]), row["anchor"] or "",
             fmt(row["anchor_value"], row["unit"]) if row["anchor"] else "",
@@ -506,9 +608,9 @@ def table_cells(row):
 HEADER = ["figure", "shoal", "anchor", "anchor value", "ratio", "better", "goal"]
 
 
-def text_table(rows):
-    cells = [HEADER] + [table_cells(r) for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(HEADER))]
+def text_table(rows, header=HEADER, cells_of=table_cells):
+    cells = [header] + [cells_of(r) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
     lines = []
     for i, c in enumerate(cells):
         lines.append("  ".join(s.ljust(w) for s, w in zip(c, widths)).rstrip())
@@ -517,10 +619,10 @@ def text_table(rows):
     return "\n".join(lines)
 
 
-def markdown_table(rows):
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+def markdown_table(rows, header=HEADER, cells_of=table_cells):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in table_cells(r)) + " |")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells_of(r)) + " |")
     return "\n".join(lines)
 
 
@@ -537,7 +639,10 @@ def check_means(results, rounds):
         if ref_name is None:
             continue
         ref = results[ref_name][i]["means"]
-        for name in ("python_images", "python_keepmem", "threads", "sequential", "shoal_demo"):
+        for name in ("python_images", "python_keepmem", "threads", "sequential", "shoal_demo",
+                     "shoal_demo_forkserver", "baseline_demo"):
+            if name not in results:
+                continue
             r = results[name][i]
             if name == ref_name or "means" not in r:
                 continue
@@ -622,6 +727,8 @@ def report(args, mi, results, medians, rows, means_lines, commands, failures, lo
         versions.get("opencv") or "?", versions.get("numpy") or "?")
     keys = [k for row in table_rows({}, 0, 0) for k in (row[1], row[4])
             if isinstance(k, str)]
+    if args.baseline_build_dir:
+        keys += [k for row in BEFORE_AFTER for k in (row[1], BASELINE_PREFIX + row[1])]
     keys = list(dict.fromkeys(keys))
     spread = spread_lines(results, keys)
 
@@ -636,6 +743,11 @@ def report(args, mi, results, medians, rows, means_lines, commands, failures, lo
              for t in target_rows(medians, rounds)]
     if speedup_line:
         t.append(speedup_line)
+    before_after = before_after_rows(medians, rounds)
+    if before_after:
+        t += ["", "before = %s (%s), after = this build; ratio = median of per-round ratios:" % (
+            args.baseline_label, args.baseline_build_dir),
+              text_table(before_after, BEFORE_AFTER_HEADER, before_after_cells)]
     if failures:
         t += ["", "failures:"] + ["  " + f for f in failures]
     t += ["", "per-run values:"] + ["  %-22s %s" % (k, ", ".join("%.4g" % v for v in vs))
@@ -691,6 +803,13 @@ def report(args, mi, results, medians, rows, means_lines, commands, failures, lo
           ""] + ["- " + line for line in means_lines]
     if speedup_line:
         md.append("- " + speedup_line[0].upper() + speedup_line[1:] + ".")
+    if before_after:
+        md += ["", "## Before and after", "",
+               "This build (after) against `%s` (before), built alike and run in the same rounds, "
+               "each next to its counterpart, the pair's order alternating round by round. The "
+               "ratio is the median of the per-round ratios after ÷ before: below 1 favours the "
+               "new build for times, above 1 for rates." % args.baseline_label, "",
+               markdown_table(before_after, BEFORE_AFTER_HEADER, before_after_cells)]
     if failures:
         md += ["", "## Failures", ""] + ["- " + f for f in failures]
     md += ["", "## Every run", "", "| figure | values, run by run |", "|---|---|"]
@@ -727,6 +846,11 @@ def main():
     parser.add_argument("--bench-filter", default=SHOAL_FILTER,
                         help="--benchmark_filter for the shoal benchmarks")
     parser.add_argument("--only", help="comma-separated contestants to run (for development)")
+    parser.add_argument("--baseline-build-dir", metavar="DIR",
+                        help="also run shoal_bench and rotate_images from this build (of another "
+                             "commit) next to this build's, and report before and after")
+    parser.add_argument("--baseline-label", default="baseline",
+                        help="what the baseline build is, for the report (e.g. its commit)")
     parser.add_argument("--scratch", help="folder for images and benchmark output (default: a "
                                           "new temporary folder, removed at the end)")
     parser.add_argument("--markdown", metavar="PATH", help="also write the report as Markdown")
@@ -736,10 +860,16 @@ def main():
         parser.error("--runs, --images and --workers must be at least 1")
 
     if args.only:
-        unknown = set(args.only.split(",")) - set(CONTESTANTS)
+        known = CONTESTANTS + (list(BASELINE_OF) if args.baseline_build_dir else [])
+        unknown = set(args.only.split(",")) - set(known)
         if unknown:
             parser.error("unknown contestants: %s (known: %s)" % (
-                ", ".join(sorted(unknown)), ", ".join(CONTESTANTS)))
+                ", ".join(sorted(unknown)), ", ".join(known)))
+    if args.baseline_build_dir:
+        for exe in ("bench/shoal_bench", "examples/rotate_images"):
+            if not os.access(Path(args.baseline_build_dir) / exe, os.X_OK):
+                parser.error("--baseline-build-dir %s has no %s: build it first (scripts/bench.sh "
+                             "--baseline COMMIT does)" % (args.baseline_build_dir, exe))
 
     scratch = Path(args.scratch or tempfile.mkdtemp(prefix="shoal-compare-")).resolve()
     try:
@@ -771,12 +901,13 @@ def compare(args, scratch):
 
     # 2. The rounds.
     cs = contestants(args, build, scratch, images_dir)
-    assert [c.name for c in cs] == CONTESTANTS
+    names = [c.name for c in cs]
+    assert [n for n in names if n not in BASELINE_OF] == CONTESTANTS
     if args.only:
         cs = [c for c in cs if c.name in args.only.split(",")]
-    results = {name: [] for name in CONTESTANTS}
+    results = {name: [] for name in names}
     for i in range(args.runs):
-        for c in cs:
+        for c in round_order(cs, i):
             print("compare: round %d/%d: %-14s" % (i + 1, args.runs, c.name), end="", flush=True)
             r = run_contestant(c, images_dir, args.images)
             results[c.name].append(r)
@@ -816,6 +947,7 @@ def compare(args, scratch):
         Path(args.json).write_text(json.dumps(
             {"machine": mi, "args": vars(args), "commands": commands, "medians": medians,
              "table": rows, "targets": target_rows(medians, per_round(results, args.runs)),
+             "before_after": before_after_rows(medians, per_round(results, args.runs)),
              "means_ok": means_ok, "failures": failures, "runs": results},
             indent=1, default=str))
         print("compare: wrote " + args.json)

@@ -18,3 +18,16 @@ if(SHOAL_SANITIZE)
   add_compile_options(${_shoal_san})
   add_link_options(${_shoal_san})
 endif()
+
+# Clang's thread-safety analysis over the lock annotations (src/common/thread_annotations.hpp),
+# with its findings as errors. Off by default because only clang has it; CI runs it through
+# scripts/check-thread-safety.sh.
+option(SHOAL_THREAD_SAFETY "Check lock annotations with clang's -Wthread-safety, as errors" OFF)
+if(SHOAL_THREAD_SAFETY)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "SHOAL_THREAD_SAFETY=ON needs clang (configure with CXX=clang++): "
+                        "${CMAKE_CXX_COMPILER_ID} has no thread-safety analysis, and the "
+                        "annotations expand to nothing there")
+  endif()
+  target_compile_options(shoal_build_flags INTERFACE -Wthread-safety -Werror=thread-safety)
+endif()

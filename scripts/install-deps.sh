@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package shoal needs to build, test, run the demo and benchmark.
+# Installs every Debian 12 package shoal needs to build, test, check, run the demo and benchmark.
 # Idempotent: packages already present are skipped, so a second run costs one dpkg query.
 # Run as root (or with sudo available) on Debian 12.
 set -euo pipefail
@@ -10,6 +10,7 @@ packages=(
   libmsgpack-cxx-dev                     # serialization of task arguments and results
   libspdlog-dev libfmt-dev               # logging
   libgtest-dev libgmock-dev              # tests
+  clang clang-format clang-tidy          # thread-safety build, format and lint checks (all 14)
   libbenchmark-dev                       # benchmarks
   libcli11-dev nlohmann-json3-dev        # command lines and JSON output of examples
   libopencv-dev                          # the image-rotation demo

@@ -12,8 +12,7 @@
 #include <boost/interprocess/mem_algo/rbtree_best_fit.hpp>
 #include <boost/interprocess/offset_ptr.hpp>
 #include <boost/interprocess/sync/mutex_family.hpp>
-
-#include "src/common/process_role.hpp"
+#include <unistd.h>
 
 namespace shoal::internal {
 
@@ -35,7 +34,7 @@ struct Allocator::Impl {
 };
 
 Allocator::Allocator(char* base, std::uint64_t size)
-    : impl_(std::make_unique<Impl>(base, size)), size_(size) {}
+    : impl_(std::make_unique<Impl>(base, size)), size_(size), owner_(getpid()) {}
 
 // The largest block an empty segment gives, found by bisection (about 30 trial allocations).
 static std::uint64_t bisect_largest_block(Allocator::Impl::Segment& segment) {
@@ -54,8 +53,8 @@ static std::uint64_t bisect_largest_block(Allocator::Impl::Segment& segment) {
 }
 
 // The largest object the empty arena takes. The runtime asks at init(), so it must be cheap:
-// bisecting the arena itself touched a fresh page per trial (9 ms for a 4 GiB store here). An
-// empty segment's bookkeeping does not depend on its size (120 bytes more than
+// bisecting the arena itself touched a fresh page per trial (milliseconds for a store of
+// gigabytes). An empty segment's bookkeeping does not depend on its size (120 bytes more than
 // get_free_memory() reports, measured from 64 KiB to 1 GiB), so the bisection runs on a small
 // heap segment, and the answer is checked here with two trials that touch no fresh page (the
 // block that fits is the whole free block, so nothing is split). Bisect here if the check fails.
@@ -85,8 +84,9 @@ std::uint64_t Allocator::free_bytes() const { return impl_->segment.get_free_mem
 
 std::optional<std::uint64_t> Allocator::allocate(std::uint64_t size) {
   // The rule that keeps a crashed worker from wedging the store (allocator.hpp). A fork carries
-  // a copy of this object into every worker; using it there would be a bug, so stop loudly.
-  if (g_process_role.load(std::memory_order_relaxed) != ProcessRole::kDriver) {
+  // a copy of this object into every worker; using it there would be a bug, so stop loudly. (A
+  // getpid() per allocation: only objects too large to travel in a message come here.)
+  if (getpid() != owner_) {
     std::fputs("shoal: internal error: the object store allocator was used outside the driver\n",
                stderr);
     std::abort();

@@ -3,8 +3,8 @@
 // robust: a process killed inside allocate() left the segment's mutex held in 39 of 40 trials.)
 // Workers ask the driver for space with a message and receive an offset.
 //
-// Boost.Interprocess's rbtree_best_fit with null_mutex_family does the bookkeeping (about 120 ns
-// per allocate+free here). Its block headers live inside the arena, next to the objects.
+// Boost.Interprocess's rbtree_best_fit with null_mutex_family does the bookkeeping (best fit over a
+// red-black tree of free blocks). Its block headers live inside the arena, next to the objects.
 //
 // Thread safety: none; the driver serialises calls.
 #pragma once
@@ -13,11 +13,14 @@
 #include <memory>
 #include <optional>
 
+#include <sys/types.h>
+
 namespace shoal::internal {
 
 class Allocator {
  public:
-  /// Manages [base, base + size). Objects are aligned to kAlignment.
+  /// Manages [base, base + size). Objects are aligned to kAlignment. Only the process that made
+  /// it may allocate: allocate() in a fork of it (a worker) aborts, loudly.
   Allocator(char* base, std::uint64_t size);
   ~Allocator();
   Allocator(const Allocator&) = delete;
@@ -46,6 +49,7 @@ class Allocator {
  private:
   std::unique_ptr<Impl> impl_;
   std::uint64_t size_;
+  pid_t owner_;  // the process that made it
   std::uint64_t used_ = 0;
   std::uint64_t frees_ = 0;
   std::uint64_t max_object_ = 0;  // 0 until max_object_bytes() computes it

@@ -5,7 +5,8 @@
 // behind and no other user can open it; it is not limited by the size of /dev/shm (Docker's
 // 64 MB); and it is freed by the kernel when the last process mapping it exits.
 // The mapping is sparse: pages are taken on first touch and kept after that (the allocator reuses
-// them), because a fresh shared page costs about 10x a reused one on our machines.
+// them), because a fresh shared page costs many times a reused one (bench/NOTES.md,
+// "This machine's floors").
 //
 // Thread safety: immutable after create(); base() may be read from any thread.
 #pragma once

@@ -64,14 +64,15 @@ _Unwind_Reason_Code visit_frame(_Unwind_Context* context, void* arg) {
 
 }  // namespace
 
-ThrowTrace::Armed::Armed(ThrowTrace& trace, const void* boundary) noexcept {
+ThrowTrace::Armed::Armed(ThrowTrace& trace, const void* boundary) noexcept : previous_(t_armed) {
   for (Record& r : trace.records_) r = Record{};
   trace.next_ = 0;
   trace.boundary_ = reinterpret_cast<std::uintptr_t>(boundary);
   t_armed = &trace;
 }
 
-ThrowTrace::Armed::~Armed() { t_armed = nullptr; }
+// A task that ran a task in its own thread (local mode) gets its own recording back.
+ThrowTrace::Armed::~Armed() { t_armed = previous_; }
 
 void ThrowTrace::on_throw(void* object, const std::type_info* type, const void* thrower) noexcept {
   if (ThrowTrace* trace = t_armed; trace != nullptr) trace->record(object, type, thrower);
@@ -152,13 +153,12 @@ Fn next_definition(const char* name) {
 }
 
 CxaThrow next_cxa_throw() {
-  static const CxaThrow next = next_definition<CxaThrow>("__cxa_throw");
+  static const auto next = next_definition<CxaThrow>("__cxa_throw");
   return next;
 }
 
 CxaAllocateException next_cxa_allocate_exception() {
-  static const CxaAllocateException next =
-      next_definition<CxaAllocateException>("__cxa_allocate_exception");
+  static const auto next = next_definition<CxaAllocateException>("__cxa_allocate_exception");
   return next;
 }
 

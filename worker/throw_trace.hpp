@@ -17,9 +17,10 @@
 // - Frames are recorded from the throw down to the task's entry (the worker loop's frames are
 //   left out), at most kMaxFrames of them.
 //
-// Thread safety: at most one ThrowTrace is armed per process at a time (the worker's one thread
-// arms it around each task). Recording happens only on the armed thread; frames_of_current() must
-// be called on that thread too.
+// Thread safety: a ThrowTrace is armed on one thread at a time (the worker's one thread arms it
+// around each task; in local mode every thread that runs a task arms its own, nested ones
+// included). Recording happens only on the armed thread; frames_of_current() must be called on
+// that thread too.
 #pragma once
 
 #include <cstddef>
@@ -50,6 +51,9 @@ class ThrowTrace {
     ~Armed();
     Armed(const Armed&) = delete;
     Armed& operator=(const Armed&) = delete;
+
+   private:
+    ThrowTrace* previous_;  // armed on this thread before (a task running a task in local mode)
   };
 
   /// Call inside a catch handler, on the armed thread: the code addresses (innermost first) where

@@ -18,14 +18,14 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/core_runtime.hpp"
+#include "src/common/function_registry.hpp"
 #include "src/common/limits.hpp"
 #include "src/common/module_frames.hpp"
-#include "src/common/process_role.hpp"
 #include "src/transport/frame.hpp"
-#include "src/transport/messages.hpp"
+#include "src/transport/protocol.hpp"
 #include "src/transport/socket_io.hpp"
 #include "worker/exception_description.hpp"
-#include "worker/function_registry.hpp"
 #include "worker/invoke_context.hpp"
 #include "worker/throw_trace.hpp"
 
@@ -34,11 +34,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t kCoalesceBytes = 64 * 1024;
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kCoalesceBytes = std::size_t{64} * 1024;
+constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 // A failed task's reply stays far below the frame limit: what() and the type name are cut (the
 // frames are bounded by ModuleFrames::kMaxFrames).
-constexpr std::size_t kMaxWhat = 64 * 1024;
+constexpr std::size_t kMaxWhat = std::size_t{64} * 1024;
 
 // The driver closed its end (or we were told to stop): leave quietly.
 struct DriverGone {};
@@ -72,9 +72,7 @@ class WorkerLoop {
   };
 
   void send_ready() {
-    put_header(out_, MessageType::kReady, static_cast<std::uint64_t>(p_.slot),
-               sizeof(std::int64_t));
-    out_.put(static_cast<std::int64_t>(getpid()));
+    encode_ready(out_, Ready{p_.worker, getpid()});
     flush();
   }
 
@@ -83,12 +81,12 @@ class WorkerLoop {
       if (!backlog_.empty()) {
         OwnedFrame f = std::move(backlog_.front());
         backlog_.pop_front();
-        handle(f.header, f.body.data());
+        handle(Frame{f.header, f.body.data()});
         continue;
       }
-      FrameParser::Frame f;
+      Frame f;
       if (next_frame(&f)) {
-        handle(f.header, f.body);
+        handle(f);
         continue;
       }
       flush();  // about to block: nothing may wait in the buffer
@@ -96,7 +94,7 @@ class WorkerLoop {
     }
   }
 
-  bool next_frame(FrameParser::Frame* f) {
+  bool next_frame(Frame* f) {
     try {
       return parser_.next(f);
     } catch (const FrameError& e) {
@@ -104,11 +102,12 @@ class WorkerLoop {
     }
   }
 
-  void handle(const FrameHeader& h, const char* body) {
-    if (h.type != MessageType::kTask) {
-      throw ProtocolViolation{std::string("unexpected ") + message_type_name(h.type) + " message"};
+  void handle(const Frame& f) {
+    if (f.header.type != MessageType::kTask) {
+      throw ProtocolViolation{std::string("unexpected ") + message_type_name(f.header.type) +
+                              " message"};
     }
-    run_task(h.id, body, h.body_size);
+    run_task(f);
     // Hold the reply back only if the next task is already here and expected to be short: then
     // both replies share one write. Before anything else, send now (the next task may be long).
     if (!next_task_expected_short() || out_.size() >= kCoalesceBytes) flush();
@@ -132,32 +131,29 @@ class WorkerLoop {
     }
   }
 
-  void run_task(std::uint64_t task_id, const char* body, std::size_t size) {
+  void run_task(const Frame& frame) {
     const FunctionRegistry& registry = FunctionRegistry::instance();
     const RegisteredFunction* fn = nullptr;
+    Task task;
     try {
-      ByteReader in(body, size);
-      const TaskHeader th = read_task_header(in);
-      fn = registry.at(th.function_index);
-      if (fn == nullptr || fn->check != th.function_check) {
-        throw DecodeError("task names function #" + std::to_string(th.function_index) +
+      task = decode_task(frame);
+      fn = registry.at(task.header.function_index);
+      if (fn == nullptr || fn->check != task.header.function_check) {
+        throw DecodeError("task names function #" + std::to_string(task.header.function_index) +
                           ", which this worker does not have");
       }
-      args_.clear();
-      for (std::uint32_t i = 0; i < th.arg_count; ++i) {
-        ValueRecord r = read_record(in);
-        if (r.kind == RecordKind::kRef) throw DecodeError("unresolved ref argument");
+      for (const ValueRecord& r : task.args) {
         if (r.kind == RecordKind::kStore && !arena_contains(r.offset, r.size)) {
           throw DecodeError("argument lies outside the object store");
         }
-        args_.push_back(r);
       }
-      in.expect_done("task");
     } catch (const DecodeError& e) {
       throw ProtocolViolation{std::string("bad task message: ") + e.what()};
     }
+    args_ = std::move(task.args);
+    const std::uint64_t task_id = task.task;
 
-    InvokeContextImpl ctx(&args_, p_.arena_base, p_.arena_size,
+    InvokeContextImpl ctx(&args_, p_.arena_base,
                           [this, task_id](std::uint64_t n) { return allocate(task_id, n); });
     const auto started = Clock::now();
     TaskStatus status = TaskStatus::kOk;
@@ -187,20 +183,26 @@ class WorkerLoop {
     }
     const auto exec_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
-    const std::size_t frame = begin_frame(out_, MessageType::kTaskDone, task_id);
-    put_task_done_prefix(out_, status, exec_ns);
+    TaskDone done;
+    done.task = task_id;
+    done.status = status;
+    done.exec_ns = exec_ns;
     if (status == TaskStatus::kOk) {
-      out_.write(ctx.result_record().data(), ctx.result_record().size());
+      ByteReader record(ctx.result_record().data(), ctx.result_record().size());
+      done.value = read_record(record);
     } else if (status == TaskStatus::kError) {
       if (what.size() > kMaxWhat) what.resize(kMaxWhat);
       if (type_name.size() > kMaxWhat) type_name.resize(kMaxWhat);
-      // Addresses only: naming them reads symbol tables (about 100 ms the first time in a
-      // process), which the driver does if and when the program asks (TaskError::backtrace()).
-      put_task_error(out_, type_name, what, to_module_frames(thrown_at));
+      done.type_name = type_name;
+      done.what = what;
+      // Addresses only: naming them reads symbol tables (slow the first time in a process), which
+      // the driver does if and when the program asks (TaskError::backtrace()).
+      done.frames = to_module_frames(thrown_at);
     } else {
-      put_store_full(out_, requested, capacity);
+      done.requested = requested;
+      done.capacity = capacity;
     }
-    end_frame(out_, frame);
+    encode_task_done(out_, done);
     end_task_output();
   }
 
@@ -230,19 +232,21 @@ class WorkerLoop {
   // arrive meanwhile for later.
   std::uint64_t allocate(std::uint64_t task_id, std::uint64_t size) {
     // Replies held back for coalescing go first: the driver expects them in task order.
-    put_header(out_, MessageType::kAllocRequest, task_id, sizeof(std::uint64_t));
-    out_.put(size);
+    const std::uint64_t request = ++requests_;
+    encode_alloc_request(out_, AllocRequest{task_id, request, size});
     flush();
     for (;;) {
-      FrameParser::Frame f;
+      Frame f;
       while (next_frame(&f)) {
         if (f.header.type == MessageType::kAllocReply) {
-          if (f.header.id != task_id) throw ProtocolViolation{"allocation reply for another task"};
           AllocReply reply;
           try {
-            reply = read_alloc_reply(f.body, f.header.body_size);
+            reply = decode_alloc_reply(f);
           } catch (const DecodeError& e) {
             throw ProtocolViolation{e.what()};
+          }
+          if (reply.task != task_id || reply.request != request) {
+            throw ProtocolViolation{"allocation reply for another request"};
           }
           if (!reply.ok) {
             throw ObjectStoreFullError("shoal: the object store has no room for this result", size,
@@ -305,6 +309,7 @@ class WorkerLoop {
   detail::ByteBuffer out_;
   std::deque<OwnedFrame> backlog_;
   std::vector<ValueRecord> args_;
+  std::uint64_t requests_ = 0;  // AllocRequest ids sent so far
   ThrowTrace throw_trace_;
 };
 
@@ -321,7 +326,10 @@ static void keep_memory() {
 }
 
 int run_worker(const WorkerParams& params) {
-  g_process_role.store(ProcessRole::kWorker);
+  // The shoal API inside a task: refused, with the reason, by this process's runtime.
+  exchange_current_runtime(std::make_shared<UnusableRuntime>(
+      "shoal: the shoal API was called inside a remote function (in a worker); nested tasks are "
+      "not supported: return a value and call remote() from the driver instead"));
   // Line-buffered stdio: each line reaches the pipe (or terminal) when it ends, so a line printed
   // just before abort(), a segfault or SIGKILL is not lost in a stdio buffer. Costs a write per
   // line, which a task printing in a tight loop may notice. When output is forwarded to the

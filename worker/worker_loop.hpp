@@ -19,8 +19,8 @@
 namespace shoal::internal {
 
 struct WorkerParams {
-  int socket = -1;  // this worker's end of its socketpair with the driver
-  int slot = 0;     // the worker's index in the pool, for logs
+  int socket = -1;           // this worker's end of its socketpair with the driver
+  std::uint64_t worker = 0;  // the worker's id in the pool
   char* arena_base = nullptr;
   std::uint64_t arena_size = 0;
   /// Its stdout and stderr are pipes to the driver's log (Config::log_to_driver), not the

@@ -71,6 +71,16 @@ struct Config {
   /// Anything else: InvalidConfigError. "forkserver" in a program not linked as above:
   /// InvalidConfigError saying how to link it.
   std::string start_method{};
+
+  /// Local mode, as Ray's local_mode: every task runs at remote(), on the calling thread, in this
+  /// process: no worker process, no socket, no shared-memory store. The API, ObjectRef semantics,
+  /// errors (TaskError with the type, what(), function and backtrace) and resource maps are those
+  /// of a session with workers; num_cpus and object_store_memory are checked and reported the
+  /// same way. For stepping through tasks in a debugger, sanitizers, valgrind and tests. Nothing
+  /// runs in parallel, get() never waits, a task that crashes takes the program with it, and
+  /// every value lives on the heap (ObjectStoreStats::inline_bytes). start_method is not used,
+  /// but is still checked: a value other than those above is an InvalidConfigError.
+  bool local_mode = false;
 };
 
 /// Per-call options: shoal::task(f).options({.num_cpus = 2}).remote(x).

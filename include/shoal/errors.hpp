@@ -154,7 +154,7 @@ class TaskError : public Error {
   const std::string& original_what() const noexcept { return what_; }
   /// The registered name of the remote function that threw.
   const std::string& function_name() const noexcept { return function_name_; }
-  /// The pid of the worker process that ran the task.
+  /// The pid of the worker process that ran the task (in local mode, the program's own).
   std::int64_t pid() const noexcept { return pid_; }
   /// The worker's stack where the exception was thrown (not where it was caught), innermost
   /// first, one frame a line: "#0 0x55d0c1a2b3c4 in parse(std::string const&) at parse.cpp:12".
@@ -164,8 +164,8 @@ class TaskError : public Error {
   /// Empty when the exception was not thrown by a `throw` on the task's thread (thrown on another
   /// thread, or made by std::make_exception_ptr and rethrown).
   /// The worker records the frames as addresses and this process (the driver, a fork of the same
-  /// program) names them on the first call, which may take about 100 ms the first time in a
-  /// thread (reading symbol tables); later calls return the same text at once. A frame in a
+  /// program) names them on the first call, which is slow the first time in a process (it
+  /// reads symbol and line tables); later calls return the same text at once. A frame in a
   /// library that only the worker had loaded shows as "?? (libfoo.so+0x1a2b)". Thread safe.
   const std::string& backtrace() const noexcept { return detail::backtrace_text(backtrace_.get()); }
 

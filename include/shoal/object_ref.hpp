@@ -34,7 +34,7 @@ class ObjectRef {
   bool valid() const noexcept { return handle_ != nullptr; }
   explicit operator bool() const noexcept { return valid(); }
 
-  /// The object's id, unique for the life of the process; 0 for an empty ref.
+  /// The object's id, unique for the life of the process (across sessions); 0 for an empty ref.
   std::uint64_t id() const noexcept { return handle_ ? detail::object_id_of(*handle_) : 0; }
 
   friend bool operator==(const ObjectRef& a, const ObjectRef& b) noexcept {

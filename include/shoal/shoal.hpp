@@ -20,7 +20,10 @@
 //
 // Thread safety: every function here may be called from any driver thread at any time, except
 // that init() and shutdown() must not race each other. Calling the API from inside a task (in a
-// worker) throws Error: nested tasks are not supported yet.
+// worker) throws Error saying so (shutdown() there does nothing): tasks that start tasks are not
+// supported yet, except in local mode (Config::local_mode), where tasks run in the program itself.
+// In a process the program fork()ed from a running session, every call throws Error: use shoal
+// from the parent.
 #pragma once
 
 #include <chrono>
@@ -45,17 +48,21 @@ namespace shoal {
 // Life cycle
 
 /// Starts shoal: creates the object store, forks the fork helper and one worker per CPU, and
-/// returns once every worker is ready (a few milliseconds). Call it from the main thread, early,
-/// before starting threads of your own: workers are copies of the program as it is at this
-/// moment, so what init() sees (globals, loaded data) the workers see too. Throws
+/// returns once every worker is ready (blocks a few milliseconds; init() per start method is in
+/// docs/benchmarks.md). Call it from the main thread, early, before starting threads of your own:
+/// workers are copies of the program as it is at this moment, so what init() sees (globals,
+/// loaded data) the workers see too (Config::start_method says what happens otherwise). With
+/// Config::local_mode it starts no process: tasks run inside remote(). Throws
 /// AlreadyInitializedError if shoal is running, InvalidConfigError for a bad Config, SystemError
-/// if the OS refuses a resource. After a failure nothing is left running.
+/// if the OS refuses a resource, Error inside a task or in a fork() of a running program. After a
+/// failure nothing is left running. As Ray's ray.init().
 void init(const Config& config = {});
 
 /// Stops shoal: fails tasks still pending, kills and reaps every worker and the fork helper, and
-/// frees the store. Blocks until all of that is done (normally well under 100 ms). Safe to call
-/// when shoal is not running. Also runs automatically at normal process exit. Threads blocked in
-/// get() or wait() are woken with an Error. ObjectRefs that survive become stale. With
+/// frees the store. Blocks until all of that is done (milliseconds: BM_InitShutdown in
+/// docs/benchmarks.md). Does nothing when shoal is not running, inside a task, or in a fork() of
+/// a running program. Also runs automatically at normal process exit. Threads blocked
+/// in get() or wait() are woken with an Error. ObjectRefs that survive become stale. With
 /// Config::log_to_driver, every line the workers wrote has been printed when it returns (it stops
 /// waiting after 1 s for output pipes still held by a process that a task started and that left
 /// its worker's process group).
@@ -80,7 +87,10 @@ auto put(const V& value);
 /// Blocks until the object is ready, then returns a copy of its value. If the task that makes it
 /// threw, rethrows that as TaskError (WorkerCrashedError if its worker kept dying;
 /// ObjectStoreFullError if its result did not fit in the store, see put()). Throws
-/// InvalidObjectRefError for an empty or stale ref, NotInitializedError.
+/// InvalidObjectRefError for an empty ref or one from a session that was shut down,
+/// TypeMismatchError if the object holds another type, Error if the session broke (it says why: the
+/// fork helper died, no worker could start) or if shutdown() runs while it waits. As Ray's
+/// ray.get().
 template <class T>
 T get(const ObjectRef<T>& ref);
 
@@ -125,7 +135,8 @@ struct WaitResult {
 /// timeout (see get() for what every timeout means), then splits refs: `ready` holds at most
 /// num_returns refs, the first ready ones in input order; `not_ready` holds all others, in input
 /// order. A timeout is not an error: fewer refs are ready. Throws InvalidConfigError if num_returns
-/// > refs.size().
+/// > refs.size(), InvalidObjectRefError for an empty or stale ref, Error as get() does for a
+/// broken session or a shutdown() while it waits. As Ray's ray.wait().
 ///   auto [ready, not_ready] = shoal::wait(refs, 1);
 template <class T>
 WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_returns = 1);
@@ -138,11 +149,14 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_return
 // Resources and the store
 
 /// Ray's resource map for the whole machine: "CPU" (the worker count), "memory" (bytes for tasks),
-/// "object_store_memory" (bytes), "node:<address>" (1). Throws NotInitializedError.
+/// "object_store_memory" (bytes), "node:<address>" (1). Does not block on tasks. Throws
+/// NotInitializedError before init(), Error inside a task or in a fork. As Ray's
+/// ray.cluster_resources().
 std::map<std::string, double> cluster_resources();
 
 /// cluster_resources() minus what running tasks hold (their TaskOptions::num_cpus and memory),
-/// exact at the moment of the call. As in Ray, a resource at zero is left out.
+/// exact at the moment of the call. As in Ray, a resource at zero is left out. Throws as
+/// cluster_resources(). As Ray's ray.available_resources().
 std::map<std::string, double> available_resources();
 
 /// What the object store holds right now. Objects under a small threshold live in the driver's
@@ -153,6 +167,8 @@ struct ObjectStoreStats {
   std::uint64_t inline_bytes = 0;    // bytes of small objects held in the driver
   std::uint64_t num_objects = 0;     // objects alive (ready or still being computed)
 };
+/// Throws NotInitializedError before init(), Error inside a task or in a fork. (Plasma reports the
+/// same figures; Ray has no public call for them.)
 ObjectStoreStats object_store_stats();
 
 // ---------------------------------- inline implementation --------------------------------------

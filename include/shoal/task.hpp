@@ -10,7 +10,8 @@
 // not affect the task) or an ObjectRef<T> for a parameter of type T (a dependency: the task runs
 // once the object exists). remote() does not block on the task; it returns at once, except that a
 // large argument passed by value goes to the object store like put(), and waits as put() does
-// when the store is full.
+// when the store is full. In local mode (Config::local_mode) the task runs inside remote(), which
+// returns when it has finished (its exception, if any, comes from get() all the same).
 //
 // Thread safety: a TaskCaller is a small value; calling remote() on it from several threads at
 // once is safe.
@@ -72,6 +73,8 @@ class TaskCaller<R (*)(Params...)> {
   explicit TaskCaller(Function f) noexcept : f_(f) {}
 
   /// Returns a copy of this caller with per-call options (see TaskOptions).
+  // The check misses the move below (the assignment depends on the template's parameters).
+  // NOLINTNEXTLINE(performance-unnecessary-value-param)
   TaskCaller options(TaskOptions options) const {
     TaskCaller copy(*this);
     copy.options_ = std::move(options);
@@ -82,7 +85,8 @@ class TaskCaller<R (*)(Params...)> {
   /// NotInitializedError before init(), FunctionNotRegisteredError if f was not registered with
   /// SHOAL_REMOTE, InvalidConfigError for out-of-range options, InvalidObjectRefError for an
   /// empty or stale ObjectRef argument, ObjectStoreFullError if a large argument passed by value
-  /// does not fit in the store (see put()).
+  /// does not fit in the store (see put()), Error inside a task (in a worker) or in a fork of a
+  /// running program. As Ray's f.remote().
   template <class... A>
   ObjectRef<R> remote(A&&... a) const {
     static_assert(sizeof...(A) == sizeof...(Params),

@@ -28,9 +28,9 @@ constexpr std::string_view kNames[] = {"trace", "debug",    "info", "warn",
 // while no other shoal thread exists (before the I/O thread starts, or in a fresh child), so a
 // shared_ptr read atomically by write() is enough.
 //
-// Why lazily: building the spdlog sink costs about 150 us the first time in a process, and 1-2 ms
-// in a freshly forked worker (one-time library set-up plus copy-on-write faults), which was most
-// of a worker's start-up; most workers never log a line.
+// Why lazily: building the spdlog sink is a one-time library set-up, several times dearer in a
+// freshly forked worker (copy-on-write faults), and it was most of a worker's start-up; most
+// workers never log a line.
 std::shared_ptr<spdlog::logger> g_logger;
 std::atomic<int> g_level{static_cast<int>(Level::kWarn)};
 std::string g_child_tag;         // empty in the driver; "worker 3 pid 1234" in a child

@@ -3,9 +3,10 @@
 // loaded at other addresses (a worker started by exec, a library loaded by one process only).
 //
 // Why: a failed task's worker records raw return addresses, but naming them (reading symbol and
-// line tables) costs about 100 ms the first time in a process. The worker therefore sends the
-// frames in this form, and the driver names them when the program first asks for the text
-// (TaskError::backtrace()), in its own address space.
+// line tables) is slow the first time in a process (it reads them from disk;
+// BM_FirstResultAndFirstFailure, docs/benchmarks.md, times a first failure without it). The worker
+// therefore sends the frames in this form, and the driver names them when the program first asks
+// for the text (TaskError::backtrace()), in its own address space.
 #pragma once
 
 #include <cstdint>

@@ -21,7 +21,7 @@ std::string function_name_at(const void* address);
 /// with debug information; "??" for an address no symbol covers). Each frame is looked up where
 /// its module is loaded in this process; a frame of a module this process has not loaded is shown
 /// as "#3 ?? (libfoo.so+0x1a2b)". At most max_bytes long: frames that do not fit are counted in a
-/// last line instead. Slow the first time in a process (it reads symbol tables, about 100 ms):
+/// last line instead. Slow the first time in a process (it reads symbol and line tables):
 /// call it when someone asks for the text, not on a hot path.
 std::string describe_frames(const ModuleFrames& frames, std::size_t max_bytes);
 

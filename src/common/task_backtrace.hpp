@@ -21,7 +21,7 @@ namespace shoal::detail {
 class TaskBacktrace {
  public:
   /// The text is at most this long; further frames are counted in a last line.
-  static constexpr std::size_t kMaxBytes = 16 * 1024;
+  static constexpr std::size_t kMaxBytes = std::size_t{16} * 1024;
 
   explicit TaskBacktrace(internal::ModuleFrames frames) : frames_(std::move(frames)) {}
   /// A text made already (TaskError's public constructor).

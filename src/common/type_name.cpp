@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 
@@ -11,31 +10,39 @@
 
 #include <shoal/detail/type_id.hpp>
 
+#include "src/common/mutex.hpp"
+#include "src/common/thread_annotations.hpp"
+
 namespace shoal::detail {
 namespace {
 
-std::mutex& table_mutex() {
-  static std::mutex mu;
-  return mu;
-}
-std::unordered_map<std::uint64_t, const char*>& table() {
-  static auto* t = new std::unordered_map<std::uint64_t, const char*>();  // never destroyed:
-  return *t;  // type_hash<T>() may run during static destruction of another translation unit
+struct TypeTable {
+  internal::Mutex mu;
+  std::unordered_map<std::uint64_t, const char*> names SHOAL_GUARDED_BY(mu);
+};
+
+// Never destroyed, the mutex included: type_hash<T>() may run during static destruction of
+// another translation unit.
+TypeTable& table() {
+  static auto* t = new TypeTable();
+  return *t;
 }
 
 }  // namespace
 
 void note_type_name(std::uint64_t hash, const char* mangled) {
-  std::lock_guard<std::mutex> lock(table_mutex());
-  table().emplace(hash, mangled);
+  TypeTable& t = table();
+  internal::MutexLock lock(t.mu);
+  t.names.emplace(hash, mangled);
 }
 
 std::string type_name_of_hash(std::uint64_t hash) {
   const char* mangled = nullptr;
   {
-    std::lock_guard<std::mutex> lock(table_mutex());
-    auto it = table().find(hash);
-    if (it != table().end()) mangled = it->second;
+    TypeTable& t = table();
+    internal::MutexLock lock(t.mu);
+    auto it = t.names.find(hash);
+    if (it != t.names.end()) mangled = it->second;
   }
   if (mangled != nullptr) return demangle(mangled);
   char buf[32];

@@ -14,10 +14,10 @@ namespace shoal::internal {
 
 namespace asio = boost::asio;
 namespace {
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 }
 
-Connection::Connection(asio::io_context& io, int fd, Listener* listener, int tag)
+Connection::Connection(asio::io_context& io, int fd, Listener* listener, std::int64_t tag)
     : socket_(io, asio::local::stream_protocol(), fd), listener_(listener), tag_(tag) {}
 
 Connection::~Connection() = default;
@@ -83,7 +83,7 @@ void Connection::write_now_locked() {
 
 void Connection::write_pending() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     write_posted_ = false;
     if (writing_ || pending_.empty() || closed()) return;
     std::swap(pending_, in_flight_);
@@ -94,7 +94,7 @@ void Connection::write_pending() {
                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
                       bool more = false;
                       {
-                        std::lock_guard<std::mutex> lock(self->mu_);
+                        MutexLock lock(self->mu_);
                         self->writing_ = false;
                         self->in_flight_.clear();
                         more = !self->pending_.empty();
@@ -118,7 +118,7 @@ void Connection::close_quietly() { close_socket(); }
 // Under mu_: send() may be writing to the descriptor directly (write_now_locked) on another
 // thread, and a descriptor closed under it could be reused by the kernel for another file.
 bool Connection::close_socket() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (closed_.exchange(true)) return false;
   boost::system::error_code ignored;
   socket_.close(ignored);

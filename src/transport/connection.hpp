@@ -17,7 +17,6 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
@@ -25,6 +24,8 @@
 
 #include <shoal/detail/byte_buffer.hpp>
 
+#include "src/common/mutex.hpp"
+#include "src/common/thread_annotations.hpp"
 #include "src/transport/frame.hpp"
 
 namespace shoal::internal {
@@ -44,7 +45,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   /// Takes ownership of fd (a connected Unix stream socket). `tag` identifies it to the listener.
-  Connection(boost::asio::io_context& io, int fd, Listener* listener, int tag);
+  Connection(boost::asio::io_context& io, int fd, Listener* listener, std::int64_t tag);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -60,8 +61,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// synchronous call. Meant for a peer that is idle; a busy peer's frames are better left to
   /// collect and leave together in one write.
   template <class Append>
-  void send(Append&& append, bool direct = false) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void send(Append&& append, bool direct = false) SHOAL_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     if (closed_.load(std::memory_order_relaxed)) return;
     append(pending_);
     if (direct && !writing_ && !write_posted_) write_now_locked();
@@ -74,27 +75,30 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close_quietly();
 
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
-  int tag() const noexcept { return tag_; }
+  std::int64_t tag() const noexcept { return tag_; }
   int native_handle();
 
  private:
   void read_some();
   std::string end_reason(const boost::system::error_code& ec) const;
-  void schedule_write_locked();
-  void write_now_locked();
-  bool close_socket();  // false if it was closed already
-  void write_pending();
+  void schedule_write_locked() SHOAL_REQUIRES(mu_);
+  void write_now_locked() SHOAL_REQUIRES(mu_);
+  bool close_socket() SHOAL_EXCLUDES(mu_);  // false if it was closed already
+  void write_pending() SHOAL_EXCLUDES(mu_);
 
   boost::asio::local::stream_protocol::socket socket_;
   Listener* listener_;
-  const int tag_;
+  const std::int64_t tag_;
   FrameParser parser_;
 
-  std::mutex mu_;                 // guards pending_, writing_, write_posted_
-  detail::ByteBuffer pending_;    // frames not yet handed to a write
+  // Also held while the socket's descriptor is used from another thread (write_now_locked) or
+  // closed (close_socket), which the annotations do not express: socket_ is used without it on
+  // the I/O thread.
+  Mutex mu_;
+  detail::ByteBuffer pending_ SHOAL_GUARDED_BY(mu_);  // frames not yet handed to a write
   detail::ByteBuffer in_flight_;  // the frames of the current write (I/O thread)
-  bool writing_ = false;
-  bool write_posted_ = false;
+  bool writing_ SHOAL_GUARDED_BY(mu_) = false;
+  bool write_posted_ SHOAL_GUARDED_BY(mu_) = false;
   std::atomic<bool> closed_{false};
 };
 

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include "src/transport/protocol.hpp"
+
 namespace shoal::internal {
 
 void put_header(detail::ByteBuffer& out, MessageType type, std::uint64_t id,
@@ -48,7 +50,7 @@ FrameHeader parse_header(const char* data) {
   }
   if (flags != 0) throw FrameError("frame has unknown flags " + std::to_string(flags));
   h.type = static_cast<MessageType>(type);
-  if (std::string(message_type_name(h.type)) == "unknown") {
+  if (!is_message_type(type)) {
     throw FrameError("frame has unknown message type " + std::to_string(type));
   }
   if (h.body_size > kMaxBodySize) {
@@ -56,34 +58,6 @@ FrameHeader parse_header(const char* data) {
                      " bytes exceeds the limit of " + std::to_string(kMaxBodySize));
   }
   return h;
-}
-
-const char* message_type_name(MessageType type) {
-  switch (type) {
-    case MessageType::kReady:
-      return "Ready";
-    case MessageType::kTask:
-      return "Task";
-    case MessageType::kTaskDone:
-      return "TaskDone";
-    case MessageType::kAllocRequest:
-      return "AllocRequest";
-    case MessageType::kAllocReply:
-      return "AllocReply";
-    case MessageType::kSpawn:
-      return "Spawn";
-    case MessageType::kSpawned:
-      return "Spawned";
-    case MessageType::kExited:
-      return "Exited";
-    case MessageType::kSpawnFailed:
-      return "SpawnFailed";
-    case MessageType::kKill:
-      return "Kill";
-    case MessageType::kHelperReady:
-      return "HelperReady";
-  }
-  return "unknown";
 }
 
 char* FrameParser::writable(std::size_t min) {

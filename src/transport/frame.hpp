@@ -18,22 +18,8 @@
 
 namespace shoal::internal {
 
-enum class MessageType : std::uint16_t {
-  // driver <-> worker
-  kReady = 1,         // W->D  a worker is up; id = worker slot, body = pid
-  kTask = 2,          // D->W  run a task; id = task id, body = function and argument records
-  kTaskDone = 3,      // W->D  a task finished; id = task id, body = value or error record
-  kAllocRequest = 4,  // W->D  the running task needs store space for its result; body = size
-  kAllocReply = 5,    // D->W  answer to kAllocRequest: an offset in the arena, or "store full"
-  // driver <-> fork helper
-  kSpawn = 10,        // D->Z  fork a worker for slot id; its socket travels as SCM_RIGHTS
-  kSpawned = 11,      // Z->D  the worker for slot id has pid (body)
-  kExited = 12,       // Z->D  the worker for slot id exited; body = pid, wait status
-  kSpawnFailed = 13,  // Z->D  fork() failed for slot id; body = errno
-  kKill = 14,         // D->Z  SIGKILL the worker of slot id if it is still running; no body
-  kHelperReady = 15,  // Z->D  the helper's first message; body = u32 functions it knows, u64
-                      //       hash of their checks (a fresh start may know fewer than the driver)
-};
+/// The message types and their bodies are in protocol.hpp; framing needs only the number.
+enum class MessageType : std::uint16_t;
 
 constexpr std::uint8_t kProtocolVersion = 1;
 constexpr std::size_t kFrameHeaderSize = 16;
@@ -43,8 +29,8 @@ constexpr std::uint32_t kMaxBodySize = 16u << 20;
 
 struct FrameHeader {
   std::uint32_t body_size = 0;
-  MessageType type = MessageType::kReady;
-  std::uint64_t id = 0;
+  MessageType type{};
+  std::uint64_t id = 0;  // what it names depends on the type (protocol.hpp)
 };
 
 class FrameError : public std::runtime_error {
@@ -64,16 +50,18 @@ void end_frame(detail::ByteBuffer& out, std::size_t frame_offset);
 /// Validates and decodes the header at data (kFrameHeaderSize bytes). Throws FrameError.
 FrameHeader parse_header(const char* data);
 
-const char* message_type_name(MessageType type);
+/// A whole frame in a receive buffer: its header and a view of its body.
+struct Frame {
+  FrameHeader header;
+  const char* body = nullptr;
+};
 
-/// Splits a byte stream into frames. feed() appends received bytes; next() yields whole frames.
-/// The views returned by next() stay valid until the next feed() or compact().
+/// Splits a byte stream into frames. Received bytes go in through writable() and commit(); next()
+/// yields whole frames. The views returned by next() stay valid until the next writable() or
+/// compact().
 class FrameParser {
  public:
-  struct Frame {
-    FrameHeader header;
-    const char* body;
-  };
+  using Frame = internal::Frame;
 
   /// Space to receive into: at least `min` bytes at writable().
   char* writable(std::size_t min);

@@ -17,7 +17,7 @@
 
 #include "src/common/byte_reader.hpp"
 #include "src/transport/frame.hpp"
-#include "src/transport/messages.hpp"
+#include "src/transport/protocol.hpp"
 
 namespace shoal::fuzz {
 
@@ -43,51 +43,52 @@ inline void check_record(const internal::ValueRecord& r, const char* body, std::
 // Decodes one frame's body as its receiver would. Throws DecodeError for a bad body.
 inline void decode_body(const FrameHeader& h, const char* body) {
   const std::size_t size = h.body_size;
+  const internal::Frame f{h, body};
   switch (h.type) {
-    case MessageType::kReady:  // worker -> driver: the worker's pid
+    case MessageType::kReady:
+      internal::decode_ready(f);
+      break;
     case MessageType::kSpawned:
-      internal::read_scalar_body<std::int64_t>(body, size, "pid");
+      internal::decode_spawned(f);
       break;
-    case MessageType::kTask: {  // driver -> worker: header, arg_count records
-      ByteReader in(body, size);
-      const internal::TaskHeader th = internal::read_task_header(in);
-      for (std::uint32_t i = 0; i < th.arg_count; ++i) {
-        check_record(internal::read_record(in), body, size);
+    case MessageType::kTask:
+      for (const internal::ValueRecord& r : internal::decode_task(f).args) {
+        check_record(r, body, size);
       }
-      in.expect_done("task");
       break;
-    }
     case MessageType::kTaskDone: {
-      const internal::TaskDone d = internal::read_task_done(body, size);
+      const internal::TaskDone d = internal::decode_task_done(f);
       require(d.status != internal::TaskStatus::kOk || d.value.kind != internal::RecordKind::kRef);
       if (d.status == internal::TaskStatus::kOk) check_record(d.value, body, size);
       require(inside(d.type_name.data(), d.type_name.size(), body, size));
       require(inside(d.what.data(), d.what.size(), body, size));
       require(d.frames.frames.size() <= internal::ModuleFrames::kMaxFrames);
-      for (const internal::ModuleFrames::Frame& f : d.frames.frames) {
-        require(f.module < d.frames.modules.size() ||
-                f.module == internal::ModuleFrames::kNoModule);
+      for (const internal::ModuleFrames::Frame& frame : d.frames.frames) {
+        require(frame.module < d.frames.modules.size() ||
+                frame.module == internal::ModuleFrames::kNoModule);
       }
       break;
     }
     case MessageType::kAllocRequest:
-      internal::read_scalar_body<std::uint64_t>(body, size, "alloc request");
+      internal::decode_alloc_request(f);
       break;
     case MessageType::kAllocReply:
-      internal::read_alloc_reply(body, size);
+      internal::decode_alloc_reply(f);
       break;
-    case MessageType::kSpawn:  // the socket travels beside the frame; the body is empty
+    case MessageType::kSpawn:
+      internal::decode_spawn(f);
+      break;
     case MessageType::kKill:
-      if (size != 0) throw DecodeError("a body where none belongs");
+      internal::decode_kill(f);
       break;
     case MessageType::kExited:
-      internal::read_exited(body, size);
+      internal::decode_exited(f);
       break;
     case MessageType::kSpawnFailed:
-      internal::read_scalar_body<std::int32_t>(body, size, "spawn failed");
+      internal::decode_spawn_failed(f);
       break;
     case MessageType::kHelperReady:
-      internal::read_helper_ready(body, size);
+      internal::decode_helper_ready(f);
       break;
   }
 }

@@ -15,7 +15,7 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/driver/runtime.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 
 namespace {
@@ -115,7 +115,7 @@ TEST_F(BacktraceTest, NamesTheFunctionThatThrewWithTypeMessageFunctionAndPid) {
   EXPECT_EQ(e.type_name(), "std::domain_error");
   EXPECT_EQ(e.original_what(), "alpha 4");
   EXPECT_EQ(e.function_name(), "calls_alpha");
-  const std::vector<pid_t> workers = shoal::internal::current_runtime()->TEST_worker_pids();
+  const std::vector<pid_t> workers = shoal::testing::driver_runtime()->TEST_worker_pids();
   EXPECT_NE(std::find(workers.begin(), workers.end(), e.pid()), workers.end())
       << "pid " << e.pid() << " is not one of the workers";
   EXPECT_NE(e.pid(), getpid());

@@ -23,9 +23,9 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/driver/runtime.hpp"
 #include "src/transport/frame.hpp"
-#include "src/transport/messages.hpp"
+#include "src/transport/protocol.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -165,15 +165,24 @@ void misbehave(int mode) {
       write_frame(fd, MessageType::kTaskDone, 1, std::string(1, '\x7F') + scalar<std::uint64_t>(1));
       break;
     case kResultOutsideTheStore: {
-      shoal::detail::ByteBuffer body;
-      shoal::internal::put_task_done_prefix(body, shoal::internal::TaskStatus::kOk, 1);
-      shoal::internal::put_store_record(body, shoal::detail::Format::kRaw, 0, 1ull << 60, 4096);
-      write_frame(fd, MessageType::kTaskDone, 1, std::string(body.data(), body.size()));
+      shoal::internal::TaskDone done;
+      done.task = 1;
+      done.exec_ns = 1;
+      done.value.kind = shoal::internal::RecordKind::kStore;
+      done.value.format = shoal::detail::Format::kRaw;
+      done.value.offset = 1ull << 60;
+      done.value.size = 4096;
+      shoal::detail::ByteBuffer frame;
+      shoal::internal::encode_task_done(frame, done);
+      write_raw(fd, frame.data(), frame.size());
       break;
     }
-    case kAllocForAnotherTask:
-      write_frame(fd, MessageType::kAllocRequest, 0, scalar<std::uint64_t>(1 << 20));
+    case kAllocForAnotherTask: {
+      shoal::detail::ByteBuffer frame;
+      shoal::internal::encode_alloc_request(frame, {0, 1, std::uint64_t{1} << 20});
+      write_raw(fd, frame.data(), frame.size());
       break;
+    }
     default:
       throw std::invalid_argument("unknown mode");
   }
@@ -253,7 +262,7 @@ void expect_batch(const std::vector<shoal::ObjectRef<int>>& refs, int base) {
   }
 }
 
-std::vector<pid_t> worker_pids() { return shoal::internal::current_runtime()->TEST_worker_pids(); }
+std::vector<pid_t> worker_pids() { return shoal::testing::driver_runtime()->TEST_worker_pids(); }
 
 class BadInputTest : public shoal::testing::SessionTest,
                      public ::testing::WithParamInterface<int> {};

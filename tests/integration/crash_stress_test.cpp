@@ -16,7 +16,7 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/driver/runtime.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -49,7 +49,7 @@ constexpr int kBatch = 500;
 
 TEST(CrashStress, TenThousandTasksWhileWorkersAreKilledAtRandom) {
   shoal::init(SessionTest::test_config());
-  auto runtime = shoal::internal::current_runtime();
+  auto runtime = shoal::testing::driver_runtime();
   const pid_t helper = runtime->TEST_fork_helper_pid();
   const shoal::ObjectStoreStats baseline = shoal::object_store_stats();
 

@@ -28,7 +28,7 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/driver/runtime.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -267,7 +267,7 @@ TEST(HelperDeath, TakesDownTheProcessesTasksStarted) {
     refs.push_back(shoal::task(start_sleeper_and_wait).remote(page.path(), i));
   }
   ASSERT_TRUE(shoal::testing::eventually([&] { return page->started.load() == kTasks; }, 40s));
-  const pid_t helper = shoal::internal::current_runtime()->TEST_fork_helper_pid();
+  const pid_t helper = shoal::testing::driver_runtime()->TEST_fork_helper_pid();
   ASSERT_EQ(kill(helper, SIGKILL), 0);
   EXPECT_THROW(shoal::get(refs), shoal::Error);  // the session is broken, and says so
   for (int i = 0; i < kTasks; ++i) {

@@ -13,7 +13,7 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/driver/runtime.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -47,6 +47,16 @@ int sleep_ms(int ms) {
   return ms;
 }
 int nested_call(int x) { return shoal::get(shoal::task(identity).remote(x)); }
+int init_inside(int x) {
+  shoal::init();
+  return x;
+}
+// shutdown() where there is no session of this process's own to stop does nothing (as in the
+// driver before init()); is_initialized() is false in a worker.
+int shutdown_inside(int x) {
+  shoal::shutdown();
+  return shoal::is_initialized() ? -1 : x;
+}
 int not_registered(int x) { return x; }
 std::size_t length_of(const std::string& s) { return s.size(); }
 std::vector<int> numbers(int n) { return std::vector<int>(static_cast<std::size_t>(n), 7); }
@@ -54,7 +64,7 @@ std::vector<int> numbers(int n) { return std::vector<int>(static_cast<std::size_
 SHOAL_REMOTE(throws_42, throws_string, throws_c_string, throws_double, throws_oddity,
              throws_long_message);
 SHOAL_REMOTE(throws_runtime_error, throws_invalid_argument, throws_custom, throws_int, identity,
-             sleep_ms, nested_call, length_of, numbers);
+             sleep_ms, nested_call, length_of, numbers, init_inside, shutdown_inside);
 
 // An ObjectRef<To> over the object of `from`: the one way a program can ask for a stored value as
 // another type (the library-side constructor), e.g. after a cast in its own bookkeeping.
@@ -303,6 +313,20 @@ TEST_F(ErrorsTest, NestedApiCallsInsideATaskGiveAClearError) {
   }
 }
 
+// init() and shutdown() inside a task must not touch the driver's lock of init(): a worker is a
+// fork of the thread that held it, so taking it would hang the task for ever.
+TEST_F(ErrorsTest, InitInsideATaskGivesAClearErrorAndShutdownDoesNothing) {
+  try {
+    shoal::get(shoal::task(init_inside).remote(1), std::chrono::seconds(60));
+    FAIL() << "init() inside a task did not throw";
+  } catch (const shoal::TaskError& e) {
+    EXPECT_NE(e.original_what().find("nested"), std::string::npos) << e.original_what();
+  }
+  EXPECT_EQ(shoal::get(shoal::task(shutdown_inside).remote(2), std::chrono::seconds(60)), 2);
+  EXPECT_TRUE(shoal::is_initialized());
+  EXPECT_EQ(shoal::get(shoal::task(identity).remote(3)), 3);
+}
+
 TEST_F(ErrorsTest, BadTaskOptionsThrowInvalidConfig) {
   EXPECT_THROW(shoal::task(identity).options({.num_cpus = 3}).remote(1), shoal::InvalidConfigError);
   EXPECT_THROW(shoal::task(identity).options({.num_cpus = -1}).remote(1),
@@ -426,7 +450,7 @@ TEST(ErrorsWithoutSession, ZeroCpusMeansAllUsableCpus) {
 TEST(ErrorsWithoutSession, GetBlockedWhenShutdownRunsIsWokenWithAnError) {
   shoal::init(SessionTest::test_config());
   auto slow = shoal::task(sleep_ms).remote(10000);
-  auto runtime = shoal::internal::current_runtime();
+  auto runtime = shoal::testing::driver_runtime();
   bool was_blocked = false;
   std::thread stopper([&] {
     // Only once the main thread is blocked in get(): a get() after shutdown() throws too.

@@ -25,7 +25,7 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/driver/runtime.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -60,7 +60,7 @@ void run_workload(const std::function<void()>& during) {
 }
 
 std::vector<pid_t> session_pids() {
-  auto rt = shoal::internal::current_runtime();
+  auto rt = shoal::testing::driver_runtime();
   std::vector<pid_t> pids = rt->TEST_worker_pids();
   pids.push_back(rt->TEST_fork_helper_pid());
   pids.push_back(getpid());
@@ -138,7 +138,7 @@ TEST_F(IsolationTest, TheStoreIsAnOwnerOnlyMemfd) {
   }
   EXPECT_EQ(memfds, 1) << "the driver holds the store's memfd";
   // The workers map that same anonymous file and hold no descriptor of it.
-  for (pid_t w : shoal::internal::current_runtime()->TEST_worker_pids()) {
+  for (pid_t w : shoal::testing::driver_runtime()->TEST_worker_pids()) {
     std::ifstream maps("/proc/" + std::to_string(w) + "/maps");
     const std::string text((std::istreambuf_iterator<char>(maps)), {});
     EXPECT_NE(text.find("/memfd:shoal-object-store (deleted)"), std::string::npos) << w;

@@ -16,9 +16,8 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/common/process_role.hpp"
-#include "src/driver/runtime.hpp"
 #include "store/allocator.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -47,7 +46,7 @@ std::vector<char> big_result(int mb) {
 SHOAL_REMOTE(identity, sleep_ms, crash, crash_once, big_result);
 
 std::vector<pid_t> session_pids() {
-  auto rt = shoal::internal::current_runtime();
+  auto rt = shoal::testing::driver_runtime();
   std::vector<pid_t> pids = rt->TEST_worker_pids();
   pids.push_back(rt->TEST_fork_helper_pid());
   return pids;
@@ -62,7 +61,7 @@ bool all_gone(const std::vector<pid_t>& pids) {
 
 TEST(ProcessModel, WorkersAreForkedBySingleThreadedHelper) {
   shoal::init(SessionTest::test_config());
-  auto rt = shoal::internal::current_runtime();
+  auto rt = shoal::testing::driver_runtime();
   const pid_t helper = rt->TEST_fork_helper_pid();
   EXPECT_EQ(shoal::testing::parent_of(helper), getpid());
 #if defined(__SANITIZE_THREAD__)
@@ -164,7 +163,7 @@ TEST(ProcessModel, SigkilledDriverTakesIdleWorkersDown) { check_driver_sigkill(0
 using WorkerDeathTest = SessionTest;
 
 TEST_F(WorkerDeathTest, CrashingTaskFailsWithWorkerCrashedAndThePoolRecovers) {
-  const std::vector<pid_t> before = shoal::internal::current_runtime()->TEST_worker_pids();
+  const std::vector<pid_t> before = shoal::testing::driver_runtime()->TEST_worker_pids();
   try {
     shoal::get(shoal::task(crash).options({.max_retries = 1}).remote(0), std::chrono::seconds(60));
     FAIL() << "a task that aborts its worker returned";
@@ -174,9 +173,9 @@ TEST_F(WorkerDeathTest, CrashingTaskFailsWithWorkerCrashedAndThePoolRecovers) {
   }
   EXPECT_EQ(shoal::get(shoal::task(identity).remote(3)), 3);
   EXPECT_TRUE(
-      eventually([] { return shoal::internal::current_runtime()->TEST_worker_pids().size() == 2; },
+      eventually([] { return shoal::testing::driver_runtime()->TEST_worker_pids().size() == 2; },
                  std::chrono::seconds(10)));
-  EXPECT_NE(shoal::internal::current_runtime()->TEST_worker_pids(), before);
+  EXPECT_NE(shoal::testing::driver_runtime()->TEST_worker_pids(), before);
 }
 
 TEST_F(WorkerDeathTest, TaskIsRetriedOnAFreshWorker) {
@@ -193,7 +192,7 @@ TEST_F(WorkerDeathTest, WorkerKilledWhileWritingALargeResultDoesNotWedgeTheStore
   for (int round = 0; round < 5; ++round) {
     auto r = shoal::task(big_result).options({.max_retries = 0}).remote(64);
     std::this_thread::sleep_for(std::chrono::milliseconds(5 + 7 * round));
-    for (pid_t w : shoal::internal::current_runtime()->TEST_worker_pids()) kill(w, SIGKILL);
+    for (pid_t w : shoal::testing::driver_runtime()->TEST_worker_pids()) kill(w, SIGKILL);
     try {
       EXPECT_EQ(shoal::get(r, std::chrono::seconds(60)).size(), 64u << 20);  // finished in time
     } catch (const shoal::WorkerCrashedError&) {  // or killed: both are fine
@@ -236,12 +235,8 @@ TEST(StoreDiscipline, AllocatorRefusesToRunOutsideTheDriver) {
   std::vector<char> memory(1 << 20);
   shoal::internal::Allocator allocator(memory.data(), memory.size());
   EXPECT_TRUE(allocator.allocate(64).has_value());
-  EXPECT_DEATH(
-      {
-        shoal::internal::g_process_role.store(shoal::internal::ProcessRole::kWorker);
-        (void)allocator.allocate(64);
-      },
-      "outside the driver");
+  // EXPECT_DEATH runs the statement in a fork of this process, as a worker would be.
+  EXPECT_DEATH({ (void)allocator.allocate(64); }, "outside the driver");
 }
 
 }  // namespace

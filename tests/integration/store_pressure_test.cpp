@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <optional>
@@ -29,7 +30,7 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/driver/runtime.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/test_support.hpp"
 
 namespace {
@@ -64,7 +65,7 @@ bool has_pattern(const std::vector<std::uint8_t>& v, std::uint64_t n) {
   return n == 0 || v[n - 1] == static_cast<std::uint8_t>((n - 1) * 31 + 7);
 }
 
-std::size_t space_waiters() { return shoal::internal::current_runtime()->TEST_space_waiters(); }
+std::size_t space_waiters() { return shoal::testing::driver_runtime()->TEST_space_waiters(); }
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -221,6 +222,32 @@ TEST_F(StorePressureTest, PutWaitsForSpaceAndResumesWhenARefIsDropped) {
   EXPECT_EQ(space_waiters(), 0u);
 }
 
+// The space a waiting put() needs is freed by a reference drop deferred to the waiter's own
+// unlock (another thread dropped it while the waiter held the runtime lock): the grant then
+// happens inside the waiter's own release of the lock, on its way to sleep. It must get the
+// space, not deadlock (it once notified a condition variable whose internal mutex its own wait
+// held).
+TEST_F(StorePressureTest, PutGrantedByADropDeferredToItsOwnUnlockResumes) {
+  start(kWaitLong);
+  Refs refs = fill_with_three();
+  shoal::testing::driver_runtime()->TEST_before_space_wait([&refs] {
+    // This thread holds the runtime lock: the drop below is queued for it, not run.
+    std::thread dropper([&refs] { refs[0] = {}; });
+    dropper.join();
+  });
+  auto blocked = std::async(std::launch::async, [] { return shoal::put(make_bytes(10 * kMiB)); });
+  if (blocked.wait_for(kObserve) != std::future_status::ready) {
+    // The future's destructor would wait for ever: report, and end here (the workers end with
+    // the driver).
+    std::fprintf(stderr,
+                 "FAILED: put() did not resume: a deadlock on the grant made by its own "
+                 "unlock\n");
+    std::_Exit(1);
+  }
+  EXPECT_TRUE(has_pattern(shoal::get(blocked.get()), 10 * kMiB));
+  EXPECT_EQ(space_waiters(), 0u);
+}
+
 TEST_F(StorePressureTest, TaskResultWaitsForSpaceAndResumesWhenARefIsDropped) {
   start(kWaitLong);
   Refs refs = fill_with_three();
@@ -303,7 +330,7 @@ TEST_F(StorePressureTest, ShutdownWakesAWaitingPutWithAClearError) {
   Refs refs = fill_with_three();
   auto blocked = std::async(std::launch::async, [] { shoal::put(make_bytes(10 * kMiB)); });
   ASSERT_TRUE(eventually([] { return space_waiters() == 1; }, kObserve));
-  const pid_t helper = shoal::internal::current_runtime()->TEST_fork_helper_pid();
+  const pid_t helper = shoal::testing::driver_runtime()->TEST_fork_helper_pid();
   shoal::shutdown();
   try {
     blocked.get();
@@ -323,7 +350,7 @@ TEST_F(StorePressureTest, BrokenSessionWakesAWaitingPutWithItsError) {
   auto blocked = std::async(std::launch::async, [] { shoal::put(make_bytes(10 * kMiB)); });
   ASSERT_TRUE(eventually([] { return space_waiters() == 1; }, kObserve));
   // Without the fork helper no worker can be replaced: the session breaks (runtime.cpp).
-  kill(shoal::internal::current_runtime()->TEST_fork_helper_pid(), SIGKILL);
+  kill(shoal::testing::driver_runtime()->TEST_fork_helper_pid(), SIGKILL);
   try {
     blocked.get();
     FAIL() << "put() returned in a broken session";
@@ -339,8 +366,8 @@ TEST_F(StorePressureTest, ShutdownWhileATaskResultWaitsDoesNotHang) {
   Refs refs = fill_with_three();
   auto result = shoal::task(make_bytes).remote(10 * kMiB);
   ASSERT_TRUE(eventually([] { return space_waiters() == 1; }, kObserve));
-  std::vector<pid_t> pids = shoal::internal::current_runtime()->TEST_worker_pids();
-  pids.push_back(shoal::internal::current_runtime()->TEST_fork_helper_pid());
+  std::vector<pid_t> pids = shoal::testing::driver_runtime()->TEST_worker_pids();
+  pids.push_back(shoal::testing::driver_runtime()->TEST_fork_helper_pid());
   auto getter = std::async(std::launch::async, [&] { shoal::get(result); });
   shoal::shutdown();  // the waiting worker is killed with the rest; nothing waits for the timer
   EXPECT_THROW(getter.get(), shoal::Error);
@@ -354,11 +381,11 @@ TEST_F(StorePressureTest, WorkerDyingWhileItsResultWaitsLeavesNothingBehind) {
   auto result = shoal::task(make_bytes).options({.max_retries = 0}).remote(10 * kMiB);
   ASSERT_TRUE(eventually([] { return space_waiters() == 1; }, kObserve));
   // Which worker runs it does not matter: kill both (the pool replaces them).
-  for (pid_t p : shoal::internal::current_runtime()->TEST_worker_pids()) kill(p, SIGKILL);
+  for (pid_t p : shoal::testing::driver_runtime()->TEST_worker_pids()) kill(p, SIGKILL);
   EXPECT_THROW(shoal::get(result), shoal::WorkerCrashedError);
   EXPECT_EQ(space_waiters(), 0u);  // its request went with it
   ASSERT_TRUE(eventually(
-      [] { return shoal::internal::current_runtime()->TEST_worker_pids().size() == 2; }, kObserve));
+      [] { return shoal::testing::driver_runtime()->TEST_worker_pids().size() == 2; }, kObserve));
   refs.clear();
   result = {};
   const shoal::ObjectStoreStats after = shoal::object_store_stats();

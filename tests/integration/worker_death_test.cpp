@@ -23,7 +23,7 @@
 
 #include <shoal/shoal.hpp>
 
-#include "src/driver/runtime.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -96,7 +96,7 @@ constexpr bool kSanitized = true;
 constexpr bool kSanitized = false;
 #endif
 
-std::vector<pid_t> workers() { return shoal::internal::current_runtime()->TEST_worker_pids(); }
+std::vector<pid_t> workers() { return shoal::testing::driver_runtime()->TEST_worker_pids(); }
 
 bool pool_is_full(std::size_t size) {
   return eventually([&] { return workers().size() == size; }, 10s);

@@ -28,7 +28,7 @@
 #include <shoal/shoal.hpp>
 
 #include "src/common/logging.hpp"
-#include "src/driver/runtime.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -256,6 +256,14 @@ int start_detached_grandchild(const std::string& tag) {
   return pid;
 }
 
+// Prints a line, then stays busy for 10 minutes (shutdown() must not wait for it).
+int print_then_stay_busy(const std::string& tag) {
+  std::printf("%s busy\n", tag.c_str());
+  std::fflush(stdout);
+  std::this_thread::sleep_for(std::chrono::minutes(10));
+  return getpid();
+}
+
 int print_plain(const std::string& tag) {
   std::printf("%s plain out\n", tag.c_str());
   std::fprintf(stderr, "%s plain err\n", tag.c_str());
@@ -294,7 +302,7 @@ int print_short_partial(const std::string& tag, int i) {
 }
 
 SHOAL_REMOTE(print_partial_printf, print_partial_cout, print_raw_partial, print_next_line,
-             print_short_partial);
+             print_short_partial, print_then_stay_busy);
 SHOAL_REMOTE(log_diagnostic, print_every_way, print_many, print_then_abort, print_then_sigkill,
              print_partial, print_long_line, print_binary, start_detached_grandchild, print_plain);
 
@@ -332,7 +340,7 @@ TEST_F(WorkerOutputTest, EveryKindOfWriteArrivesWithWorkerIdAndPid) {
   start();
   const std::string tag = unique_tag("every-way");
   const pid_t pid = shoal::get(shoal::task(print_every_way).remote(tag));
-  const std::vector<pid_t> workers = shoal::internal::current_runtime()->TEST_worker_pids();
+  const std::vector<pid_t> workers = shoal::testing::driver_runtime()->TEST_worker_pids();
   const struct {
     const char* suffix;
     const char* stream;
@@ -383,7 +391,7 @@ TEST_F(WorkerOutputTest, ManyLinesFromBothWorkersArriveWholeAndInOrder) {
 
 TEST_F(WorkerOutputTest, LinePrintedJustBeforeAbortArrives) {
   start();
-  const std::vector<pid_t> workers = shoal::internal::current_runtime()->TEST_worker_pids();
+  const std::vector<pid_t> workers = shoal::testing::driver_runtime()->TEST_worker_pids();
   const std::string tag = unique_tag("abort");
   EXPECT_THROW(
       shoal::get(shoal::task(print_then_abort).options({.max_retries = 0}).remote(tag), kDeadline),
@@ -395,7 +403,7 @@ TEST_F(WorkerOutputTest, LinePrintedJustBeforeAbortArrives) {
 
 TEST_F(WorkerOutputTest, LinePrintedJustBeforeSigkillArrivesAndReplacementHasItsOwnPid) {
   start();
-  const std::vector<pid_t> workers = shoal::internal::current_runtime()->TEST_worker_pids();
+  const std::vector<pid_t> workers = shoal::testing::driver_runtime()->TEST_worker_pids();
   const std::string tag = unique_tag("sigkill");
   EXPECT_THROW(shoal::get(shoal::task(print_then_sigkill).options({.max_retries = 0}).remote(tag),
                           kDeadline),
@@ -405,9 +413,8 @@ TEST_F(WorkerOutputTest, LinePrintedJustBeforeSigkillArrivesAndReplacementHasIts
   EXPECT_THAT(workers, ::testing::Contains(found[0].pid));
 
   // The replacement worker's lines carry its own pid.
-  ASSERT_TRUE(
-      eventually([] { return shoal::internal::current_runtime()->TEST_worker_pids().size() == 2; },
-                 kDeadline));
+  ASSERT_TRUE(eventually(
+      [] { return shoal::testing::driver_runtime()->TEST_worker_pids().size() == 2; }, kDeadline));
   const std::string after = unique_tag("after-sigkill");
   for (int i = 0; i < 2; ++i) {
     const pid_t pid =
@@ -508,6 +515,20 @@ TEST_F(WorkerOutputTest, DetachedProcessATaskStartedHoldingThePipesDoesNotHangSh
   EXPECT_TRUE(eventually([&] { return !shoal::testing::process_alive(grandchild); }, kDeadline));
   EXPECT_EQ(lines_with_text(log(), tag + " grandchild").size(), 1u);
   EXPECT_THAT(log(), HasSubstr("still open"));
+}
+
+// A worker busy in a task does not look at its socket, so it cannot notice shutdown() by itself:
+// the fork helper must see its control socket close at once and kill the worker, whose pipes then
+// reach EOF. (Once the driver kept a second copy of that socket open until the pipes closed, and
+// shutdown() waited out the drain limit and warned, as for a process that left the group.)
+TEST_F(WorkerOutputTest, ShutdownWithATaskRunningKillsItsWorkerWithoutWaitingForItsPipes) {
+  start();
+  const std::string tag = unique_tag("busy");
+  const shoal::ObjectRef<int> busy = shoal::task(print_then_stay_busy).remote(tag);
+  ASSERT_TRUE(eventually([&] { return !lines_with_text(log(), tag + " busy").empty(); }, kDeadline))
+      << log();
+  shoal::shutdown();
+  EXPECT_THAT(log(), ::testing::Not(HasSubstr("still open"))) << log();
 }
 
 TEST_F(WorkerOutputTest, ShoalDiagnosticsInAWorkerKeepTheirTagAndBypassThePipes) {

@@ -22,7 +22,7 @@
 #include <shoal/shoal.hpp>
 
 #include "src/common/system_info.hpp"
-#include "src/driver/runtime.hpp"
+#include "tests/support/driver.hpp"
 #include "tests/support/session.hpp"
 
 namespace {
@@ -62,7 +62,7 @@ void run_openmp_tasks() {
 }
 
 std::string start_method_of_session() {
-  return shoal::internal::current_runtime()->TEST_start_method();
+  return shoal::testing::driver_runtime()->TEST_start_method();
 }
 
 TEST(StartMethod, OpenMpBeforeInitAndInTasksCompletesWithTheDefaultConfig) {

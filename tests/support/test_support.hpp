@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,21 @@ std::vector<std::string> shoal_shm_entries();
 std::vector<std::string> shoal_socket_files();
 /// Polls cond every millisecond until it holds or `limit` passes; returns its last value.
 bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds limit);
+
+// Sets the environment variable `name` to `value` (unsets it for null) while it lives, and puts
+// back what was there. Not thread safe (setenv): use it where no other thread reads the
+// environment.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::string name, const char* value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> saved_;
+};
 
 // ---- Tests that need something the machine may refuse (a mount namespace, a mount, a cgroup)
 // run that part in a forked child. The child tells "the machine refused" apart from "shoal

@@ -9,11 +9,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "src/common/mutex.hpp"
 
 namespace shoal::internal {
 namespace {
@@ -52,7 +53,7 @@ class DeferringMutexTest : public ::testing::Test {
 
 TEST_F(DeferringMutexTest, RunsAtOnceOnTheCallingThreadWhenTheLockIsFree) {
   mu_.run_or_defer(Op{});
-  std::lock_guard<DeferringMutex<Op>> lock(mu_);
+  MutexLock lock(mu_);
   EXPECT_EQ(state_.ran, 1u);
   EXPECT_EQ(state_.ran_on, std::this_thread::get_id());
 }
@@ -63,7 +64,7 @@ TEST_F(DeferringMutexTest, LeavesTheOperationToTheHolderWithoutWaiting) {
   other.join();
   EXPECT_EQ(state_.ran, 0u);  // not run yet: we hold the lock and have not let go
   mu_.unlock();               // runs it
-  std::lock_guard<DeferringMutex<Op>> lock(mu_);
+  MutexLock lock(mu_);
   EXPECT_EQ(state_.ran, 1u);
   EXPECT_EQ(state_.ran_on, std::this_thread::get_id());
 }
@@ -73,7 +74,7 @@ TEST_F(DeferringMutexTest, TheHolderCanQueueWorkForItself) {
   mu_.run_or_defer(Op{0, 0, 3});  // the lock is ours: queued, then runs and queues 3 more
   EXPECT_EQ(state_.ran, 0u);
   mu_.unlock();
-  std::lock_guard<DeferringMutex<Op>> lock(mu_);
+  MutexLock lock(mu_);
   EXPECT_EQ(state_.ran, 4u);
 }
 
@@ -85,10 +86,10 @@ TEST_F(DeferringMutexTest, ALockerSeesEveryOperationQueuedBeforeIt) {
     queued = true;
   });
   other.join();
+  mu_.unlock();  // before the ASSERT, which returns on failure
   ASSERT_TRUE(queued);
-  mu_.unlock();
   std::thread reader([&] {
-    std::lock_guard<DeferringMutex<Op>> lock(mu_);
+    MutexLock lock(mu_);
     EXPECT_EQ(state_.ran, 1u);
   });
   reader.join();
@@ -102,7 +103,7 @@ TEST_F(DeferringMutexTest, ManyThreadsExactlyOnceAndInOrder) {
   std::atomic<bool> stop{false};
   std::thread locker([&] {
     while (!stop.load()) {
-      std::lock_guard<DeferringMutex<Op>> lock(mu_);
+      MutexLock lock(mu_);
       (void)state_.ran;
     }
   });
@@ -115,7 +116,7 @@ TEST_F(DeferringMutexTest, ManyThreadsExactlyOnceAndInOrder) {
   for (std::thread& t : threads) t.join();
   stop = true;
   locker.join();
-  std::lock_guard<DeferringMutex<Op>> lock(mu_);
+  MutexLock lock(mu_);
   EXPECT_EQ(state_.ran, kThreads * kOps + kThreads * kOps / 100);
   EXPECT_FALSE(state_.out_of_order);
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(state_.last_seq[static_cast<std::size_t>(t)], kOps);
@@ -144,7 +145,7 @@ TEST(DeferringMutexCondition, AWaiterWakesForADeferredOperation) {
   flag.cv = &cv;
   bool woke = false;
   std::thread waiter([&] {
-    std::unique_lock<DeferringMutex<int>> lock(mu);
+    UniqueLock lock(mu);
     flag.waiting = true;
     woke = cv.wait_for(lock, std::chrono::seconds(10), [&] { return flag.set; });
   });

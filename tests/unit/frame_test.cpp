@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "src/transport/protocol.hpp"
+
 namespace shoal::internal {
 namespace {
 

@@ -1,5 +1,5 @@
-// LineSplitter (src/driver/line_splitter.hpp): how worker output is cut into log lines.
-#include "src/driver/line_splitter.hpp"
+// LineSplitter (src/node/line_splitter.hpp): how worker output is cut into log lines.
+#include "src/node/line_splitter.hpp"
 
 #include <string>
 #include <string_view>

@@ -2,8 +2,6 @@
 // and the error a bad value gives.
 #include "src/common/logging.hpp"
 
-#include <cstdlib>
-#include <optional>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -11,35 +9,16 @@
 
 #include <shoal/errors.hpp>
 
+#include "tests/support/test_support.hpp"
+
 namespace shoal::internal::logging {
 namespace {
 
 using ::testing::HasSubstr;
 
-// Sets SHOAL_LOG_LEVEL (or unsets it) for one test and restores what was there.
-class ScopedLogLevelEnv {
- public:
-  explicit ScopedLogLevelEnv(const char* value) {
-    if (const char* old = std::getenv(kName)) saved_ = old;
-    if (value != nullptr) {
-      setenv(kName, value, 1);
-    } else {
-      unsetenv(kName);
-    }
-  }
-  ~ScopedLogLevelEnv() {
-    if (saved_) {
-      setenv(kName, saved_->c_str(), 1);
-    } else {
-      unsetenv(kName);
-    }
-  }
-  ScopedLogLevelEnv(const ScopedLogLevelEnv&) = delete;
-  ScopedLogLevelEnv& operator=(const ScopedLogLevelEnv&) = delete;
-
- private:
-  static constexpr const char* kName = "SHOAL_LOG_LEVEL";
-  std::optional<std::string> saved_;
+// SHOAL_LOG_LEVEL set (or, for null, unset) for one test.
+struct ScopedLogLevelEnv : shoal::testing::ScopedEnv {
+  explicit ScopedLogLevelEnv(const char* value) : ScopedEnv("SHOAL_LOG_LEVEL", value) {}
 };
 
 TEST(Logging, ParseLevelAcceptsEveryLevelInAnyCase) {

@@ -1,9 +1,7 @@
-// Message bodies (src/transport/messages.hpp): every encoder's output decodes to what went in, and
+// Message bodies (src/transport/protocol.hpp): every encoder's output decodes to what went in, and
 // the decoders, which read bytes from another process, reject anything malformed with DecodeError
 // and never hand back a view outside the input. Ends with a bounded, seeded fuzz of every decoder
-// and of the FrameParser.
-#include "src/transport/messages.hpp"
-
+// and of the FrameParser. The cases work on bodies, as a receiver gets them after the header.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -17,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "src/transport/frame.hpp"
+#include "src/transport/protocol.hpp"
 #include "tests/fuzz/decode_stream.hpp"
 #include "tests/fuzz/seed_frames.hpp"
 
@@ -47,11 +46,45 @@ std::string ref_record(std::uint32_t index = 7) {
   return bytes_of(b);
 }
 
-std::string task_done_ok(const std::string& record, std::uint64_t exec_ns = 1234) {
+// The body of the frame `encode` writes: what a receiver decodes once the header is parsed.
+template <class Encode>
+std::string body_of(Encode&& encode) {
   ByteBuffer b;
-  put_task_done_prefix(b, TaskStatus::kOk, exec_ns);
-  b.write(record.data(), record.size());
-  return bytes_of(b);
+  encode(b);
+  return std::string(b.data() + kFrameHeaderSize, b.size() - kFrameHeaderSize);
+}
+
+// A received frame of `type` whose body is the `size` bytes at `body`.
+Frame frame_of(MessageType type, const char* body, std::size_t size, std::uint64_t id = 0) {
+  Frame f;
+  f.header.type = type;
+  f.header.body_size = static_cast<std::uint32_t>(size);
+  f.header.id = id;
+  f.body = body;
+  return f;
+}
+
+TaskDone read_task_done(const char* body, std::size_t size) {
+  return decode_task_done(frame_of(MessageType::kTaskDone, body, size));
+}
+AllocReply read_alloc_reply(const char* body, std::size_t size) {
+  return decode_alloc_reply(frame_of(MessageType::kAllocReply, body, size));
+}
+Exited read_exited(const char* body, std::size_t size) {
+  return decode_exited(frame_of(MessageType::kExited, body, size));
+}
+HelperReady read_helper_ready(const char* body, std::size_t size) {
+  return decode_helper_ready(frame_of(MessageType::kHelperReady, body, size));
+}
+
+ValueRecord read_one_record(const std::string& bytes);
+
+std::string task_done_ok(const std::string& record, std::uint64_t exec_ns = 1234) {
+  TaskDone d;
+  d.status = TaskStatus::kOk;
+  d.exec_ns = exec_ns;
+  d.value = read_one_record(record);
+  return body_of([&](ByteBuffer& b) { encode_task_done(b, d); });
 }
 
 // Two frames in the program, one in a library, one outside any module.
@@ -62,18 +95,26 @@ ModuleFrames sample_frames() {
   return f;
 }
 
-std::string task_done_error() {
-  ByteBuffer b;
-  put_task_done_prefix(b, TaskStatus::kError, 99);
-  put_task_error(b, "std::invalid_argument", "bad angle", sample_frames());
-  return bytes_of(b);
+std::string task_done_error(std::string_view type_name = "std::invalid_argument",
+                            std::string_view what = "bad angle",
+                            const ModuleFrames& frames = sample_frames(),
+                            std::uint64_t exec_ns = 99) {
+  TaskDone d;
+  d.status = TaskStatus::kError;
+  d.exec_ns = exec_ns;
+  d.type_name = type_name;
+  d.what = what;
+  d.frames = frames;
+  return body_of([&](ByteBuffer& b) { encode_task_done(b, d); });
 }
 
 std::string task_done_store_full() {
-  ByteBuffer b;
-  put_task_done_prefix(b, TaskStatus::kStoreFull, 5);
-  put_store_full(b, 1ull << 33, 1ull << 30);
-  return bytes_of(b);
+  TaskDone d;
+  d.status = TaskStatus::kStoreFull;
+  d.exec_ns = 5;
+  d.requested = 1ull << 33;
+  d.capacity = 1ull << 30;
+  return body_of([&](ByteBuffer& b) { encode_task_done(b, d); });
 }
 
 std::string task_message() {
@@ -86,18 +127,17 @@ std::string task_message() {
   return bytes_of(b);
 }
 
+// An AllocReply body; `ok` is written as given, so that a bad status can be made too.
 std::string alloc_reply(std::uint8_t ok, std::uint64_t value) {
   ByteBuffer b;
+  b.put(std::uint64_t{1});  // request id
   b.put(ok);
   b.put(value);
   return bytes_of(b);
 }
 
 std::string exited(std::int64_t pid, std::int32_t status) {
-  ByteBuffer b;
-  b.put(pid);
-  b.put(status);
-  return bytes_of(b);
+  return body_of([&](ByteBuffer& b) { encode_exited(b, Exited{0, pid, status}); });
 }
 
 ValueRecord read_one_record(const std::string& bytes) {
@@ -109,10 +149,7 @@ ValueRecord read_one_record(const std::string& bytes) {
 
 // Decodes a kTask body the way a worker does: the header, then arg_count records.
 void read_task_message(const std::string& bytes) {
-  ByteReader in(bytes.data(), bytes.size());
-  const TaskHeader h = read_task_header(in);
-  for (std::uint32_t i = 0; i < h.arg_count; ++i) read_record(in);
-  in.expect_done("task");
+  decode_task(frame_of(MessageType::kTask, bytes.data(), bytes.size()));
 }
 
 bool inside(const char* p, std::size_t n, const std::string& buffer) {
@@ -212,22 +249,16 @@ TEST(Messages, TaskDoneErrorFramesAreBounded) {
   ModuleFrames many;
   many.modules = {""};
   many.frames.assign(ModuleFrames::kMaxFrames + 10, ModuleFrames::Frame{0, 1});
-  ByteBuffer b;
-  put_task_done_prefix(b, TaskStatus::kError, 0);
-  put_task_error(b, "T", "w", many);  // cut to the maximum when written
+  const std::string b = task_done_error("T", "w", many, 0);  // cut to the maximum when written
   EXPECT_EQ(read_task_done(b.data(), b.size()).frames.frames.size(), ModuleFrames::kMaxFrames);
   // A frame naming a module the message does not list is bad input.
-  ByteBuffer bad;
-  put_task_done_prefix(bad, TaskStatus::kError, 0);
-  put_task_error(bad, "T", "w", ModuleFrames{{""}, {{0, 1}}});
-  bad.data()[bad.size() - 10] = 5;  // the frame's u16 module index
+  std::string bad = task_done_error("T", "w", ModuleFrames{{""}, {{0, 1}}}, 0);
+  bad[bad.size() - 10] = 5;  // the frame's u16 module index
   EXPECT_THROW(read_task_done(bad.data(), bad.size()), DecodeError);
 }
 
 TEST(Messages, TaskDoneErrorWithEmptyStringsRoundTrips) {
-  ByteBuffer b;
-  put_task_done_prefix(b, TaskStatus::kError, 0);
-  put_task_error(b, "", "", ModuleFrames{});
+  const std::string b = task_done_error("", "", ModuleFrames{}, 0);
   const TaskDone d = read_task_done(b.data(), b.size());
   EXPECT_EQ(d.status, TaskStatus::kError);
   EXPECT_TRUE(d.type_name.empty());
@@ -279,23 +310,70 @@ TEST(Messages, AllocReplyAndExitedRoundTrip) {
 }
 
 TEST(Messages, HelperReadyRoundTrips) {
-  ByteBuffer b;
-  put_helper_ready(b, HelperReady{17, 0xfeedfacecafebeefull});
+  std::string b = body_of([](ByteBuffer& out) {
+    encode_helper_ready(out, HelperReady{17, 0xfeedfacecafebeefull});
+  });
   const HelperReady h = read_helper_ready(b.data(), b.size());
   EXPECT_EQ(h.functions, 17u);
   EXPECT_EQ(h.hash, 0xfeedfacecafebeefull);
-  b.put(std::uint8_t{0});
+  b.push_back('\0');
   EXPECT_THROW(read_helper_ready(b.data(), b.size()), DecodeError);
 }
 
-TEST(Messages, ScalarBodyMustBeExactlyOneScalar) {
+// Every message with a fixed body: exactly its size decodes, a byte less or more does not.
+TEST(Messages, FixedBodiesMustBeExactlyTheirSize) {
   const std::uint64_t size = 1ull << 35;
-  std::string b(reinterpret_cast<const char*>(&size), sizeof size);
-  EXPECT_EQ(read_scalar_body<std::uint64_t>(b.data(), b.size(), "alloc request"), size);
-  EXPECT_THROW(read_scalar_body<std::uint64_t>(b.data(), b.size() - 1, "alloc request"),
-               DecodeError);
-  b.push_back('\0');
-  EXPECT_THROW(read_scalar_body<std::uint64_t>(b.data(), b.size(), "alloc request"), DecodeError);
+  std::string b = body_of([&](ByteBuffer& out) {
+    encode_alloc_request(out, AllocRequest{9, 4, size});
+  });
+  const auto request = [](const std::string& body) {
+    return decode_alloc_request(frame_of(MessageType::kAllocRequest, body.data(), body.size(), 9));
+  };
+  EXPECT_EQ(request(b).size, size);
+  EXPECT_EQ(request(b).request, 4u);
+  EXPECT_EQ(request(b).task, 9u);
+  EXPECT_THROW(request(b.substr(0, b.size() - 1)), DecodeError);
+  EXPECT_THROW(request(b + '\0'), DecodeError);
+  for (const auto& [type, body] : std::vector<std::pair<MessageType, std::string>>{
+           {MessageType::kReady, body_of([](ByteBuffer& o) {
+              encode_ready(o, Ready{1, 42});
+            })},
+           {MessageType::kSpawned, body_of([](ByteBuffer& o) {
+              encode_spawned(o, Spawned{1, 42});
+            })},
+           {MessageType::kSpawnFailed, body_of([](ByteBuffer& o) {
+              encode_spawn_failed(o, SpawnFailed{1, 11});
+            })},
+           {MessageType::kSpawn, body_of([](ByteBuffer& o) {
+              encode_spawn(o, Spawn{1, true});
+            })},
+           {MessageType::kKill, body_of([](ByteBuffer& o) { encode_kill(o, Kill{1}); })}}) {
+    const auto decode = [type = type](const std::string& s) {
+      const Frame f = frame_of(type, s.data(), s.size(), 1);
+      switch (type) {
+        case MessageType::kReady:
+          EXPECT_EQ(decode_ready(f).pid, 42);
+          break;
+        case MessageType::kSpawned:
+          EXPECT_EQ(decode_spawned(f).pid, 42);
+          break;
+        case MessageType::kSpawnFailed:
+          EXPECT_EQ(decode_spawn_failed(f).error, 11);
+          break;
+        case MessageType::kSpawn:
+          EXPECT_TRUE(decode_spawn(f).piped);
+          break;
+        default:
+          EXPECT_EQ(decode_kill(f).worker, 1u);
+          break;
+      }
+    };
+    EXPECT_NO_THROW(decode(body)) << message_type_name(type);
+    if (!body.empty()) {
+      EXPECT_THROW(decode(body.substr(0, body.size() - 1)), DecodeError) << message_type_name(type);
+    }
+    EXPECT_THROW(decode(body + '\0'), DecodeError) << message_type_name(type);
+  }
 }
 
 // Every strict prefix of a valid message must be rejected, not read past its end.
@@ -327,12 +405,9 @@ TEST(Messages, EveryTruncationIsADecodeError) {
       {"alloc reply", alloc_reply(1, 64),
        [](const std::string& s) { read_alloc_reply(s.data(), s.size()); }},
       {"exited", exited(77, 9), [](const std::string& s) { read_exited(s.data(), s.size()); }},
-      {"helper ready",
-       [] {
-         ByteBuffer b;
-         put_helper_ready(b, HelperReady{3, 99});
-         return bytes_of(b);
-       }(),
+      {"helper ready", body_of([](ByteBuffer& b) {
+         encode_helper_ready(b, HelperReady{3, 99});
+       }),
        [](const std::string& s) { read_helper_ready(s.data(), s.size()); }},
   };
   for (const Case& c : cases) {

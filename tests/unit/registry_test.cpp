@@ -1,4 +1,4 @@
-// FunctionRegistry::split_names (worker/function_registry.hpp): the names written in one
+// FunctionRegistry::split_names (src/common/function_registry.hpp): the names written in one
 // SHOAL_REMOTE(...) line become one registered name each, whatever casts and templates they use.
 #include <string>
 #include <vector>
@@ -6,7 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "worker/function_registry.hpp"
+#include "src/common/function_registry.hpp"
 
 namespace shoal::internal {
 namespace {

@@ -1,6 +1,6 @@
-// The Scheduler (src/driver/scheduler.hpp): FIFO assignment, dependencies, CPU and memory
+// The Scheduler (src/core/scheduler.hpp): FIFO assignment, dependencies, CPU and memory
 // accounting, pipelining depth learned from run times, and what happens when a worker dies.
-#include "src/driver/scheduler.hpp"
+#include "src/core/scheduler.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -19,12 +19,11 @@ constexpr std::uint64_t kMillisecond = 1'000'000;
 constexpr std::uint32_t kFast = 9;  // a function index the tests teach to take 1 us
 constexpr std::uint64_t kMemory = 1ull << 30;
 
-TaskSpec make_task(std::uint64_t id, std::uint32_t function = 0, double cpus = 1,
-                   std::uint64_t memory = 0, std::uint32_t deps_pending = 0) {
-  TaskSpec t;
+SchedTask make_task(std::uint64_t id, std::uint32_t function = 0, double cpus = 1,
+                    std::uint64_t memory = 0, std::uint32_t deps_pending = 0) {
+  SchedTask t;
   t.id = id;
   t.function_index = function;
-  t.name = "task" + std::to_string(id);
   t.num_cpus = cpus;
   t.memory = memory;
   t.deps_pending = deps_pending;
@@ -39,28 +38,28 @@ std::vector<Scheduler::Assignment> drain(Scheduler& s) {
 }
 
 // Teaches the scheduler that `function` takes `exec_ns`, by running one task of it on `slot`.
-void learn(Scheduler& s, int slot, std::uint32_t function, std::uint64_t exec_ns,
+void learn(Scheduler& s, WorkerId slot, std::uint32_t function, std::uint64_t exec_ns,
            std::uint64_t id) {
   s.add(make_task(id, function));
   std::optional<Scheduler::Assignment> a = s.next();
   ASSERT_TRUE(a.has_value());
-  ASSERT_EQ(a->slot, slot);
+  ASSERT_EQ(a->worker, slot);
   ASSERT_TRUE(s.complete(slot, id, exec_ns).has_value());
 }
 
 TEST(Scheduler, AssignsNothingWithoutAWorkerUp) {
-  Scheduler s(4, kMemory, 2);
+  Scheduler s(4, kMemory);
   s.add(make_task(1));
   EXPECT_FALSE(s.next().has_value());
   s.worker_up(1);
   const std::optional<Scheduler::Assignment> a = s.next();
   ASSERT_TRUE(a.has_value());
   EXPECT_EQ(a->task, 1u);
-  EXPECT_EQ(a->slot, 1);
+  EXPECT_EQ(a->worker, 1);
 }
 
 TEST(Scheduler, AssignsReadyTasksInFifoOrderToIdleWorkers) {
-  Scheduler s(3, kMemory, 3);
+  Scheduler s(3, kMemory);
   for (int slot = 0; slot < 3; ++slot) s.worker_up(slot);
   for (std::uint64_t id = 1; id <= 3; ++id) s.add(make_task(id, 0, 1));
   const std::vector<Scheduler::Assignment> got = drain(s);
@@ -70,13 +69,13 @@ TEST(Scheduler, AssignsReadyTasksInFifoOrderToIdleWorkers) {
     EXPECT_EQ(got[static_cast<std::size_t>(i)].task, static_cast<std::uint64_t>(i + 1));
   }
   EXPECT_EQ(s.running(0) + s.running(1) + s.running(2), 1u + 2u + 3u);
-  EXPECT_NE(got[0].slot, got[1].slot);
-  EXPECT_NE(got[1].slot, got[2].slot);
-  EXPECT_NE(got[0].slot, got[2].slot);
+  EXPECT_NE(got[0].worker, got[1].worker);
+  EXPECT_NE(got[1].worker, got[2].worker);
+  EXPECT_NE(got[0].worker, got[2].worker);
 }
 
 TEST(Scheduler, TaskWaitsForItsDependencies) {
-  Scheduler s(4, kMemory, 1);
+  Scheduler s(4, kMemory);
   s.worker_up(0);
   s.add(make_task(1, 0, 1, 0, /*deps_pending=*/2));
   EXPECT_FALSE(s.next().has_value());
@@ -93,7 +92,7 @@ TEST(Scheduler, TaskWaitsForItsDependencies) {
 }
 
 TEST(Scheduler, WaitingTaskDoesNotBlockLaterReadyTasks) {
-  Scheduler s(4, kMemory, 2);
+  Scheduler s(4, kMemory);
   s.worker_up(0);
   s.worker_up(1);
   s.add(make_task(1, 0, 1, 0, /*deps_pending=*/1));
@@ -108,7 +107,7 @@ TEST(Scheduler, WaitingTaskDoesNotBlockLaterReadyTasks) {
 }
 
 TEST(Scheduler, TaskHoldingAllCpusBlocksOthersUntilComplete) {
-  Scheduler s(2, kMemory, 3);
+  Scheduler s(2, kMemory);
   for (int slot = 0; slot < 3; ++slot) s.worker_up(slot);
   learn(s, 0, /*function=*/5, 5 * kMillisecond, 100);  // long: never pipelined
   s.add(make_task(1, 5, /*cpus=*/2));
@@ -119,17 +118,17 @@ TEST(Scheduler, TaskHoldingAllCpusBlocksOthersUntilComplete) {
   EXPECT_EQ(first[0].task, 1u);
   EXPECT_DOUBLE_EQ(s.cpus_available(), 0);
 
-  ASSERT_TRUE(s.complete(first[0].slot, 1, 5 * kMillisecond).has_value());
+  ASSERT_TRUE(s.complete(first[0].worker, 1, 5 * kMillisecond).has_value());
   const std::vector<Scheduler::Assignment> second = drain(s);
   ASSERT_EQ(second.size(), 2u);
   EXPECT_EQ(second[0].task, 2u);
   EXPECT_EQ(second[1].task, 3u);
-  EXPECT_NE(second[0].slot, second[1].slot);
+  EXPECT_NE(second[0].worker, second[1].worker);
   EXPECT_DOUBLE_EQ(s.cpus_available(), 0);
 }
 
 TEST(Scheduler, MemoryBlocksATaskThatDoesNotFit) {
-  Scheduler s(8, 1000, 2);
+  Scheduler s(8, 1000);
   s.worker_up(0);
   s.worker_up(1);
   learn(s, 0, 5, 5 * kMillisecond, 100);
@@ -146,7 +145,7 @@ TEST(Scheduler, MemoryBlocksATaskThatDoesNotFit) {
 }
 
 TEST(Scheduler, CpusAndMemoryTrackRunningTasksExactly) {
-  Scheduler s(4, 1000, 4);
+  Scheduler s(4, 1000);
   for (int slot = 0; slot < 4; ++slot) s.worker_up(slot);
   s.add(make_task(1, 0, 0.5, 100));
   s.add(make_task(2, 0, 1.5, 300));
@@ -164,18 +163,18 @@ TEST(Scheduler, CpusAndMemoryTrackRunningTasksExactly) {
   EXPECT_DOUBLE_EQ(s.cpus_available(), 1.75);
   EXPECT_EQ(s.memory_available(), 600u);
 
-  ASSERT_TRUE(s.complete(a2->slot, 2, 1000).has_value());
+  ASSERT_TRUE(s.complete(a2->worker, 2, 1000).has_value());
   EXPECT_DOUBLE_EQ(s.cpus_available(), 3.25);
   EXPECT_EQ(s.memory_available(), 900u);
-  ASSERT_TRUE(s.complete(a1->slot, 1, 1000).has_value());
-  ASSERT_TRUE(s.complete(a3->slot, 3, 1000).has_value());
+  ASSERT_TRUE(s.complete(a1->worker, 1, 1000).has_value());
+  ASSERT_TRUE(s.complete(a3->worker, 3, 1000).has_value());
   EXPECT_DOUBLE_EQ(s.cpus_available(), 4.0);
   EXPECT_EQ(s.memory_available(), 1000u);
   EXPECT_EQ(s.size(), 0u);
 }
 
 TEST(Scheduler, PipelinedTaskHoldsResourcesOnlyOnceItRuns) {
-  Scheduler s(4, 1000, 1);
+  Scheduler s(4, 1000);
   s.worker_up(0);
   learn(s, 0, kFast, kMicrosecond, 1000);
   s.add(make_task(1, kFast, 2, 500));
@@ -194,24 +193,24 @@ TEST(Scheduler, PipelinedTaskHoldsResourcesOnlyOnceItRuns) {
 }
 
 TEST(Scheduler, NothingIsQueuedBehindAnUnknownFunction) {
-  Scheduler s(8, kMemory, 2);
+  Scheduler s(8, kMemory);
   s.worker_up(0);
   s.worker_up(1);
   for (std::uint64_t id = 1; id <= 10; ++id) s.add(make_task(id, /*function=*/3));
   const std::vector<Scheduler::Assignment> got = drain(s);
   ASSERT_EQ(got.size(), 2u);  // one per worker, none queued
-  EXPECT_NE(got[0].slot, got[1].slot);
-  ASSERT_TRUE(s.complete(got[0].slot, got[0].task, 5 * kMillisecond).has_value());
+  EXPECT_NE(got[0].worker, got[1].worker);
+  ASSERT_TRUE(s.complete(got[0].worker, got[0].task, 5 * kMillisecond).has_value());
   // The freed worker takes one, and one more queues behind it (its length is known now and the
   // backlog covers both workers); still nothing behind the task of unknown length.
   const std::vector<Scheduler::Assignment> more = drain(s);
   ASSERT_EQ(more.size(), 2u);
-  EXPECT_EQ(more[0].slot, got[0].slot);
-  EXPECT_EQ(more[1].slot, got[0].slot);
+  EXPECT_EQ(more[0].worker, got[0].worker);
+  EXPECT_EQ(more[1].worker, got[0].worker);
 }
 
 TEST(Scheduler, UnknownFunctionMayQueueBehindShortWorkButNothingBehindIt) {
-  Scheduler s(8, kMemory, 1);
+  Scheduler s(8, kMemory);
   s.worker_up(0);
   learn(s, 0, kFast, kMicrosecond, 1000);
   s.add(make_task(1, kFast));
@@ -230,7 +229,7 @@ TEST(Scheduler, UnknownFunctionMayQueueBehindShortWorkButNothingBehindIt) {
 }
 
 TEST(Scheduler, SlowFunctionIsQueuedOneDeepWhileTheBacklogCoversEveryWorker) {
-  Scheduler s(8, kMemory, 1);
+  Scheduler s(8, kMemory);
   s.worker_up(0);
   learn(s, 0, 3, 5 * kMillisecond, 100);
   for (std::uint64_t id = 1; id <= 5; ++id) s.add(make_task(id, 3));
@@ -241,7 +240,7 @@ TEST(Scheduler, SlowFunctionIsQueuedOneDeepWhileTheBacklogCoversEveryWorker) {
 }
 
 TEST(Scheduler, SlowFunctionIsNotQueuedWhenAWorkerMightFreeUpForIt) {
-  Scheduler s(8, kMemory, 2);
+  Scheduler s(8, kMemory);
   s.worker_up(0);
   s.worker_up(1);
   learn(s, 0, 3, 5 * kMillisecond, 100);
@@ -253,7 +252,7 @@ TEST(Scheduler, SlowFunctionIsNotQueuedWhenAWorkerMightFreeUpForIt) {
 }
 
 TEST(Scheduler, FastTaskIsNotQueuedBehindASlowOne) {
-  Scheduler s(8, kMemory, 2);
+  Scheduler s(8, kMemory);
   s.worker_up(0);
   s.worker_up(1);
   learn(s, 0, /*function=*/1, 5 * kMillisecond, 1000);
@@ -267,7 +266,7 @@ TEST(Scheduler, FastTaskIsNotQueuedBehindASlowOne) {
 }
 
 TEST(Scheduler, FastFunctionIsPipelinedUpTo64Deep) {
-  Scheduler s(8, kMemory, 1);
+  Scheduler s(8, kMemory);
   s.worker_up(0);
   learn(s, 0, kFast, kMicrosecond, 1000);
   for (std::uint64_t id = 1; id <= 100; ++id) s.add(make_task(id, kFast));
@@ -277,7 +276,7 @@ TEST(Scheduler, FastFunctionIsPipelinedUpTo64Deep) {
 }
 
 TEST(Scheduler, PipelineDepthFollowsTheRunTime) {
-  Scheduler s(8, kMemory, 1);
+  Scheduler s(8, kMemory);
   s.worker_up(0);
   learn(s, 0, 3, 100 * kMicrosecond, 1000);
   for (std::uint64_t id = 1; id <= 20; ++id) s.add(make_task(id, 3));
@@ -292,7 +291,7 @@ TEST(Scheduler, PipelineDepthFollowsTheRunTime) {
 }
 
 TEST(Scheduler, PipelinedTasksGoToTheShortestQueue) {
-  Scheduler s(8, kMemory, 2);
+  Scheduler s(8, kMemory);
   s.worker_up(0);
   s.worker_up(1);
   learn(s, 0, 3, 100 * kMicrosecond, 1000);  // six in flight per worker
@@ -300,13 +299,13 @@ TEST(Scheduler, PipelinedTasksGoToTheShortestQueue) {
   const std::vector<Scheduler::Assignment> got = drain(s);
   ASSERT_EQ(got.size(), 12u);
   int per_slot[2] = {0, 0};
-  for (const Scheduler::Assignment& a : got) ++per_slot[a.slot];
+  for (const Scheduler::Assignment& a : got) ++per_slot[a.worker];
   EXPECT_EQ(per_slot[0], 6);
   EXPECT_EQ(per_slot[1], 6);
 }
 
 TEST(Scheduler, NeverPipelinesATaskNeedingMoreCpusBehindOneNeedingFewer) {
-  Scheduler s(4, kMemory, 1);
+  Scheduler s(4, kMemory);
   s.worker_up(0);
   learn(s, 0, kFast, kMicrosecond, 1000);
   s.add(make_task(1, kFast, 1));
@@ -326,7 +325,7 @@ TEST(Scheduler, NeverPipelinesATaskNeedingMoreCpusBehindOneNeedingFewer) {
 }
 
 TEST(Scheduler, NeverPipelinesATaskNeedingMoreMemoryBehindOneNeedingLess) {
-  Scheduler s(4, 1000, 1);
+  Scheduler s(4, 1000);
   s.worker_up(0);
   learn(s, 0, kFast, kMicrosecond, 1000);
   s.add(make_task(1, kFast, 1, 10));
@@ -338,7 +337,7 @@ TEST(Scheduler, NeverPipelinesATaskNeedingMoreMemoryBehindOneNeedingLess) {
 }
 
 TEST(Scheduler, CompleteWithTheWrongIdChangesNothing) {
-  Scheduler s(4, kMemory, 2);
+  Scheduler s(4, kMemory);
   s.worker_up(0);
   learn(s, 0, kFast, kMicrosecond, 1000);
   s.add(make_task(1, kFast, 1));
@@ -355,24 +354,23 @@ TEST(Scheduler, CompleteWithTheWrongIdChangesNothing) {
   EXPECT_EQ(s.size(), 2u);
   EXPECT_DOUBLE_EQ(s.cpus_available(), 3);
 
-  std::optional<TaskSpec> done = s.complete(0, 1, 1000);
+  std::optional<SchedTask> done = s.complete(0, 1, 1000);
   ASSERT_TRUE(done.has_value());
   EXPECT_EQ(done->id, 1u);
-  EXPECT_EQ(done->name, "task1");
   EXPECT_EQ(done->attempts, 1);
   EXPECT_EQ(s.find(1), nullptr);
   EXPECT_EQ(s.running(0), 2u);
 }
 
 TEST(Scheduler, WorkerDownReturnsTheRunningTaskAndRequeuesTheRestInOrder) {
-  Scheduler s(8, kMemory, 2);
+  Scheduler s(8, kMemory);
   s.worker_up(0);
   learn(s, 0, 3, 100 * kMicrosecond, 1000);  // six in flight per worker
   for (std::uint64_t id = 1; id <= 8; ++id) s.add(make_task(id, 3));
   ASSERT_EQ(drain(s).size(), 6u);  // 1 runs, 2..6 queued on slot 0; 7, 8 ready
   ASSERT_DOUBLE_EQ(s.cpus_available(), 7);
 
-  std::optional<TaskSpec> lost = s.worker_down(0);
+  std::optional<SchedTask> lost = s.worker_down(0);
   ASSERT_TRUE(lost.has_value());
   EXPECT_EQ(lost->id, 1u);
   EXPECT_EQ(lost->attempts, 1);
@@ -387,7 +385,7 @@ TEST(Scheduler, WorkerDownReturnsTheRunningTaskAndRequeuesTheRestInOrder) {
   ASSERT_EQ(got.size(), 6u);
   for (std::size_t i = 0; i < got.size(); ++i) {
     EXPECT_EQ(got[i].task, i + 2) << "position " << i;
-    EXPECT_EQ(got[i].slot, 1);
+    EXPECT_EQ(got[i].worker, 1);
   }
   EXPECT_EQ(s.find(2)->attempts, 1);  // the queued ones had never started
 
@@ -396,12 +394,12 @@ TEST(Scheduler, WorkerDownReturnsTheRunningTaskAndRequeuesTheRestInOrder) {
   for (std::uint64_t id = 9; id <= 20; ++id) s.add(make_task(id, 3));
   const std::vector<Scheduler::Assignment> refill = drain(s);
   int on_zero = 0;
-  for (const Scheduler::Assignment& a : refill) on_zero += a.slot == 0 ? 1 : 0;
+  for (const Scheduler::Assignment& a : refill) on_zero += a.worker == 0 ? 1 : 0;
   EXPECT_EQ(on_zero, 6);
 }
 
 TEST(Scheduler, WorkerDownWhileIdleReturnsNothing) {
-  Scheduler s(4, kMemory, 1);
+  Scheduler s(4, kMemory);
   s.worker_up(0);
   EXPECT_FALSE(s.worker_down(0).has_value());
   s.add(make_task(1));
@@ -410,14 +408,14 @@ TEST(Scheduler, WorkerDownWhileIdleReturnsNothing) {
 
 // At the back: a task that keeps killing its worker must not starve the others.
 TEST(Scheduler, RetryPutsTheTaskAtTheBackAndCountsAttempts) {
-  Scheduler s(1, kMemory, 1);
+  Scheduler s(1, kMemory);
   s.worker_up(0);
   learn(s, 0, 3, 5 * kMillisecond, 1000);
   s.add(make_task(1, 3));
   s.add(make_task(2, 3));
   s.add(make_task(3, 3));
   ASSERT_EQ(drain(s).size(), 2u);  // 1 runs, 2 waits behind it
-  std::optional<TaskSpec> lost = s.worker_down(0);
+  std::optional<SchedTask> lost = s.worker_down(0);
   ASSERT_TRUE(lost.has_value());
   ASSERT_EQ(lost->id, 1u);
   s.retry(std::move(*lost));
@@ -439,15 +437,15 @@ TEST(Scheduler, RetryPutsTheTaskAtTheBackAndCountsAttempts) {
 }
 
 TEST(Scheduler, RemoveWaitingDropsATaskThatWillNotRun) {
-  Scheduler s(4, kMemory, 1);
+  Scheduler s(4, kMemory);
   s.add(make_task(1, 0, 1, 0, /*deps_pending=*/1));
   s.add(make_task(2));  // ready, but no worker is up yet
   s.add(make_task(3));
 
-  std::optional<TaskSpec> waiting = s.remove_waiting(1);
+  std::optional<SchedTask> waiting = s.remove_waiting(1);
   ASSERT_TRUE(waiting.has_value());
   EXPECT_EQ(waiting->id, 1u);
-  std::optional<TaskSpec> ready = s.remove_waiting(2);
+  std::optional<SchedTask> ready = s.remove_waiting(2);
   ASSERT_TRUE(ready.has_value());
   EXPECT_FALSE(s.remove_waiting(2).has_value());
   EXPECT_FALSE(s.remove_waiting(42).has_value());
@@ -461,7 +459,7 @@ TEST(Scheduler, RemoveWaitingDropsATaskThatWillNotRun) {
 }
 
 TEST(Scheduler, ClearRemovesEveryTask) {
-  Scheduler s(4, kMemory, 1);
+  Scheduler s(4, kMemory);
   s.worker_up(0);
   learn(s, 0, kFast, kMicrosecond, 1000);
   s.add(make_task(1, kFast));                            // runs
@@ -471,7 +469,7 @@ TEST(Scheduler, ClearRemovesEveryTask) {
   ASSERT_EQ(drain(s).size(), 2u);
 
   std::vector<std::uint64_t> ids;
-  for (const TaskSpec& t : s.clear()) ids.push_back(t.id);
+  for (const SchedTask& t : s.clear()) ids.push_back(t.id);
   std::sort(ids.begin(), ids.end());
   EXPECT_EQ(ids, (std::vector<std::uint64_t>{1, 2, 3, 4}));
   EXPECT_EQ(s.size(), 0u);

@@ -28,11 +28,21 @@ std::uint64_t object_id_of(const ObjectHandle& handle) noexcept;
 /// A generic function pointer: the registry keys functions by address.
 using AnyFn = void (*)();
 
+}  // namespace shoal::detail
+
+namespace shoal::internal {
+class CoreRuntime;  // the process's runtime (defined in the library)
+}  // namespace shoal::internal
+
+namespace shoal::detail {
+
 /// Task arguments being built by task(f).remote(args...), in order. A value argument is encoded
-/// through the ValueSink interface (large ones go to the store here); an ObjectRef argument
-/// becomes a dependency. Not thread safe; one call builds one TaskArgs.
+/// through the ValueSink interface (large ones go to the store here, as objects of their own); an
+/// ObjectRef argument becomes a dependency. Bound to the runtime current when it is made, which
+/// submits it. Not thread safe; one call builds one TaskArgs.
 class TaskArgs final : public ValueSink {
  public:
+  /// Throws what current runtime lookup throws (NotInitializedError, ...).
   TaskArgs();
   ~TaskArgs();
   TaskArgs(TaskArgs&&) noexcept;
@@ -41,29 +51,29 @@ class TaskArgs final : public ValueSink {
   char* reserve_raw(std::uint64_t type_hash, std::size_t size) override;
   ByteBuffer& begin_msgpack(std::uint64_t type_hash) override;
   void finish() override;
-  /// Adds an ObjectRef argument; throws InvalidObjectRefError for an empty or stale ref.
+  /// Adds an ObjectRef argument; throws InvalidObjectRefError for an empty ref.
   void add_ref(const HandlePtr& ref);
 
   // Library side.
+  struct Space;  // where large values go: objects of their own
+  internal::CoreRuntime& runtime() const noexcept { return *runtime_; }
   std::uint32_t count() const noexcept { return count_; }
   ByteBuffer take_records() noexcept { return std::move(records_); }
   std::vector<HandlePtr> take_refs() noexcept { return std::move(refs_); }
 
  private:
+  std::shared_ptr<internal::CoreRuntime> runtime_;
   ByteBuffer records_;           // wire-format argument records (see docs/protocol.md)
   std::vector<HandlePtr> refs_;  // dependencies, in the order their records reference them
   std::uint32_t count_ = 0;      // arguments added so far
-  // The value being written (between reserve_raw/begin_msgpack and finish):
-  std::size_t open_record_ = 0;  // where its record starts in records_
-  std::uint64_t open_type_ = 0;
-  Format open_format_ = Format::kVoid;
-  std::uint64_t open_size_ = 0;
-  HandlePtr open_store_;  // a large raw value being written straight into the store
-  std::shared_ptr<const void> open_mapping_;  // keeps the store mapped while it is written
+  OpenValue open_;               // the value being written
+  HandlePtr open_store_;         // a large value being written straight into the store
+  std::shared_ptr<const void> open_keep_;  // keeps that memory valid while it is written
 };
 
-/// Submits fn with args; returns the handle of its result. Throws FunctionNotRegisteredError,
-/// NotInitializedError, InvalidConfigError (options out of range).
+/// Submits fn with args to the runtime args was made for; returns the handle of its result.
+/// Throws FunctionNotRegisteredError, NotInitializedError, InvalidConfigError (options out of
+/// range).
 HandlePtr submit_task(AnyFn fn, const char* signature_mangled, const TaskOptions& options,
                       TaskArgs&& args);
 

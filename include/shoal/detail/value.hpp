@@ -4,9 +4,10 @@
 //  - Format says how the bytes are laid out (msgpack, raw contiguous bytes, or nothing for void);
 //  - ValueView is a read-only look at one encoded value, wherever it lives (a message, the heap,
 //    or the shared-memory store);
-//  - ValueSink is where a value is encoded to. The library implements it three times (put(),
-//    task arguments, task results) and decides there whether the value travels inline in a
-//    message or goes to the shared-memory store: the templates never see that choice.
+//  - ValueSink is where a value is encoded to. The library implements it once (a value writer
+//    used for put(), task arguments and task results) and decides there whether the value
+//    travels inline in a message or goes to the shared-memory store: the templates never see that
+//    choice.
 #pragma once
 
 #include <cstddef>
@@ -27,6 +28,16 @@ struct ValueView {
   std::uint64_t type_hash = 0;
   const char* data = nullptr;
   std::size_t size = 0;
+};
+
+/// The value a library-side writer is in the middle of writing, between reserve_raw() or
+/// begin_msgpack() and finish(): where its record starts, its type, and whether it goes to the
+/// store. Plain data, so that TaskArgs can keep it in its own object.
+struct OpenValue {
+  std::size_t record = 0;
+  std::uint64_t type_hash = 0;
+  Format format = Format::kVoid;
+  bool to_store = false;
 };
 
 class ValueSink {

@@ -1,0 +1,142 @@
+// The public free functions: find the runtime (the process's current one, or the one that made
+// the refs), check what the program can get wrong (empty refs, refs from another session), and
+// call it.
+#include <cstdlib>
+#include <mutex>
+
+#include <unistd.h>
+
+#include <shoal/shoal.hpp>
+
+#include "src/common/core_runtime.hpp"
+#include "src/core/driver_runtime.hpp"
+#include "src/core/local_runtime.hpp"
+
+namespace shoal {
+namespace internal {
+namespace {
+
+std::mutex g_mu;         // init() and shutdown() hold it throughout
+pid_t g_driver_pid = 0;  // the process that called init() (not a fork of it)
+
+void shutdown_at_exit() {
+  // A fork of the driver (a worker that called exit(), or the program's own child) must not
+  // touch the parent's session.
+  if (getpid() == g_driver_pid) shoal::shutdown();
+}
+
+const detail::ObjectHandle* checked(const detail::ObjectHandle* h) {
+  if (h == nullptr) {
+    throw InvalidObjectRefError(
+        "shoal: this ObjectRef is empty (default-constructed or moved-from); use a ref returned by "
+        "remote() or put()");
+  }
+  return h;
+}
+
+// The runtime of the session that made these refs; all must come from the same one.
+CoreRuntime& runtime_of(const std::vector<const detail::ObjectHandle*>& handles,
+                        std::vector<ObjectId>* ids, std::shared_ptr<CoreRuntime>* current) {
+  CoreRuntime* rt = nullptr;
+  ids->reserve(handles.size());
+  for (const detail::ObjectHandle* h : handles) {
+    checked(h);
+    if (rt != nullptr && &h->runtime() != rt) {
+      throw InvalidObjectRefError("shoal: these ObjectRefs come from different shoal sessions");
+    }
+    rt = &h->runtime();
+    ids->push_back(h->id());
+  }
+  if (rt != nullptr) return *rt;
+  *current = current_runtime();  // no refs: the call only needs a session to exist
+  return **current;
+}
+
+}  // namespace
+}  // namespace internal
+
+void init(const Config& config) {
+  // Before g_mu: a worker (forked from a thread inside init(), which held g_mu) and a fork of a
+  // driver may find g_mu locked for ever. Their runtime refuses, with the reason, instead.
+  if (std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null()) {
+    rt->check_usable();
+  }
+  std::lock_guard<std::mutex> lock(internal::g_mu);
+  if (std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null()) {
+    if (rt->is_session()) {
+      throw AlreadyInitializedError(
+          "shoal: init() was called while shoal is running; call shoal::shutdown() first, or "
+          "check shoal::is_initialized()");
+    }
+  }
+  internal::protect_sessions_from_fork();
+  if (config.local_mode) {
+    internal::exchange_current_runtime(internal::LocalRuntime::start(config));
+  } else {
+    internal::exchange_current_runtime(internal::DriverRuntime::start(config));
+  }
+  internal::g_driver_pid = getpid();
+  static std::once_flag hooks;
+  std::call_once(hooks, [] { std::atexit(internal::shutdown_at_exit); });
+}
+
+void shutdown() {
+  std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null();
+  // None, or a worker's or a fork's: nothing to stop (and g_mu, see init(), may be held for ever).
+  if (!rt || !rt->is_session()) return;
+  {
+    std::lock_guard<std::mutex> lock(internal::g_mu);
+    rt = internal::current_runtime_or_null();
+    if (!rt || !rt->is_session()) return;  // another thread shut it down meanwhile
+    internal::exchange_current_runtime(nullptr);
+  }
+  rt->shutdown();
+}
+
+bool is_initialized() noexcept {
+  const std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null();
+  return rt && rt->is_session();
+}
+
+std::map<std::string, double> cluster_resources() {
+  return internal::current_runtime()->resources(false);
+}
+std::map<std::string, double> available_resources() {
+  return internal::current_runtime()->resources(true);
+}
+ObjectStoreStats object_store_stats() { return internal::current_runtime()->stats(); }
+
+namespace detail {
+
+std::uint64_t object_id_of(const ObjectHandle& handle) noexcept { return handle.id(); }
+
+HandlePtr submit_task(AnyFn fn, const char* signature, const TaskOptions& options,
+                      TaskArgs&& args) {
+  return args.runtime().submit(fn, signature, options, std::move(args));
+}
+
+HandlePtr put_value(void (*encode)(ValueSink&, const void*), const void* value) {
+  return internal::current_runtime()->put(encode, value);
+}
+
+Fetched fetch(const ObjectHandle* handle, std::int64_t timeout_ns) {
+  internal::checked(handle);
+  return handle->runtime().fetch(handle->id(), timeout_ns);
+}
+
+std::vector<Fetched> fetch_all(const std::vector<const ObjectHandle*>& handles,
+                               std::int64_t timeout_ns) {
+  std::vector<internal::ObjectId> ids;
+  std::shared_ptr<internal::CoreRuntime> keep;
+  return internal::runtime_of(handles, &ids, &keep).fetch_all(ids, timeout_ns);
+}
+
+std::vector<bool> wait_ready(const std::vector<const ObjectHandle*>& handles,
+                             std::size_t num_returns, std::int64_t timeout_ns) {
+  std::vector<internal::ObjectId> ids;
+  std::shared_ptr<internal::CoreRuntime> keep;
+  return internal::runtime_of(handles, &ids, &keep).wait(ids, num_returns, timeout_ns);
+}
+
+}  // namespace detail
+}  // namespace shoal

@@ -1,0 +1,344 @@
+// Local mode: tasks run at remote(), on the caller's thread (local_runtime.hpp).
+//
+// A task goes the way it goes in a worker, without the message: its arguments are the records the
+// program's TaskArgs wrote (inline values, and refs replaced by the referenced objects' bytes), the
+// registry's invoker decodes them and calls the function, and the one value writer encodes the
+// result. Its exception is described as a worker describes it (type, what(), and the stack where
+// it was thrown, recorded by the same __cxa_throw hook while the task runs), so get() rethrows the
+// same TaskError. Everything stays on the heap: a value the writer would send to a store goes into
+// a buffer of its own instead.
+#include "src/core/local_runtime.hpp"
+
+#include <cstring>
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <shoal/errors.hpp>
+
+#include "src/common/function_registry.hpp"
+#include "src/common/module_frames.hpp"
+#include "src/common/system_info.hpp"
+#include "src/common/task_backtrace.hpp"
+#include "src/core/session_config.hpp"
+#include "src/transport/protocol.hpp"
+#include "src/transport/value_writer.hpp"
+#include "worker/exception_description.hpp"
+#include "worker/throw_trace.hpp"
+
+namespace shoal::internal {
+namespace {
+
+// Where a value too large for a message would go: here, a heap buffer of its own.
+class HeapSpace final : public SpaceProvider {
+ public:
+  char* reserve(detail::Format format, std::uint64_t type_hash, std::uint64_t size) override {
+    format_ = format;
+    type_hash_ = type_hash;
+    bytes_ = detail::ByteBuffer(static_cast<std::size_t>(size));
+    return bytes_.grow(static_cast<std::size_t>(size));
+  }
+  void seal(detail::ByteBuffer&) override { used_ = true; }
+
+  bool used() const noexcept { return used_; }
+  detail::Format format() const noexcept { return format_; }
+  std::uint64_t type_hash() const noexcept { return type_hash_; }
+  detail::ByteBuffer take() noexcept { return std::move(bytes_); }
+
+ private:
+  detail::Format format_ = detail::Format::kVoid;
+  std::uint64_t type_hash_ = 0;
+  detail::ByteBuffer bytes_;
+  bool used_ = false;
+};
+
+// One value written through the value writer, as (format, type, bytes).
+struct WrittenValue {
+  detail::Format format = detail::Format::kVoid;
+  std::uint64_t type_hash = 0;
+  detail::ByteBuffer bytes;
+};
+
+// Turns what a writer wrote (an inline record, or a value the HeapSpace took) into its bytes.
+WrittenValue take_written(detail::ByteBuffer& record, HeapSpace& space) {
+  if (space.used()) return {space.format(), space.type_hash(), space.take()};
+  ByteReader in(record.data(), record.size());
+  const ValueRecord r = read_record(in);
+  const auto size = static_cast<std::size_t>(r.size);
+  std::memmove(record.data(), r.data, size);
+  record.truncate(size);
+  return {r.format, r.type_hash, std::move(record)};
+}
+
+// The task's side: its argument values, and a sink for its result.
+class LocalInvokeContext final : public detail::InvokeContext {
+ public:
+  explicit LocalInvokeContext(std::vector<detail::ValueView> args) : args_(std::move(args)) {}
+  std::size_t arg_count() const override { return args_.size(); }
+  detail::ValueView arg(std::size_t index) const override { return args_[index]; }
+  detail::ValueSink& result() override { return writer_; }
+  void set_void_result() override { void_ = true; }
+
+  WrittenValue take_result() {
+    if (void_) return {};
+    return take_written(record_, space_);
+  }
+
+ private:
+  std::vector<detail::ValueView> args_;
+  detail::ByteBuffer record_;
+  HeapSpace space_;
+  detail::OpenValue open_;
+  ValueWriter writer_{record_, space_, open_};
+  bool void_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<LocalRuntime> LocalRuntime::start(const Config& config) {
+  const SessionConfig session = resolve_config(config);
+  if (!config.start_method.empty() && config.start_method != "fork" &&
+      config.start_method != "forkserver") {
+    throw InvalidConfigError(fmt::format(
+        "shoal: Config::start_method is \"{}\"; use \"fork\", \"forkserver\", or \"\" (local "
+        "mode starts no process, so any of them does)",
+        config.start_method));
+  }
+  logging::init_driver(session.level);
+  return std::shared_ptr<LocalRuntime>(new LocalRuntime(config, static_cast<double>(session.cpus),
+                                                        session.memory_bytes, session.store_bytes));
+}
+
+LocalRuntime::LocalRuntime(const Config& config, double cpus, std::uint64_t memory,
+                           std::uint64_t store)
+    : config_(config), cpus_(cpus), memory_(memory), store_bytes_(store) {}
+
+detail::HandlePtr LocalRuntime::handle_of(ObjectId id) {
+  return std::make_shared<detail::ObjectHandle>(shared_from_this(), id);
+}
+
+// Before taking mu_: in a fork, mu_ may be held for ever by a thread that does not exist there.
+void LocalRuntime::check_not_abandoned() const {
+  if (abandoned_.load(std::memory_order_relaxed)) throw Error(forked_session_refusal());
+}
+
+void LocalRuntime::check_usable_now() const {
+  if (stopped_) {
+    throw InvalidObjectRefError(
+        "shoal: this ObjectRef belongs to a shoal session that was shut down; refs do not carry "
+        "over from one init() to the next");
+  }
+}
+
+detail::HandlePtr LocalRuntime::add_object(detail::Format format, std::uint64_t type_hash,
+                                           detail::ByteBuffer bytes) {
+  check_not_abandoned();
+  MutexLock<Mutex> lock(mu_);
+  check_usable_now();
+  const ObjectId id = new_object_id();
+  refs_.add_ready_inline(id, format, type_hash, std::move(bytes));
+  return handle_of(id);
+}
+
+detail::HandlePtr LocalRuntime::put(void (*encode)(detail::ValueSink&, const void*),
+                                    const void* value) {
+  detail::ByteBuffer record;
+  HeapSpace space;
+  detail::OpenValue open;
+  ValueWriter writer(record, space, open);
+  encode(writer, value);
+  WrittenValue v = take_written(record, space);
+  return add_object(v.format, v.type_hash, std::move(v.bytes));
+}
+
+StoreSpace LocalRuntime::reserve_object(detail::Format format, std::uint64_t type_hash,
+                                        std::uint64_t size, ObjectOrigin) {
+  detail::ByteBuffer bytes(static_cast<std::size_t>(size));
+  bytes.grow(static_cast<std::size_t>(size));
+  check_not_abandoned();
+  MutexLock<Mutex> lock(mu_);
+  check_usable_now();
+  const ObjectId id = new_object_id();
+  refs_.add_pending(id, 0);
+  refs_.complete_inline(id, format, type_hash, std::move(bytes));
+  // The caller writes the bytes in place before anyone else can see the handle; the buffer is
+  // the object's, and stays valid while the handle does.
+  const ObjectEntry* e = refs_.find(id);
+  auto* dst = const_cast<char*>(e->inline_bytes->data());
+  return StoreSpace{handle_of(id), dst, e->inline_bytes};
+}
+
+detail::HandlePtr LocalRuntime::submit(detail::AnyFn fn, const char* signature,
+                                       const TaskOptions& options, detail::TaskArgs&& args) {
+  const TaskLimits limits{cpus_, memory_, config_.max_retries, FunctionRegistry::instance().size(),
+                          false};
+  const TaskSpec spec = TaskManager::make_spec(fn, signature, options, limits);
+  const std::vector<detail::HandlePtr> refs = args.take_refs();
+  const detail::ByteBuffer records = args.take_records();
+
+  // The argument values: inline records as they are, refs as the objects' bytes (a failed one
+  // fails the task with its error, as Ray does). `keep` holds them while the task runs.
+  std::vector<detail::ValueView> values;
+  std::vector<std::shared_ptr<const void>> keep;
+  std::shared_ptr<const ErrorInfo> failed_arg;
+  {
+    check_not_abandoned();
+    MutexLock<Mutex> lock(mu_);
+    check_usable_now();
+    ByteReader in(records.data(), records.size());
+    for (std::uint32_t i = 0; i < args.count(); ++i) {
+      const ValueRecord r = read_record(in);
+      if (r.kind != RecordKind::kRef) {
+        values.push_back(detail::ValueView{r.format, r.type_hash, r.data, r.size});
+        continue;
+      }
+      const detail::HandlePtr& ref = refs.at(r.ref_index);
+      if (&ref->runtime() != this) {
+        throw InvalidObjectRefError(
+            "shoal: an argument is an ObjectRef from another shoal session; refs do not carry "
+            "over from one init() to the next");
+      }
+      const ObjectEntry* e = refs_.find(ref->id());
+      if (e->state == ObjectState::kFailed) {
+        if (!failed_arg) failed_arg = e->error;
+        values.emplace_back();
+        continue;
+      }
+      values.push_back(detail::ValueView{e->format, e->type_hash, e->inline_bytes->data(),
+                                         e->inline_bytes->size()});
+      keep.push_back(e->inline_bytes);
+    }
+    cpus_in_use_ += spec.num_cpus;
+    memory_in_use_ += spec.memory;
+  }
+  const ObjectId id = new_object_id();
+
+  std::shared_ptr<ErrorInfo> error;
+  WrittenValue result;
+  if (!failed_arg) {
+    const RegisteredFunction* function = FunctionRegistry::instance().at(spec.function_index);
+    LocalInvokeContext ctx(std::move(values));
+    ThrowTrace trace;
+    try {
+      // Records the stack of every throw below this frame while the function runs.
+      const ThrowTrace::Armed armed(trace, __builtin_frame_address(0));
+      function->invoker(function->address, ctx);
+      result = ctx.take_result();
+    } catch (...) {
+      ExceptionDescription d = describe_current_exception();
+      error = std::make_shared<ErrorInfo>();
+      error->kind = ErrorInfo::Kind::kTaskError;
+      error->type_name = std::move(d.type_name);
+      error->what = std::move(d.what);
+      error->function = spec.name;
+      error->pid = getpid();
+      error->in_process = true;
+      ModuleFrames frames = to_module_frames(trace.frames_of_current());
+      if (!frames.empty()) {
+        error->backtrace = std::make_shared<const detail::TaskBacktrace>(std::move(frames));
+      }
+    }
+  }
+
+  MutexLock<Mutex> lock(mu_);
+  cpus_in_use_ -= spec.num_cpus;
+  memory_in_use_ -= spec.memory;
+  if (stopped_) {  // shutdown() ran while the task did: there is no session to hold its result
+    throw Error(fmt::format(
+        "shoal: shutdown() ran while the task {} was running (local mode), so its result was "
+        "dropped",
+        spec.name));
+  }
+  refs_.add_pending(id, id);
+  if (failed_arg) {
+    refs_.fail(id, failed_arg);
+  } else if (error) {
+    refs_.fail(id, std::move(error));
+  } else {
+    refs_.complete_inline(id, result.format, result.type_hash, std::move(result.bytes));
+  }
+  return handle_of(id);
+}
+
+detail::Fetched LocalRuntime::fetched_of(ObjectId id) {
+  const ObjectEntry* e = refs_.find(id);
+  if (e->state == ObjectState::kFailed) throw_error(*e->error);  // the caller's lock unwinds
+  detail::Fetched f;
+  f.view.format = e->format;
+  f.view.type_hash = e->type_hash;
+  f.view.size = e->size;
+  f.view.data = e->inline_bytes->data();
+  f.keep = e->inline_bytes;
+  return f;
+}
+
+// Every object is finished when its ref exists: nothing waits, whatever the timeout says.
+detail::Fetched LocalRuntime::fetch(ObjectId id, std::int64_t) {
+  check_not_abandoned();
+  MutexLock<Mutex> lock(mu_);
+  check_usable_now();
+  return fetched_of(id);
+}
+
+std::vector<detail::Fetched> LocalRuntime::fetch_all(const std::vector<ObjectId>& ids,
+                                                     std::int64_t) {
+  check_not_abandoned();
+  MutexLock<Mutex> lock(mu_);
+  check_usable_now();
+  for (ObjectId id : ids) {  // the first failure in input order, as with workers
+    if (refs_.find(id)->state == ObjectState::kFailed) fetched_of(id);
+  }
+  std::vector<detail::Fetched> out;
+  out.reserve(ids.size());
+  for (ObjectId id : ids) out.push_back(fetched_of(id));
+  return out;
+}
+
+std::vector<bool> LocalRuntime::wait(const std::vector<ObjectId>& ids, std::size_t num_returns,
+                                     std::int64_t) {
+  check_num_returns(num_returns, ids.size());
+  check_not_abandoned();
+  MutexLock<Mutex> lock(mu_);
+  check_usable_now();
+  std::vector<bool> out(ids.size(), false);
+  for (std::size_t i = 0; i < num_returns; ++i) out[i] = true;
+  return out;
+}
+
+void LocalRuntime::release(ObjectId id) noexcept {
+  if (abandoned_.load(std::memory_order_relaxed)) return;  // a fork's copy: leave it alone
+  MutexLock<Mutex> lock(mu_);
+  if (!stopped_) refs_.release(id, Holder::program());
+}
+
+std::map<std::string, double> LocalRuntime::resources(bool available) {
+  check_not_abandoned();
+  MutexLock<Mutex> lock(mu_);
+  check_usable_now();
+  const double cpus = available ? cpus_ - cpus_in_use_ : cpus_;
+  const double memory = static_cast<double>(available ? memory_ - memory_in_use_ : memory_);
+  if (node_address_.empty()) node_address_ = node_address();
+  return resource_map(available, cpus, memory, store_bytes_, node_address_);
+}
+
+ObjectStoreStats LocalRuntime::stats() {
+  check_not_abandoned();
+  MutexLock<Mutex> lock(mu_);
+  check_usable_now();
+  ObjectStoreStats s;
+  s.capacity_bytes = store_bytes_;
+  s.used_bytes = 0;  // no store: every value is on the heap
+  s.inline_bytes = refs_.inline_bytes();
+  s.num_objects = refs_.size();
+  return s;
+}
+
+void LocalRuntime::shutdown() {
+  MutexLock<Mutex> lock(mu_);
+  if (stopped_) return;
+  stopped_ = true;
+  refs_.clear();
+  logging::flush();
+}
+
+}  // namespace shoal::internal

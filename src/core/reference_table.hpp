@@ -1,0 +1,153 @@
+// The owner's table of objects (Ray's reference counter and in-memory store, on the driver):
+// id -> state, where the value is, who holds references, who waits for it, which tasks need it.
+//
+//   pending (a task will produce it) --complete_*()--> ready (immutable from now on)
+//                                    --fail()-------> failed (holds the error get() rethrows)
+//
+// Holders. An object counts its references per holder: the program (its ObjectRefs: all copies of
+// one ref share one handle, which counts once; a get() decoding it counts while it reads), the
+// pending tasks that take it as an argument (each counts once until it finishes), and each worker
+// (release_all() drops everything a worker held, when it dies). When the last reference goes, a
+// finished object is freed at once: its store block goes back through the BlockFreer, its entry
+// is erased. A pending object without references is freed when its task finishes.
+//
+// Waiters are callbacks (ObjectWaiter): a program thread in get() or wait(), or, later, a request
+// from a worker; finish() calls each once, with the table's caller holding its lock.
+//
+// Small values ("inline", up to the inline threshold) are kept on the driver's heap; larger ones
+// in the node's store (an offset into its arena). Both are objects of this table all the same.
+//
+// Thread safety: none. The runtime calls it with its lock held.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <shoal/detail/byte_buffer.hpp>
+#include <shoal/detail/value.hpp>
+#include <shoal/errors.hpp>
+
+#include "src/common/core_runtime.hpp"
+#include "src/common/ids.hpp"
+#include "src/common/pooled_map.hpp"
+#include "src/core/error_info.hpp"
+#include "store/block_freer.hpp"
+
+namespace shoal::internal {
+
+enum class ObjectState : std::uint8_t { kPending, kReady, kFailed };
+
+/// Who holds a reference: the program, the pending tasks, or one worker.
+struct Holder {
+  enum class Kind : std::uint8_t { kProgram, kTask, kWorker };
+  Kind kind = Kind::kProgram;
+  WorkerId worker = 0;  // kWorker
+
+  static Holder program() noexcept { return {Kind::kProgram, 0}; }
+  static Holder task() noexcept { return {Kind::kTask, 0}; }
+  static Holder of_worker(WorkerId id) noexcept { return {Kind::kWorker, id}; }
+};
+
+/// Someone waiting for objects to finish.
+class ObjectWaiter {
+ public:
+  /// One object it waits for finished (ready, or `failed`). Called with the table's lock held;
+  /// must not call back into the table.
+  virtual void on_finished(ObjectId id, bool failed) = 0;
+
+ protected:
+  ~ObjectWaiter() = default;
+};
+
+struct ObjectEntry {
+  ObjectState state = ObjectState::kPending;
+  detail::Format format = detail::Format::kVoid;
+  std::uint64_t type_hash = 0;
+  bool in_store = false;
+  std::shared_ptr<const detail::ByteBuffer> inline_bytes;  // ready and not in the store
+  std::uint64_t offset = 0, size = 0;                      // ready and in the store
+  std::shared_ptr<const ErrorInfo> error;                  // failed
+  std::uint32_t program_refs = 0;
+  std::uint32_t task_refs = 0;
+  std::vector<std::pair<WorkerId, std::uint32_t>> worker_refs;  // usually empty
+  TaskId producer = 0;  // the task that will complete it; 0 for put()
+  ObjectOrigin origin = ObjectOrigin::kPut;
+  std::uint32_t function_index = 0;  // kTaskResult: the function in the registry
+  std::vector<TaskId> dependents;    // pending tasks that take it as an argument
+  std::vector<ObjectWaiter*> waiters;
+
+  bool referenced() const noexcept {
+    return program_refs != 0 || task_refs != 0 || !worker_refs.empty();
+  }
+};
+
+class ReferenceTable {
+ public:
+  explicit ReferenceTable(BlockFreer* store) : store_(store) {}
+  ReferenceTable(const ReferenceTable&) = delete;
+  ReferenceTable& operator=(const ReferenceTable&) = delete;
+
+  /// A new pending object with one program reference (its ObjectRef).
+  ObjectEntry& add_pending(ObjectId id, TaskId producer);
+  /// A new object, ready with a small value, with one program reference (put()): what
+  /// add_pending() then complete_inline() make, in one step (nobody can wait for it yet).
+  ObjectEntry& add_ready_inline(ObjectId id, detail::Format format, std::uint64_t type_hash,
+                                detail::ByteBuffer bytes);
+
+  ObjectEntry* find(ObjectId id) noexcept;
+
+  /// Stores the value of a pending object and calls its waiters. Returns the tasks waiting for it
+  /// (the caller schedules them). If nobody holds the object any more it is freed at once. A
+  /// finished or unknown object is left alone (a store block given for it is freed).
+  std::vector<TaskId> complete_inline(ObjectId id, detail::Format format, std::uint64_t type_hash,
+                                      detail::ByteBuffer bytes);
+  std::vector<TaskId> complete_store(ObjectId id, detail::Format format, std::uint64_t type_hash,
+                                     std::uint64_t offset, std::uint64_t size);
+  std::vector<TaskId> fail(ObjectId id, std::shared_ptr<const ErrorInfo> error);
+
+  void add_ref(ObjectId id, Holder holder) noexcept;
+  /// Drops one reference of `holder`; frees the object if it was the last and it is finished.
+  void release(ObjectId id, Holder holder) noexcept;
+  /// Drops every reference a worker holds (it died). Returns how many objects it held.
+  std::size_t release_all(WorkerId worker) noexcept;
+
+  /// `waiter` is called when `id` finishes. The object must be pending.
+  void add_waiter(ObjectId id, ObjectWaiter* waiter);
+  /// The same for an entry the caller has looked up (find()) and that is pending.
+  void add_waiter(ObjectEntry& entry, ObjectWaiter* waiter) { entry.waiters.push_back(waiter); }
+  /// Forgets `waiter` for these objects (it stops waiting: a timeout, a failure, shutdown).
+  void remove_waiter(const std::vector<ObjectId>& ids, ObjectWaiter* waiter) noexcept;
+
+  /// Fails every pending object with `error` (shutdown, a broken session).
+  void fail_all_pending(const std::shared_ptr<const ErrorInfo>& error);
+  /// Forgets every object without giving its block back (the store itself is going away).
+  void clear() noexcept;
+
+  /// The `n` largest ready objects in the store, largest first, as (id, entry). Linear in the
+  /// table's size: for error messages only.
+  std::vector<std::pair<ObjectId, const ObjectEntry*>> largest_in_store(std::size_t n) const;
+
+  std::uint64_t inline_bytes() const noexcept { return inline_bytes_; }
+  std::uint64_t size() const noexcept { return entries_.size(); }
+  /// Faults in the table's first memory now rather than in the session's first task
+  /// (PooledMap::prime; 0 is never an id).
+  void prime() { entries_.prime(0); }
+
+ private:
+  using Entries = PooledMap<ObjectId, ObjectEntry>;
+  std::vector<TaskId> finish(ObjectId id, ObjectEntry& e, bool failed);
+  void free_if_unreferenced(Entries::iterator it) noexcept;
+  void erase(Entries::iterator it) noexcept;
+
+  BlockFreer* store_;
+  Entries entries_;  // nodes from a pool of its own (pooled_map.hpp)
+  // For release_all(): the objects each worker holds references to.
+  std::unordered_map<WorkerId, std::vector<ObjectId>> by_worker_;
+  std::uint64_t inline_bytes_ = 0;
+};
+
+}  // namespace shoal::internal

@@ -1,0 +1,184 @@
+#include "src/core/scheduler.hpp"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace shoal::internal {
+namespace {
+constexpr double kPipelineBudgetNs = 500'000;  // known work a task may wait behind
+constexpr std::size_t kMaxDepth = 64;          // tasks in flight per worker
+constexpr double kAverageWeight = 0.2;         // of the newest run time sample
+}  // namespace
+
+Scheduler::Scheduler(double total_cpus, std::uint64_t total_memory)
+    : cpus_available_(total_cpus), memory_available_(total_memory) {}
+
+void Scheduler::add(SchedTask task) {
+  const TaskId id = task.id;
+  const bool ready = task.deps_pending == 0;
+  tasks_.emplace(id, task);
+  if (ready) ready_.push_back(id);
+}
+
+SchedTask* Scheduler::find(TaskId id) noexcept {
+  auto it = tasks_.find(id);
+  return it == tasks_.end() ? nullptr : &it->second;
+}
+
+std::optional<SchedTask> Scheduler::remove_waiting(TaskId id) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return std::nullopt;
+  const SchedTask task = it->second;
+  tasks_.erase(it);
+  if (task.deps_pending == 0)
+    ready_.erase(std::remove(ready_.begin(), ready_.end(), id), ready_.end());
+  return task;
+}
+
+void Scheduler::dependency_done(TaskId id) {
+  SchedTask* t = find(id);
+  if (t == nullptr || t->deps_pending == 0) return;
+  if (--t->deps_pending == 0) ready_.push_back(id);
+}
+
+double Scheduler::expected_ns(std::uint32_t function_index) const {
+  return function_index < avg_ns_.size() ? avg_ns_[function_index] : 0;
+}
+
+bool Scheduler::can_queue_behind(const WorkerQueue& w, const SchedTask& t) const {
+  if (w.queue.size() >= kMaxDepth || w.unknown > 0) return false;
+  const SchedTask& last = tasks_.at(w.queue.back().task);
+  if (t.num_cpus > last.num_cpus + 1e-9 || t.memory > last.memory) return false;
+  if (w.expected_ns <= kPipelineBudgetNs) return true;  // behind a little known work
+  // One task behind a long one, while there is a task waiting for every worker: then no worker
+  // will go idle for want of it, and the next task is already there when the running one ends,
+  // instead of a round trip through the driver later (which, with every core busy, waits for
+  // the driver to get a core: hundreds of microseconds measured on our VMs).
+  return w.queue.size() == 1 && ready_.size() >= workers_.size();
+}
+
+std::optional<Scheduler::Assignment> Scheduler::next() {
+  if (ready_.empty()) return std::nullopt;
+  const TaskId id = ready_.front();
+  SchedTask& t = tasks_.at(id);
+  auto idle = workers_.end(), pipelined = workers_.end();
+  std::size_t shortest = SIZE_MAX;
+  for (auto it = workers_.begin(); it != workers_.end(); ++it) {
+    const WorkerQueue& w = it->second;
+    if (w.queue.empty()) {
+      if (t.num_cpus <= cpus_available_ + 1e-9 && t.memory <= memory_available_) {
+        idle = it;
+        break;
+      }
+    } else if (w.queue.size() < shortest && can_queue_behind(w, t)) {
+      pipelined = it;
+      shortest = w.queue.size();
+    }
+  }
+  const auto chosen = idle != workers_.end() ? idle : pipelined;
+  if (chosen == workers_.end()) return std::nullopt;
+  ready_.pop_front();
+  WorkerQueue& w = chosen->second;
+  const double expected = expected_ns(t.function_index);
+  w.queue.push_back(Queued{id, expected});
+  if (expected > 0) {
+    w.expected_ns += expected;
+  } else {
+    ++w.unknown;
+  }
+  if (w.queue.size() == 1) start(t);
+  return Assignment{id, kLocalNode, chosen->first, expected};
+}
+
+void Scheduler::start(SchedTask& t) {
+  ++t.attempts;
+  cpus_available_ -= t.num_cpus;
+  memory_available_ -= t.memory;
+}
+
+void Scheduler::stop(const SchedTask& t) {
+  cpus_available_ += t.num_cpus;
+  memory_available_ += t.memory;
+}
+
+TaskId Scheduler::pop_front(WorkerQueue& w) {
+  const Queued q = w.queue.front();
+  w.queue.pop_front();
+  if (q.expected_ns > 0) {
+    w.expected_ns = w.queue.empty() ? 0 : w.expected_ns - q.expected_ns;
+  } else {
+    --w.unknown;
+  }
+  return q.task;
+}
+
+std::optional<SchedTask> Scheduler::complete(WorkerId worker, TaskId id, std::uint64_t exec_ns) {
+  auto wit = workers_.find(worker);
+  if (wit == workers_.end()) return std::nullopt;
+  WorkerQueue& w = wit->second;
+  if (w.queue.empty() || w.queue.front().task != id) return std::nullopt;
+  pop_front(w);
+  auto it = tasks_.find(id);
+  const SchedTask task = it->second;
+  tasks_.erase(it);
+  stop(task);
+  if (!w.queue.empty()) start(tasks_.at(w.queue.front().task));
+
+  if (task.function_index >= avg_ns_.size()) avg_ns_.resize(task.function_index + 1, 0);
+  double& avg = avg_ns_[task.function_index];
+  const double sample = std::max(1.0, static_cast<double>(exec_ns));
+  avg = avg <= 0 ? sample : avg + kAverageWeight * (sample - avg);
+  return task;
+}
+
+TaskId Scheduler::running(WorkerId worker) const noexcept {
+  auto it = workers_.find(worker);
+  if (it == workers_.end() || it->second.queue.empty()) return 0;
+  return it->second.queue.front().task;
+}
+
+int Scheduler::busy_workers() const noexcept {
+  return static_cast<int>(std::count_if(workers_.begin(), workers_.end(),
+                                        [](const auto& w) { return !w.second.queue.empty(); }));
+}
+
+void Scheduler::worker_up(WorkerId worker) { workers_.try_emplace(worker); }
+
+std::optional<SchedTask> Scheduler::worker_down(WorkerId worker) {
+  auto wit = workers_.find(worker);
+  if (wit == workers_.end()) return std::nullopt;
+  WorkerQueue w = std::move(wit->second);
+  workers_.erase(wit);
+  if (w.queue.empty()) return std::nullopt;
+  const TaskId head = w.queue.front().task;
+  // Queued tasks never started: back to the front of the ready queue, keeping their order.
+  for (auto it = w.queue.rbegin(); it + 1 != w.queue.rend(); ++it) ready_.push_front(it->task);
+  auto it = tasks_.find(head);
+  const SchedTask task = it->second;
+  tasks_.erase(it);
+  stop(task);
+  return task;
+}
+
+void Scheduler::retry(SchedTask task) {
+  const TaskId id = task.id;
+  // At the back: a task that keeps killing its worker must not starve the tasks behind it.
+  if (tasks_.emplace(id, task).second) ready_.push_back(id);
+}
+
+std::vector<SchedTask> Scheduler::clear() {
+  for (auto& [id, w] : workers_) {
+    if (!w.queue.empty()) stop(tasks_.at(w.queue.front().task));  // give back what it held
+    w.queue.clear();
+    w.expected_ns = 0;
+    w.unknown = 0;
+  }
+  std::vector<SchedTask> out;
+  out.reserve(tasks_.size());
+  for (auto& [id, task] : tasks_) out.push_back(task);
+  tasks_.clear();
+  ready_.clear();
+  return out;
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,130 @@
+// Which task runs where, and when: the scheduler assigns each task to a (node, worker) pair. Pure
+// bookkeeping: no I/O and no locking, so it can be tested on its own; the runtime calls it with its
+// lock held and sends the messages. One node (the driver's machine) for now.
+//
+// A task is *waiting* until its ObjectRef arguments exist, then *ready* (FIFO queue), then
+// *assigned* to a worker. Each worker has a queue of assigned tasks that it runs in order; the
+// head is the one running. Workers are known by id (WorkerId), from worker_up() to worker_down().
+//
+// Resources, as in Ray: a task holds TaskOptions::num_cpus and memory while it runs (while it is
+// the head of its worker's queue). A task starts on an idle worker only if what it needs is
+// available.
+//
+// Pipelining: a task may also be queued behind the running one on a busy worker, so that the
+// worker never waits a round trip through the driver between two tasks. It is only queued behind
+// work whose length is known (every task ahead of it belongs to a function whose average run time
+// has been measured), in two cases:
+//  - the work ahead takes at most kPipelineBudget (500 us) in all: a stream of tiny tasks then
+//    keeps up to 64 in flight per worker;
+//  - it is the only task behind a long one, and the ready queue still holds a task for every
+//    worker: no worker can go idle for want of it, and the next task is there the moment the
+//    running one ends (with every core busy, the driver's own round trip waits for a core).
+// So a task never waits behind an unknown task, nor behind a long one while a worker might free
+// up with nothing else to do (head-of-line blocking). Since a queued task starts the moment its
+// predecessor ends, it is only queued behind a task that holds at least the resources it needs.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/container/flat_map.hpp>
+
+#include "src/common/ids.hpp"
+#include "src/common/pooled_map.hpp"
+
+namespace shoal::internal {
+
+/// What the scheduler knows of a task (the task manager has the rest of its spec).
+struct SchedTask {
+  TaskId id = 0;
+  std::uint32_t function_index = 0;  // for the function's measured run time
+  double num_cpus = 1;
+  std::uint64_t memory = 0;
+  std::uint32_t deps_pending = 0;  // ObjectRef arguments not finished yet
+  int attempts = 0;                // times started on a worker
+};
+
+class Scheduler {
+ public:
+  /// The resources of the one node (kLocalNode) for now.
+  Scheduler(double total_cpus, std::uint64_t total_memory);
+
+  /// Takes a new task. It is ready at once if deps_pending is 0.
+  void add(SchedTask task);
+  SchedTask* find(TaskId id) noexcept;
+  /// Removes a task that will not run (its dependency failed); it must not be assigned.
+  std::optional<SchedTask> remove_waiting(TaskId id);
+  /// One of the task's dependencies finished; when none is left the task becomes ready.
+  void dependency_done(TaskId id);
+
+  struct Assignment {
+    TaskId task;
+    NodeId node;
+    WorkerId worker;
+    double expected_ns;  // the function's average run time so far; 0 = unknown
+  };
+  /// Assigns the next ready task to a (node, worker) if one can take it now (see the header
+  /// comment).
+  std::optional<Assignment> next();
+
+  /// The worker's running task finished; it must be `id` (replies come in order). Returns the
+  /// finished task, taken out of the scheduler, or nullopt if `id` is not the worker's running
+  /// task.
+  std::optional<SchedTask> complete(WorkerId worker, TaskId id, std::uint64_t exec_ns);
+  /// Workers running a task now.
+  int busy_workers() const noexcept;
+  /// Workers up (between worker_up() and worker_down()).
+  int workers_up() const noexcept { return static_cast<int>(workers_.size()); }
+  /// The id of the task running on `worker`, or 0.
+  TaskId running(WorkerId worker) const noexcept;
+
+  /// A worker can take tasks.
+  void worker_up(WorkerId worker);
+  /// The worker died. Tasks queued behind the running one go back to the front of the ready
+  /// queue, in order. Returns the running task (taken out), or nullopt if it was idle.
+  std::optional<SchedTask> worker_down(WorkerId worker);
+  /// Puts a task that was running on a dead worker back at the back of the ready queue, so that
+  /// a task that keeps killing its worker cannot starve the tasks behind it (a task the scheduler
+  /// still holds is left alone).
+  void retry(SchedTask task);
+
+  double cpus_available() const noexcept { return cpus_available_; }
+  std::uint64_t memory_available() const noexcept { return memory_available_; }
+  std::size_t size() const noexcept { return tasks_.size(); }
+  /// Faults in the table's first memory now rather than in the session's first task
+  /// (PooledMap::prime; 0 is never an id).
+  void prime() { tasks_.prime(0); }
+  /// Removes every task and releases what running ones held (shutdown, or a broken pool).
+  /// Returns the tasks. Workers keep their up/down state.
+  std::vector<SchedTask> clear();
+
+ private:
+  struct Queued {
+    TaskId task;
+    double expected_ns;  // the function's average when assigned; 0 = unknown
+  };
+  struct WorkerQueue {
+    std::deque<Queued> queue;  // front is running
+    double expected_ns = 0;    // sum of the known expected_ns in queue
+    int unknown = 0;           // tasks in queue whose run time is unknown
+  };
+  void start(SchedTask& t);       // the task became a worker's head: it runs and holds resources
+  void stop(const SchedTask& t);  // it no longer does
+  double expected_ns(std::uint32_t function_index) const;
+  bool can_queue_behind(const WorkerQueue& w, const SchedTask& t) const;
+  TaskId pop_front(WorkerQueue& w);
+
+  PooledMap<TaskId, SchedTask> tasks_;  // nodes from a pool of its own (pooled_map.hpp)
+  std::deque<TaskId> ready_;
+  // The workers up, in id order. A flat map: walked on every assignment, and there are about as
+  // many workers as CPUs.
+  boost::container::flat_map<WorkerId, WorkerQueue> workers_;
+  std::vector<double> avg_ns_;  // per function index: moving average of run time, 0 = unknown
+  double cpus_available_;
+  std::uint64_t memory_available_;
+};
+
+}  // namespace shoal::internal
