@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fails if a tracked C++ file (.cpp, .hpp, .h) is not formatted as .clang-format says, and names
-# each such file. Part of scripts/test.sh. Uses Debian 12's clang-format (14): another version may
-# format some constructs differently, so run this one (scripts/install-deps.sh installs it).
+# Fails if a C++ file of the project (.cpp, .hpp, .h, as scripts/source-files.sh lists them) is not
+# formatted as .clang-format says, and names each such file. Part of scripts/test.sh. Uses Debian
+# 12's clang-format (14): another version may format some constructs differently, so run this one
+# (scripts/install-deps.sh installs it).
 # To fix a file: clang-format -i <file>.
 #
 #   scripts/check-format.sh
@@ -11,8 +12,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 command -v clang-format >/dev/null || scripts/install-deps.sh
 
-mapfile -t files < <(git ls-files '*.cpp' '*.hpp' '*.h')
-[ ${#files[@]} -gt 0 ] || { echo "check-format: no C++ files tracked in $root" >&2; exit 1; }
+mapfile -t files < <(scripts/source-files.sh)
+[ ${#files[@]} -gt 0 ] || { echo "check-format: no C++ files found in $root" >&2; exit 1; }
 
 offenders=()
 for f in "${files[@]}"; do

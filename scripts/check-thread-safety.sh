@@ -18,7 +18,7 @@ export CC=clang CXX=clang++
 
 # Debian's clang compiles against GCC's libstdc++. Try every standard header the tree includes
 # first, so that a clang too old for those headers says so here rather than deep in some test.
-headers="$(git ls-files '*.cpp' '*.hpp' '*.h' | xargs grep -h '^#include <[a-z_]*>$' | sort -u)"
+headers="$(scripts/source-files.sh | xargs grep -h '^#include <[a-z_]*>$' | sort -u)"
 if ! errors="$(printf '%s\nint main() {}\n' "$headers" |
                   "$CXX" -std=c++20 -fsyntax-only -x c++ - 2>&1)"; then
   echo "$errors" >&2

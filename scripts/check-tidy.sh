@@ -78,7 +78,7 @@ CC=clang CXX=clang++ cmake -S . -B "$build_dir" -DCMAKE_EXPORT_COMPILE_COMMANDS=
 if [ $# -gt 0 ]; then
   files=("$@")
 else
-  mapfile -t files < <(git ls-files 'src/*.cpp' 'store/*.cpp' 'worker/*.cpp')
+  mapfile -t files < <(scripts/source-files.sh src store worker | grep '\.cpp$')
 fi
 log="$build_dir/clang-tidy.log"
 # One file per process, two at a time; clang-tidy prints a finding once per file that includes
