@@ -23,6 +23,7 @@ cd "$root"
 build_dir="${SHOAL_BUILD_DIR:-build-release}"
 
 baseline=""
+given=("$@")  # for the report: as typed, without what this script adds for compare.py
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -59,9 +60,7 @@ launcher="scripts/bench.sh"
 if [ -n "${SHOAL_BUILD_DIR:-}" ]; then
   launcher="SHOAL_BUILD_DIR=$(printf %q "$SHOAL_BUILD_DIR") $launcher"
 fi
-if [ -n "$baseline" ]; then
-  launcher="$launcher --baseline $(printf %q "$baseline")"
-fi
-export SHOAL_COMPARE_COMMAND="$launcher$(printf ' %q' "${args[@]}")"
+[ ${#given[@]} -eq 0 ] || launcher="$launcher$(printf ' %q' "${given[@]}")"
+export SHOAL_COMPARE_COMMAND="$launcher"
 # Not exec: the baseline's worktree is removed on exit.
 /usr/bin/python3 bench/compare.py --build-dir "$build_dir" "${args[@]}"
