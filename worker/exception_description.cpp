@@ -32,6 +32,11 @@ std::optional<std::string> number_text() {
   }
 }
 
+void cap(ExceptionDescription& d) {
+  if (d.what.size() > kMaxExceptionText) d.what.resize(kMaxExceptionText);
+  if (d.type_name.size() > kMaxExceptionText) d.type_name.resize(kMaxExceptionText);
+}
+
 }  // namespace
 
 ExceptionDescription describe_current_exception() {
@@ -42,13 +47,17 @@ ExceptionDescription describe_current_exception() {
     throw;
   } catch (const std::exception& e) {
     d.type_name = detail::demangle(typeid(e).name());  // the dynamic type, not the static one
-    d.what = e.what();
+    const char* what = e.what();  // null breaks std::exception's contract; not ours to crash on
+    d.what = what != nullptr ? what : "";
+    cap(d);
     return d;
   } catch (const std::string& s) {
     d.what = s;
+    cap(d);
     return d;
   } catch (const char* s) {
     d.what = s != nullptr ? s : "";
+    cap(d);
     return d;
   } catch (...) {
   }
@@ -56,6 +65,7 @@ ExceptionDescription describe_current_exception() {
                        unsigned short, char, signed char, unsigned char, bool, float, double,
                        long double>()
                .value_or("");
+  cap(d);
   return d;
 }
 

@@ -36,9 +36,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kCoalesceBytes = std::size_t{64} * 1024;
 constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
-// A failed task's reply stays far below the frame limit: what() and the type name are cut (the
-// frames are bounded by ModuleFrames::kMaxFrames).
-constexpr std::size_t kMaxWhat = std::size_t{64} * 1024;
 
 // The driver closed its end (or we were told to stop): leave quietly.
 struct DriverGone {};
@@ -191,8 +188,8 @@ class WorkerLoop {
       ByteReader record(ctx.result_record().data(), ctx.result_record().size());
       done.value = read_record(record);
     } else if (status == TaskStatus::kError) {
-      if (what.size() > kMaxWhat) what.resize(kMaxWhat);
-      if (type_name.size() > kMaxWhat) type_name.resize(kMaxWhat);
+      // Both are cut by describe_current_exception(), the frames by ModuleFrames::kMaxFrames: the
+      // reply stays far below the frame limit.
       done.type_name = type_name;
       done.what = what;
       // Addresses only: naming them reads symbol tables (slow the first time in a process), which

@@ -75,11 +75,15 @@ struct Config {
   /// Local mode, as Ray's local_mode: every task runs at remote(), on the calling thread, in this
   /// process: no worker process, no socket, no shared-memory store. The API, ObjectRef semantics,
   /// errors (TaskError with the type, what(), function and backtrace) and resource maps are those
-  /// of a session with workers; num_cpus and object_store_memory are checked and reported the
-  /// same way. For stepping through tasks in a debugger, sanitizers, valgrind and tests. Nothing
-  /// runs in parallel, get() never waits, a task that crashes takes the program with it, and
-  /// every value lives on the heap (ObjectStoreStats::inline_bytes). start_method is not used,
-  /// but is still checked: a value other than those above is an InvalidConfigError.
+  /// of a session with workers; num_cpus and object_store_memory are checked and reported
+  /// (available_resources(), object_store_stats()) the same way, but not enforced: nothing waits
+  /// for CPUs (tasks that several threads submit at once run at once, whatever their num_cpus),
+  /// and values are not counted against object_store_memory (no ObjectStoreFullError). Unlike
+  /// workers, a task may call the API itself (nested tasks run at once, on the same thread). For
+  /// stepping through tasks in a debugger, sanitizers, valgrind and tests. Nothing runs in
+  /// parallel, get() never waits, a task that crashes takes the program with it, and every value
+  /// lives on the heap (ObjectStoreStats::inline_bytes). start_method is not used, but is still
+  /// checked: a value other than those above is an InvalidConfigError.
   bool local_mode = false;
 };
 

@@ -152,7 +152,8 @@ class TaskError : public Error {
   /// itself if it is a string (std::string, const char*) or a number ("42"), else empty. At most
   /// 64 KiB: a longer message is cut there.
   const std::string& original_what() const noexcept { return what_; }
-  /// The registered name of the remote function that threw.
+  /// The task's name: TaskOptions::name if the call gave one, else the registered name of the
+  /// remote function that threw.
   const std::string& function_name() const noexcept { return function_name_; }
   /// The pid of the worker process that ran the task (in local mode, the program's own).
   std::int64_t pid() const noexcept { return pid_; }

@@ -54,7 +54,8 @@ namespace shoal {
 /// loaded data) the workers see too (Config::start_method says what happens otherwise). With
 /// Config::local_mode it starts no process: tasks run inside remote(). Throws
 /// AlreadyInitializedError if shoal is running, InvalidConfigError for a bad Config, SystemError
-/// if the OS refuses a resource, Error inside a task or in a fork() of a running program. After a
+/// if the OS refuses a resource, Error inside a task, in a fork() of a running program, or before
+/// main() starts (from a global's constructor: call it from main()). After a
 /// failure nothing is left running. As Ray's ray.init().
 void init(const Config& config = {});
 

@@ -11,6 +11,7 @@
 #include "src/common/core_runtime.hpp"
 #include "src/core/driver_runtime.hpp"
 #include "src/core/local_runtime.hpp"
+#include "src/fork_helper/fork_helper.hpp"
 
 namespace shoal {
 namespace internal {
@@ -60,6 +61,14 @@ void init(const Config& config) {
   // driver may find g_mu locked for ever. Their runtime refuses, with the reason, instead.
   if (std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null()) {
     rt->check_usable();
+  }
+  // The order in which the program's and shoal's globals are constructed is unspecified: before
+  // main() shoal's may not exist yet (a global's constructor calling init() crashed in logging).
+  if (internal::before_main()) {
+    throw Error(
+        "shoal: init() was called before main() started (from the constructor of a global or "
+        "static object), when shoal's own globals may not be constructed yet. Call init() from "
+        "main(), or from code that main() runs");
   }
   std::lock_guard<std::mutex> lock(internal::g_mu);
   if (std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null()) {

@@ -268,6 +268,11 @@ std::vector<bool> DriverRuntime::wait(const std::vector<ObjectId>& ids, std::siz
     }
     wait_for(waiter, timeout_ns);
     refs_.remove_waiter(ids, &waiter);  // still registered with the objects that did not finish
+    // shutdown() or a broken session failed the objects to wake us: that is no answer to give.
+    if (state_ == State::kBroken) check_running();
+    if (state_ != State::kRunning) {
+      throw Error("shoal: shutdown() ran while wait() was waiting; the session is over");
+    }
   }
   std::vector<bool> out(ids.size(), false);
   std::size_t taken = 0;

@@ -127,4 +127,8 @@ struct ForkHelperParams {
 /// (linked with -Wl,--wrap=main), so a fresh start of it can stop before main() runs.
 bool forkserver_available() noexcept;
 
+/// True while static initializers run, before main() (known only in a program linked with
+/// -Wl,--wrap=main, as the CMake target links it; false otherwise).
+bool before_main() noexcept;
+
 }  // namespace shoal::internal

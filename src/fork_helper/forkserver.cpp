@@ -30,8 +30,11 @@
 
 // __real_main and __wrap_main are the names the linker's --wrap=main gives the two sides of the
 // wrap; being reserved identifiers is the point (nothing else may use them).
+// Weak: a program linked without --wrap=main (by hand, not through the CMake target) has no
+// __real_main, and must still link; it then has no forkserver (forkserver_available() is false,
+// and asking for it says how to link), and init() cannot tell whether main() has started.
 // NOLINTNEXTLINE(bugprone-reserved-identifier)
-extern "C" int __real_main(int argc, char** argv, char** envp);
+extern "C" int __real_main(int argc, char** argv, char** envp) __attribute__((weak));
 
 namespace shoal::internal {
 namespace {
@@ -93,6 +96,8 @@ bool read_field(std::string_view setting, std::string_view key, T* value) {
 }  // namespace
 
 bool forkserver_available() noexcept { return g_main_wrapped; }
+
+bool before_main() noexcept { return &__real_main != nullptr && !g_main_wrapped; }
 
 }  // namespace shoal::internal
 

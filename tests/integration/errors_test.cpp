@@ -39,6 +39,11 @@ struct Oddity {
 }  // namespace app
 namespace {
 int throws_oddity(int) { throw app::Oddity{}; }
+// Breaks std::exception's contract (what() must not be null): shoal must not crash on it.
+struct NullWhat : std::exception {
+  const char* what() const noexcept override { return nullptr; }
+};
+int throws_null_what(int) { throw NullWhat(); }
 std::string long_message(int n) { return std::string(static_cast<std::size_t>(n), 'm'); }
 int throws_long_message(int n) { throw std::runtime_error(long_message(n)); }
 int identity(int x) { return x; }
@@ -62,7 +67,7 @@ std::size_t length_of(const std::string& s) { return s.size(); }
 std::vector<int> numbers(int n) { return std::vector<int>(static_cast<std::size_t>(n), 7); }
 
 SHOAL_REMOTE(throws_42, throws_string, throws_c_string, throws_double, throws_oddity,
-             throws_long_message);
+             throws_long_message, throws_null_what);
 SHOAL_REMOTE(throws_runtime_error, throws_invalid_argument, throws_custom, throws_int, identity,
              sleep_ms, nested_call, length_of, numbers, init_inside, shutdown_inside);
 
@@ -113,6 +118,7 @@ TEST_F(ErrorsTest, ThrownValuesThatAreNotStdExceptionsKeepTheirTypeAndValue) {
       {shoal::task(throws_c_string).remote(0), "char const*", "a C string was thrown"},
       {shoal::task(throws_double).remote(0), "double", "2.5"},
       {shoal::task(throws_oddity).remote(0), "app::Oddity", ""},
+      {shoal::task(throws_null_what).remote(0), "(anonymous namespace)::NullWhat", ""},
   };
   for (const Case& c : cases) {
     try {
@@ -466,6 +472,30 @@ TEST(ErrorsWithoutSession, GetBlockedWhenShutdownRunsIsWokenWithAnError) {
   }
   stopper.join();
   EXPECT_TRUE(was_blocked) << "the main thread never blocked in get()";
+}
+
+// The same for wait(): shutdown() fails every pending object, which must not read as "ready" to a
+// polling loop built on wait() (found by a new user's trial: wait() returned the ref as ready).
+TEST(ErrorsWithoutSession, WaitBlockedWhenShutdownRunsIsWokenWithAnError) {
+  shoal::init(SessionTest::test_config());
+  const std::vector<shoal::ObjectRef<int>> slow{shoal::task(sleep_ms).remote(10000),
+                                                shoal::task(sleep_ms).remote(10000)};
+  auto runtime = shoal::testing::driver_runtime();
+  bool was_blocked = false;
+  std::thread stopper([&] {
+    was_blocked = shoal::testing::eventually([&] { return runtime->TEST_waiting_threads() == 1; },
+                                             std::chrono::seconds(10));
+    shoal::shutdown();
+  });
+  try {
+    const auto got = shoal::wait(slow, 1);
+    ADD_FAILURE() << "wait() returned " << got.ready.size()
+                  << " ready although shutdown() ran while it waited";
+  } catch (const shoal::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("shut"), std::string::npos) << e.what();
+  }
+  stopper.join();
+  EXPECT_TRUE(was_blocked) << "the main thread never blocked in wait()";
 }
 
 }  // namespace

@@ -45,6 +45,14 @@ int nested_sum(int n) {  // a task that starts tasks
   return std::accumulate(got.begin(), got.end(), 0);
 }
 void nothing(int) {}
+// Breaks std::exception's contract (what() must not be null): shoal must not crash on it.
+struct NullWhat : std::exception {
+  const char* what() const noexcept override { return nullptr; }
+};
+int throws_null_what(int) { throw NullWhat(); }
+int throws_long_what(int n) {
+  throw std::runtime_error(std::string(static_cast<std::size_t>(n), 'm'));
+}
 int not_registered(int x) { return x; }
 int shuts_down(int x) {
   shoal::shutdown();
@@ -52,7 +60,7 @@ int shuts_down(int x) {
 }
 
 SHOAL_REMOTE(add, twice, ramp, sum, greet, fails, pid_of_task, cpus_seen_inside, nested_sum,
-             nothing, shuts_down);
+             nothing, shuts_down, throws_null_what, throws_long_what);
 
 class LocalModeTest : public ::testing::Test {
  protected:
@@ -136,6 +144,23 @@ TEST_F(LocalModeTest, ATaskExceptionIsATaskErrorWithItsDetailsAndBacktrace) {
   auto dependent = shoal::task(add).remote(r, 1);
   EXPECT_THROW(shoal::get(dependent), shoal::TaskError);
   EXPECT_THROW(shoal::get(std::vector{shoal::task(twice).remote(1), dependent}), shoal::TaskError);
+}
+
+// As with workers: a null what() is an empty message, and a message is cut at 64 KiB.
+TEST_F(LocalModeTest, ANullOrVeryLongWhatIsReportedAsWithWorkers) {
+  try {
+    shoal::get(shoal::task(throws_null_what).remote(0));
+    FAIL() << "get() returned";
+  } catch (const shoal::TaskError& e) {
+    EXPECT_EQ(e.type_name(), "(anonymous namespace)::NullWhat");
+    EXPECT_EQ(e.original_what(), "");
+  }
+  try {
+    shoal::get(shoal::task(throws_long_what).remote(1 << 20));
+    FAIL() << "get() returned";
+  } catch (const shoal::TaskError& e) {
+    EXPECT_EQ(e.original_what(), std::string(std::size_t{64} * 1024, 'm'));
+  }
 }
 
 TEST_F(LocalModeTest, TimeoutsAndWaitNeverBlock) {
