@@ -43,7 +43,9 @@ CoreRuntime& runtime_of(const std::vector<const detail::ObjectHandle*>& handles,
   for (const detail::ObjectHandle* h : handles) {
     checked(h);
     if (rt != nullptr && &h->runtime() != rt) {
-      throw InvalidObjectRefError("shoal: these ObjectRefs come from different shoal sessions");
+      throw InvalidObjectRefError(
+          "shoal: these ObjectRefs come from different shoal sessions; refs do not carry over from "
+          "one init() to the next: drop the ones from before the last init()");
     }
     rt = &h->runtime();
     ids->push_back(h->id());

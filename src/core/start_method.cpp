@@ -19,7 +19,19 @@ StartMethod choose_start_method(std::string asked, const std::vector<std::string
       source = "SHOAL_START_METHOD";
     }
   }
-  if (asked == "fork") return StartMethod::kFork;
+  std::string names;
+  for (const std::string& t : threads) names += (names.empty() ? "" : ", ") + t;
+  if (asked == "fork") {
+    if (!threads.empty()) {  // as asked, but say what it risks, as Python 3.12 does
+      SHOAL_LOG(kWarn,
+                "init() forks its workers (start method \"fork\", from {}) while this process has "
+                "{} other thread(s): {}. fork() copies this thread only, so a library whose "
+                "threads do not survive fork() (GCC's OpenMP, some BLAS and TBB pools) can make "
+                "tasks hang; if they do, use \"forkserver\" or call init() before starting threads",
+                source, threads.size(), names);
+    }
+    return StartMethod::kFork;
+  }
   if (asked == "forkserver") {
     if (!forkserver_available) {
       throw InvalidConfigError(fmt::format(
@@ -38,8 +50,6 @@ StartMethod choose_start_method(std::string asked, const std::vector<std::string
         source, asked));
   }
   if (threads.empty()) return StartMethod::kFork;
-  std::string names;
-  for (const std::string& t : threads) names += (names.empty() ? "" : ", ") + t;
   if (!forkserver_available) {
     SHOAL_LOG(kWarn,
               "init() runs while this process has {} other thread(s): {}. Workers are forked from "

@@ -13,7 +13,9 @@ namespace shoal::internal {
 /// names) and whether a fresh start of the program can stop before main()
 /// (`forkserver_available`). The rule is Config::start_method's: "fork" and "forkserver" are
 /// taken as asked; "" means fork without other threads, else forkserver (Python 3.14's default
-/// on Linux, for the same reason). Logs a warning when the program has other threads.
+/// on Linux, for the same reason). Logs a warning, naming the program's other threads, when it
+/// has some and workers will be forked (asked for, or the only method available), or when init()
+/// picks forkserver because of them.
 /// Throws InvalidConfigError for an unknown name, or for "forkserver" when it is not available,
 /// naming the source (the Config field or the environment variable) and what to do.
 StartMethod choose_start_method(std::string asked, const std::vector<std::string>& threads,

@@ -203,6 +203,16 @@ TEST(StartMethod, InitNamesTheOtherThreadsAtTheDefaultLogLevel) {
     log = captured.text();
     shoal::shutdown();
   }
+  std::string fork_log;  // "fork" asked for: taken, with the same warning (as Python 3.12 warns)
+  {
+    const CapturedStderr captured;
+    shoal::Config config = shoal::testing::SessionTest::test_config();
+    config.log_level = "";
+    config.start_method = "fork";
+    shoal::init(config);
+    fork_log = captured.text();
+    shoal::shutdown();
+  }
   {
     std::lock_guard<std::mutex> lock(mu);
     done = true;
@@ -213,6 +223,11 @@ TEST(StartMethod, InitNamesTheOtherThreadsAtTheDefaultLogLevel) {
   EXPECT_NE(log.find("zq-named-pool"), std::string::npos) << log;
   EXPECT_NE(log.find("forkserver"), std::string::npos) << log;
   EXPECT_NE(log.find("warning"), std::string::npos) << log;
+  EXPECT_NE(fork_log.find(std::to_string(others) + " other thread(s)"), std::string::npos)
+      << fork_log;
+  EXPECT_NE(fork_log.find("zq-named-pool"), std::string::npos) << fork_log;
+  EXPECT_NE(fork_log.find("start method \"fork\", from Config::start_method"), std::string::npos)
+      << fork_log;
 }
 
 }  // namespace
