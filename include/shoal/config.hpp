@@ -63,13 +63,17 @@ struct Config {
   ///    static initialiser (so it knows every SHOAL_REMOTE function), and forks the workers.
   ///    Safe whatever threads this process has. Workers see globals as a fresh start of the
   ///    program leaves them, not as this process changed them since; pass such data as task
-  ///    arguments or put() it. init() takes a few milliseconds longer (docs/benchmarks.md).
-  ///    Needs the program linked with -Wl,--wrap=main, which the CMake target shoal::shoal adds.
+  ///    arguments or put() it. The program's static initialisers run again in the helper, so
+  ///    one with side effects (printing, writing a file) does them once more. init() takes
+  ///    longer by the program's own start-up: a few milliseconds, more for a program that loads
+  ///    large libraries (docs/benchmarks.md has both). Needs the program linked with
+  ///    -Wl,--wrap=main, which the CMake target shoal::shoal adds.
   ///  - "" (the default): the SHOAL_START_METHOD environment variable if it is set, else "fork"
   ///    if this process has no other thread at init(), else "forkserver", with a warning that
   ///    names the threads (as Python 3.12 warns).
-  /// Anything else: InvalidConfigError. "forkserver" in a program not linked as above:
-  /// InvalidConfigError saying how to link it.
+  /// "fork" asked for while other threads exist is taken, with the same warning. Anything else:
+  /// InvalidConfigError. "forkserver" in a program not linked as above: InvalidConfigError
+  /// saying how to link it.
   std::string start_method{};
 
   /// Local mode, as Ray's local_mode: every task runs at remote(), on the calling thread, in this
