@@ -2,6 +2,7 @@
 // a message that says what to do.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -453,24 +454,33 @@ TEST(ErrorsWithoutSession, ZeroCpusMeansAllUsableCpus) {
   shoal::shutdown();
 }
 
-TEST(ErrorsWithoutSession, GetBlockedWhenShutdownRunsIsWokenWithAnError) {
-  shoal::init(SessionTest::test_config());
-  auto slow = shoal::task(sleep_ms).remote(10000);
+// Runs `call` (which blocks in get() or wait() on tasks that take 10 s) on this thread while
+// another thread calls shutdown() once this one is blocked: a call made after shutdown() throws
+// too, so only a blocked one shows that waiters are woken. Returns whether it was blocked.
+bool shutdown_while_blocked_in(const std::function<void()>& call) {
   auto runtime = shoal::testing::driver_runtime();
   bool was_blocked = false;
   std::thread stopper([&] {
-    // Only once the main thread is blocked in get(): a get() after shutdown() throws too.
     was_blocked = shoal::testing::eventually([&] { return runtime->TEST_waiting_threads() == 1; },
                                              std::chrono::seconds(10));
     shoal::shutdown();
   });
-  try {
-    shoal::get(slow);
-    ADD_FAILURE() << "get() returned although shutdown() ran while it waited";
-  } catch (const shoal::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("shut"), std::string::npos) << e.what();
-  }
+  call();
   stopper.join();
+  return was_blocked;
+}
+
+TEST(ErrorsWithoutSession, GetBlockedWhenShutdownRunsIsWokenWithAnError) {
+  shoal::init(SessionTest::test_config());
+  auto slow = shoal::task(sleep_ms).remote(10000);
+  const bool was_blocked = shutdown_while_blocked_in([&] {
+    try {
+      shoal::get(slow);
+      ADD_FAILURE() << "get() returned although shutdown() ran while it waited";
+    } catch (const shoal::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("shut"), std::string::npos) << e.what();
+    }
+  });
   EXPECT_TRUE(was_blocked) << "the main thread never blocked in get()";
 }
 
@@ -480,21 +490,15 @@ TEST(ErrorsWithoutSession, WaitBlockedWhenShutdownRunsIsWokenWithAnError) {
   shoal::init(SessionTest::test_config());
   const std::vector<shoal::ObjectRef<int>> slow{shoal::task(sleep_ms).remote(10000),
                                                 shoal::task(sleep_ms).remote(10000)};
-  auto runtime = shoal::testing::driver_runtime();
-  bool was_blocked = false;
-  std::thread stopper([&] {
-    was_blocked = shoal::testing::eventually([&] { return runtime->TEST_waiting_threads() == 1; },
-                                             std::chrono::seconds(10));
-    shoal::shutdown();
+  const bool was_blocked = shutdown_while_blocked_in([&] {
+    try {
+      const auto got = shoal::wait(slow, 1);
+      ADD_FAILURE() << "wait() returned " << got.ready.size()
+                    << " ready although shutdown() ran while it waited";
+    } catch (const shoal::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("shut"), std::string::npos) << e.what();
+    }
   });
-  try {
-    const auto got = shoal::wait(slow, 1);
-    ADD_FAILURE() << "wait() returned " << got.ready.size()
-                  << " ready although shutdown() ran while it waited";
-  } catch (const shoal::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("shut"), std::string::npos) << e.what();
-  }
-  stopper.join();
   EXPECT_TRUE(was_blocked) << "the main thread never blocked in wait()";
 }
 
