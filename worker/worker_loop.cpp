@@ -4,7 +4,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <atomic>
 #include <deque>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <iostream>
 #include <string>
 #include <typeinfo>
@@ -25,9 +29,12 @@
 #include "src/transport/frame.hpp"
 #include "src/transport/protocol.hpp"
 #include "src/transport/socket_io.hpp"
+#include "src/transport/task_calls.hpp"
 #include "worker/exception_description.hpp"
 #include "worker/invoke_context.hpp"
+#include "worker/task_channel.hpp"
 #include "worker/throw_trace.hpp"
+#include "worker/worker_runtime.hpp"
 
 namespace shoal::internal {
 namespace {
@@ -45,50 +52,182 @@ struct ProtocolViolation {
   std::string reason;
 };
 
-class WorkerLoop {
+// The worker's loop, and the channel its tasks' shoal calls go through (task_channel.hpp). One
+// mutex (io_mu_) guards the socket's buffers: the loop holds it except while a function runs; a
+// call a task makes takes it until its reply comes, and runs the nested tasks the driver sends
+// meanwhile on its own thread (releasing it while their functions run), so that a worker blocked
+// in get() runs the children it waits for.
+class WorkerLoop final : public TaskChannel {
  public:
   explicit WorkerLoop(const WorkerParams& p) : p_(p) {}
 
   int run() {
+    runtime_ = std::make_shared<WorkerRuntime>(*this);
+    exchange_current_runtime(runtime_);  // the whole API inside a task
+    int code = 0;
     try {
+      std::unique_lock<std::mutex> lock(io_mu_);
       send_ready();
-      serve();
+      serve(lock);
     } catch (const DriverGone&) {
-      return 0;
+      code = 0;
     } catch (const ProtocolViolation& v) {
       SHOAL_LOG(kError, "closing the connection to the driver: {}", v.reason);
-      return 2;
+      code = 2;
     }
-    return 0;
+    runtime_->detach();
+    return code;
   }
 
+  // ---- TaskChannel (any thread of a task)
+  void send(const std::function<void(detail::ByteBuffer&)>& encode) override {
+    std::lock_guard<std::mutex> lock(io_mu_);
+    encode(out_);
+    flush();
+  }
+
+  OwnedFrame call(const std::function<void(detail::ByteBuffer&, std::uint64_t)>& encode) override {
+    std::unique_lock<std::mutex> lock(io_mu_);
+    const std::uint64_t request = ++requests_;
+    encode(out_, request);
+    flush();
+    return await_reply(lock, request);
+  }
+
+  void release(ObjectId id) noexcept override {
+    try {
+      std::lock_guard<std::mutex> lock(release_mu_);
+      releases_.push_back(id);
+    } catch (...) {  // out of memory: the reference is dropped when the worker ends
+    }
+  }
+
+  ObjectId new_id() noexcept override {
+    return worker_made_id(p_.worker, next_id_.fetch_add(1, std::memory_order_relaxed) + 1);
+  }
+
+  TaskLimits limits() override {
+    std::lock_guard<std::mutex> lock(io_mu_);
+    return limits_;
+  }
+
+  bool in_task() const noexcept override { return depth_.load(std::memory_order_acquire) > 0; }
+  char* arena_base() const noexcept override { return p_.arena_base; }
+  std::uint64_t arena_size() const noexcept override { return p_.arena_size; }
+
  private:
-  struct OwnedFrame {
-    FrameHeader header;
-    std::vector<char> body;
-  };
+  using Lock = std::unique_lock<std::mutex>;
 
   void send_ready() {
     encode_ready(out_, Ready{p_.worker, getpid()});
     flush();
   }
 
-  void serve() {
+  void serve(Lock& lock) {
     for (;;) {
       if (!backlog_.empty()) {
         OwnedFrame f = std::move(backlog_.front());
         backlog_.pop_front();
-        handle(Frame{f.header, f.body.data()});
+        handle(lock, f.frame());
         continue;
       }
       Frame f;
       if (next_frame(&f)) {
-        handle(f);
+        handle(lock, f);
         continue;
       }
       flush();  // about to block: nothing may wait in the buffer
       fill();
     }
+  }
+
+  // Reads until the reply to `request` comes. Meanwhile: nested tasks run now, other tasks wait
+  // in the backlog, revoked ones leave it, replies to other calls (another thread's) are kept.
+  OwnedFrame await_reply(Lock& lock, std::uint64_t request) {
+    for (;;) {
+      auto it = replies_.find(request);
+      if (it != replies_.end()) {
+        OwnedFrame reply = std::move(it->second);
+        replies_.erase(it);
+        return reply;
+      }
+      Frame f;
+      if (!next_frame(&f)) {
+        flush();
+        fill();
+        continue;
+      }
+      switch (f.header.type) {
+        case MessageType::kTask:
+          if ((peek_task_flags(f) & kTaskNested) != 0) {
+            run_task(lock, f);
+            flush();  // the driver answers the blocked call after this result
+          } else {
+            backlog_.push_back(own(f));
+          }
+          break;
+        case MessageType::kGetReply:
+        case MessageType::kWaitReply:
+        case MessageType::kCreateReply:
+        case MessageType::kInfoReply:
+          replies_.emplace(f.header.id, own(f));
+          break;
+        case MessageType::kAllocReply:
+          replies_.emplace(alloc_reply_request(f), own(f));
+          break;
+        default:
+          handle_control(f);
+      }
+    }
+  }
+
+  static OwnedFrame own(const Frame& f) {
+    return OwnedFrame{f.header, std::vector<char>(f.body, f.body + f.header.body_size)};
+  }
+
+  static std::uint32_t peek_task_flags(const Frame& f) {
+    try {
+      ByteReader in(f.body, f.header.body_size);
+      return read_task_header(in).flags;
+    } catch (const DecodeError& e) {
+      throw ProtocolViolation{std::string("bad task message: ") + e.what()};
+    }
+  }
+
+  static std::uint64_t alloc_reply_request(const Frame& f) {
+    try {
+      return decode_alloc_reply(f).request;
+    } catch (const DecodeError& e) {
+      throw ProtocolViolation{e.what()};
+    }
+  }
+
+  // Messages that may come at any time: the session's limits, revoked tasks.
+  void handle_control(const Frame& f) {
+    try {
+      switch (f.header.type) {
+        case MessageType::kSession:
+          limits_ = decode_session(f);
+          return;
+        case MessageType::kRevoke: {
+          const std::vector<ObjectId> revoked = decode_id_list(f);
+          for (ObjectId task : revoked) {
+            auto it = std::find_if(backlog_.begin(), backlog_.end(), [&](const OwnedFrame& b) {
+              return b.header.type == MessageType::kTask && b.header.id == task;
+            });
+            if (it == backlog_.end()) throw ProtocolViolation{"revoked a task that is not queued"};
+            backlog_.erase(it);
+          }
+          return;
+        }
+        default:
+          break;
+      }
+    } catch (const DecodeError& e) {
+      throw ProtocolViolation{e.what()};
+    }
+    throw ProtocolViolation{std::string("unexpected ") + message_type_name(f.header.type) +
+                            " message"};
   }
 
   bool next_frame(Frame* f) {
@@ -99,12 +238,15 @@ class WorkerLoop {
     }
   }
 
-  void handle(const Frame& f) {
+  void handle(Lock& lock, const Frame& f) {
     if (f.header.type != MessageType::kTask) {
-      throw ProtocolViolation{std::string("unexpected ") + message_type_name(f.header.type) +
-                              " message"};
+      handle_control(f);
+      return;
     }
-    run_task(f);
+    if ((peek_task_flags(f) & kTaskNested) != 0) {
+      throw ProtocolViolation{"a nested task came while no call was waiting"};
+    }
+    run_task(lock, f);
     // Hold the reply back only if the next task is already here and expected to be short: then
     // both replies share one write. Before anything else, send now (the next task may be long).
     if (!next_task_expected_short() || out_.size() >= kCoalesceBytes) flush();
@@ -128,7 +270,9 @@ class WorkerLoop {
     }
   }
 
-  void run_task(const Frame& frame) {
+  // Runs one task; `lock` (io_mu_) is released while its function runs, so that its shoal calls
+  // can use the socket. The frame is decoded first: it may move while the function runs.
+  void run_task(Lock& lock, const Frame& frame) {
     const FunctionRegistry& registry = FunctionRegistry::instance();
     const RegisteredFunction* fn = nullptr;
     Task task;
@@ -147,11 +291,15 @@ class WorkerLoop {
     } catch (const DecodeError& e) {
       throw ProtocolViolation{std::string("bad task message: ") + e.what()};
     }
-    args_ = std::move(task.args);
+    const std::vector<ValueRecord> args = std::move(task.args);
     const std::uint64_t task_id = task.task;
 
-    InvokeContextImpl ctx(&args_, p_.arena_base,
+    InvokeContextImpl ctx(&args, p_.arena_base,
                           [this, task_id](std::uint64_t n) { return allocate(task_id, n); });
+    // A throw trace per depth: a nested task's throws must not overwrite its parent's record.
+    const std::size_t level = depth_.load();
+    if (traces_.size() <= level) traces_.push_back(std::make_unique<ThrowTrace>());
+    ThrowTrace& throw_trace = *traces_[level];
     const auto started = Clock::now();
     TaskStatus status = TaskStatus::kOk;
     std::string type_name, what;
@@ -159,7 +307,13 @@ class WorkerLoop {
     std::vector<const void*> thrown_at;  // where the task's exception was thrown
     {
       // Records the stack of every throw below this frame while the function runs.
-      const ThrowTrace::Armed armed(throw_trace_, __builtin_frame_address(0));
+      const ThrowTrace::Armed armed(throw_trace, __builtin_frame_address(0));
+      const Depth depth(depth_);
+      lock.unlock();
+      struct Relock {
+        Lock& lock;
+        ~Relock() { lock.lock(); }
+      } relock{lock};
       try {
         fn->invoker(fn->address, ctx);
       } catch (const ObjectStoreFullError& e) {
@@ -175,7 +329,7 @@ class WorkerLoop {
         ExceptionDescription d = describe_current_exception();
         type_name = std::move(d.type_name);
         what = std::move(d.what);
-        thrown_at = throw_trace_.frames_of_current();
+        thrown_at = throw_trace.frames_of_current();
       }
     }
     const auto exec_ns = static_cast<std::uint64_t>(
@@ -225,39 +379,26 @@ class WorkerLoop {
     std::fflush(stderr);
   }
 
-  // Asks the driver for result space and waits for the answer, keeping any task messages that
-  // arrive meanwhile for later.
+  // Asks the driver for result space and waits for the answer (the function has returned; its
+  // result is being encoded, without io_mu_).
   std::uint64_t allocate(std::uint64_t task_id, std::uint64_t size) {
     // Replies held back for coalescing go first: the driver expects them in task order.
-    const std::uint64_t request = ++requests_;
-    encode_alloc_request(out_, AllocRequest{task_id, request, size});
-    flush();
-    for (;;) {
-      Frame f;
-      while (next_frame(&f)) {
-        if (f.header.type == MessageType::kAllocReply) {
-          AllocReply reply;
-          try {
-            reply = decode_alloc_reply(f);
-          } catch (const DecodeError& e) {
-            throw ProtocolViolation{e.what()};
-          }
-          if (reply.task != task_id || reply.request != request) {
-            throw ProtocolViolation{"allocation reply for another request"};
-          }
-          if (!reply.ok) {
-            throw ObjectStoreFullError("shoal: the object store has no room for this result", size,
-                                       reply.value);
-          }
-          if (!arena_contains(reply.value, size))
-            throw ProtocolViolation{"allocation outside the store"};
-          return reply.value;
-        }
-        OwnedFrame copy{f.header, std::vector<char>(f.body, f.body + f.header.body_size)};
-        backlog_.push_back(std::move(copy));
-      }
-      fill();
+    const OwnedFrame f = call([&](detail::ByteBuffer& out, std::uint64_t request) {
+      encode_alloc_request(out, AllocRequest{task_id, request, size});
+    });
+    AllocReply reply;
+    try {
+      reply = decode_alloc_reply(f.frame());
+    } catch (const DecodeError& e) {
+      throw ProtocolViolation{e.what()};
     }
+    if (reply.task != task_id) throw ProtocolViolation{"allocation reply for another request"};
+    if (!reply.ok) {
+      throw ObjectStoreFullError("shoal: the object store has no room for this result", size,
+                                 reply.value);
+    }
+    if (!arena_contains(reply.value, size)) throw ProtocolViolation{"allocation outside the store"};
+    return reply.value;
   }
 
   bool arena_contains(std::uint64_t offset, std::uint64_t size) const {
@@ -291,23 +432,45 @@ class WorkerLoop {
     }
   }
 
+  // Writes what is buffered, and the references dropped since the last write. io_mu_ held.
   void flush() {
+    {
+      std::lock_guard<std::mutex> lock(release_mu_);
+      if (!releases_.empty()) {
+        encode_id_list(out_, MessageType::kRelease, releases_);
+        releases_.clear();
+      }
+    }
     if (out_.empty()) return;
     write_all(out_.data(), out_.size());
     out_.clear();
   }
+
+  // Counts the tasks running on this thread's stack (in_task()).
+  struct Depth {
+    explicit Depth(std::atomic<std::size_t>& d) : d_(d) { d_.fetch_add(1); }
+    ~Depth() { d_.fetch_sub(1); }
+    std::atomic<std::size_t>& d_;
+  };
 
   void write_all(const char* data, std::size_t size) {
     if (send_all(p_.socket, data, size) != 0) throw DriverGone{};
   }
 
   WorkerParams p_;
+  std::shared_ptr<WorkerRuntime> runtime_;
+  std::mutex io_mu_;  // guards everything down to requests_
   FrameParser parser_;
   detail::ByteBuffer out_;
-  std::deque<OwnedFrame> backlog_;
-  std::vector<ValueRecord> args_;
-  std::uint64_t requests_ = 0;  // AllocRequest ids sent so far
-  ThrowTrace throw_trace_;
+  std::deque<OwnedFrame> backlog_;                         // tasks to run after the current one
+  std::unordered_map<std::uint64_t, OwnedFrame> replies_;  // replies to calls of other threads
+  std::uint64_t requests_ = 0;                              // request ids used so far
+  TaskLimits limits_;                                       // the driver's Session message
+  std::vector<std::unique_ptr<ThrowTrace>> traces_;        // one per depth of nested tasks
+  std::atomic<std::size_t> depth_{0};                      // tasks running (nested ones too)
+  std::mutex release_mu_;
+  std::vector<ObjectId> releases_;  // references dropped, not yet sent (release_mu_)
+  std::atomic<std::uint64_t> next_id_{0};
 };
 
 }  // namespace
@@ -322,12 +485,7 @@ static void keep_memory() {
   mallopt(M_TOP_PAD, 16 << 20);  // grow the heap in 16 MiB steps, not page by page
 }
 
-int run_worker(const WorkerParams& params) {
-  // The shoal API inside a task: refused, with the reason, by this process's runtime.
-  exchange_current_runtime(std::make_shared<UnusableRuntime>(
-      "shoal: the shoal API was called inside a remote function (in a worker); nested tasks are "
-      "not supported: return a value and call remote() from the driver instead"));
-  // Line-buffered stdio: each line reaches the pipe (or terminal) when it ends, so a line printed
+int run_worker(const WorkerParams& params) {  // Line-buffered stdio: each line reaches the pipe (or terminal) when it ends, so a line printed
   // just before abort(), a segfault or SIGKILL is not lost in a stdio buffer. Costs a write per
   // line, which a task printing in a tight loop may notice. When output is forwarded to the
   // driver, stderr is line-buffered too (it is unbuffered by default), so that a partial line a

@@ -63,6 +63,11 @@ void init(const Config& config) {
   // driver may find g_mu locked for ever. Their runtime refuses, with the reason, instead.
   if (std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null()) {
     rt->check_usable();
+    if (rt->in_worker()) {
+      throw Error(
+          "shoal: init() was called inside a task; a task uses the session of the program that "
+          "started it: call remote(), get() and the rest directly");
+    }
   }
   // The order in which the program's and shoal's globals are constructed is unspecified: before
   // main() shoal's may not exist yet (a global's constructor calling init() crashed in logging).
@@ -106,7 +111,7 @@ void shutdown() {
 
 bool is_initialized() noexcept {
   const std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null();
-  return rt && rt->is_session();
+  return rt && (rt->is_session() || rt->in_worker());  // inside a task too, as Ray's
 }
 
 std::map<std::string, double> cluster_resources() {

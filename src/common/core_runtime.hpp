@@ -76,6 +76,8 @@ class CoreRuntime : public std::enable_shared_from_this<CoreRuntime> {
   /// True for a runtime that init() made (a driver or local mode), false for one that only
   /// refuses calls.
   virtual bool is_session() const noexcept = 0;
+  /// True for a worker's runtime (the API inside a task).
+  virtual bool in_worker() const noexcept { return false; }
   /// Throws why this process may not use shoal now, if it may not (a worker, a fork).
   virtual void check_usable() const {}
   /// Ends the session; idempotent.

@@ -21,6 +21,7 @@
 #include "src/core/session_config.hpp"
 #include "src/core/start_method.hpp"
 #include "src/core/store_full_error.hpp"
+#include "src/transport/task_calls.hpp"
 
 namespace shoal::internal {
 namespace {
@@ -144,6 +145,7 @@ void DriverRuntime::shutdown() {
     running_.store(false, std::memory_order_release);
     const auto error = session_error(ErrorInfo::Kind::kShutdown,
                                      "shoal was shut down before this object was ready");
+    drop_all_calls();
     tasks_.fail_all(error);
     refs_.fail_all_pending(error);
     close_space_waiters();
@@ -214,6 +216,27 @@ void DriverRuntime::handle_worker_frame(WorkerId worker, const Frame& frame) {
     case MessageType::kTaskDone:
       on_task_done(worker, frame);
       break;
+    case MessageType::kSubmit:
+      on_submit(worker, frame);
+      break;
+    case MessageType::kPut:
+      on_put(worker, frame);
+      break;
+    case MessageType::kCreateObject:
+      on_create_object(worker, frame);
+      break;
+    case MessageType::kGet:
+      on_get(worker, frame);
+      break;
+    case MessageType::kWait:
+      on_wait(worker, frame);
+      break;
+    case MessageType::kRelease:
+      on_release(worker, frame);
+      break;
+    case MessageType::kInfo:
+      on_info(worker, frame);
+      break;
     default:
       throw DecodeError(std::string("unexpected ") + message_type_name(frame.header.type) +
                         " message from a worker");
@@ -224,6 +247,9 @@ void DriverRuntime::handle_worker_frame(WorkerId worker, const Frame& frame) {
 // The pool's events
 
 void DriverRuntime::on_worker_ready(WorkerId worker) {
+  // Before any task: what its tasks' own remote() calls may ask for.
+  const TaskLimits limits = task_limits();
+  send_to_worker(worker, [&](detail::ByteBuffer& out) { encode_session(out, limits); });
   scheduler_.worker_up(worker);
   if (state_ == State::kStarting && ++ready_workers_ == num_workers_) started_cv_.notify_all();
 }
@@ -232,14 +258,17 @@ void DriverRuntime::on_worker_ready(WorkerId worker) {
 // task is retried or kept to fail once the helper says how the worker ended.
 void DriverRuntime::on_worker_lost(WorkerId worker, bool was_ready, const std::string& reason) {
   store_->drop_worker(worker);
-  refs_.release_all(worker);
+  drop_calls(worker);
+  // Tasks its tasks submitted live on only if someone else holds their results (Ray's rule); a
+  // retried parent submits its children again.
+  tasks_.drop_unreferenced(refs_.release_all(worker));
   if (!was_ready) return;
-  if (std::optional<SchedTask> running = scheduler_.worker_down(worker)) {
-    const TaskSpec* spec = tasks_.find(running->id);
+  for (const SchedTask& running : scheduler_.worker_down(worker)) {
+    const TaskSpec* spec = tasks_.find(running.id);
     const std::string name = spec != nullptr ? spec->name : "a task";
-    if (tasks_.worker_died(worker, *running)) {
+    if (tasks_.worker_died(worker, running)) {
       SHOAL_LOG(kWarn, "worker {} (pid {}) died running {} (attempt {}; {}); retrying it", worker,
-                pool_->pid(worker), name, running->attempts, reason);
+                pool_->pid(worker), name, running.attempts, reason);
     }
   }
 }
@@ -247,21 +276,22 @@ void DriverRuntime::on_worker_lost(WorkerId worker, bool was_ready, const std::s
 // A task out of retries fails with how its worker ended.
 void DriverRuntime::on_worker_exited(WorkerId worker, pid_t pid, const ExitStatus& how,
                                      const std::string& reason) {
-  const TaskManager::Dying* dying = tasks_.dying(worker);
-  if (dying == nullptr) return;
-  auto error = std::make_shared<ErrorInfo>();
-  error->kind = ErrorInfo::Kind::kWorkerCrashed;
-  error->function = dying->spec.name;
-  error->pid = pid;
-  error->attempts = dying->attempts;
-  error->signal = how.signal;
-  error->exit_code = how.exit_code;
-  error->what = fmt::format(
-      "shoal: the worker (pid {}) running {} {} ({}); the task was started {} time(s) and its "
-      "worker died each time. If the function crashes (a bad pointer, abort(), exit(), running "
-      "out of memory), fix it; if something else kills workers, raise TaskOptions::max_retries",
-      pid, dying->spec.name, how.text, reason, dying->attempts);
-  tasks_.fail_dying(worker, std::move(error));
+  if (tasks_.dying(worker) == nullptr) return;
+  tasks_.fail_dying(worker, [&](const TaskManager::Dying& dying) {
+    auto error = std::make_shared<ErrorInfo>();
+    error->kind = ErrorInfo::Kind::kWorkerCrashed;
+    error->function = dying.spec.name;
+    error->pid = pid;
+    error->attempts = dying.attempts;
+    error->signal = how.signal;
+    error->exit_code = how.exit_code;
+    error->what = fmt::format(
+        "shoal: the worker (pid {}) running {} {} ({}); the task was started {} time(s) and its "
+        "worker died each time. If the function crashes (a bad pointer, abort(), exit(), running "
+        "out of memory), fix it; if something else kills workers, raise TaskOptions::max_retries",
+        pid, dying.spec.name, how.text, reason, dying.attempts);
+    return error;
+  });
 }
 
 void DriverRuntime::on_pool_failed(const std::string& why) { break_session(why); }
@@ -324,10 +354,7 @@ void DriverRuntime::break_session(const std::string& why) {
 detail::HandlePtr DriverRuntime::submit(detail::AnyFn fn, const char* signature,
                                         const TaskOptions& options, detail::TaskArgs&& args) {
   check_not_abandoned();
-  const TaskLimits limits{static_cast<double>(num_workers_), memory_bytes_, config_.max_retries,
-                          known_functions_.load(std::memory_order_relaxed),
-                          start_method_ == StartMethod::kForkserver};
-  TaskSpec spec = TaskManager::make_spec(fn, signature, options, limits);
+  TaskSpec spec = make_task_spec(fn, signature, options, task_limits());
   spec.arg_count = args.count();
   std::vector<detail::HandlePtr> refs = args.take_refs();
   spec.args = args.take_records();
@@ -395,7 +422,12 @@ void DriverRuntime::register_task(TaskSpec&& spec) noexcept {
 // Hands out what the scheduler assigns, then lets the I/O thread poll only while a worker idles.
 void DriverRuntime::pump() {
   store_->serve_waiters();  // space freed by the caller's updates goes to waiting writers first
+  if (!calls_.empty()) {
+    answer_calls();
+    run_nested_tasks();  // before next(): a blocked worker runs its own children first
+  }
   while (std::optional<Scheduler::Assignment> a = scheduler_.next()) send_task(*a);
+  if (!calls_.empty() || pool_->lent_count() > 0) balance_workers();
   io_->set_may_poll(scheduler_.busy_workers() < scheduler_.workers_up());  // a worker idles
 }
 
@@ -404,24 +436,24 @@ void DriverRuntime::pump() {
 // synchronous caller: nothing else in flight) is written from this thread at once; while tasks
 // stream in, they collect and leave together with the I/O thread's next write, which costs one
 // system call and one wake-up per batch instead of per task.
-void DriverRuntime::send_task(const Scheduler::Assignment& a) {
+void DriverRuntime::send_task(const Scheduler::Assignment& a, bool nested) {
   const TaskSpec& task = *tasks_.find(a.task);
   Connection* connection = pool_->connection(a.worker);
   if (connection == nullptr) return;  // cannot happen: a worker is up only while it is ready
   const bool expected_short = a.expected_ns > 0 && a.expected_ns < kShortTaskNs;
-  const bool lone_task = scheduler_.size() == 1;
+  const std::uint32_t flags =
+      (expected_short && !nested ? kTaskExpectedShort : 0u) | (nested ? kTaskNested : 0u);
+  const bool direct = nested || scheduler_.size() == 1;  // a worker waits for it, idle
   // send() runs the encoder at once, on this thread, with mu_ still held.
   connection->send([&](detail::ByteBuffer& out)
-                       SHOAL_NO_THREAD_SAFETY_ANALYSIS { encode_task(out, task, expected_short); },
-                   lone_task);
+                       SHOAL_NO_THREAD_SAFETY_ANALYSIS { encode_task(out, task, flags); },
+                   direct);
 }
 
 void DriverRuntime::encode_task(detail::ByteBuffer& out, const TaskSpec& task,
-                                bool expected_short) {
-  const std::size_t frame =
-      begin_task(out, task.id,
-                 TaskHeader{task.function_index, task.function_check, task.arg_count,
-                            expected_short ? kTaskExpectedShort : 0u});
+                                std::uint32_t flags) {
+  const std::size_t frame = begin_task(
+      out, task.id, TaskHeader{task.function_index, task.function_check, task.arg_count, flags});
   if (task.deps.empty()) {
     out.write(task.args.data(), task.args.size());
   } else {

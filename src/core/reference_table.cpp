@@ -4,16 +4,21 @@
 
 namespace shoal::internal {
 
-ObjectEntry& ReferenceTable::add_pending(ObjectId id, TaskId producer) {
+ObjectEntry& ReferenceTable::add_pending(ObjectId id, TaskId producer, Holder owner) {
   ObjectEntry& e = entries_[id];
-  e.program_refs = 1;
   e.producer = producer;
+  if (owner.kind == Holder::Kind::kProgram) {
+    e.program_refs = 1;
+  } else {
+    add_ref(id, owner);
+  }
   return e;
 }
 
 ObjectEntry& ReferenceTable::add_ready_inline(ObjectId id, detail::Format format,
-                                              std::uint64_t type_hash, detail::ByteBuffer bytes) {
-  ObjectEntry& e = add_pending(id, 0);
+                                              std::uint64_t type_hash, detail::ByteBuffer bytes,
+                                              Holder owner) {
+  ObjectEntry& e = add_pending(id, 0, owner);
   e.state = ObjectState::kReady;
   e.format = format;
   e.type_hash = type_hash;
@@ -128,12 +133,12 @@ void ReferenceTable::release(ObjectId id, Holder holder) noexcept {
   free_if_unreferenced(it);
 }
 
-std::size_t ReferenceTable::release_all(WorkerId worker) noexcept {
+std::vector<ObjectId> ReferenceTable::release_all(WorkerId worker) {
   auto held = by_worker_.find(worker);
-  if (held == by_worker_.end()) return 0;
+  if (held == by_worker_.end()) return {};
   const std::vector<ObjectId> ids = std::move(held->second);
   by_worker_.erase(held);
-  std::size_t n = 0;
+  std::vector<ObjectId> orphans;
   for (ObjectId id : ids) {
     auto it = entries_.find(id);
     if (it == entries_.end()) continue;
@@ -143,10 +148,12 @@ std::size_t ReferenceTable::release_all(WorkerId worker) noexcept {
         std::remove_if(refs.begin(), refs.end(), [&](const auto& r) { return r.first == worker; }),
         refs.end());
     if (refs.size() == before) continue;
-    ++n;
+    if (it->second.state == ObjectState::kPending && !it->second.referenced()) {
+      orphans.push_back(id);
+    }
     free_if_unreferenced(it);
   }
-  return n;
+  return orphans;
 }
 
 void ReferenceTable::add_waiter(ObjectId id, ObjectWaiter* waiter) {

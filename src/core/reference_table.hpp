@@ -34,7 +34,7 @@
 #include "src/common/core_runtime.hpp"
 #include "src/common/ids.hpp"
 #include "src/common/pooled_map.hpp"
-#include "src/core/error_info.hpp"
+#include "src/common/error_info.hpp"
 #include "store/block_freer.hpp"
 
 namespace shoal::internal {
@@ -91,12 +91,13 @@ class ReferenceTable {
   ReferenceTable(const ReferenceTable&) = delete;
   ReferenceTable& operator=(const ReferenceTable&) = delete;
 
-  /// A new pending object with one program reference (its ObjectRef).
-  ObjectEntry& add_pending(ObjectId id, TaskId producer);
-  /// A new object, ready with a small value, with one program reference (put()): what
+  /// A new pending object with one reference of `owner` (its ObjectRef: in the program, or in a
+  /// worker's task).
+  ObjectEntry& add_pending(ObjectId id, TaskId producer, Holder owner = Holder::program());
+  /// A new object, ready with a small value, with one reference of `owner` (put()): what
   /// add_pending() then complete_inline() make, in one step (nobody can wait for it yet).
   ObjectEntry& add_ready_inline(ObjectId id, detail::Format format, std::uint64_t type_hash,
-                                detail::ByteBuffer bytes);
+                                detail::ByteBuffer bytes, Holder owner = Holder::program());
 
   ObjectEntry* find(ObjectId id) noexcept;
 
@@ -112,8 +113,9 @@ class ReferenceTable {
   void add_ref(ObjectId id, Holder holder) noexcept;
   /// Drops one reference of `holder`; frees the object if it was the last and it is finished.
   void release(ObjectId id, Holder holder) noexcept;
-  /// Drops every reference a worker holds (it died). Returns how many objects it held.
-  std::size_t release_all(WorkerId worker) noexcept;
+  /// Drops every reference a worker holds (it died). Returns the objects it held that are still
+  /// pending and that nobody holds any more (their tasks need not run: TaskManager).
+  std::vector<ObjectId> release_all(WorkerId worker);
 
   /// `waiter` is called when `id` finishes. The object must be pending.
   void add_waiter(ObjectId id, ObjectWaiter* waiter);

@@ -1,75 +1,13 @@
 #include "src/core/task_manager.hpp"
 
-#include <fmt/format.h>
-
 #include <shoal/errors.hpp>
 
-#include "src/common/function_registry.hpp"
-#include "src/common/symbolize.hpp"
-
 namespace shoal::internal {
-namespace {
 
-std::string describe_function(detail::AnyFn fn, const char* signature) {
-  std::string name = function_name_at(reinterpret_cast<const void*>(fn));
-  if (name.empty()) name = fmt::format("the function at {}", reinterpret_cast<const void*>(fn));
-  return fmt::format("{} (type {})", name, detail::demangle(signature));
-}
-
-}  // namespace
-
-TaskSpec TaskManager::make_spec(detail::AnyFn fn, const char* signature, const TaskOptions& options,
-                                const TaskLimits& limits) {
-  const FunctionRegistry& registry = FunctionRegistry::instance();
-  const std::optional<std::uint32_t> index = registry.index_of(fn);
-  if (!index) {
-    const std::string what = describe_function(fn, signature);
-    throw FunctionNotRegisteredError(
-        fmt::format(
-            "shoal: {} is not a remote function; add SHOAL_REMOTE(name) for it at namespace "
-            "scope in a file linked into the program",
-            what),
-        what);
-  }
-  const RegisteredFunction* function = registry.at(*index);
-  if (*index >= limits.known_functions) {
-    throw FunctionNotRegisteredError(
-        fmt::format(
-            "shoal: {} was registered after {}, so the workers do not have it; make sure its "
-            "SHOAL_REMOTE runs before init(), at namespace scope in the program itself (with "
-            "Config::start_method \"forkserver\", workers know only what the program's static "
-            "initialisers register, not a library it loads at run time)",
-            function->name, limits.functions_from_fresh_start ? "the program started" : "init()"),
-        function->name);
-  }
-  if (!(options.num_cpus >= 0) || options.num_cpus > limits.cpus) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: TaskOptions::num_cpus is {} for {}; use 0 to {} (the CPUs shoal was started with)",
-        options.num_cpus, function->name, limits.cpus));
-  }
-  if (options.memory > limits.memory) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: TaskOptions::memory is {} bytes for {}, more than the {} bytes shoal has for tasks",
-        options.memory, function->name, limits.memory));
-  }
-  if (options.max_retries && *options.max_retries < -1) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: TaskOptions::max_retries is {}; use 0 or more, or -1 to retry without limit",
-        *options.max_retries));
-  }
-  TaskSpec spec;
-  spec.function_index = *index;
-  spec.function_check = function->check;
-  spec.name = options.name.empty() ? function->name : options.name;
-  spec.num_cpus = options.num_cpus;
-  spec.memory = options.memory;
-  spec.max_retries = options.max_retries.value_or(limits.default_max_retries);
-  return spec;
-}
-
-void TaskManager::add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& refused) {
+void TaskManager::add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& refused,
+                      Holder owner) {
   const TaskId id = spec.id;
-  refs_.add_pending(id, id);
+  refs_.add_pending(id, id, owner);
   if (refused) {
     refs_.fail(id, refused);
     return;
@@ -123,23 +61,53 @@ bool TaskManager::worker_died(WorkerId worker, const SchedTask& running) {
     scheduler_.retry(running);  // at the back of the queue
     return true;
   }
-  dying_[worker] = Dying{std::move(it->second), running.attempts};
+  dying_[worker].push_back(Dying{std::move(it->second), running.attempts});
   tasks_.erase(it);
   return false;
 }
 
-const TaskManager::Dying* TaskManager::dying(WorkerId worker) const noexcept {
+const std::vector<TaskManager::Dying>* TaskManager::dying(WorkerId worker) const noexcept {
   auto it = dying_.find(worker);
   return it == dying_.end() ? nullptr : &it->second;
 }
 
-void TaskManager::fail_dying(WorkerId worker, std::shared_ptr<const ErrorInfo> error) {
+void TaskManager::fail_dying(
+    WorkerId worker,
+    const std::function<std::shared_ptr<const ErrorInfo>(const Dying&)>& error_of) {
   auto it = dying_.find(worker);
   if (it == dying_.end()) return;
-  TaskSpec spec = std::move(it->second.spec);
+  std::vector<Dying> dying = std::move(it->second);
   dying_.erase(it);
-  release_args(spec);
-  fail_object(spec.id, std::move(error));
+  for (Dying& d : dying) {
+    std::shared_ptr<const ErrorInfo> error = error_of(d);
+    release_args(d.spec);
+    fail_object(d.spec.id, std::move(error));
+  }
+}
+
+std::size_t TaskManager::drop_unreferenced(const std::vector<ObjectId>& objects) {
+  std::size_t dropped = 0;
+  std::vector<ObjectId> work = objects;
+  while (!work.empty()) {
+    const ObjectId id = work.back();
+    work.pop_back();
+    const ObjectEntry* e = refs_.find(id);
+    if (e == nullptr || e->state != ObjectState::kPending || e->referenced()) continue;
+    auto it = tasks_.find(id);
+    if (it == tasks_.end() || !scheduler_.remove_waiting(id)) continue;  // running, or unknown
+    const std::vector<ObjectId> deps = std::move(it->second.deps);
+    tasks_.erase(it);
+    ++dropped;
+    // Nobody can see it: failing it lets the table free it.
+    refs_.fail(id, session_error(ErrorInfo::Kind::kCancelled,
+                                 "shoal: the task was dropped: the task that submitted it died "
+                                 "and nobody held its result"));
+    for (ObjectId dep : deps) {
+      refs_.release(dep, Holder::task());
+      work.push_back(dep);  // an argument only this task held may be a dropped task's result
+    }
+  }
+  return dropped;
 }
 
 void TaskManager::fail_object(ObjectId id, std::shared_ptr<const ErrorInfo> error) {
@@ -158,7 +126,9 @@ void TaskManager::fail_all(const std::shared_ptr<const ErrorInfo>& error) {
   scheduler_.clear();
   std::pmr::unordered_map<TaskId, TaskSpec> tasks = std::move(tasks_);
   tasks_.clear();
-  for (auto& [worker, d] : dying_) tasks.emplace(d.spec.id, std::move(d.spec));
+  for (auto& [worker, stack] : dying_) {
+    for (Dying& d : stack) tasks.emplace(d.spec.id, std::move(d.spec));
+  }
   dying_.clear();
   for (auto& [id, spec] : tasks) {
     release_args(spec);

@@ -46,6 +46,40 @@ void WorkerPool::spawn(int seat) {
   w.connection->start();
 }
 
+WorkerId WorkerPool::lend() {
+  const WorkerId id = next_id_;
+  spawn(kLent);
+  return id;
+}
+
+void WorkerPool::retire(WorkerId worker) {
+  Worker* w = find(worker);
+  if (w == nullptr || w->seat != kLent || w->phase != Phase::kReady) return;
+  w->retiring = true;
+  lost(*w, "retired: it was lent while tasks were blocked, and is idle");
+}
+
+bool WorkerPool::is_lent(WorkerId worker) const noexcept {
+  auto it = workers_.find(worker);
+  return it != workers_.end() && it->second.seat == kLent;
+}
+
+int WorkerPool::lent_count() const noexcept {
+  int n = 0;
+  for (const auto& [id, w] : workers_) {
+    n += w.seat == kLent && (w.phase == Phase::kStarting || w.phase == Phase::kReady) ? 1 : 0;
+  }
+  return n;
+}
+
+std::vector<WorkerId> WorkerPool::lent_ready() const {
+  std::vector<WorkerId> out;
+  for (const auto& [id, w] : workers_) {
+    if (w.seat == kLent && w.phase == Phase::kReady) out.push_back(id);
+  }
+  return out;
+}
+
 void WorkerPool::on_helper_frame(const Frame& frame) {
   switch (frame.header.type) {
     case MessageType::kHelperReady:
@@ -93,7 +127,7 @@ void WorkerPool::on_ready(WorkerId from, const Ready& ready) {
   if (w == nullptr || w->phase != Phase::kStarting) throw DecodeError("unexpected Ready message");
   w->pid = static_cast<pid_t>(ready.pid);
   w->phase = Phase::kReady;
-  seats_[static_cast<std::size_t>(w->seat)].failed_starts = 0;
+  if (w->seat != kLent) seats_[static_cast<std::size_t>(w->seat)].failed_starts = 0;
   events_.on_worker_ready(w->id);
 }
 
@@ -164,7 +198,11 @@ void WorkerPool::eof_grace_over(WorkerId worker) {
 void WorkerPool::finish_exit(Worker& w, int wait_status) {
   ExitStatus how = describe_exit(wait_status);
   if (!w.exit_override.empty()) how.text = w.exit_override;
-  SHOAL_LOG(kWarn, "worker {} (pid {}) {} ({})", w.id, w.pid, how.text, w.lost_reason);
+  if (w.retiring) {
+    SHOAL_LOG(kDebug, "lent worker {} (pid {}) retired", w.id, w.pid);
+  } else {
+    SHOAL_LOG(kWarn, "worker {} (pid {}) {} ({})", w.id, w.pid, how.text, w.lost_reason);
+  }
   w.phase = Phase::kDead;
   const WorkerId id = w.id;
   const pid_t pid = w.pid;
@@ -178,6 +216,7 @@ void WorkerPool::finish_exit(Worker& w, int wait_status) {
     return;
   }
   events_.on_worker_exited(id, pid, how, reason);
+  if (seat == kLent) return;  // lent workers are not replaced
   Seat& s = seats_[static_cast<std::size_t>(seat)];
   if (lost_while_starting && ++s.failed_starts >= kMaxFailedStarts) {
     SHOAL_LOG(kError,

@@ -18,10 +18,14 @@ void put_prefix(ByteBuffer& out, RecordKind kind, Format format, std::uint64_t t
   out.put(type_hash);
 }
 
+}  // namespace
+
 void put_string(ByteBuffer& out, std::string_view s) {
   out.put(static_cast<std::uint32_t>(s.size()));
   out.write(s.data(), s.size());
 }
+
+namespace {
 
 // A frame whose body is written by `body`.
 template <class Body>
@@ -30,6 +34,8 @@ void frame(ByteBuffer& out, MessageType type, std::uint64_t id, Body&& body) {
   body(out);
   end_frame(out, at);
 }
+
+}  // namespace
 
 void put_frames(ByteBuffer& out, const ModuleFrames& frames) {
   const std::size_t modules = std::min(frames.modules.size(), ModuleFrames::kMaxFrames);
@@ -68,6 +74,8 @@ ModuleFrames read_frames(ByteReader& in) {
   }
   return frames;
 }
+
+namespace {
 
 ByteReader body_of(const Frame& f) { return ByteReader(f.body, f.header.body_size); }
 
@@ -183,7 +191,7 @@ TaskHeader read_task_header(ByteReader& in) {
   h.function_check = in.get<std::uint64_t>("task function check");
   h.arg_count = in.get<std::uint32_t>("task argument count");
   h.flags = in.get<std::uint32_t>("task flags");
-  if ((h.flags & ~kTaskExpectedShort) != 0) throw DecodeError("task has unknown flags");
+  if ((h.flags & ~(kTaskExpectedShort | kTaskNested)) != 0) throw DecodeError("task has unknown flags");
   return h;
 }
 

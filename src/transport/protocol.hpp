@@ -49,6 +49,20 @@ enum class MessageType : std::uint16_t {
   kSpawnFailed = 13,  // Z->D  fork() failed; id = worker id
   kKill = 14,         // D->Z  SIGKILL the worker if it is still running; id = worker id
   kHelperReady = 15,  // Z->D  the helper's first message: the functions its workers know; id = 0
+  // calls a running task makes (tasks that start tasks; src/transport/task_calls.hpp)
+  kSubmit = 20,        // W->D  submit a task; id = its id (made by the worker)
+  kPut = 21,           // W->D  a small value becomes an object; id = its id (made by the worker)
+  kCreateObject = 22,  // W->D  store space for a large object; id = request id
+  kCreateReply = 23,   // D->W  answer to CreateObject; id = request id
+  kGet = 24,           // W->D  the values of objects, when they are ready; id = request id
+  kGetReply = 25,      // D->W  answer to Get; id = request id
+  kWait = 26,          // W->D  wait until some objects are ready; id = request id
+  kWaitReply = 27,     // D->W  answer to Wait; id = request id
+  kRelease = 28,       // W->D  the worker dropped references; id = 0
+  kRevoke = 29,        // D->W  tasks sent but not started go back to the driver; id = 0
+  kInfo = 30,          // W->D  resources or store statistics; id = request id
+  kInfoReply = 31,     // D->W  answer to Info; id = request id
+  kSession = 32,       // D->W  what the session allows a task to ask for; id = 0
 };
 
 /// Who sends and who receives a message type.
@@ -75,6 +89,19 @@ inline constexpr MessageInfo kMessages[] = {
     {MessageType::kSpawnFailed, "SpawnFailed", Peer::kHelper, Peer::kDriver, "worker id"},
     {MessageType::kKill, "Kill", Peer::kDriver, Peer::kHelper, "worker id"},
     {MessageType::kHelperReady, "HelperReady", Peer::kHelper, Peer::kDriver, "0"},
+    {MessageType::kSubmit, "Submit", Peer::kWorker, Peer::kDriver, "task id"},
+    {MessageType::kPut, "Put", Peer::kWorker, Peer::kDriver, "object id"},
+    {MessageType::kCreateObject, "CreateObject", Peer::kWorker, Peer::kDriver, "request id"},
+    {MessageType::kCreateReply, "CreateReply", Peer::kDriver, Peer::kWorker, "request id"},
+    {MessageType::kGet, "Get", Peer::kWorker, Peer::kDriver, "request id"},
+    {MessageType::kGetReply, "GetReply", Peer::kDriver, Peer::kWorker, "request id"},
+    {MessageType::kWait, "Wait", Peer::kWorker, Peer::kDriver, "request id"},
+    {MessageType::kWaitReply, "WaitReply", Peer::kDriver, Peer::kWorker, "request id"},
+    {MessageType::kRelease, "Release", Peer::kWorker, Peer::kDriver, "0"},
+    {MessageType::kRevoke, "Revoke", Peer::kDriver, Peer::kWorker, "0"},
+    {MessageType::kInfo, "Info", Peer::kWorker, Peer::kDriver, "request id"},
+    {MessageType::kInfoReply, "InfoReply", Peer::kDriver, Peer::kWorker, "request id"},
+    {MessageType::kSession, "Session", Peer::kDriver, Peer::kWorker, "0"},
 };
 
 /// The message's name, or "unknown" for a number that names no message type.
@@ -109,6 +136,13 @@ void put_ref_record(detail::ByteBuffer& out, std::uint32_t ref_index);
 void put_record(detail::ByteBuffer& out, const ValueRecord& r);
 ValueRecord read_record(ByteReader& in);
 
+// Pieces of bodies that several messages share.
+/// A u32 length, then the bytes.
+void put_string(detail::ByteBuffer& out, std::string_view s);
+/// A backtrace (see TaskDone below), at most ModuleFrames::kMaxFrames of frames and modules.
+void put_frames(detail::ByteBuffer& out, const ModuleFrames& frames);
+ModuleFrames read_frames(ByteReader& in);
+
 // ---------------------------------------------------------------------------------------------
 // Messages, each with its encoder (a whole frame) and its decoder (a parsed frame's body).
 
@@ -132,6 +166,10 @@ struct TaskHeader {
 /// that finds such a task already waiting may hold the previous reply back to send both in one
 /// write; before any other task it sends what it has first, so no reply waits behind a long task.
 constexpr std::uint32_t kTaskExpectedShort = 1;
+/// Run this task now, inside the get() or wait() the worker is blocked in: it produces an object
+/// that call waits for (Taskflow's and TBB's way of waiting; docs/architecture.md). Its TaskDone
+/// comes before any other reply of the blocked call.
+constexpr std::uint32_t kTaskNested = 2;
 constexpr std::size_t kTaskHeaderSize = 4 + 8 + 4 + 4;
 void put_task_header(detail::ByteBuffer& out, const TaskHeader& h);
 TaskHeader read_task_header(ByteReader& in);

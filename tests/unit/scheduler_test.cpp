@@ -370,10 +370,10 @@ TEST(Scheduler, WorkerDownReturnsTheRunningTaskAndRequeuesTheRestInOrder) {
   ASSERT_EQ(drain(s).size(), 6u);  // 1 runs, 2..6 queued on slot 0; 7, 8 ready
   ASSERT_DOUBLE_EQ(s.cpus_available(), 7);
 
-  std::optional<SchedTask> lost = s.worker_down(0);
-  ASSERT_TRUE(lost.has_value());
-  EXPECT_EQ(lost->id, 1u);
-  EXPECT_EQ(lost->attempts, 1);
+  const std::vector<SchedTask> lost = s.worker_down(0);
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].id, 1u);
+  EXPECT_EQ(lost[0].attempts, 1);
   EXPECT_EQ(s.find(1), nullptr);
   EXPECT_EQ(s.running(0), 0u);
   EXPECT_DOUBLE_EQ(s.cpus_available(), 8);
@@ -401,7 +401,7 @@ TEST(Scheduler, WorkerDownReturnsTheRunningTaskAndRequeuesTheRestInOrder) {
 TEST(Scheduler, WorkerDownWhileIdleReturnsNothing) {
   Scheduler s(4, kMemory);
   s.worker_up(0);
-  EXPECT_FALSE(s.worker_down(0).has_value());
+  EXPECT_TRUE(s.worker_down(0).empty());
   s.add(make_task(1));
   EXPECT_FALSE(s.next().has_value());
 }
@@ -415,10 +415,10 @@ TEST(Scheduler, RetryPutsTheTaskAtTheBackAndCountsAttempts) {
   s.add(make_task(2, 3));
   s.add(make_task(3, 3));
   ASSERT_EQ(drain(s).size(), 2u);  // 1 runs, 2 waits behind it
-  std::optional<SchedTask> lost = s.worker_down(0);
-  ASSERT_TRUE(lost.has_value());
-  ASSERT_EQ(lost->id, 1u);
-  s.retry(std::move(*lost));
+  std::vector<SchedTask> lost = s.worker_down(0);
+  ASSERT_EQ(lost.size(), 1u);
+  ASSERT_EQ(lost[0].id, 1u);
+  s.retry(lost[0]);
   s.worker_up(0);
 
   std::vector<std::uint64_t> started;  // in the order the worker starts them

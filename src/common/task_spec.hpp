@@ -1,0 +1,49 @@
+// A task as submitted: which function, its options, its encoded arguments, and the objects it
+// waits for; and the checks a call must pass before it becomes one. Shared by every runtime that
+// submits tasks (the driver, local mode, a worker's task calling remote()).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <shoal/config.hpp>
+#include <shoal/detail/byte_buffer.hpp>
+#include <shoal/detail/runtime_api.hpp>
+
+#include "src/common/ids.hpp"
+
+namespace shoal::internal {
+
+struct TaskSpec {
+  TaskId id = 0;  // the task's id is its result object's id
+  std::uint32_t function_index = 0;
+  std::uint64_t function_check = 0;
+  std::string name;  // for logs and errors
+  double num_cpus = 1;
+  std::uint64_t memory = 0;
+  int max_retries = 3;      // -1 = forever
+  detail::ByteBuffer args;  // argument records, refs unresolved
+  std::uint32_t arg_count = 0;
+  std::vector<ObjectId> deps;  // object ids of the ref records, by ref index
+};
+
+/// What a session allows a task to ask for.
+struct TaskLimits {
+  double cpus = 0;                          // Config::num_cpus, resolved
+  std::uint64_t memory = 0;                 // bytes for tasks
+  int default_max_retries = 3;              // Config::max_retries
+  std::uint32_t known_functions = 0;        // registered functions the workers have
+  bool functions_from_fresh_start = false;  // the workers are a fresh start of the program
+};
+
+/// Checks the call (a registered function the workers know, options in range) and builds its
+/// spec, without its id, arguments and dependencies yet. Needs no lock. Throws
+/// FunctionNotRegisteredError, InvalidConfigError.
+TaskSpec make_task_spec(detail::AnyFn fn, const char* signature, const TaskOptions& options,
+                        const TaskLimits& limits);
+
+/// wait()'s num_returns against the number of refs: InvalidConfigError if it asks for more.
+void check_num_returns(std::size_t num_returns, std::size_t refs);
+
+}  // namespace shoal::internal

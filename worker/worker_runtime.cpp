@@ -1,0 +1,267 @@
+#include "worker/worker_runtime.hpp"
+
+#include <limits>
+#include <utility>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <shoal/errors.hpp>
+
+#include "src/common/error_info.hpp"
+#include "src/common/limits.hpp"
+#include "src/transport/task_calls.hpp"
+#include "src/transport/value_writer.hpp"
+
+namespace shoal::internal {
+namespace {
+
+[[noreturn]] void throw_refusal(const Refusal& r) {
+  switch (r.kind) {
+    case RefusalKind::kInvalidObjectRef:
+      throw InvalidObjectRefError(r.message);
+    case RefusalKind::kInvalidConfig:
+      throw InvalidConfigError(r.message);
+    case RefusalKind::kError:
+      break;
+  }
+  throw Error(r.message);
+}
+
+[[noreturn]] void bad_reply(const char* what) {
+  throw Error(std::string("shoal: the driver's answer to ") + what +
+              " could not be read; this is a bug in shoal, please report it");
+}
+
+// put()'s space: a value too large to send inline becomes a store object (CreateObject).
+class PutSpace final : public SpaceProvider {
+ public:
+  explicit PutSpace(CoreRuntime& runtime) : runtime_(runtime) {}
+  char* reserve(detail::Format format, std::uint64_t type_hash, std::uint64_t size) override {
+    space_ = runtime_.reserve_object(format, type_hash, size, ObjectOrigin::kPut);
+    return space_.dst;
+  }
+  void seal(detail::ByteBuffer&) override {}
+  detail::HandlePtr take() { return std::move(space_.handle); }
+
+ private:
+  CoreRuntime& runtime_;
+  StoreSpace space_;
+};
+
+}  // namespace
+
+WorkerRuntime::WorkerRuntime(TaskChannel& channel) : channel_(&channel), pid_(getpid()) {}
+
+void WorkerRuntime::check_usable() const {
+  if (getpid() != pid_) throw Error(forked_session_refusal());
+  if (detached_.load(std::memory_order_acquire)) {
+    throw Error("shoal: this worker is shutting down");
+  }
+  if (!channel_->in_task()) {
+    throw Error(
+        "shoal: the shoal API was called in a worker outside any task (from a thread that a task "
+        "started and that outlived it); wait for such threads before the task returns");
+  }
+}
+
+detail::HandlePtr WorkerRuntime::handle_of(ObjectId id) {
+  return std::make_shared<detail::ObjectHandle>(shared_from_this(), id);
+}
+
+detail::HandlePtr WorkerRuntime::submit(detail::AnyFn fn, const char* signature,
+                                        const TaskOptions& options, detail::TaskArgs&& args) {
+  check_usable();
+  TaskSpec spec = make_task_spec(fn, signature, options, channel_->limits());
+  spec.arg_count = args.count();
+  const std::vector<detail::HandlePtr> refs = args.take_refs();
+  spec.args = args.take_records();
+  spec.deps.reserve(refs.size());
+  for (const detail::HandlePtr& ref : refs) {
+    if (&ref->runtime() != this) {
+      throw InvalidObjectRefError(
+          "shoal: an argument is an ObjectRef this task cannot use (from another session)");
+    }
+    spec.deps.push_back(ref->id());
+  }
+  spec.id = channel_->new_id();
+  // The handle first: if sending fails, dropping it tells the driver nothing it does not know.
+  detail::HandlePtr handle = handle_of(spec.id);
+  channel_->send([&](detail::ByteBuffer& out) { encode_submit(out, spec); });
+  return handle;
+}
+
+detail::HandlePtr WorkerRuntime::put(void (*encode)(detail::ValueSink&, const void*),
+                                     const void* value) {
+  check_usable();
+  detail::ByteBuffer bytes(256);
+  detail::OpenValue open;
+  PutSpace space(*this);
+  ValueWriter writer(bytes, space, open, std::numeric_limits<std::size_t>::max(),
+                     InlineForm::kBare);
+  encode(writer, value);
+  if (detail::HandlePtr stored = space.take()) return stored;
+  const ObjectId id = channel_->new_id();
+  detail::HandlePtr handle = handle_of(id);
+  channel_->send([&](detail::ByteBuffer& out) {
+    encode_put(out, id, open.format, open.type_hash, bytes.data(), bytes.size());
+  });
+  return handle;
+}
+
+StoreSpace WorkerRuntime::reserve_object(detail::Format format, std::uint64_t type_hash,
+                                         std::uint64_t size, ObjectOrigin) {
+  check_usable();
+  const ObjectId id = channel_->new_id();
+  const OwnedFrame reply = channel_->call([&](detail::ByteBuffer& out, std::uint64_t request) {
+    encode_create_object(out, CreateObject{request, id, format, type_hash, size});
+  });
+  CreateReply r;
+  try {
+    r = decode_create_reply(reply.frame());
+  } catch (const DecodeError&) {
+    bad_reply("a request for store space");
+  }
+  if (!r.ok) {
+    throw ObjectStoreFullError(
+        fmt::format("shoal: the object store has no room for a value of {} bytes put() or passed "
+                    "to remote() inside a task (capacity {} bytes); a task does not wait for "
+                    "space: drop references to large objects, or raise "
+                    "Config::object_store_memory",
+                    size, r.value),
+        size, r.value);
+  }
+  if (r.value > channel_->arena_size() || size > channel_->arena_size() - r.value) {
+    bad_reply("a request for store space");
+  }
+  // The object exists in the driver, held by this worker, from now on.
+  return StoreSpace{handle_of(id), channel_->arena_base() + r.value, nullptr};
+}
+
+std::vector<detail::Fetched> WorkerRuntime::get_values(const std::vector<ObjectId>& ids,
+                                                       std::uint8_t flags,
+                                                       std::int64_t timeout_ns) {
+  check_usable();
+  auto reply = std::make_shared<OwnedFrame>(channel_->call(
+      [&](detail::ByteBuffer& out, std::uint64_t request) {
+        encode_get(out, Get{request, flags, timeout_ns, ids});
+      }));
+  GetReply r;
+  try {
+    r = decode_get_reply(reply->frame());
+  } catch (const DecodeError&) {
+    bad_reply("get()");
+  }
+  switch (r.status) {
+    case ReplyStatus::kOk:
+      break;
+    case ReplyStatus::kFailed:
+      throw_error(r.error);
+    case ReplyStatus::kTimeout:
+      throw GetTimeoutError(fmt::format(
+          "shoal: get() timed out after {} ms with {} of {} objects not ready yet. Wait longer, or "
+          "use shoal::wait() to take results as they come",
+          timeout_ns / 1'000'000, r.not_ready, ids.size()));
+    case ReplyStatus::kRefused:
+      throw_refusal(r.refusal);
+  }
+  if (r.values.size() != ids.size()) bad_reply("get()");
+  std::vector<detail::Fetched> out;
+  out.reserve(ids.size());
+  for (const ValueRecord& v : r.values) {
+    detail::Fetched f;
+    f.view.format = v.format;
+    f.view.type_hash = v.type_hash;
+    f.view.size = v.size;
+    if (v.kind == RecordKind::kStore) {
+      if (v.offset > channel_->arena_size() || v.size > channel_->arena_size() - v.offset) {
+        bad_reply("get()");
+      }
+      // The arena stays mapped for the worker's life; the caller's ref keeps the object.
+      f.view.data = channel_->arena_base() + v.offset;
+    } else {
+      f.view.data = v.data;
+      f.keep = reply;  // the bytes live in the reply
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+detail::Fetched WorkerRuntime::fetch(ObjectId id, std::int64_t timeout_ns) {
+  return std::move(get_values({id}, 0, timeout_ns).front());
+}
+
+std::vector<detail::Fetched> WorkerRuntime::fetch_all(const std::vector<ObjectId>& ids,
+                                                      std::int64_t timeout_ns) {
+  if (ids.empty()) {
+    check_usable();
+    return {};
+  }
+  return get_values(ids, kGetFailFast, timeout_ns);
+}
+
+std::vector<bool> WorkerRuntime::wait(const std::vector<ObjectId>& ids, std::size_t num_returns,
+                                      std::int64_t timeout_ns) {
+  check_usable();
+  check_num_returns(num_returns, ids.size());
+  if (ids.empty()) return {};
+  const OwnedFrame reply = channel_->call([&](detail::ByteBuffer& out, std::uint64_t request) {
+    encode_wait(out, Wait{request, static_cast<std::uint32_t>(num_returns), timeout_ns, ids});
+  });
+  WaitReply r;
+  try {
+    r = decode_wait_reply(reply.frame());
+  } catch (const DecodeError&) {
+    bad_reply("wait()");
+  }
+  if (r.status == ReplyStatus::kRefused) throw_refusal(r.refusal);
+  if (r.ready.size() != ids.size()) bad_reply("wait()");
+  return r.ready;
+}
+
+void WorkerRuntime::release(ObjectId id) noexcept {
+  if (detached_.load(std::memory_order_acquire) || getpid() != pid_) return;
+  channel_->release(id);
+}
+
+std::map<std::string, double> WorkerRuntime::resources(bool available) {
+  check_usable();
+  const OwnedFrame reply = channel_->call([&](detail::ByteBuffer& out, std::uint64_t request) {
+    encode_info(out, request,
+                available ? InfoKind::kAvailableResources : InfoKind::kClusterResources);
+  });
+  InfoReply r;
+  try {
+    r = decode_info_reply(reply.frame());
+  } catch (const DecodeError&) {
+    bad_reply("available_resources()");
+  }
+  if (r.status == ReplyStatus::kRefused) throw_refusal(r.refusal);
+  return r.values;
+}
+
+ObjectStoreStats WorkerRuntime::stats() {
+  check_usable();
+  const OwnedFrame reply = channel_->call([&](detail::ByteBuffer& out, std::uint64_t request) {
+    encode_info(out, request, InfoKind::kStats);
+  });
+  InfoReply r;
+  try {
+    r = decode_info_reply(reply.frame());
+  } catch (const DecodeError&) {
+    bad_reply("object_store_stats()");
+  }
+  if (r.status == ReplyStatus::kRefused) throw_refusal(r.refusal);
+  ObjectStoreStats s;
+  s.capacity_bytes = static_cast<std::uint64_t>(r.values["capacity_bytes"]);
+  s.used_bytes = static_cast<std::uint64_t>(r.values["used_bytes"]);
+  s.inline_bytes = static_cast<std::uint64_t>(r.values["inline_bytes"]);
+  s.num_objects = static_cast<std::uint64_t>(r.values["num_objects"]);
+  return s;
+}
+
+void WorkerRuntime::detach() noexcept { detached_.store(true, std::memory_order_release); }
+
+}  // namespace shoal::internal
