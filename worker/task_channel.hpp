@@ -33,7 +33,8 @@ class TaskChannel {
   virtual void send(const std::function<void(detail::ByteBuffer&)>& encode) = 0;
   /// Writes the request `encode` appends, with the request id it is given, and blocks until the
   /// driver's reply to it; nested tasks the driver sends meanwhile run on this thread.
-  virtual OwnedFrame call(const std::function<void(detail::ByteBuffer&, std::uint64_t)>& encode) = 0;
+  virtual OwnedFrame call(
+      const std::function<void(detail::ByteBuffer&, std::uint64_t)>& encode) = 0;
   /// Drops one reference to `id`: sent with the next frames. Never blocks for long, never throws.
   virtual void release(ObjectId id) noexcept = 0;
   /// A new id for a task or object this worker's tasks create (worker_made_id()).

@@ -1,17 +1,17 @@
 #include "worker/worker_loop.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <atomic>
 #include <deque>
+#include <iostream>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
-#include <iostream>
 #include <string>
 #include <typeinfo>
+#include <unordered_map>
 #include <vector>
 
 #include <malloc.h>
@@ -464,8 +464,8 @@ class WorkerLoop final : public TaskChannel {
   detail::ByteBuffer out_;
   std::deque<OwnedFrame> backlog_;                         // tasks to run after the current one
   std::unordered_map<std::uint64_t, OwnedFrame> replies_;  // replies to calls of other threads
-  std::uint64_t requests_ = 0;                              // request ids used so far
-  TaskLimits limits_;                                       // the driver's Session message
+  std::uint64_t requests_ = 0;                             // request ids used so far
+  TaskLimits limits_;                                      // the driver's Session message
   std::vector<std::unique_ptr<ThrowTrace>> traces_;        // one per depth of nested tasks
   std::atomic<std::size_t> depth_{0};                      // tasks running (nested ones too)
   std::mutex release_mu_;
@@ -485,7 +485,8 @@ static void keep_memory() {
   mallopt(M_TOP_PAD, 16 << 20);  // grow the heap in 16 MiB steps, not page by page
 }
 
-int run_worker(const WorkerParams& params) {  // Line-buffered stdio: each line reaches the pipe (or terminal) when it ends, so a line printed
+int run_worker(const WorkerParams& params) {  // Line-buffered stdio: each line reaches the pipe (or
+                                              // terminal) when it ends, so a line printed
   // just before abort(), a segfault or SIGKILL is not lost in a stdio buffer. Costs a write per
   // line, which a task printing in a tight loop may notice. When output is forwarded to the
   // driver, stderr is line-buffered too (it is unbuffered by default), so that a partial line a

@@ -3,9 +3,8 @@
 #include <limits>
 #include <utility>
 
-#include <unistd.h>
-
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <shoal/errors.hpp>
 
@@ -143,8 +142,8 @@ std::vector<detail::Fetched> WorkerRuntime::get_values(const std::vector<ObjectI
                                                        std::uint8_t flags,
                                                        std::int64_t timeout_ns) {
   check_usable();
-  auto reply = std::make_shared<OwnedFrame>(channel_->call(
-      [&](detail::ByteBuffer& out, std::uint64_t request) {
+  auto reply = std::make_shared<OwnedFrame>(
+      channel_->call([&](detail::ByteBuffer& out, std::uint64_t request) {
         encode_get(out, Get{request, flags, timeout_ns, ids});
       }));
   GetReply r;

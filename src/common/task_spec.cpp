@@ -19,7 +19,7 @@ std::string describe_function(detail::AnyFn fn, const char* signature) {
 }  // namespace
 
 TaskSpec make_task_spec(detail::AnyFn fn, const char* signature, const TaskOptions& options,
-                                const TaskLimits& limits) {
+                        const TaskLimits& limits) {
   const FunctionRegistry& registry = FunctionRegistry::instance();
   const std::optional<std::uint32_t> index = registry.index_of(fn);
   if (!index) {

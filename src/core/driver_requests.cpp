@@ -37,9 +37,9 @@ struct DriverRuntime::BlockedCall final : ObjectWaiter {
   std::vector<ObjectId> ids;
   std::uint32_t num_returns = 0;  // wait(): how many ready objects the reply may name
   std::size_t remaining = 0;      // objects that must still finish
-  bool fail_fast = false;     // get() of a list: a failure ends it
-  bool may_nest = false;      // no timeout: children may run inside it
-  bool done = false;          // time to answer
+  bool fail_fast = false;         // get() of a list: a failure ends it
+  bool may_nest = false;          // no timeout: children may run inside it
+  bool done = false;              // time to answer
   bool timed_out = false;
   std::size_t cursor = 0;  // ids before it need no nested run (finished, or started elsewhere)
   std::unique_ptr<boost::asio::steady_timer> timer;

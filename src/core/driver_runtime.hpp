@@ -174,11 +174,11 @@ class DriverRuntime final : public CoreRuntime,
   void block_call(WorkerId worker, std::shared_ptr<BlockedCall> call, std::int64_t timeout_ns)
       SHOAL_REQUIRES(mu_);
   void answer(BlockedCall& call) SHOAL_REQUIRES(mu_);
-  void answer_calls() SHOAL_REQUIRES(mu_);       // replies to the blocked calls that are done
-  void run_nested_tasks() SHOAL_REQUIRES(mu_);   // awaited children, on their blocked workers
+  void answer_calls() SHOAL_REQUIRES(mu_);      // replies to the blocked calls that are done
+  void run_nested_tasks() SHOAL_REQUIRES(mu_);  // awaited children, on their blocked workers
   void drop_calls(WorkerId worker) SHOAL_REQUIRES(mu_);  // the worker died
   void balance_workers() SHOAL_REQUIRES(mu_);  // lends or retires workers while tasks block
-  void drop_all_calls() SHOAL_REQUIRES(mu_);             // shutdown
+  void drop_all_calls() SHOAL_REQUIRES(mu_);   // shutdown
   void send_to_worker(WorkerId worker, const std::function<void(detail::ByteBuffer&)>& encode)
       SHOAL_REQUIRES(mu_);
   void break_session(const std::string& why) SHOAL_REQUIRES(mu_);

@@ -32,9 +32,9 @@
 #include <shoal/errors.hpp>
 
 #include "src/common/core_runtime.hpp"
+#include "src/common/error_info.hpp"
 #include "src/common/ids.hpp"
 #include "src/common/pooled_map.hpp"
-#include "src/common/error_info.hpp"
 #include "store/block_freer.hpp"
 
 namespace shoal::internal {

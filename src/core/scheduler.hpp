@@ -127,11 +127,11 @@ class Scheduler {
     double expected_ns;  // the function's average when assigned; 0 = unknown
   };
   struct WorkerQueue {
-    std::deque<Queued> queue;     // front is running (the bottom of its stack)
-    double expected_ns = 0;       // sum of the known expected_ns in queue
-    int unknown = 0;              // tasks in queue whose run time is unknown
-    std::vector<TaskId> nested;   // tasks running on top of the front, innermost last
-    int blocked = 0;              // tasks of its stack that are blocked
+    std::deque<Queued> queue;    // front is running (the bottom of its stack)
+    double expected_ns = 0;      // sum of the known expected_ns in queue
+    int unknown = 0;             // tasks in queue whose run time is unknown
+    std::vector<TaskId> nested;  // tasks running on top of the front, innermost last
+    int blocked = 0;             // tasks of its stack that are blocked
   };
   void start(SchedTask& t);       // the task became a worker's head: it runs and holds resources
   void stop(const SchedTask& t);  // it no longer does (a blocked task holds no CPUs)

@@ -24,7 +24,6 @@ struct SessionConfig {
 /// resolves the defaults against this machine.
 SessionConfig resolve_config(const Config& config);
 
-
 /// A session's resources as Ray names them (cluster_resources(), available_resources()): CPU,
 /// memory (bytes), object_store_memory (bytes) and node:<address>. With `available`, a resource
 /// that is used up is left out, as in Ray.

@@ -24,10 +24,10 @@
 #include <shoal/detail/byte_buffer.hpp>
 #include <shoal/detail/runtime_api.hpp>
 
+#include "src/common/error_info.hpp"
 #include "src/common/ids.hpp"
 #include "src/common/pooled_map.hpp"
 #include "src/common/task_spec.hpp"
-#include "src/common/error_info.hpp"
 #include "src/core/reference_table.hpp"
 #include "src/core/scheduler.hpp"
 

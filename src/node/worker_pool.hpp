@@ -136,7 +136,7 @@ class WorkerPool {
   static constexpr int kLent = -1;  // the seat of a lent worker
   struct Worker {
     WorkerId id = 0;
-    int seat = 0;  // or kLent
+    int seat = 0;           // or kLent
     bool retiring = false;  // retire(): its end is expected
     std::shared_ptr<Connection> connection;
     Phase phase = Phase::kStarting;

@@ -191,7 +191,8 @@ TaskHeader read_task_header(ByteReader& in) {
   h.function_check = in.get<std::uint64_t>("task function check");
   h.arg_count = in.get<std::uint32_t>("task argument count");
   h.flags = in.get<std::uint32_t>("task flags");
-  if ((h.flags & ~(kTaskExpectedShort | kTaskNested)) != 0) throw DecodeError("task has unknown flags");
+  if ((h.flags & ~(kTaskExpectedShort | kTaskNested)) != 0)
+    throw DecodeError("task has unknown flags");
   return h;
 }
 

@@ -61,8 +61,7 @@ ReplyStatus read_status(ByteReader& in, ReplyStatus max) {
 
 void encode_submit(ByteBuffer& out, const TaskSpec& spec) {
   const std::size_t at = begin_frame(out, MessageType::kSubmit, spec.id);
-  put_task_header(out,
-                  TaskHeader{spec.function_index, spec.function_check, spec.arg_count, 0});
+  put_task_header(out, TaskHeader{spec.function_index, spec.function_check, spec.arg_count, 0});
   out.put(spec.num_cpus);
   out.put(spec.memory);
   out.put(static_cast<std::int32_t>(spec.max_retries));

@@ -61,7 +61,8 @@ std::string put_and_get(const std::string& s) {
 std::size_t size_of(const std::vector<char>& v) { return v.size(); }
 // A large argument passed by value from inside a task becomes a store object too.
 std::size_t pass_large(int n) {
-  return shoal::get(shoal::task(size_of).remote(std::vector<char>(static_cast<std::size_t>(n), 'y')));
+  return shoal::get(
+      shoal::task(size_of).remote(std::vector<char>(static_cast<std::size_t>(n), 'y')));
 }
 
 int sleep_ms(int ms) {
@@ -163,8 +164,7 @@ TEST_F(NestedTest, AChainOfTwoHundredTasksEachWaitingOnItsChildFinishes) {
 }
 
 TEST_F(NestedTest, ATaskHoldingEveryCpuThatWaitsOnChildrenDoesNotDeadlock) {
-  EXPECT_EQ(shoal::get(shoal::task(greedy_parent).options({.num_cpus = 2}).remote(10), 60s),
-            55);
+  EXPECT_EQ(shoal::get(shoal::task(greedy_parent).options({.num_cpus = 2}).remote(10), 60s), 55);
 }
 
 // Ray's rule: a task blocked in get() gives back its CPUs while it waits.
@@ -210,8 +210,8 @@ TEST_F(NestedTest, ObjectsMadeInsideTasksAreFreedAfterwards) {
                now.inline_bytes == before.inline_bytes;
       },
       10s))
-      << "objects: " << shoal::object_store_stats().num_objects << " (before "
-      << before.num_objects << "), used bytes " << shoal::object_store_stats().used_bytes;
+      << "objects: " << shoal::object_store_stats().num_objects << " (before " << before.num_objects
+      << "), used bytes " << shoal::object_store_stats().used_bytes;
 }
 
 // A worker killed in the middle of a tree: its running tasks are retried, the children only it
