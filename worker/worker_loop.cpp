@@ -23,6 +23,7 @@
 #include <shoal/errors.hpp>
 
 #include "src/common/core_runtime.hpp"
+#include "src/common/exception_match.hpp"
 #include "src/common/function_registry.hpp"
 #include "src/common/limits.hpp"
 #include "src/common/module_frames.hpp"
@@ -293,6 +294,8 @@ class WorkerLoop final : public TaskChannel {
     }
     const std::vector<ValueRecord> args = std::move(task.args);
     const std::uint64_t task_id = task.task;
+    const bool retry_on_throw = (task.header.flags & kTaskRetryExceptions) != 0;
+    const std::vector<std::uint64_t> retry_types = std::move(task.retry_types);
 
     InvokeContextImpl ctx(&args, p_.arena_base,
                           [this, task_id](std::uint64_t n) { return allocate(task_id, n); });
@@ -325,7 +328,9 @@ class WorkerLoop final : public TaskChannel {
       } catch (const ProtocolViolation&) {
         throw;
       } catch (...) {  // whatever the task threw: a std::exception, `throw 42;`, a struct
-        status = TaskStatus::kError;
+        status = retry_on_throw && current_exception_matches(retry_types)
+                     ? TaskStatus::kRetryableError
+                     : TaskStatus::kError;
         ExceptionDescription d = describe_current_exception();
         type_name = std::move(d.type_name);
         what = std::move(d.what);
@@ -341,7 +346,7 @@ class WorkerLoop final : public TaskChannel {
     if (status == TaskStatus::kOk) {
       ByteReader record(ctx.result_record().data(), ctx.result_record().size());
       done.value = read_record(record);
-    } else if (status == TaskStatus::kError) {
+    } else if (status == TaskStatus::kError || status == TaskStatus::kRetryableError) {
       // Both are cut by describe_current_exception(), the frames by ModuleFrames::kMaxFrames: the
       // reply stays far below the frame limit.
       done.type_name = type_name;

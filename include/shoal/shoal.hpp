@@ -34,6 +34,7 @@
 #include <vector>
 
 #include <shoal/config.hpp>
+#include <shoal/detail/exception_match.hpp>
 #include <shoal/detail/timeout.hpp>
 #include <shoal/errors.hpp>
 #include <shoal/object_ref.hpp>

@@ -64,6 +64,8 @@ TaskSpec make_task_spec(detail::AnyFn fn, const char* signature, const TaskOptio
   spec.num_cpus = options.num_cpus;
   spec.memory = options.memory;
   spec.max_retries = options.max_retries.value_or(limits.default_max_retries);
+  spec.retry_exceptions = options.retry_exceptions.enabled();
+  spec.retry_types = options.retry_exceptions.types();
   return spec;
 }
 

@@ -22,8 +22,10 @@ struct TaskSpec {
   std::string name;  // for logs and errors
   double num_cpus = 1;
   std::uint64_t memory = 0;
-  int max_retries = 3;      // -1 = forever
-  detail::ByteBuffer args;  // argument records, refs unresolved
+  int max_retries = 3;                     // -1 = forever
+  bool retry_exceptions = false;           // a throw makes it run again (attempts permitting)
+  std::vector<std::uint64_t> retry_types;  // only these exception types; empty: any
+  detail::ByteBuffer args;                 // argument records, refs unresolved
   std::uint32_t arg_count = 0;
   std::vector<ObjectId> deps;  // object ids of the ref records, by ref index
 };

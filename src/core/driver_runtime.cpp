@@ -452,8 +452,10 @@ void DriverRuntime::send_task(const Scheduler::Assignment& a, bool nested) {
 
 void DriverRuntime::encode_task(detail::ByteBuffer& out, const TaskSpec& task,
                                 std::uint32_t flags) {
+  if (task.retry_exceptions) flags |= kTaskRetryExceptions;
   const std::size_t frame = begin_task(
-      out, task.id, TaskHeader{task.function_index, task.function_check, task.arg_count, flags});
+      out, task.id, TaskHeader{task.function_index, task.function_check, task.arg_count, flags},
+      task.retry_types);
   if (task.deps.empty()) {
     out.write(task.args.data(), task.args.size());
   } else {
@@ -488,6 +490,13 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
   if (!ran) throw DecodeError("result for a task that is not running on this worker");
   // The worker wrote the task's output before its result: its last partial line is the task's.
   if (scheduler_.running(worker) == 0) pool_->output().end_of_task(worker);
+  if (done.status == TaskStatus::kRetryableError && retry_after_throw(*ran, done)) {
+    if (block != nullptr) {  // space was given but not used (the task failed after asking)
+      store_->free_block(block->offset);
+      store_->seal_result_block(worker);
+    }
+    return;
+  }
   std::string name;  // for a failure's message only
   if (!tasks_.finish(done.task, done.status != TaskStatus::kOk ? &name : nullptr)) name = "a task";
 
@@ -515,7 +524,7 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
   auto error = std::make_shared<ErrorInfo>();
   error->function = name;
   error->pid = pool_->pid(worker);
-  if (done.status == TaskStatus::kError) {
+  if (done.status == TaskStatus::kError || done.status == TaskStatus::kRetryableError) {
     error->kind = ErrorInfo::Kind::kTaskError;
     error->type_name = std::string(done.type_name);
     error->what = std::string(done.what);
@@ -531,6 +540,17 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
     error = std::move(full);
   }
   tasks_.fail_object(done.task, std::move(error));
+}
+
+// TaskOptions::retry_exceptions: a task whose exception matched runs again, at the back of the
+// queue, while it has attempts left (as a task whose worker died). Returns false when it has none.
+bool DriverRuntime::retry_after_throw(const SchedTask& ran, const TaskDone& done) {
+  const TaskSpec* spec = tasks_.find(ran.id);
+  if (spec == nullptr || (spec->max_retries >= 0 && ran.attempts > spec->max_retries)) return false;
+  SHOAL_LOG(kInfo, "{} threw {} (attempt {}): {}; retrying it (retry_exceptions)", spec->name,
+            done.type_name, ran.attempts, done.what);
+  scheduler_.retry(ran);
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -155,6 +155,7 @@ class DriverRuntime final : public CoreRuntime,
   // Everything below requires mu_.
   void handle_worker_frame(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
   void on_task_done(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  bool retry_after_throw(const SchedTask& ran, const TaskDone& done) SHOAL_REQUIRES(mu_);
   void on_alloc_request(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
   void register_task(TaskSpec&& spec) noexcept SHOAL_REQUIRES(mu_);  // submit()'s locked half
   void release_program_ref(ObjectId id) noexcept SHOAL_REQUIRES(mu_);

@@ -16,6 +16,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/exception_match.hpp"
 #include "src/common/function_registry.hpp"
 #include "src/common/module_frames.hpp"
 #include "src/common/system_info.hpp"
@@ -215,16 +216,20 @@ detail::HandlePtr LocalRuntime::submit(detail::AnyFn fn, const char* signature,
 
   std::shared_ptr<ErrorInfo> error;
   WrittenValue result;
-  if (!failed_arg) {
+  // TaskOptions::retry_exceptions: a matching throw runs the task again, attempts permitting.
+  for (int attempt = 1; !failed_arg; ++attempt) {
     const RegisteredFunction* function = FunctionRegistry::instance().at(spec.function_index);
-    LocalInvokeContext ctx(std::move(values));
+    LocalInvokeContext ctx(values);
     ThrowTrace trace;
+    bool retry = false;
     try {
       // Records the stack of every throw below this frame while the function runs.
       const ThrowTrace::Armed armed(trace, __builtin_frame_address(0));
       function->invoker(function->address, ctx);
       result = ctx.take_result();
     } catch (...) {
+      retry = spec.retry_exceptions && (spec.max_retries < 0 || attempt <= spec.max_retries) &&
+              current_exception_matches(spec.retry_types);
       ExceptionDescription d = describe_current_exception();
       error = std::make_shared<ErrorInfo>();
       error->kind = ErrorInfo::Kind::kTaskError;
@@ -238,6 +243,8 @@ detail::HandlePtr LocalRuntime::submit(detail::AnyFn fn, const char* signature,
         error->backtrace = std::make_shared<const detail::TaskBacktrace>(std::move(frames));
       }
     }
+    if (!retry) break;
+    error.reset();
   }
 
   MutexLock<Mutex> lock(mu_);

@@ -191,21 +191,26 @@ TaskHeader read_task_header(ByteReader& in) {
   h.function_check = in.get<std::uint64_t>("task function check");
   h.arg_count = in.get<std::uint32_t>("task argument count");
   h.flags = in.get<std::uint32_t>("task flags");
-  if ((h.flags & ~(kTaskExpectedShort | kTaskNested)) != 0)
+  if ((h.flags & ~(kTaskExpectedShort | kTaskNested | kTaskRetryExceptions)) != 0)
     throw DecodeError("task has unknown flags");
   return h;
 }
 
-std::size_t begin_task(ByteBuffer& out, std::uint64_t task, const TaskHeader& header) {
+std::size_t begin_task(ByteBuffer& out, std::uint64_t task, const TaskHeader& header,
+                       const std::vector<std::uint64_t>& retry_types) {
   const std::size_t at = begin_frame(out, MessageType::kTask, task);
   put_task_header(out, header);
+  if ((header.flags & kTaskRetryExceptions) != 0) {
+    out.put(static_cast<std::uint32_t>(retry_types.size()));
+    for (std::uint64_t t : retry_types) out.put(t);
+  }
   return at;
 }
 
 void encode_task(ByteBuffer& out, const Task& m) {
   TaskHeader header = m.header;
   header.arg_count = static_cast<std::uint32_t>(m.args.size());
-  const std::size_t at = begin_task(out, m.task, header);
+  const std::size_t at = begin_task(out, m.task, header, m.retry_types);
   for (const ValueRecord& r : m.args) put_record(out, r);
   end_frame(out, at);
 }
@@ -215,6 +220,13 @@ Task decode_task(const Frame& f) {
   Task m;
   m.task = f.header.id;
   m.header = read_task_header(in);
+  if ((m.header.flags & kTaskRetryExceptions) != 0) {
+    const auto n = in.get<std::uint32_t>("task retry types");
+    if (n > in.remaining() / 8)
+      throw DecodeError("task has more retry types than its message holds");
+    m.retry_types.resize(n);
+    for (std::uint64_t& t : m.retry_types) t = in.get<std::uint64_t>("task retry type");
+  }
   // Each record takes at least its prefix: a count the body cannot hold is refused before
   // anything is reserved for it.
   if (m.header.arg_count > in.remaining() / kRecordPrefixSize) {
@@ -241,6 +253,7 @@ void encode_task_done(ByteBuffer& out, const TaskDone& m) {
         put_record(b, m.value);
         break;
       case TaskStatus::kError:
+      case TaskStatus::kRetryableError:
         put_string(b, m.type_name);
         put_string(b, m.what);
         put_frames(b, m.frames);
@@ -266,7 +279,8 @@ TaskDone decode_task_done(const Frame& f) {
       if (d.value.kind == RecordKind::kRef) throw DecodeError("task result cannot be a ref record");
       break;
     case TaskStatus::kError:
-      d.status = TaskStatus::kError;
+    case TaskStatus::kRetryableError:
+      d.status = static_cast<TaskStatus>(status);
       d.type_name = in.string("error type");
       d.what = in.string("error message");
       d.frames = read_frames(in);

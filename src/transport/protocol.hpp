@@ -170,6 +170,10 @@ constexpr std::uint32_t kTaskExpectedShort = 1;
 /// that call waits for (Taskflow's and TBB's way of waiting; docs/architecture.md). Its TaskDone
 /// comes before any other reply of the blocked call.
 constexpr std::uint32_t kTaskNested = 2;
+/// TaskOptions::retry_exceptions is set: after the header come u32 count | count x u64 exception
+/// type hashes (none: any exception), and a failure the task may be re-run for is reported with
+/// TaskStatus::kRetryableError.
+constexpr std::uint32_t kTaskRetryExceptions = 4;
 constexpr std::size_t kTaskHeaderSize = 4 + 8 + 4 + 4;
 void put_task_header(detail::ByteBuffer& out, const TaskHeader& h);
 TaskHeader read_task_header(ByteReader& in);
@@ -177,13 +181,15 @@ TaskHeader read_task_header(ByteReader& in);
 struct Task {
   std::uint64_t task = 0;
   TaskHeader header;
+  std::vector<std::uint64_t> retry_types;  // with kTaskRetryExceptions
   std::vector<ValueRecord> args;  // views into the frame's body (decode) or the caller's bytes
 };
 void encode_task(detail::ByteBuffer& out, const Task& m);
 /// Writes the frame's header and task header; the caller appends header.arg_count records with
 /// put_*_record(), then calls end_frame(out, returned offset). For the driver, which resolves ref
 /// records while it writes.
-std::size_t begin_task(detail::ByteBuffer& out, std::uint64_t task, const TaskHeader& header);
+std::size_t begin_task(detail::ByteBuffer& out, std::uint64_t task, const TaskHeader& header,
+                       const std::vector<std::uint64_t>& retry_types = {});
 /// Ref records are refused: a worker only gets resolved arguments.
 Task decode_task(const Frame& f);
 
@@ -196,7 +202,8 @@ Task decode_task(const Frame& f);
 //        u16 frame_count | frame_count x (u16 module | u64 offset)
 //      at most ModuleFrames::kMaxFrames of each; module names at most kMaxModuleName bytes; a
 //      frame's module is an index below module_count, or ModuleFrames::kNoModule.
-enum class TaskStatus : std::uint8_t { kOk = 0, kError = 1, kStoreFull = 2 };
+//        kRetryableError: as kError; the exception matched the task's retry_exceptions
+enum class TaskStatus : std::uint8_t { kOk = 0, kError = 1, kStoreFull = 2, kRetryableError = 3 };
 constexpr std::size_t kMaxModuleName = 4096;
 struct TaskDone {
   std::uint64_t task = 0;

@@ -66,6 +66,8 @@ void encode_submit(ByteBuffer& out, const TaskSpec& spec) {
   out.put(spec.memory);
   out.put(static_cast<std::int32_t>(spec.max_retries));
   put_string(out, spec.name);
+  out.put(static_cast<std::uint8_t>(spec.retry_exceptions ? 1 : 0));
+  put_ids(out, spec.retry_types);
   put_ids(out, spec.deps);
   out.write(spec.args.data(), spec.args.size());
   end_frame(out, at);
@@ -84,6 +86,8 @@ TaskSpec decode_submit(const Frame& f) {
   spec.memory = in.get<std::uint64_t>("submit memory");
   spec.max_retries = in.get<std::int32_t>("submit max_retries");
   spec.name = std::string(in.string("submit name"));
+  spec.retry_exceptions = in.get<std::uint8_t>("submit retry_exceptions") != 0;
+  spec.retry_types = read_ids(in, "submit retry types");
   spec.deps = read_ids(in, "submit dependencies");
   if (spec.arg_count > in.remaining() / kRecordPrefixSize) {
     throw DecodeError("submitted task has more arguments than its message holds");
