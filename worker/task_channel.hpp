@@ -43,6 +43,9 @@ class TaskChannel {
   virtual TaskLimits limits() = 0;
   /// True while a task runs on this worker (calls outside a task are refused).
   virtual bool in_task() const noexcept = 0;
+  /// True if the task running on the calling thread was cancelled (CancelTask came). Looks at
+  /// the socket at most once per millisecond, without blocking.
+  virtual bool current_task_cancelled() = 0;
   virtual char* arena_base() const noexcept = 0;
   virtual std::uint64_t arena_size() const noexcept = 0;
 

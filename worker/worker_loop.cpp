@@ -12,6 +12,7 @@
 #include <string>
 #include <typeinfo>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <malloc.h>
@@ -44,6 +45,16 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kCoalesceBytes = std::size_t{64} * 1024;
 constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
+
+// The task running on this thread (nested tasks replace it while they run), for is_cancelled().
+thread_local std::uint64_t t_current_task = 0;
+
+// A task that ran at least this long may have been cancelled meanwhile: the worker reads what the
+// driver sent before it starts the next task it already holds, so that a CancelTask for that one
+// is seen in time. Shorter tasks skip the system call (a stream of tiny tasks would pay it each).
+constexpr auto kLongTask = std::chrono::milliseconds(1);
+// How often is_cancelled() looks at the socket, at most.
+constexpr auto kCancelPollInterval = std::chrono::milliseconds(1);
 
 // The driver closed its end (or we were told to stop): leave quietly.
 struct DriverGone {};
@@ -113,6 +124,20 @@ class WorkerLoop final : public TaskChannel {
   }
 
   bool in_task() const noexcept override { return depth_.load(std::memory_order_acquire) > 0; }
+
+  bool current_task_cancelled() override {
+    const std::uint64_t task = t_current_task;
+    if (task == 0) return false;
+    thread_local Clock::time_point last_poll{};
+    const auto now = Clock::now();
+    if (now - last_poll >= kCancelPollInterval) {
+      last_poll = now;
+      Lock lock(io_mu_, std::try_to_lock);  // held: another thread is reading the socket anyway
+      if (lock.owns_lock()) take_pending(lock);
+    }
+    std::lock_guard<std::mutex> lock(cancel_mu_);
+    return cancelled_.count(task) != 0;
+  }
   char* arena_base() const noexcept override { return p_.arena_base; }
   std::uint64_t arena_size() const noexcept override { return p_.arena_size; }
 
@@ -126,6 +151,10 @@ class WorkerLoop final : public TaskChannel {
 
   void serve(Lock& lock) {
     for (;;) {
+      if (last_task_long_) {  // a CancelTask for what comes next may be waiting in the socket
+        last_task_long_ = false;
+        poll_socket();
+      }
       if (!backlog_.empty()) {
         OwnedFrame f = std::move(backlog_.front());
         backlog_.pop_front();
@@ -158,27 +187,60 @@ class WorkerLoop final : public TaskChannel {
         fill();
         continue;
       }
-      switch (f.header.type) {
-        case MessageType::kTask:
-          if ((peek_task_flags(f) & kTaskNested) != 0) {
-            run_task(lock, f);
-            flush();  // the driver answers the blocked call after this result
-          } else {
-            backlog_.push_back(own(f));
-          }
-          break;
-        case MessageType::kGetReply:
-        case MessageType::kWaitReply:
-        case MessageType::kCreateReply:
-        case MessageType::kInfoReply:
-          replies_.emplace(f.header.id, own(f));
-          break;
-        case MessageType::kAllocReply:
-          replies_.emplace(alloc_reply_request(f), own(f));
-          break;
-        default:
-          handle_control(f);
+      take(lock, f, /*in_call=*/true);
+    }
+  }
+
+  // A frame that came while a task runs: a nested task runs now (only inside a call the driver
+  // sent it for), other tasks wait in the backlog, replies are kept for their callers.
+  void take(Lock& lock, const Frame& f, bool in_call) {
+    switch (f.header.type) {
+      case MessageType::kTask:
+        if ((peek_task_flags(f) & kTaskNested) != 0) {
+          if (!in_call) throw ProtocolViolation{"a nested task came while no call was waiting"};
+          run_task(lock, f);
+          flush();  // the driver answers the blocked call after this result
+        } else {
+          backlog_.push_back(own(f));
+        }
+        return;
+      case MessageType::kGetReply:
+      case MessageType::kWaitReply:
+      case MessageType::kCreateReply:
+      case MessageType::kInfoReply:
+        replies_.emplace(f.header.id, own(f));
+        return;
+      case MessageType::kAllocReply:
+        replies_.emplace(alloc_reply_request(f), own(f));
+        return;
+      default:
+        handle_control(f);
+    }
+  }
+
+  // Reads what the driver has sent, without blocking, and takes every whole frame (is_cancelled()).
+  void take_pending(Lock& lock) {
+    poll_socket();
+    Frame f;
+    while (next_frame(&f)) take(lock, f, /*in_call=*/false);
+  }
+
+  // Appends whatever the socket holds to the parser, without blocking.
+  void poll_socket() {
+    parser_.compact();
+    for (;;) {
+      char* at = parser_.writable(kReadChunk);
+      const ssize_t n = recv(p_.socket, at, kReadChunk, MSG_DONTWAIT);
+      if (n > 0) {
+        parser_.commit(static_cast<std::size_t>(n));
+        if (static_cast<std::size_t>(n) < kReadChunk) return;
+        continue;
       }
+      parser_.commit(0);
+      if (n == 0) throw DriverGone{};
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      throw DriverGone{};
     }
   }
 
@@ -210,6 +272,17 @@ class WorkerLoop final : public TaskChannel {
         case MessageType::kSession:
           limits_ = decode_session(f);
           return;
+        case MessageType::kCancelTask: {
+          // Kept for a task that runs, or waits in the backlog; one that finished is gone.
+          const std::uint64_t task = decode_cancel_task(f);
+          const bool queued =
+              std::any_of(backlog_.begin(), backlog_.end(), [&](const OwnedFrame& b) {
+                return b.header.type == MessageType::kTask && b.header.id == task;
+              });
+          std::lock_guard<std::mutex> lock(cancel_mu_);
+          if (queued || running_.count(task) != 0) cancelled_.insert(task);
+          return;
+        }
         case MessageType::kRevoke: {
           const std::vector<ObjectId> revoked = decode_id_list(f);
           for (ObjectId task : revoked) {
@@ -294,6 +367,7 @@ class WorkerLoop final : public TaskChannel {
     }
     const std::vector<ValueRecord> args = std::move(task.args);
     const std::uint64_t task_id = task.task;
+    if (skip_cancelled(task_id)) return;
     const bool retry_on_throw = (task.header.flags & kTaskRetryExceptions) != 0;
     const std::vector<std::uint64_t> retry_types = std::move(task.retry_types);
 
@@ -312,6 +386,7 @@ class WorkerLoop final : public TaskChannel {
       // Records the stack of every throw below this frame while the function runs.
       const ThrowTrace::Armed armed(throw_trace, __builtin_frame_address(0));
       const Depth depth(depth_);
+      const Running running(*this, task_id);
       lock.unlock();
       struct Relock {
         Lock& lock;
@@ -339,6 +414,7 @@ class WorkerLoop final : public TaskChannel {
     }
     const auto exec_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
+    last_task_long_ = Clock::now() - started >= kLongTask;
     TaskDone done;
     done.task = task_id;
     done.status = status;
@@ -451,6 +527,43 @@ class WorkerLoop final : public TaskChannel {
     out_.clear();
   }
 
+  // A task cancelled before it started is answered without running (in order: the driver expects
+  // every task's reply in the order it sent them).
+  bool skip_cancelled(std::uint64_t task_id) {
+    bool cancelled = parser_.has_frame(MessageType::kCancelTask, task_id);
+    {
+      std::lock_guard<std::mutex> lock(cancel_mu_);
+      cancelled = cancelled_.erase(task_id) != 0 || cancelled;
+    }
+    if (!cancelled) return false;
+    TaskDone done;
+    done.task = task_id;
+    done.status = TaskStatus::kCancelled;
+    encode_task_done(out_, done);
+    return true;
+  }
+
+  // The task runs on this thread: is_cancelled() answers for it; its cancel flag goes with it.
+  struct Running {
+    Running(WorkerLoop& loop, std::uint64_t task) : loop_(loop), task_(task) {
+      previous_ = t_current_task;
+      t_current_task = task;
+      std::lock_guard<std::mutex> lock(loop_.cancel_mu_);
+      loop_.running_.insert(task);
+    }
+    ~Running() {
+      t_current_task = previous_;
+      std::lock_guard<std::mutex> lock(loop_.cancel_mu_);
+      loop_.running_.erase(task_);
+      loop_.cancelled_.erase(task_);
+    }
+    Running(const Running&) = delete;
+    Running& operator=(const Running&) = delete;
+    WorkerLoop& loop_;
+    std::uint64_t task_;
+    std::uint64_t previous_ = 0;
+  };
+
   // Counts the tasks running on this thread's stack (in_task()).
   struct Depth {
     explicit Depth(std::atomic<std::size_t>& d) : d_(d) { d_.fetch_add(1); }
@@ -476,6 +589,10 @@ class WorkerLoop final : public TaskChannel {
   std::mutex release_mu_;
   std::vector<ObjectId> releases_;  // references dropped, not yet sent (release_mu_)
   std::atomic<std::uint64_t> next_id_{0};
+  bool last_task_long_ = false;                  // io_mu_
+  std::mutex cancel_mu_;                         // guards the two sets below
+  std::unordered_set<std::uint64_t> running_;    // tasks running (nested ones too)
+  std::unordered_set<std::uint64_t> cancelled_;  // running or queued tasks CancelTask named
 };
 
 }  // namespace

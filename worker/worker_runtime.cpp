@@ -22,6 +22,8 @@ namespace {
       throw InvalidObjectRefError(r.message);
     case RefusalKind::kInvalidConfig:
       throw InvalidConfigError(r.message);
+    case RefusalKind::kCancelled:
+      throw TaskCancelledError(r.message);
     case RefusalKind::kError:
       break;
   }
@@ -223,6 +225,18 @@ std::vector<bool> WorkerRuntime::wait(const std::vector<ObjectId>& ids, std::siz
 void WorkerRuntime::release(ObjectId id) noexcept {
   if (detached_.load(std::memory_order_acquire) || getpid() != pid_) return;
   channel_->release(id);
+}
+
+void WorkerRuntime::cancel(ObjectId id, bool force, bool recursive) {
+  check_usable();
+  channel_->send([&](detail::ByteBuffer& out) {
+    encode_cancel(out, Cancel{id, force, recursive});
+  });
+}
+
+bool WorkerRuntime::is_cancelled() {
+  if (getpid() != pid_ || detached_.load(std::memory_order_acquire)) return false;
+  return channel_->current_task_cancelled();
 }
 
 std::map<std::string, double> WorkerRuntime::resources(bool available) {

@@ -45,6 +45,9 @@ class WorkerRuntime final : public CoreRuntime {
   std::vector<bool> wait(const std::vector<ObjectId>& ids, std::size_t num_returns,
                          std::int64_t timeout_ns) override;
   void release(ObjectId id) noexcept override;
+  /// Sends Cancel to the driver (no answer: the driver checks the task and does the rest).
+  void cancel(ObjectId id, bool force, bool recursive) override;
+  bool is_cancelled() override;
   std::map<std::string, double> resources(bool available) override;
   ObjectStoreStats stats() override;
   bool is_session() const noexcept override { return false; }

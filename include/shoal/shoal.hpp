@@ -148,6 +148,41 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_return
                    std::chrono::duration<Rep, Period> timeout);
 
 // ------------------------------------------------------------------------------------------------
+// Cancelling tasks
+
+/// How shoal::cancel() stops a task.
+struct CancelOptions {
+  /// Kill the worker process running the task (and its process group); the pool replaces it.
+  /// Other tasks on that worker's stack (a parent blocked in get() under the cancelled task, run
+  /// there as a nested task) are retried as after any worker death. Without force, a running
+  /// task is only asked to stop: it sees shoal::is_cancelled(), and a get() or wait() it is
+  /// blocked in throws TaskCancelledError.
+  bool force = false;
+  /// Also cancel the tasks the cancelled task submitted, and theirs (Ray's default).
+  bool recursive = true;
+};
+
+/// Cancels the task whose result `ref` names, as Ray's ray.cancel(): a task that has not started
+/// never runs; a running one is asked to stop (or killed, with force); either way get() of `ref`
+/// (and of tasks that take it as an argument) throws TaskCancelledError from now on, and the task
+/// is never retried. A task already sent to a worker, queued behind another, is skipped if the
+/// cancel reaches the worker before it starts it (it may run otherwise; its result is dropped).
+/// Cancelling a finished task, or a cancelled one, does nothing. Does not block on the task.
+/// Thread safe; works inside a task too. Throws InvalidObjectRefError for an empty or stale ref,
+/// or one that put() made (only tasks can be cancelled). In local mode every task has finished
+/// when remote() returns, so cancel() does nothing.
+template <class T>
+void cancel(const ObjectRef<T>& ref, const CancelOptions& options = {}) {
+  detail::cancel_task(ref.handle().get(), options.force, options.recursive);
+}
+
+/// Inside a task: true once shoal::cancel() has asked the task to stop; a long task should check
+/// it now and then and return (or throw) early. Checking costs a clock read, and, at most once
+/// per millisecond, a look at the worker's socket. False outside a task and in local mode. Thread
+/// safe: it answers for the task running on the calling thread.
+bool is_cancelled();
+
+// ------------------------------------------------------------------------------------------------
 // Resources and the store
 
 /// Ray's resource map for the whole machine: "CPU" (the worker count), "memory" (bytes for tasks),

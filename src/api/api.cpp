@@ -121,6 +121,7 @@ std::map<std::string, double> available_resources() {
   return internal::current_runtime()->resources(true);
 }
 ObjectStoreStats object_store_stats() { return internal::current_runtime()->stats(); }
+bool is_cancelled() { return detail::current_task_cancelled(); }
 
 namespace detail {
 
@@ -145,6 +146,16 @@ std::vector<Fetched> fetch_all(const std::vector<const ObjectHandle*>& handles,
   std::vector<internal::ObjectId> ids;
   std::shared_ptr<internal::CoreRuntime> keep;
   return internal::runtime_of(handles, &ids, &keep).fetch_all(ids, timeout_ns);
+}
+
+void cancel_task(const ObjectHandle* handle, bool force, bool recursive) {
+  internal::checked(handle);
+  handle->runtime().cancel(handle->id(), force, recursive);
+}
+
+bool current_task_cancelled() {
+  const std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null();
+  return rt && rt->in_worker() && rt->is_cancelled();
 }
 
 std::vector<bool> wait_ready(const std::vector<const ObjectHandle*>& handles,

@@ -100,6 +100,7 @@ std::vector<detail::Fetched> UnusableRuntime::fetch_all(const std::vector<Object
 std::vector<bool> UnusableRuntime::wait(const std::vector<ObjectId>&, std::size_t, std::int64_t) {
   refuse();
 }
+void UnusableRuntime::cancel(ObjectId, bool, bool) { refuse(); }
 std::map<std::string, double> UnusableRuntime::resources(bool) { refuse(); }
 ObjectStoreStats UnusableRuntime::stats() { refuse(); }
 

@@ -67,6 +67,10 @@ class CoreRuntime : public std::enable_shared_from_this<CoreRuntime> {
   /// Drops one reference the program held (an ObjectHandle's). Never throws; does nothing in a
   /// process forked from the one that owns the runtime.
   virtual void release(ObjectId id) noexcept = 0;
+  /// shoal::cancel() of the task whose result is `id`.
+  virtual void cancel(ObjectId id, bool force, bool recursive) = 0;
+  /// shoal::is_cancelled(): the task running on this thread was asked to stop.
+  virtual bool is_cancelled() { return false; }
 
   // ---- resources and the store
   virtual std::map<std::string, double> resources(bool available) = 0;
@@ -101,6 +105,7 @@ class UnusableRuntime final : public CoreRuntime {
   std::vector<detail::Fetched> fetch_all(const std::vector<ObjectId>&, std::int64_t) override;
   std::vector<bool> wait(const std::vector<ObjectId>&, std::size_t, std::int64_t) override;
   void release(ObjectId) noexcept override {}
+  void cancel(ObjectId, bool, bool) override;
   std::map<std::string, double> resources(bool) override;
   ObjectStoreStats stats() override;
   bool is_session() const noexcept override { return false; }

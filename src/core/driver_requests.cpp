@@ -41,6 +41,7 @@ struct DriverRuntime::BlockedCall final : ObjectWaiter {
   bool may_nest = false;          // no timeout: children may run inside it
   bool done = false;              // time to answer
   bool timed_out = false;
+  bool cancelled = false;  // its task was cancelled: the call ends with TaskCancelledError
   std::size_t cursor = 0;  // ids before it need no nested run (finished, or started elsewhere)
   std::unique_ptr<boost::asio::steady_timer> timer;
 
@@ -81,6 +82,7 @@ void DriverRuntime::send_to_worker(WorkerId worker,
 
 void DriverRuntime::on_submit(WorkerId worker, const Frame& frame) {
   TaskSpec spec = decode_submit(frame);
+  spec.parent = scheduler_.running(worker);  // for shoal::cancel()'s recursion
   if (!made_by_worker(spec.id, worker) || refs_.find(spec.id) != nullptr) {
     throw DecodeError("submitted task has an id this worker may not use");
   }
@@ -260,6 +262,26 @@ void DriverRuntime::block_call(WorkerId worker, std::shared_ptr<BlockedCall> cal
 // The reply to a call that is done (or timed out), from the objects' state now.
 void DriverRuntime::answer(BlockedCall& call) {
   const WorkerId worker = call.worker;
+  if (call.cancelled) {
+    const Refusal refusal{RefusalKind::kCancelled,
+                          "shoal: this task was cancelled (shoal::cancel()) while it waited"};
+    send_to_worker(worker, [&](detail::ByteBuffer& out) {
+      if (call.kind == MessageType::kGet) {
+        GetReply r;
+        r.request = call.request;
+        r.status = ReplyStatus::kRefused;
+        r.refusal = refusal;
+        encode_get_reply(out, r);
+      } else {
+        WaitReply r;
+        r.request = call.request;
+        r.status = ReplyStatus::kRefused;
+        r.refusal = refusal;
+        encode_wait_reply(out, r);
+      }
+    });
+    return;
+  }
   if (call.kind == MessageType::kWait) {
     WaitReply reply;
     reply.request = call.request;
@@ -388,6 +410,17 @@ void DriverRuntime::balance_workers() {
     scheduler_.worker_down(w);  // idle: nothing to move
     pool_->retire(w);
     --lent;
+  }
+}
+
+void DriverRuntime::end_calls_of(WorkerId worker, TaskId task) {
+  auto it = calls_.find(worker);
+  if (it == calls_.end()) return;
+  for (const std::shared_ptr<BlockedCall>& call : it->second) {
+    if (call->task == task && !call->done) {
+      call->done = true;
+      call->cancelled = true;
+    }
   }
 }
 

@@ -237,6 +237,9 @@ void DriverRuntime::handle_worker_frame(WorkerId worker, const Frame& frame) {
     case MessageType::kInfo:
       on_info(worker, frame);
       break;
+    case MessageType::kCancel:
+      on_cancel(worker, frame);
+      break;
     default:
       throw DecodeError(std::string("unexpected ") + message_type_name(frame.header.type) +
                         " message from a worker");
@@ -490,6 +493,10 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
   if (!ran) throw DecodeError("result for a task that is not running on this worker");
   // The worker wrote the task's output before its result: its last partial line is the task's.
   if (scheduler_.running(worker) == 0) pool_->output().end_of_task(worker);
+  if (done.status == TaskStatus::kCancelled) {  // skipped: its result failed at cancel()
+    tasks_.finish(done.task);
+    return;
+  }
   if (done.status == TaskStatus::kRetryableError && retry_after_throw(*ran, done)) {
     if (block != nullptr) {  // space was given but not used (the task failed after asking)
       store_->free_block(block->offset);
@@ -546,7 +553,10 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
 // queue, while it has attempts left (as a task whose worker died). Returns false when it has none.
 bool DriverRuntime::retry_after_throw(const SchedTask& ran, const TaskDone& done) {
   const TaskSpec* spec = tasks_.find(ran.id);
-  if (spec == nullptr || (spec->max_retries >= 0 && ran.attempts > spec->max_retries)) return false;
+  if (spec == nullptr || spec->cancelled ||
+      (spec->max_retries >= 0 && ran.attempts > spec->max_retries)) {
+    return false;
+  }
   SHOAL_LOG(kInfo, "{} threw {} (attempt {}): {}; retrying it (retry_exceptions)", spec->name,
             done.type_name, ran.attempts, done.what);
   scheduler_.retry(ran);

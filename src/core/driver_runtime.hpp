@@ -91,6 +91,7 @@ class DriverRuntime final : public CoreRuntime,
   std::vector<bool> wait(const std::vector<ObjectId>& ids, std::size_t num_returns,
                          std::int64_t timeout_ns) override;
   void release(ObjectId id) noexcept override;
+  void cancel(ObjectId id, bool force, bool recursive) override;
   std::map<std::string, double> resources(bool available) override;
   ObjectStoreStats stats() override;
   bool is_session() const noexcept override { return true; }
@@ -172,6 +173,11 @@ class DriverRuntime final : public CoreRuntime,
   void on_wait(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
   void on_release(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
   void on_info(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  void on_cancel(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  // shoal::cancel() (driver_cancel.cpp)
+  void cancel_locked(TaskId id, bool force, bool recursive) SHOAL_REQUIRES(mu_);
+  void cancel_one(TaskId t, bool force) SHOAL_REQUIRES(mu_);
+  void end_calls_of(WorkerId worker, TaskId task) SHOAL_REQUIRES(mu_);  // cancelled while blocked
   void block_call(WorkerId worker, std::shared_ptr<BlockedCall> call, std::int64_t timeout_ns)
       SHOAL_REQUIRES(mu_);
   void answer(BlockedCall& call) SHOAL_REQUIRES(mu_);

@@ -318,6 +318,18 @@ void LocalRuntime::release(ObjectId id) noexcept {
   if (!stopped_) refs_.release(id, Holder::program());
 }
 
+void LocalRuntime::cancel(ObjectId id, bool, bool) {
+  check_not_abandoned();
+  MutexLock<Mutex> lock(mu_);
+  check_usable_now();
+  const ObjectEntry* e = refs_.find(id);
+  if (e != nullptr && e->producer == 0) {
+    throw InvalidObjectRefError(
+        "shoal: cancel() was given the ref of a value that put() made; only tasks can be "
+        "cancelled");
+  }
+}
+
 std::map<std::string, double> LocalRuntime::resources(bool available) {
   check_not_abandoned();
   MutexLock<Mutex> lock(mu_);

@@ -207,6 +207,20 @@ TaskId Scheduler::running(WorkerId worker) const noexcept {
   return w.nested.empty() ? w.queue.front().task : w.nested.back();
 }
 
+std::optional<Scheduler::Placement> Scheduler::placement(TaskId id) const noexcept {
+  auto t = tasks_.find(id);
+  if (t == tasks_.end() || !t->second.assigned) return std::nullopt;
+  for (const auto& [worker, w] : workers_) {
+    if (std::find(w.nested.begin(), w.nested.end(), id) != w.nested.end()) {
+      return Placement{worker, true};
+    }
+    for (std::size_t i = 0; i < w.queue.size(); ++i) {
+      if (w.queue[i].task == id) return Placement{worker, i == 0};
+    }
+  }
+  return std::nullopt;
+}
+
 std::size_t Scheduler::stack_depth(WorkerId worker) const noexcept {
   auto it = workers_.find(worker);
   if (it == workers_.end() || it->second.queue.empty()) return 0;

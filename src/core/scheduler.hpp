@@ -97,6 +97,14 @@ class Scheduler {
   int workers_up() const noexcept { return static_cast<int>(workers_.size()); }
   /// The id of the task running on `worker` (the top of its stack), or 0.
   TaskId running(WorkerId worker) const noexcept;
+  /// Where an assigned task is: its worker, and whether it has started there (the head of the
+  /// worker's queue, or a nested task) or waits queued behind the head. nullopt if no worker has
+  /// it.
+  struct Placement {
+    WorkerId worker;
+    bool started;
+  };
+  std::optional<Placement> placement(TaskId id) const noexcept;
   /// Tasks on `worker`'s stack (its head and the nested ones above it).
   std::size_t stack_depth(WorkerId worker) const noexcept;
 

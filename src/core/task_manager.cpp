@@ -53,10 +53,37 @@ bool TaskManager::finish(TaskId id, std::string* name) {
   return true;
 }
 
+bool TaskManager::mark_cancelled(TaskId id) noexcept {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return false;
+  it->second.cancelled = true;
+  return true;
+}
+
+std::vector<TaskId> TaskManager::descendants(TaskId id) const {
+  std::vector<TaskId> out;
+  std::vector<TaskId> parents{id};
+  while (!parents.empty()) {
+    const TaskId p = parents.back();
+    parents.pop_back();
+    for (const auto& [child, spec] : tasks_) {
+      if (spec.parent == p) {
+        out.push_back(child);
+        parents.push_back(child);
+      }
+    }
+  }
+  return out;
+}
+
 bool TaskManager::worker_died(WorkerId worker, const SchedTask& running) {
   auto it = tasks_.find(running.id);
   if (it == tasks_.end()) return true;  // nothing left to fail
   const TaskSpec& spec = it->second;
+  if (spec.cancelled) {
+    finish(running.id);
+    return true;
+  }
   if (spec.max_retries < 0 || running.attempts <= spec.max_retries) {
     scheduler_.retry(running);  // at the back of the queue
     return true;

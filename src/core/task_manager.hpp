@@ -60,6 +60,11 @@ class TaskManager {
 
   const TaskSpec* find(TaskId id) const noexcept;
 
+  /// Marks a pending task cancelled (it will not be retried). False if it is unknown (finished).
+  bool mark_cancelled(TaskId id) noexcept;
+  /// The tasks `id` submitted, and theirs, that are still known (shoal::cancel's recursion).
+  std::vector<TaskId> descendants(TaskId id) const;
+
   /// Objects finished: the tasks waiting for them may now be ready.
   void dependencies_done(const std::vector<TaskId>& tasks);
 
@@ -75,8 +80,9 @@ class TaskManager {
     int attempts = 0;  // times it was started
   };
 
-  /// `worker` died running the task (the scheduler's record of it). Retried at the back of the
-  /// queue while it has attempts left: returns true. Otherwise it is kept, with its arguments,
+  /// `worker` died running the task (the scheduler's record of it). A cancelled task is finished
+  /// (its result already holds the error): returns true. Retried at the back of the queue while it
+  /// has attempts left: returns true. Otherwise it is kept, with its arguments,
   /// as one of `worker`'s dying tasks (fail_dying()), and false is returned.
   bool worker_died(WorkerId worker, const SchedTask& running);
   /// The tasks `worker` was running when it died (its stack: nested tasks too), out of retries,

@@ -59,6 +59,14 @@ void WorkerPool::retire(WorkerId worker) {
   lost(*w, "retired: it was lent while tasks were blocked, and is idle");
 }
 
+void WorkerPool::kill(WorkerId worker, const std::string& why) {
+  Worker* w = find(worker);
+  if (w == nullptr || (w->phase != Phase::kStarting && w->phase != Phase::kReady)) return;
+  w->retiring = true;  // expected: no warning
+  w->exit_override = why;
+  lost(*w, why);
+}
+
 bool WorkerPool::is_lent(WorkerId worker) const noexcept {
   auto it = workers_.find(worker);
   return it != workers_.end() && it->second.seat == kLent;
@@ -199,7 +207,7 @@ void WorkerPool::finish_exit(Worker& w, int wait_status) {
   ExitStatus how = describe_exit(wait_status);
   if (!w.exit_override.empty()) how.text = w.exit_override;
   if (w.retiring) {
-    SHOAL_LOG(kDebug, "lent worker {} (pid {}) retired", w.id, w.pid);
+    SHOAL_LOG(kDebug, "worker {} (pid {}) {} ({})", w.id, w.pid, how.text, w.lost_reason);
   } else {
     SHOAL_LOG(kWarn, "worker {} (pid {}) {} ({})", w.id, w.pid, how.text, w.lost_reason);
   }
@@ -243,7 +251,7 @@ void WorkerPool::finish_exit(Worker& w, int wait_status) {
 // while it has members, so this reaches only what the workers left behind.
 void WorkerPool::helper_lost() {
   for (const auto& [id, w] : workers_) {
-    if (w.pid > 0) kill(-w.pid, SIGKILL);
+    if (w.pid > 0) ::kill(-w.pid, SIGKILL);
   }
 }
 

@@ -95,6 +95,10 @@ class WorkerPool {
   WorkerId lend();
   /// Stops a lent, ready worker (idle: the caller checks) quietly: no warning, no replacement.
   void retire(WorkerId worker);
+  /// Kills a worker on purpose (shoal::cancel() with force): its death is reported as any other,
+  /// saying `why`, without a warning; a seat's worker is replaced. I/O thread only (it closes the
+  /// worker's connection).
+  void kill(WorkerId worker, const std::string& why);
   /// True for a worker started by lend().
   bool is_lent(WorkerId worker) const noexcept;
   /// Lent workers starting or ready.

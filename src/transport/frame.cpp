@@ -89,6 +89,22 @@ bool FrameParser::peek(FrameHeader* header, const char** body) const {
   return true;
 }
 
+bool FrameParser::has_frame(MessageType type, std::uint64_t id) const {
+  std::size_t at = read_;
+  while (buffer_.size() - at >= kFrameHeaderSize) {
+    FrameHeader h;
+    try {
+      h = parse_header(buffer_.data() + at);
+    } catch (const FrameError&) {
+      return false;  // next() reports it
+    }
+    if (buffer_.size() - at - kFrameHeaderSize < h.body_size) return false;
+    if (h.type == type && h.id == id) return true;
+    at += kFrameHeaderSize + h.body_size;
+  }
+  return false;
+}
+
 void FrameParser::compact() {
   if (read_ == 0) return;
   const std::size_t rest = buffer_.size() - read_;

@@ -76,6 +76,10 @@ class FrameParser {
   /// Like next() but leaves the frame in place; false also for a header that does not parse.
   bool peek(FrameHeader* header, const char** body) const;
 
+  /// True if a complete frame of `type` with header id `id` is buffered, not yet taken by next().
+  /// Reads headers only.
+  bool has_frame(MessageType type, std::uint64_t id) const;
+
   /// Drops consumed bytes so the buffer does not grow without bound.
   void compact();
 

@@ -262,6 +262,8 @@ void encode_task_done(ByteBuffer& out, const TaskDone& m) {
         b.put(m.requested);
         b.put(m.capacity);
         break;
+      case TaskStatus::kCancelled:
+        break;
     }
   });
 }
@@ -289,6 +291,9 @@ TaskDone decode_task_done(const Frame& f) {
       d.status = TaskStatus::kStoreFull;
       d.requested = in.get<std::uint64_t>("requested size");
       d.capacity = in.get<std::uint64_t>("store capacity");
+      break;
+    case TaskStatus::kCancelled:
+      d.status = TaskStatus::kCancelled;
       break;
     default:
       throw DecodeError("task result has unknown status " + std::to_string(status));

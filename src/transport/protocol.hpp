@@ -63,6 +63,8 @@ enum class MessageType : std::uint16_t {
   kInfo = 30,          // W->D  resources or store statistics; id = request id
   kInfoReply = 31,     // D->W  answer to Info; id = request id
   kSession = 32,       // D->W  what the session allows a task to ask for; id = 0
+  kCancel = 33,        // W->D  shoal::cancel() inside a task; id = the task to cancel
+  kCancelTask = 34,    // D->W  stop this task: skip it if not started, else flag it; id = task id
 };
 
 /// Who sends and who receives a message type.
@@ -102,6 +104,8 @@ inline constexpr MessageInfo kMessages[] = {
     {MessageType::kInfo, "Info", Peer::kWorker, Peer::kDriver, "request id"},
     {MessageType::kInfoReply, "InfoReply", Peer::kDriver, Peer::kWorker, "request id"},
     {MessageType::kSession, "Session", Peer::kDriver, Peer::kWorker, "0"},
+    {MessageType::kCancel, "Cancel", Peer::kWorker, Peer::kDriver, "task id"},
+    {MessageType::kCancelTask, "CancelTask", Peer::kDriver, Peer::kWorker, "task id"},
 };
 
 /// The message's name, or "unknown" for a number that names no message type.
@@ -203,7 +207,14 @@ Task decode_task(const Frame& f);
 //      at most ModuleFrames::kMaxFrames of each; module names at most kMaxModuleName bytes; a
 //      frame's module is an index below module_count, or ModuleFrames::kNoModule.
 //        kRetryableError: as kError; the exception matched the task's retry_exceptions
-enum class TaskStatus : std::uint8_t { kOk = 0, kError = 1, kStoreFull = 2, kRetryableError = 3 };
+//        kCancelled: nothing; the task was cancelled before it started (CancelTask)
+enum class TaskStatus : std::uint8_t {
+  kOk = 0,
+  kError = 1,
+  kStoreFull = 2,
+  kRetryableError = 3,
+  kCancelled = 4
+};
 constexpr std::size_t kMaxModuleName = 4096;
 struct TaskDone {
   std::uint64_t task = 0;

@@ -41,7 +41,7 @@ void put_refusal(ByteBuffer& out, const Refusal& r) {
 Refusal read_refusal(ByteReader& in) {
   Refusal r;
   const auto kind = in.get<std::uint8_t>("refusal kind");
-  if (kind > static_cast<std::uint8_t>(RefusalKind::kInvalidConfig)) {
+  if (kind > static_cast<std::uint8_t>(RefusalKind::kCancelled)) {
     throw DecodeError("refusal has unknown kind");
   }
   r.kind = static_cast<RefusalKind>(kind);
@@ -356,6 +356,34 @@ InfoReply decode_info_reply(const Frame& f) {
   }
   in.expect_done("info reply");
   return m;
+}
+
+// ---- Cancel, CancelTask
+
+void encode_cancel(ByteBuffer& out, const Cancel& m) {
+  frame(out, MessageType::kCancel, m.task, [&](ByteBuffer& b) {
+    b.put(static_cast<std::uint8_t>(m.force ? 1 : 0));
+    b.put(static_cast<std::uint8_t>(m.recursive ? 1 : 0));
+  });
+}
+
+Cancel decode_cancel(const Frame& f) {
+  ByteReader in = body_of(f);
+  Cancel m;
+  m.task = f.header.id;
+  m.force = in.get<std::uint8_t>("cancel force") != 0;
+  m.recursive = in.get<std::uint8_t>("cancel recursive") != 0;
+  in.expect_done("cancel");
+  return m;
+}
+
+void encode_cancel_task(ByteBuffer& out, TaskId task) {
+  frame(out, MessageType::kCancelTask, task, [](ByteBuffer&) {});
+}
+
+TaskId decode_cancel_task(const Frame& f) {
+  body_of(f).expect_done("cancel task");
+  return f.header.id;
 }
 
 // ---- Session

@@ -88,6 +88,7 @@ enum class RefusalKind : std::uint8_t {
   kError = 0,             // shoal::Error (the session broke or is shutting down, ...)
   kInvalidObjectRef = 1,  // InvalidObjectRefError (an object the driver does not know)
   kInvalidConfig = 2,     // InvalidConfigError (bad arguments)
+  kCancelled = 3,         // TaskCancelledError (the calling task was cancelled)
 };
 struct Refusal {
   RefusalKind kind = RefusalKind::kError;
@@ -146,6 +147,19 @@ struct InfoReply {
 };
 void encode_info_reply(detail::ByteBuffer& out, const InfoReply& m);
 InfoReply decode_info_reply(const Frame& f);
+
+// ---- Cancel: u8 force | u8 recursive
+struct Cancel {
+  TaskId task = 0;
+  bool force = false;
+  bool recursive = true;
+};
+void encode_cancel(detail::ByteBuffer& out, const Cancel& m);
+Cancel decode_cancel(const Frame& f);
+
+// ---- CancelTask: no body
+void encode_cancel_task(detail::ByteBuffer& out, TaskId task);
+TaskId decode_cancel_task(const Frame& f);
 
 // ---- Session: f64 cpus | u64 memory | i32 default_max_retries | u32 known_functions |
 //      u8 functions_from_fresh_start. Sent once, after the worker's Ready, before any task.

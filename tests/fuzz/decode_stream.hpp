@@ -116,6 +116,12 @@ inline void decode_body(const FrameHeader& h, const char* body) {
     case MessageType::kSession:
       internal::decode_session(f);
       break;
+    case MessageType::kCancel:
+      internal::decode_cancel(f);
+      break;
+    case MessageType::kCancelTask:
+      internal::decode_cancel_task(f);
+      break;
     case MessageType::kAllocReply:
       internal::decode_alloc_reply(f);
       break;

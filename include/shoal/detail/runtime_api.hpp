@@ -28,6 +28,12 @@ std::uint64_t object_id_of(const ObjectHandle& handle) noexcept;
 /// A generic function pointer: the registry keys functions by address.
 using AnyFn = void (*)();
 
+/// Cancels the task whose result `handle` names (shoal::cancel()).
+void cancel_task(const ObjectHandle* handle, bool force, bool recursive);
+
+/// shoal::is_cancelled().
+bool current_task_cancelled();
+
 }  // namespace shoal::detail
 
 namespace shoal::internal {
