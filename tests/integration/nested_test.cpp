@@ -115,10 +115,22 @@ int fire_and_forget(int n) {
 
 bool initialized_inside(int) { return shoal::is_initialized(); }
 
+std::vector<std::uint32_t> numbers_below(int n) {
+  std::vector<std::uint32_t> v(static_cast<std::size_t>(n));
+  std::iota(v.begin(), v.end(), 0u);
+  return v;
+}
+// get_view() of a child's result, read in place.
+std::uint64_t sum_of_view(int n) {
+  const shoal::View<std::vector<std::uint32_t>> view =
+      shoal::get_view(shoal::task(numbers_below).remote(n));
+  return std::accumulate(view.begin(), view.end(), std::uint64_t{0});
+}
+
 SHOAL_REMOTE(add_one, child_of, fib, chain, greedy_parent, cpus_seen_by_child,
              cpus_while_parent_blocked, put_and_get, size_of, pass_large, sleep_ms,
              wait_then_timeout, thrower, catches_child_error, propagates_child_error, tree,
-             fire_and_forget, initialized_inside);
+             fire_and_forget, initialized_inside, numbers_below, sum_of_view);
 
 class NestedTest : public shoal::testing::SessionTest {};
 
@@ -193,6 +205,16 @@ TEST_F(NestedTest, AChildsErrorReachesItsParentAsTaskError) {
     EXPECT_EQ(e.function_name(), "propagates_child_error");
     EXPECT_EQ(e.type_name(), "shoal::TaskError");
     EXPECT_NE(e.original_what().find("child says no"), std::string::npos) << e.original_what();
+  }
+}
+
+// A small result travels inline in the driver's reply, a large one through the store; a view of
+// either works inside a task as it does in the driver.
+TEST_F(NestedTest, GetViewOfAChildsVectorResultInsideATask) {
+  for (int n : {1, 3, 1000, 1 << 20}) {
+    std::uint64_t sum = 0;
+    EXPECT_NO_THROW(sum = shoal::get(shoal::task(sum_of_view).remote(n))) << n << " numbers";
+    EXPECT_EQ(sum, std::uint64_t(n) * std::uint64_t(n - 1) / 2) << n << " numbers";
   }
 }
 
