@@ -182,8 +182,12 @@ std::vector<detail::Fetched> WorkerRuntime::get_values(const std::vector<ObjectI
       // The arena stays mapped for the worker's life; the caller's ref keeps the object.
       f.view.data = channel_->arena_base() + v.offset;
     } else {
-      f.view.data = v.data;
-      f.keep = reply;  // the bytes live in the reply
+      // A copy of its own: in the reply the bytes sit behind a record header, unaligned for the
+      // element type a View reads them as.
+      auto bytes = std::make_shared<detail::ByteBuffer>(v.size);
+      bytes->write(v.data, v.size);
+      f.view.data = bytes->data();
+      f.keep = std::move(bytes);
     }
     out.push_back(std::move(f));
   }

@@ -263,8 +263,14 @@ void DriverRuntime::on_worker_lost(WorkerId worker, bool was_ready, const std::s
   store_->drop_worker(worker);
   drop_calls(worker);
   // Tasks its tasks submitted live on only if someone else holds their results (Ray's rule); a
-  // retried parent submits its children again.
-  tasks_.drop_unreferenced(refs_.release_all(worker));
+  // retried parent submits its children again. They are dropped once the worker's own stack is
+  // back in the ready queue: a child nested on it is among them.
+  const std::vector<ObjectId> orphans = refs_.release_all(worker);
+  struct DropOrphans {
+    TaskManager& tasks;
+    const std::vector<ObjectId>& orphans;
+    ~DropOrphans() { tasks.drop_unreferenced(orphans); }
+  } drop_orphans{tasks_, orphans};
   if (!was_ready) return;
   for (const SchedTask& running : scheduler_.worker_down(worker)) {
     const TaskSpec* spec = tasks_.find(running.id);

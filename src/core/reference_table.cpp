@@ -103,7 +103,7 @@ void ReferenceTable::add_ref(ObjectId id, Holder holder) noexcept {
         return;
       }
       e->worker_refs.emplace_back(holder.worker, 1);
-      by_worker_[holder.worker].push_back(id);
+      by_worker_[holder.worker].insert(id);
       return;
     }
   }
@@ -126,7 +126,11 @@ void ReferenceTable::release(ObjectId id, Holder holder) noexcept {
       auto w = std::find_if(e.worker_refs.begin(), e.worker_refs.end(),
                             [&](const auto& r) { return r.first == holder.worker; });
       if (w == e.worker_refs.end()) return;
-      if (--w->second == 0) e.worker_refs.erase(w);
+      if (--w->second == 0) {
+        e.worker_refs.erase(w);
+        auto held = by_worker_.find(holder.worker);
+        if (held != by_worker_.end()) held->second.erase(id);
+      }
       break;
     }
   }
@@ -136,7 +140,7 @@ void ReferenceTable::release(ObjectId id, Holder holder) noexcept {
 std::vector<ObjectId> ReferenceTable::release_all(WorkerId worker) {
   auto held = by_worker_.find(worker);
   if (held == by_worker_.end()) return {};
-  const std::vector<ObjectId> ids = std::move(held->second);
+  const std::unordered_set<ObjectId> ids = std::move(held->second);
   by_worker_.erase(held);
   std::vector<ObjectId> orphans;
   for (ObjectId id : ids) {

@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -148,7 +149,7 @@ class ReferenceTable {
   BlockFreer* store_;
   Entries entries_;  // nodes from a pool of its own (pooled_map.hpp)
   // For release_all(): the objects each worker holds references to.
-  std::unordered_map<WorkerId, std::vector<ObjectId>> by_worker_;
+  std::unordered_map<WorkerId, std::unordered_set<ObjectId>> by_worker_;
   std::uint64_t inline_bytes_ = 0;
 };
 

@@ -21,7 +21,7 @@ namespace shoal::fuzz {
 inline std::vector<std::string> seed_streams() {
   using detail::ByteBuffer;
   using internal::MessageType;
-  std::vector<ByteBuffer> streams(20);
+  std::vector<ByteBuffer> streams(21);
   int i = 0;
   internal::encode_ready(streams[i++], {0, 1234});
   {
@@ -152,6 +152,8 @@ inline std::vector<std::string> seed_streams() {
     internal::encode_info_reply(streams[i++], info);
   }
   internal::encode_session(streams[i++], internal::TaskLimits{2, 1 << 30, 3, 12, false});
+  internal::encode_cancel(streams[i], internal::Cancel{45, true, false});
+  internal::encode_cancel_task(streams[i++], 46);
   std::vector<std::string> out;
   std::string all(1, '\x05');  // small chunks
   for (int k = 0; k < i; ++k) {

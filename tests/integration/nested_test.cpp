@@ -107,6 +107,18 @@ std::int64_t tree(int depth, int fan) {
   return std::accumulate(v.begin(), v.end(), std::int64_t{1});
 }
 
+// As tree(), with leaves that take 2 ms: long enough to kill a worker in the middle.
+std::int64_t slow_tree(int depth, int fan) {
+  if (depth == 0) {
+    std::this_thread::sleep_for(2ms);
+    return 1;
+  }
+  std::vector<shoal::ObjectRef<std::int64_t>> kids;
+  for (int i = 0; i < fan; ++i) kids.push_back(shoal::task(slow_tree).remote(depth - 1, fan));
+  const std::vector<std::int64_t> v = shoal::get(kids);
+  return std::accumulate(v.begin(), v.end(), std::int64_t{1});
+}
+
 // Submits children and returns without waiting for them: their refs are dropped at once.
 int fire_and_forget(int n) {
   for (int i = 0; i < n; ++i) shoal::task(sleep_ms).remote(1);
@@ -130,7 +142,7 @@ std::uint64_t sum_of_view(int n) {
 SHOAL_REMOTE(add_one, child_of, fib, chain, greedy_parent, cpus_seen_by_child,
              cpus_while_parent_blocked, put_and_get, size_of, pass_large, sleep_ms,
              wait_then_timeout, thrower, catches_child_error, propagates_child_error, tree,
-             fire_and_forget, initialized_inside, numbers_below, sum_of_view);
+             fire_and_forget, initialized_inside, slow_tree, numbers_below, sum_of_view);
 
 class NestedTest : public shoal::testing::SessionTest {};
 
@@ -240,11 +252,13 @@ TEST_F(NestedTest, ObjectsMadeInsideTasksAreFreedAfterwards) {
 // held are dropped, and the tree's result is right.
 TEST_F(NestedTest, AWorkerKilledInTheMiddleOfATreeIsRetriedAndTheResultIsRight) {
   auto rt = shoal::testing::driver_runtime();
-  auto result = shoal::task(tree).remote(5, 3);  // 364 tasks
-  std::this_thread::sleep_for(30ms);
-  const std::vector<pid_t> pids = rt->TEST_worker_pids();
-  ASSERT_FALSE(pids.empty());
-  kill(pids.front(), SIGKILL);
+  auto result = shoal::task(slow_tree).remote(5, 3);  // 364 tasks, 243 leaves of 2 ms
+  for (int kill_count = 0; kill_count < 3; ++kill_count) {
+    std::this_thread::sleep_for(60ms);
+    const std::vector<pid_t> pids = rt->TEST_worker_pids();
+    ASSERT_FALSE(pids.empty());
+    kill(pids[static_cast<std::size_t>(kill_count) % pids.size()], SIGKILL);
+  }
   EXPECT_EQ(shoal::get(result, 100s), 364);
   EXPECT_TRUE(shoal::testing::eventually([&] { return rt->TEST_blocked_calls() == 0; }, 10s));
 }

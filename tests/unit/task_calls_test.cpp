@@ -118,6 +118,8 @@ std::string submit_body(const std::string& records, std::uint32_t arg_count,
   b.put(std::uint64_t{0});
   b.put(std::int32_t{3});
   put_string(b, "t");
+  b.put(std::uint8_t{0});   // retry_exceptions
+  b.put(std::uint32_t{0});  // no exception types
   b.put(static_cast<std::uint32_t>(deps.size()));
   for (ObjectId id : deps) b.put(id);
   b.write(records.data(), records.size());
@@ -245,7 +247,8 @@ TEST(TaskCalls, CreateObjectAndItsReplyRoundTrip) {
   EXPECT_EQ(got.type_hash, 0x77u);
   EXPECT_EQ(got.size, 1ull << 33);
 
-  for (const CreateReply& reply : {CreateReply{31, true, 4096}, CreateReply{32, false, 1ull << 30}}) {
+  for (const CreateReply& reply :
+       {CreateReply{31, true, 4096}, CreateReply{32, false, 1ull << 30}}) {
     whole = frame_bytes([&](ByteBuffer& b) { encode_create_reply(b, reply); });
     f = parsed(whole);
     EXPECT_EQ(f.header.type, MessageType::kCreateReply);
@@ -336,8 +339,9 @@ TEST(TaskCalls, GetReplyOkRoundTripsWithInlineAndStoreValues) {
 
   GetReply empty;
   empty.request = 13;
-  EXPECT_THAT(read_get_reply(frame_bytes([&](ByteBuffer& b) { encode_get_reply(b, empty); })).values,
-              IsEmpty());
+  EXPECT_THAT(
+      read_get_reply(frame_bytes([&](ByteBuffer& b) { encode_get_reply(b, empty); })).values,
+      IsEmpty());
 }
 
 TEST(TaskCalls, GetReplyHoldingARefIsRefused) {
@@ -489,7 +493,7 @@ TEST(TaskCalls, UnknownStatusesKindsAndBacktraceFormsAreRefused) {
     EXPECT_THROW(get_reply(body), DecodeError) << "status " << int{status};
   }
   body[0] = static_cast<char>(ReplyStatus::kRefused);
-  body[1] = 3;  // the refusal's kind
+  body[1] = 4;  // the refusal's kind (3 is kCancelled)
   EXPECT_THROW(get_reply(body), DecodeError);
 
   // The error record: its kind is its first byte, its backtrace form its last but the text.
@@ -723,9 +727,13 @@ std::vector<Case> every_message() {
         encode_create_object(b, CreateObject{1, 2, Format::kRaw, 3, 4});
       }),
       [](const Frame& f) { decode_create_object(f); });
-  add("create reply", frame_bytes([](ByteBuffer& b) { encode_create_reply(b, {1, true, 64}); }),
+  add("create reply", frame_bytes([](ByteBuffer& b) {
+        encode_create_reply(b, {1, true, 64});
+      }),
       [](const Frame& f) { decode_create_reply(f); });
-  add("get", frame_bytes([](ByteBuffer& b) { encode_get(b, Get{1, kGetFailFast, 9, {4, 5}}); }),
+  add("get", frame_bytes([](ByteBuffer& b) {
+        encode_get(b, Get{1, kGetFailFast, 9, {4, 5}});
+      }),
       [](const Frame& f) { decode_get(f); });
   const std::string inline_a = inline_record("abc");
   const std::string store = store_record();
@@ -764,7 +772,9 @@ std::vector<Case> every_message() {
         encode_get_reply(b, r);
       }),
       [](const Frame& f) { decode_get_reply(f); });
-  add("wait", frame_bytes([](ByteBuffer& b) { encode_wait(b, Wait{1, 1, -1, {4, 5}}); }),
+  add("wait", frame_bytes([](ByteBuffer& b) {
+        encode_wait(b, Wait{1, 1, -1, {4, 5}});
+      }),
       [](const Frame& f) { decode_wait(f); });
   add("wait reply", frame_bytes([](ByteBuffer& b) {
         WaitReply r;
@@ -800,9 +810,35 @@ std::vector<Case> every_message() {
         encode_info_reply(b, r);
       }),
       [](const Frame& f) { decode_info_reply(f); });
-  add("session", frame_bytes([](ByteBuffer& b) { encode_session(b, TaskLimits{2, 1 << 20}); }),
+  add("session", frame_bytes([](ByteBuffer& b) {
+        encode_session(b, TaskLimits{2, 1 << 20});
+      }),
       [](const Frame& f) { decode_session(f); });
+  add("cancel", frame_bytes([](ByteBuffer& b) {
+        encode_cancel(b, Cancel{3, true, false});
+      }),
+      [](const Frame& f) { decode_cancel(f); });
   return cases;
+}
+
+TEST(TaskCalls, CancelAndCancelTaskRoundTrip) {
+  for (const bool force : {false, true}) {
+    for (const bool recursive : {false, true}) {
+      const std::string whole = frame_bytes([&](ByteBuffer& b) {
+        encode_cancel(b, Cancel{77, force, recursive});
+      });
+      const Frame f = parsed(whole);
+      EXPECT_EQ(f.header.type, MessageType::kCancel);
+      const Cancel got = decode_cancel(f);
+      EXPECT_EQ(got.task, 77u);
+      EXPECT_EQ(got.force, force);
+      EXPECT_EQ(got.recursive, recursive);
+    }
+  }
+  const std::string whole = frame_bytes([](ByteBuffer& b) { encode_cancel_task(b, 78); });
+  const Frame f = parsed(whole);
+  EXPECT_EQ(f.header.type, MessageType::kCancelTask);
+  EXPECT_EQ(decode_cancel_task(f), 78u);
 }
 
 TEST(TaskCalls, EveryTruncationIsADecodeError) {
