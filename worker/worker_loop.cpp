@@ -18,6 +18,7 @@
 #include <malloc.h>
 #include <sched.h>
 #include <stdio_ext.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -607,8 +608,24 @@ static void keep_memory() {
   mallopt(M_TOP_PAD, 16 << 20);  // grow the heap in 16 MiB steps, not page by page
 }
 
-int run_worker(const WorkerParams& params) {  // Line-buffered stdio: each line reaches the pipe (or
-                                              // terminal) when it ends, so a line printed
+// Tasks that start tasks nest on the worker's stack: a parent blocked in get() runs its child
+// inside the call (worker_loop's await_reply), a few kilobytes of stack per level. The main
+// thread's stack grows on demand up to RLIMIT_STACK (8 MiB by default: about a thousand levels);
+// the gap the kernel leaves below it at exec is at least 128 MiB, which this soft limit lets the
+// worker use (growth stops at the first mapping below in any case).
+static void allow_deep_nesting() {
+  constexpr rlim_t kStack = rlim_t{256} << 20;
+  struct rlimit limit {};
+  if (getrlimit(RLIMIT_STACK, &limit) != 0) return;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < kStack) {
+    limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? kStack : std::min(kStack, limit.rlim_max);
+    setrlimit(RLIMIT_STACK, &limit);
+  }
+}
+
+int run_worker(const WorkerParams& params) {
+  allow_deep_nesting();
+  // Line-buffered stdio: each line reaches the pipe (or terminal) when it ends, so a line printed
   // just before abort(), a segfault or SIGKILL is not lost in a stdio buffer. Costs a write per
   // line, which a task printing in a tight loop may notice. When output is forwarded to the
   // driver, stderr is line-buffered too (it is unbuffered by default), so that a partial line a
