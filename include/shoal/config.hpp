@@ -114,7 +114,7 @@ struct Config {
   /// of a session with workers; num_cpus and object_store_memory are checked and reported
   /// (available_resources(), object_store_stats()) the same way, but not enforced: nothing waits
   /// for CPUs (tasks that several threads submit at once run at once, whatever their num_cpus),
-  /// and values are not counted against object_store_memory (no ObjectStoreFullError). Unlike
+  /// and values are not counted against object_store_memory (no ObjectStoreFullError). As with
   /// workers, a task may call the API itself (nested tasks run at once, on the same thread). For
   /// stepping through tasks in a debugger, sanitizers, valgrind and tests. Nothing runs in
   /// parallel, get() never waits, a task that crashes takes the program with it, and every value

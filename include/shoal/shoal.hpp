@@ -19,11 +19,15 @@
 // shared-memory object store owned by this (the driver) process. Workers die with the driver.
 //
 // Thread safety: every function here may be called from any driver thread at any time, except
-// that init() and shutdown() must not race each other. Calling the API from inside a task (in a
-// worker) throws Error saying so (shutdown() there does nothing): tasks that start tasks are not
-// supported yet, except in local mode (Config::local_mode), where tasks run in the program itself.
-// In a process the program fork()ed from a running session, every call throws Error: use shoal
-// from the parent.
+// that init() and shutdown() must not race each other.
+//
+// Tasks that start tasks: inside a task (in a worker) the same calls work as in the program and
+// talk to the program's session, which owns every object (init() there throws Error; shutdown()
+// does nothing; is_initialized() is true). A task blocked in get() or wait() gives back its CPUs
+// while it waits, as in Ray, and its worker runs the children it waits for inside the call; calls
+// from several threads of one task are served one at a time. docs/architecture.md, "Tasks that
+// start tasks", has the details. In a process the program (or a task) fork()ed from a running
+// session, every call throws Error: use shoal from the parent.
 #pragma once
 
 #include <chrono>
@@ -55,7 +59,8 @@ namespace shoal {
 /// loaded data) the workers see too (Config::start_method says what happens otherwise). With
 /// Config::local_mode it starts no process: tasks run inside remote(). Throws
 /// AlreadyInitializedError if shoal is running, InvalidConfigError for a bad Config, SystemError
-/// if the OS refuses a resource, Error inside a task, in a fork() of a running program, or before
+/// if the OS refuses a resource, Error inside a task (use the program's session: call remote() and
+/// the rest directly), in a fork() of a running program, or before
 /// main() starts (from a global's constructor: call it from main()). After a
 /// failure nothing is left running. As Ray's ray.init().
 void init(const Config& config = {});
@@ -187,7 +192,7 @@ bool is_cancelled();
 
 /// Ray's resource map for the whole machine: "CPU" (the worker count), "memory" (bytes for tasks),
 /// "object_store_memory" (bytes), "node:<address>" (1). Does not block on tasks. Throws
-/// NotInitializedError before init(), Error inside a task or in a fork. As Ray's
+/// NotInitializedError before init(), Error in a fork. Works inside a task. As Ray's
 /// ray.cluster_resources().
 std::map<std::string, double> cluster_resources();
 
@@ -204,8 +209,8 @@ struct ObjectStoreStats {
   std::uint64_t inline_bytes = 0;    // bytes of small objects held in the driver
   std::uint64_t num_objects = 0;     // objects alive (ready or still being computed)
 };
-/// Throws NotInitializedError before init(), Error inside a task or in a fork. (Plasma reports the
-/// same figures; Ray has no public call for them.)
+/// Throws NotInitializedError before init(), Error in a fork. Works inside a task. (Plasma reports
+/// the same figures; Ray has no public call for them.)
 ObjectStoreStats object_store_stats();
 
 // ---------------------------------- inline implementation --------------------------------------

@@ -85,8 +85,10 @@ class TaskCaller<R (*)(Params...)> {
   /// NotInitializedError before init(), FunctionNotRegisteredError if f was not registered with
   /// SHOAL_REMOTE, InvalidConfigError for out-of-range options, InvalidObjectRefError for an
   /// empty or stale ObjectRef argument, ObjectStoreFullError if a large argument passed by value
-  /// does not fit in the store (see put()), Error inside a task (in a worker) or in a fork of a
-  /// running program. As Ray's f.remote().
+  /// does not fit in the store (see put(); inside a task it does not wait for space), Error in a
+  /// fork of a running program. Works inside a task: the child belongs to the program's session,
+  /// and get() of it from the task runs it on the task's own worker if no other worker has it
+  /// yet. As Ray's f.remote().
   template <class... A>
   ObjectRef<R> remote(A&&... a) const {
     static_assert(sizeof...(A) == sizeof...(Params),
