@@ -372,8 +372,10 @@ class WorkerLoop final : public TaskChannel {
     const bool retry_on_throw = (task.header.flags & kTaskRetryExceptions) != 0;
     const std::vector<std::uint64_t> retry_types = std::move(task.retry_types);
 
-    InvokeContextImpl ctx(&args, p_.arena_base,
-                          [this, task_id](std::uint64_t n) { return allocate(task_id, n); });
+    const std::uint32_t num_returns = task.num_returns;
+    InvokeContextImpl ctx(
+        &args, p_.arena_base, [this, task_id](std::uint64_t n) { return allocate(task_id, n); },
+        num_returns);
     // A throw trace per depth: a nested task's throws must not overwrite its parent's record.
     const std::size_t level = depth_.load();
     if (traces_.size() <= level) traces_.push_back(std::make_unique<ThrowTrace>());
@@ -420,7 +422,11 @@ class WorkerLoop final : public TaskChannel {
     done.task = task_id;
     done.status = status;
     done.exec_ns = exec_ns;
-    if (status == TaskStatus::kOk) {
+    if (status == TaskStatus::kOk && num_returns > 1) {
+      done.status = TaskStatus::kOkMany;
+      ByteReader records(ctx.result_record().data(), ctx.result_record().size());
+      for (std::uint32_t i = 0; i < num_returns; ++i) done.values.push_back(read_record(records));
+    } else if (status == TaskStatus::kOk) {
       ByteReader record(ctx.result_record().data(), ctx.result_record().size());
       done.value = read_record(record);
     } else if (status == TaskStatus::kError || status == TaskStatus::kRetryableError) {

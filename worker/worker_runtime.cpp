@@ -71,12 +71,13 @@ detail::HandlePtr WorkerRuntime::handle_of(ObjectId id) {
   return std::make_shared<detail::ObjectHandle>(shared_from_this(), id);
 }
 
-detail::HandlePtr WorkerRuntime::submit(detail::AnyFn fn, const char* signature,
-                                        const TaskOptions& options, detail::TaskArgs&& args) {
+TaskSpec WorkerRuntime::checked_spec(detail::AnyFn fn, const char* signature,
+                                     const TaskOptions& options, detail::TaskArgs&& args,
+                                     std::vector<detail::HandlePtr>& refs) {
   check_usable();
   TaskSpec spec = make_task_spec(fn, signature, options, channel_->limits());
   spec.arg_count = args.count();
-  const std::vector<detail::HandlePtr> refs = args.take_refs();
+  refs = args.take_refs();
   spec.args = args.take_records();
   spec.deps.reserve(refs.size());
   for (const detail::HandlePtr& ref : refs) {
@@ -86,11 +87,37 @@ detail::HandlePtr WorkerRuntime::submit(detail::AnyFn fn, const char* signature,
     }
     spec.deps.push_back(ref->id());
   }
+  return spec;
+}
+
+detail::HandlePtr WorkerRuntime::submit(detail::AnyFn fn, const char* signature,
+                                        const TaskOptions& options, detail::TaskArgs&& args) {
+  // Held until the task is registered: a large argument's object has no other holder yet.
+  std::vector<detail::HandlePtr> refs;
+  TaskSpec spec = checked_spec(fn, signature, options, std::move(args), refs);
   spec.id = channel_->new_id();
   // The handle first: if sending fails, dropping it tells the driver nothing it does not know.
   detail::HandlePtr handle = handle_of(spec.id);
   channel_->send([&](detail::ByteBuffer& out) { encode_submit(out, spec); });
   return handle;
+}
+
+std::vector<detail::HandlePtr> WorkerRuntime::submit_returns(detail::AnyFn fn,
+                                                             const char* signature,
+                                                             const TaskOptions& options,
+                                                             detail::TaskArgs&& args,
+                                                             std::size_t num_returns) {
+  // Held until the task is registered: a large argument's object has no other holder yet.
+  std::vector<detail::HandlePtr> refs;
+  TaskSpec spec = checked_spec(fn, signature, options, std::move(args), refs);
+  spec.id = channel_->new_id();
+  std::vector<detail::HandlePtr> handles;
+  for (std::size_t k = 0; k < num_returns; ++k) {
+    spec.returns.push_back(k == 0 ? spec.id : channel_->new_id());
+    handles.push_back(handle_of(spec.returns.back()));
+  }
+  channel_->send([&](detail::ByteBuffer& out) { encode_submit(out, spec); });
+  return handles;
 }
 
 detail::HandlePtr WorkerRuntime::put(void (*encode)(detail::ValueSink&, const void*),

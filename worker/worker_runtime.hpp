@@ -33,6 +33,9 @@ class WorkerRuntime final : public CoreRuntime {
 
   detail::HandlePtr submit(detail::AnyFn fn, const char* signature, const TaskOptions& options,
                            detail::TaskArgs&& args) override;
+  std::vector<detail::HandlePtr> submit_returns(detail::AnyFn fn, const char* signature,
+                                                const TaskOptions& options, detail::TaskArgs&& args,
+                                                std::size_t num_returns) override;
   detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*),
                         const void* value) override;
   /// Store space from the driver (CreateObject). Does not wait for a full store: throws
@@ -64,6 +67,8 @@ class WorkerRuntime final : public CoreRuntime {
   std::vector<detail::Fetched> get_values(const std::vector<ObjectId>& ids, std::uint8_t flags,
                                           std::int64_t timeout_ns);
   detail::HandlePtr handle_of(ObjectId id);
+  TaskSpec checked_spec(detail::AnyFn fn, const char* signature, const TaskOptions& options,
+                        detail::TaskArgs&& args, std::vector<detail::HandlePtr>& refs);
 
   TaskChannel* channel_;
   const pid_t pid_;  // a fork a task makes gets a copy of this runtime, which must refuse

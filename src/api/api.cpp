@@ -132,6 +132,12 @@ HandlePtr submit_task(AnyFn fn, const char* signature, const TaskOptions& option
   return args.runtime().submit(fn, signature, options, std::move(args));
 }
 
+std::vector<HandlePtr> submit_task_returns(AnyFn fn, const char* signature,
+                                           const TaskOptions& options, TaskArgs&& args,
+                                           std::size_t num_returns) {
+  return args.runtime().submit_returns(fn, signature, options, std::move(args), num_returns);
+}
+
 HandlePtr put_value(void (*encode)(ValueSink&, const void*), const void* value) {
   return internal::current_runtime()->put(encode, value);
 }

@@ -85,6 +85,11 @@ detail::HandlePtr UnusableRuntime::submit(detail::AnyFn, const char*, const Task
                                           detail::TaskArgs&&) {
   refuse();
 }
+std::vector<detail::HandlePtr> UnusableRuntime::submit_returns(detail::AnyFn, const char*,
+                                                               const TaskOptions&,
+                                                               detail::TaskArgs&&, std::size_t) {
+  refuse();
+}
 detail::HandlePtr UnusableRuntime::put(void (*)(detail::ValueSink&, const void*), const void*) {
   refuse();
 }

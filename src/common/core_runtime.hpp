@@ -53,6 +53,11 @@ class CoreRuntime : public std::enable_shared_from_this<CoreRuntime> {
   // ---- tasks and objects (see the public functions in <shoal/shoal.hpp> for each contract)
   virtual detail::HandlePtr submit(detail::AnyFn fn, const char* signature,
                                    const TaskOptions& options, detail::TaskArgs&& args) = 0;
+  /// submit() of a task returning `num_returns` (2 or more) objects: their handles, in order.
+  virtual std::vector<detail::HandlePtr> submit_returns(detail::AnyFn fn, const char* signature,
+                                                        const TaskOptions& options,
+                                                        detail::TaskArgs&& args,
+                                                        std::size_t num_returns) = 0;
   virtual detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*),
                                 const void* value) = 0;
   /// A new object for a value the caller writes itself (a large task argument).
@@ -99,6 +104,8 @@ class UnusableRuntime final : public CoreRuntime {
 
   detail::HandlePtr submit(detail::AnyFn, const char*, const TaskOptions&,
                            detail::TaskArgs&&) override;
+  std::vector<detail::HandlePtr> submit_returns(detail::AnyFn, const char*, const TaskOptions&,
+                                                detail::TaskArgs&&, std::size_t) override;
   detail::HandlePtr put(void (*)(detail::ValueSink&, const void*), const void*) override;
   StoreSpace reserve_object(detail::Format, std::uint64_t, std::uint64_t, ObjectOrigin) override;
   detail::Fetched fetch(ObjectId, std::int64_t) override;

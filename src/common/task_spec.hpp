@@ -29,7 +29,9 @@ struct TaskSpec {
   std::uint32_t arg_count = 0;
   std::vector<ObjectId> deps;  // object ids of the ref records, by ref index
   TaskId parent = 0;           // the task that submitted it (0: the program)
-  bool cancelled = false;      // shoal::cancel(): never retried; its result is an error
+  // num_returns<N>(): the N objects it returns, the first being `id`; empty for one return.
+  std::vector<ObjectId> returns;
+  bool cancelled = false;  // shoal::cancel(): never retried; its result is an error
 };
 
 /// What a session allows a task to ask for.

@@ -29,7 +29,7 @@ void DriverRuntime::cancel(ObjectId id, bool force, bool recursive) {
         "shoal: cancel() was given the ref of a value that put() made; only tasks can be "
         "cancelled");
   }
-  cancel_locked(id, force, recursive);
+  cancel_locked(e->producer, force, recursive);  // any of a task's returns names the task
   pump();
 }
 
@@ -37,12 +37,11 @@ void DriverRuntime::on_cancel(WorkerId, const Frame& frame) {
   const Cancel m = decode_cancel(frame);
   const ObjectEntry* e = refs_.find(m.task);
   if (e == nullptr || e->producer == 0) return;  // nothing to cancel (its ref was checked there)
-  cancel_locked(m.task, m.force, m.recursive);
+  cancel_locked(e->producer, m.force, m.recursive);
 }
 
 void DriverRuntime::cancel_locked(TaskId id, bool force, bool recursive) {
-  const ObjectEntry* e = refs_.find(id);
-  if (e == nullptr || e->state != ObjectState::kPending) return;  // finished: nothing to do
+  if (tasks_.find(id) == nullptr) return;  // finished: nothing to do
   std::vector<TaskId> targets{id};
   if (recursive) {
     const std::vector<TaskId> below = tasks_.descendants(id);
@@ -57,12 +56,11 @@ void DriverRuntime::cancel_one(TaskId t, bool force) {
       ErrorInfo::Kind::kCancelled,
       fmt::format("shoal: the task {} was cancelled (shoal::cancel())", tasks_.find(t)->name));
   const std::optional<Scheduler::Placement> where = scheduler_.placement(t);
-  if (!where) {  // waiting for its arguments, or ready: it never runs
+  tasks_.fail_task(t, error);  // get() throws now; what a worker sends for it is dropped
+  if (!where) {                // waiting for its arguments, or ready: it never runs
     if (scheduler_.remove_waiting(t)) tasks_.finish(t);
-    tasks_.fail_object(t, error);
     return;
   }
-  tasks_.fail_object(t, error);  // get() throws now; what the worker sends for it is dropped
   const WorkerId worker = where->worker;
   if (force && where->started) {
     // Connections are closed on the I/O thread; the task may have finished by then.

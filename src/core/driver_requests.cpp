@@ -86,6 +86,11 @@ void DriverRuntime::on_submit(WorkerId worker, const Frame& frame) {
   if (!made_by_worker(spec.id, worker) || refs_.find(spec.id) != nullptr) {
     throw DecodeError("submitted task has an id this worker may not use");
   }
+  for (ObjectId r : spec.returns) {
+    if (!made_by_worker(r, worker) || (r != spec.id && refs_.find(r) != nullptr)) {
+      throw DecodeError("submitted task returns an id this worker may not use");
+    }
+  }
   const RegisteredFunction* fn = FunctionRegistry::instance().at(spec.function_index);
   if (fn == nullptr || fn->check != spec.function_check) {
     throw DecodeError("submitted task names a function the driver does not have");
@@ -94,8 +99,13 @@ void DriverRuntime::on_submit(WorkerId worker, const Frame& frame) {
   for (ObjectId dep : spec.deps) {
     if (refs_.find(dep) == nullptr) {
       const TaskId id = spec.id;
-      refs_.add_pending(id, id, Holder::of_worker(worker));
-      refs_.fail(id, session_error(ErrorInfo::Kind::kShutdown, unknown_object(dep)));
+      const std::vector<ObjectId> outs =
+          spec.returns.empty() ? std::vector<ObjectId>{id} : spec.returns;
+      const auto error = session_error(ErrorInfo::Kind::kShutdown, unknown_object(dep));
+      for (ObjectId r : outs) {
+        refs_.add_pending(r, id, Holder::of_worker(worker));
+        refs_.fail(r, error);
+      }
       return;
     }
   }

@@ -360,12 +360,15 @@ void DriverRuntime::break_session(const std::string& why) {
 // ---------------------------------------------------------------------------------------------
 // Tasks
 
-detail::HandlePtr DriverRuntime::submit(detail::AnyFn fn, const char* signature,
-                                        const TaskOptions& options, detail::TaskArgs&& args) {
+// submit()'s checks and spec, without the lock: the call is valid, its arguments are this
+// session's, and the session runs (else it throws why).
+TaskSpec DriverRuntime::checked_spec(detail::AnyFn fn, const char* signature,
+                                     const TaskOptions& options, detail::TaskArgs&& args,
+                                     std::vector<detail::HandlePtr>& refs) {
   check_not_abandoned();
   TaskSpec spec = make_task_spec(fn, signature, options, task_limits());
   spec.arg_count = args.count();
-  std::vector<detail::HandlePtr> refs = args.take_refs();
+  refs = args.take_refs();
   spec.args = args.take_records();
   spec.deps.reserve(refs.size());
   for (const detail::HandlePtr& ref : refs) {
@@ -380,13 +383,39 @@ detail::HandlePtr DriverRuntime::submit(detail::AnyFn fn, const char* signature,
     MutexLock<Mutex> lock(mu_);
     check_running();  // throws the reason: not started, broken or shut down
   }
+  return spec;
+}
+
+detail::HandlePtr DriverRuntime::submit(detail::AnyFn fn, const char* signature,
+                                        const TaskOptions& options, detail::TaskArgs&& args) {
+  // Held until the task is registered: a large argument's object has no other holder yet.
+  std::vector<detail::HandlePtr> refs;
+  TaskSpec spec = checked_spec(fn, signature, options, std::move(args), refs);
   // The id comes first, so that the task can be registered later by whoever holds the lock. The
-  // argument refs may be dropped (below, or by the program) before that: their releases are
-  // queued behind the registration, which takes the task's own references first.
+  // argument refs may be dropped (by the program) before that: their releases are queued behind
+  // the registration, which takes the task's own references first.
   spec.id = new_object_id();
   detail::HandlePtr handle = handle_of(spec.id);
   mu_.run_or_defer(Deferred{0, std::move(spec)});
   return handle;
+}
+
+std::vector<detail::HandlePtr> DriverRuntime::submit_returns(detail::AnyFn fn,
+                                                             const char* signature,
+                                                             const TaskOptions& options,
+                                                             detail::TaskArgs&& args,
+                                                             std::size_t num_returns) {
+  // Held until the task is registered: a large argument's object has no other holder yet.
+  std::vector<detail::HandlePtr> refs;
+  TaskSpec spec = checked_spec(fn, signature, options, std::move(args), refs);
+  spec.id = new_object_id();
+  std::vector<detail::HandlePtr> handles;
+  for (std::size_t k = 0; k < num_returns; ++k) {
+    spec.returns.push_back(k == 0 ? spec.id : new_object_id());
+    handles.push_back(handle_of(spec.returns.back()));
+  }
+  mu_.run_or_defer(Deferred{0, std::move(spec)});
+  return handles;
 }
 
 // The DeferringMutex calls this through a function pointer, always with mu_ held, which the
@@ -462,9 +491,10 @@ void DriverRuntime::send_task(const Scheduler::Assignment& a, bool nested) {
 void DriverRuntime::encode_task(detail::ByteBuffer& out, const TaskSpec& task,
                                 std::uint32_t flags) {
   if (task.retry_exceptions) flags |= kTaskRetryExceptions;
+  if (!task.returns.empty()) flags |= kTaskReturns;
   const std::size_t frame = begin_task(
       out, task.id, TaskHeader{task.function_index, task.function_check, task.arg_count, flags},
-      task.retry_types);
+      task.retry_types, static_cast<std::uint32_t>(task.returns.size()));
   if (task.deps.empty()) {
     out.write(task.args.data(), task.args.size());
   } else {
@@ -490,48 +520,74 @@ void DriverRuntime::encode_task(detail::ByteBuffer& out, const TaskSpec& task,
 
 void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
   TaskDone done = decode_task_done(frame);
-  const NodeStore::Block* block = store_->result_block(worker);
-  if (done.status == TaskStatus::kOk && done.value.kind == RecordKind::kStore &&
-      (block == nullptr || block->offset != done.value.offset || block->size != done.value.size)) {
-    throw DecodeError("task result names store space it was not given");
+  // The store blocks the worker was given for this result: each store record must name one; the
+  // ones it does not use (the task failed after asking) are freed.
+  std::vector<NodeStore::Block> blocks = store_->take_result_blocks(worker);
+  const auto free_blocks = [&](const std::vector<bool>* used) {
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      if (used == nullptr || !(*used)[i]) store_->free_block(blocks[i].offset);
+    }
+  };
+  const bool ok = done.status == TaskStatus::kOk || done.status == TaskStatus::kOkMany;
+  if (done.status == TaskStatus::kOk) done.values.push_back(done.value);
+  std::vector<bool> used(blocks.size(), false);
+  if (ok) {
+    for (const ValueRecord& v : done.values) {
+      if (v.kind != RecordKind::kStore) continue;
+      std::size_t i = 0;
+      while (i < blocks.size() &&
+             (used[i] || blocks[i].offset != v.offset || blocks[i].size != v.size)) {
+        ++i;
+      }
+      if (i == blocks.size()) {
+        free_blocks(&used);
+        throw DecodeError("task result names store space it was not given");
+      }
+      used[i] = true;
+    }
   }
   const std::optional<SchedTask> ran = scheduler_.complete(worker, done.task, done.exec_ns);
-  if (!ran) throw DecodeError("result for a task that is not running on this worker");
+  if (!ran) {
+    free_blocks(nullptr);
+    throw DecodeError("result for a task that is not running on this worker");
+  }
   // The worker wrote the task's output before its result: its last partial line is the task's.
   if (scheduler_.running(worker) == 0) pool_->output().end_of_task(worker);
+  if (!ok) free_blocks(nullptr);
   if (done.status == TaskStatus::kCancelled) {  // skipped: its result failed at cancel()
     tasks_.finish(done.task);
     return;
   }
-  if (done.status == TaskStatus::kRetryableError && retry_after_throw(*ran, done)) {
-    if (block != nullptr) {  // space was given but not used (the task failed after asking)
-      store_->free_block(block->offset);
-      store_->seal_result_block(worker);
-    }
-    return;
+  if (done.status == TaskStatus::kRetryableError && retry_after_throw(*ran, done)) return;
+  const TaskSpec* spec = tasks_.find(done.task);
+  std::vector<ObjectId> returns =
+      spec != nullptr && !spec->returns.empty() ? spec->returns : std::vector<ObjectId>{done.task};
+  if (ok && done.values.size() != returns.size()) {
+    free_blocks(&used);
+    throw DecodeError(fmt::format("task result has {} values, but the task returns {}",
+                                  done.values.size(), returns.size()));
   }
   std::string name;  // for a failure's message only
-  if (!tasks_.finish(done.task, done.status != TaskStatus::kOk ? &name : nullptr)) name = "a task";
+  if (!tasks_.finish(done.task, ok ? nullptr : &name)) name = "a task";
 
-  if (done.status == TaskStatus::kOk && done.value.kind == RecordKind::kStore) {
-    store_->seal_result_block(worker);             // the object owns the block now
-    if (ObjectEntry* e = refs_.find(done.task)) {  // for ObjectStoreFullError's list of holders
-      e->origin = ObjectOrigin::kTaskResult;
-      e->function_index = ran->function_index;
+  if (ok) {
+    for (std::size_t k = 0; k < returns.size(); ++k) {
+      const ValueRecord& v = done.values[k];
+      if (v.kind == RecordKind::kStore) {
+        if (ObjectEntry* e = refs_.find(returns[k])) {  // for ObjectStoreFullError's holders
+          e->origin = ObjectOrigin::kTaskResult;
+          e->function_index = ran->function_index;
+        }
+        // The object owns the block now (or frees it, if it is no longer pending).
+        tasks_.dependencies_done(
+            refs_.complete_store(returns[k], v.format, v.type_hash, v.offset, v.size));
+      } else {
+        detail::ByteBuffer bytes(v.size);
+        bytes.write(v.data, v.size);
+        tasks_.dependencies_done(
+            refs_.complete_inline(returns[k], v.format, v.type_hash, std::move(bytes)));
+      }
     }
-    tasks_.dependencies_done(refs_.complete_store(
-        done.task, done.value.format, done.value.type_hash, done.value.offset, done.value.size));
-    return;
-  }
-  if (block != nullptr) {  // space was given but not used (the task failed after asking)
-    store_->free_block(block->offset);
-    store_->seal_result_block(worker);
-  }
-  if (done.status == TaskStatus::kOk) {
-    detail::ByteBuffer bytes(done.value.size);
-    bytes.write(done.value.data, done.value.size);
-    tasks_.dependencies_done(refs_.complete_inline(done.task, done.value.format,
-                                                   done.value.type_hash, std::move(bytes)));
     return;
   }
   auto error = std::make_shared<ErrorInfo>();
@@ -552,7 +608,8 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
     full->pid = pool_->pid(worker);
     error = std::move(full);
   }
-  tasks_.fail_object(done.task, std::move(error));
+  const std::shared_ptr<const ErrorInfo> shared = std::move(error);
+  for (ObjectId r : returns) tasks_.fail_object(r, shared);
 }
 
 // TaskOptions::retry_exceptions: a task whose exception matched runs again, at the back of the

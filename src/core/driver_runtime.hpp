@@ -77,6 +77,9 @@ class DriverRuntime final : public CoreRuntime,
   void shutdown() override;  // idempotent; see shoal::shutdown()
   detail::HandlePtr submit(detail::AnyFn fn, const char* signature, const TaskOptions& options,
                            detail::TaskArgs&& args) override;
+  std::vector<detail::HandlePtr> submit_returns(detail::AnyFn fn, const char* signature,
+                                                const TaskOptions& options, detail::TaskArgs&& args,
+                                                std::size_t num_returns) override;
   detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*),
                         const void* value) override;
   /// A new ready object of `size` bytes in the store, for the caller to fill before anyone else
@@ -158,6 +161,9 @@ class DriverRuntime final : public CoreRuntime,
   void on_task_done(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
   bool retry_after_throw(const SchedTask& ran, const TaskDone& done) SHOAL_REQUIRES(mu_);
   void on_alloc_request(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  TaskSpec checked_spec(detail::AnyFn fn, const char* signature, const TaskOptions& options,
+                        detail::TaskArgs&& args,
+                        std::vector<detail::HandlePtr>& refs);       // submit()'s unlocked half
   void register_task(TaskSpec&& spec) noexcept SHOAL_REQUIRES(mu_);  // submit()'s locked half
   void release_program_ref(ObjectId id) noexcept SHOAL_REQUIRES(mu_);
   void pump() SHOAL_REQUIRES(mu_);

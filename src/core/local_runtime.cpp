@@ -44,7 +44,10 @@ class HeapSpace final : public SpaceProvider {
   bool used() const noexcept { return used_; }
   detail::Format format() const noexcept { return format_; }
   std::uint64_t type_hash() const noexcept { return type_hash_; }
-  detail::ByteBuffer take() noexcept { return std::move(bytes_); }
+  detail::ByteBuffer take() noexcept {
+    used_ = false;
+    return std::move(bytes_);
+  }
 
  private:
   detail::Format format_ = detail::Format::kVoid;
@@ -71,27 +74,40 @@ WrittenValue take_written(detail::ByteBuffer& record, HeapSpace& space) {
   return {r.format, r.type_hash, std::move(record)};
 }
 
-// The task's side: its argument values, and a sink for its result.
-class LocalInvokeContext final : public detail::InvokeContext {
+// The task's side: its argument values, and a sink for its results (one value, or one per
+// return with num_returns<N>(): each is taken as it is finished).
+class LocalInvokeContext final : public detail::InvokeContext, private detail::ValueSink {
  public:
-  explicit LocalInvokeContext(std::vector<detail::ValueView> args) : args_(std::move(args)) {}
+  LocalInvokeContext(std::vector<detail::ValueView> args, std::size_t num_returns)
+      : args_(std::move(args)), num_returns_(num_returns) {}
   std::size_t arg_count() const override { return args_.size(); }
   detail::ValueView arg(std::size_t index) const override { return args_[index]; }
-  detail::ValueSink& result() override { return writer_; }
-  void set_void_result() override { void_ = true; }
+  detail::ValueSink& result() override { return *this; }
+  void set_void_result() override { results_.emplace_back(); }
+  std::size_t num_returns() const override { return num_returns_; }
 
-  WrittenValue take_result() {
-    if (void_) return {};
-    return take_written(record_, space_);
-  }
+  std::vector<WrittenValue> take_results() { return std::move(results_); }
 
  private:
+  char* reserve_raw(std::uint64_t type_hash, std::size_t size) override {
+    return writer_.reserve_raw(type_hash, size);
+  }
+  detail::ByteBuffer& begin_msgpack(std::uint64_t type_hash) override {
+    return writer_.begin_msgpack(type_hash);
+  }
+  void finish() override {
+    writer_.finish();
+    results_.push_back(take_written(record_, space_));
+    record_ = detail::ByteBuffer();
+  }
+
   std::vector<detail::ValueView> args_;
+  const std::size_t num_returns_;
   detail::ByteBuffer record_;
   HeapSpace space_;
   detail::OpenValue open_;
   ValueWriter writer_{record_, space_, open_};
-  bool void_ = false;
+  std::vector<WrittenValue> results_;
 };
 
 }  // namespace
@@ -171,6 +187,19 @@ StoreSpace LocalRuntime::reserve_object(detail::Format format, std::uint64_t typ
 
 detail::HandlePtr LocalRuntime::submit(detail::AnyFn fn, const char* signature,
                                        const TaskOptions& options, detail::TaskArgs&& args) {
+  return std::move(run(fn, signature, options, std::move(args), 1).front());
+}
+
+std::vector<detail::HandlePtr> LocalRuntime::submit_returns(detail::AnyFn fn, const char* signature,
+                                                            const TaskOptions& options,
+                                                            detail::TaskArgs&& args,
+                                                            std::size_t num_returns) {
+  return run(fn, signature, options, std::move(args), num_returns);
+}
+
+std::vector<detail::HandlePtr> LocalRuntime::run(detail::AnyFn fn, const char* signature,
+                                                 const TaskOptions& options,
+                                                 detail::TaskArgs&& args, std::size_t num_returns) {
   const TaskLimits limits{cpus_, memory_, config_.max_retries, FunctionRegistry::instance().size(),
                           false};
   const TaskSpec spec = TaskManager::make_spec(fn, signature, options, limits);
@@ -215,18 +244,18 @@ detail::HandlePtr LocalRuntime::submit(detail::AnyFn fn, const char* signature,
   const ObjectId id = new_object_id();
 
   std::shared_ptr<ErrorInfo> error;
-  WrittenValue result;
+  std::vector<WrittenValue> results;
   // TaskOptions::retry_exceptions: a matching throw runs the task again, attempts permitting.
   for (int attempt = 1; !failed_arg; ++attempt) {
     const RegisteredFunction* function = FunctionRegistry::instance().at(spec.function_index);
-    LocalInvokeContext ctx(values);
+    LocalInvokeContext ctx(values, num_returns);
     ThrowTrace trace;
     bool retry = false;
     try {
       // Records the stack of every throw below this frame while the function runs.
       const ThrowTrace::Armed armed(trace, __builtin_frame_address(0));
       function->invoker(function->address, ctx);
-      result = ctx.take_result();
+      results = ctx.take_results();
     } catch (...) {
       retry = spec.retry_exceptions && (spec.max_retries < 0 || attempt <= spec.max_retries) &&
               current_exception_matches(spec.retry_types);
@@ -256,15 +285,21 @@ detail::HandlePtr LocalRuntime::submit(detail::AnyFn fn, const char* signature,
         "dropped",
         spec.name));
   }
-  refs_.add_pending(id, id);
-  if (failed_arg) {
-    refs_.fail(id, failed_arg);
-  } else if (error) {
-    refs_.fail(id, std::move(error));
-  } else {
-    refs_.complete_inline(id, result.format, result.type_hash, std::move(result.bytes));
+  std::vector<detail::HandlePtr> handles;
+  for (std::size_t k = 0; k < num_returns; ++k) {
+    const ObjectId object = k == 0 ? id : new_object_id();
+    refs_.add_pending(object, id);
+    if (failed_arg) {
+      refs_.fail(object, failed_arg);
+    } else if (error) {
+      refs_.fail(object, error);
+    } else {
+      WrittenValue& r = results.at(k);
+      refs_.complete_inline(object, r.format, r.type_hash, std::move(r.bytes));
+    }
+    handles.push_back(handle_of(object));
   }
-  return handle_of(id);
+  return handles;
 }
 
 detail::Fetched LocalRuntime::fetched_of(ObjectId id) {

@@ -1,15 +1,28 @@
 #include "src/core/task_manager.hpp"
 
+#include <algorithm>
+
 #include <shoal/errors.hpp>
 
 namespace shoal::internal {
+namespace {
+
+// The objects a task returns: its own id, or its num_returns<N>() list.
+std::vector<ObjectId> returns_of(const TaskSpec& spec) {
+  return spec.returns.empty() ? std::vector<ObjectId>{spec.id} : spec.returns;
+}
+
+}  // namespace
 
 void TaskManager::add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& refused,
                       Holder owner) {
   const TaskId id = spec.id;
   refs_.add_pending(id, id, owner);
+  for (std::size_t k = 1; k < spec.returns.size(); ++k) {
+    refs_.add_pending(spec.returns[k], id, owner);
+  }
   if (refused) {
-    refs_.fail(id, refused);
+    for (ObjectId r : returns_of(spec)) refs_.fail(r, refused);
     return;
   }
   std::shared_ptr<const ErrorInfo> failed_dep;
@@ -26,7 +39,7 @@ void TaskManager::add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& r
   }
   if (failed_dep) {  // Ray's rule: a task whose argument failed fails with the same error
     release_args(spec);
-    fail_object(id, failed_dep);
+    for (ObjectId r : returns_of(spec)) fail_object(r, failed_dep);
     return;
   }
   scheduler_.add(SchedTask{id, spec.function_index, spec.num_cpus, spec.memory, pending, 0});
@@ -106,9 +119,9 @@ void TaskManager::fail_dying(
   std::vector<Dying> dying = std::move(it->second);
   dying_.erase(it);
   for (Dying& d : dying) {
-    std::shared_ptr<const ErrorInfo> error = error_of(d);
+    const std::shared_ptr<const ErrorInfo> error = error_of(d);
     release_args(d.spec);
-    fail_object(d.spec.id, std::move(error));
+    for (ObjectId r : returns_of(d.spec)) fail_object(r, error);
   }
 }
 
@@ -120,21 +133,35 @@ std::size_t TaskManager::drop_unreferenced(const std::vector<ObjectId>& objects)
     work.pop_back();
     const ObjectEntry* e = refs_.find(id);
     if (e == nullptr || e->state != ObjectState::kPending || e->referenced()) continue;
-    auto it = tasks_.find(id);
-    if (it == tasks_.end() || !scheduler_.remove_waiting(id)) continue;  // running, or unknown
+    auto it = tasks_.find(e->producer);  // the task, whichever of its returns this is
+    if (it == tasks_.end()) continue;
+    const std::vector<ObjectId> outs = returns_of(it->second);
+    const bool all_orphans = std::all_of(outs.begin(), outs.end(), [&](ObjectId r) {
+      const ObjectEntry* o = refs_.find(r);
+      return o == nullptr || (o->state == ObjectState::kPending && !o->referenced());
+    });
+    if (!all_orphans || !scheduler_.remove_waiting(it->first)) continue;  // held, or running
     const std::vector<ObjectId> deps = std::move(it->second.deps);
     tasks_.erase(it);
     ++dropped;
-    // Nobody can see it: failing it lets the table free it.
-    refs_.fail(id, session_error(ErrorInfo::Kind::kCancelled,
-                                 "shoal: the task was dropped: the task that submitted it died "
-                                 "and nobody held its result"));
+    // Nobody can see them: failing them lets the table free them.
+    const auto dropped_error = session_error(ErrorInfo::Kind::kCancelled,
+                                             "shoal: the task was dropped: the task that submitted "
+                                             "it died and nobody held its result");
+    for (ObjectId r : outs) refs_.fail(r, dropped_error);
     for (ObjectId dep : deps) {
       refs_.release(dep, Holder::task());
       work.push_back(dep);  // an argument only this task held may be a dropped task's result
     }
   }
   return dropped;
+}
+
+void TaskManager::fail_task(TaskId id, const std::shared_ptr<const ErrorInfo>& error) {
+  auto it = tasks_.find(id);
+  const std::vector<ObjectId> outs =
+      it == tasks_.end() ? std::vector<ObjectId>{id} : returns_of(it->second);
+  for (ObjectId r : outs) fail_object(r, error);
 }
 
 void TaskManager::fail_object(ObjectId id, std::shared_ptr<const ErrorInfo> error) {
@@ -144,7 +171,11 @@ void TaskManager::fail_object(ObjectId id, std::shared_ptr<const ErrorInfo> erro
     work.pop_back();
     for (TaskId task : refs_.fail(object, error)) {
       if (!scheduler_.remove_waiting(task)) continue;  // not waiting (any more)
-      if (finish(task)) work.push_back(task);
+      auto it = tasks_.find(task);
+      if (it == tasks_.end()) continue;
+      const std::vector<ObjectId> outs = returns_of(it->second);
+      finish(task);
+      work.insert(work.end(), outs.begin(), outs.end());
     }
   }
 }
@@ -159,7 +190,7 @@ void TaskManager::fail_all(const std::shared_ptr<const ErrorInfo>& error) {
   dying_.clear();
   for (auto& [id, spec] : tasks) {
     release_args(spec);
-    refs_.fail(id, error);
+    for (ObjectId r : returns_of(spec)) refs_.fail(r, error);
   }
 }
 

@@ -93,6 +93,10 @@ class TaskManager {
   void fail_dying(WorkerId worker,
                   const std::function<std::shared_ptr<const ErrorInfo>(const Dying&)>& error_of);
 
+  /// Fails every object task `id` returns (its result, or its num_returns<N>() objects), and
+  /// their waiting dependents; a task no longer known fails object `id` only.
+  void fail_task(TaskId id, const std::shared_ptr<const ErrorInfo>& error);
+
   /// Fails object `id` and, transitively, every waiting task that needs it.
   void fail_object(ObjectId id, std::shared_ptr<const ErrorInfo> error);
 

@@ -191,26 +191,27 @@ TaskHeader read_task_header(ByteReader& in) {
   h.function_check = in.get<std::uint64_t>("task function check");
   h.arg_count = in.get<std::uint32_t>("task argument count");
   h.flags = in.get<std::uint32_t>("task flags");
-  if ((h.flags & ~(kTaskExpectedShort | kTaskNested | kTaskRetryExceptions)) != 0)
+  if ((h.flags & ~(kTaskExpectedShort | kTaskNested | kTaskRetryExceptions | kTaskReturns)) != 0)
     throw DecodeError("task has unknown flags");
   return h;
 }
 
 std::size_t begin_task(ByteBuffer& out, std::uint64_t task, const TaskHeader& header,
-                       const std::vector<std::uint64_t>& retry_types) {
+                       const std::vector<std::uint64_t>& retry_types, std::uint32_t num_returns) {
   const std::size_t at = begin_frame(out, MessageType::kTask, task);
   put_task_header(out, header);
   if ((header.flags & kTaskRetryExceptions) != 0) {
     out.put(static_cast<std::uint32_t>(retry_types.size()));
     for (std::uint64_t t : retry_types) out.put(t);
   }
+  if ((header.flags & kTaskReturns) != 0) out.put(num_returns);
   return at;
 }
 
 void encode_task(ByteBuffer& out, const Task& m) {
   TaskHeader header = m.header;
   header.arg_count = static_cast<std::uint32_t>(m.args.size());
-  const std::size_t at = begin_task(out, m.task, header, m.retry_types);
+  const std::size_t at = begin_task(out, m.task, header, m.retry_types, m.num_returns);
   for (const ValueRecord& r : m.args) put_record(out, r);
   end_frame(out, at);
 }
@@ -226,6 +227,12 @@ Task decode_task(const Frame& f) {
       throw DecodeError("task has more retry types than its message holds");
     m.retry_types.resize(n);
     for (std::uint64_t& t : m.retry_types) t = in.get<std::uint64_t>("task retry type");
+  }
+  if ((m.header.flags & kTaskReturns) != 0) {
+    m.num_returns = in.get<std::uint32_t>("task returns");
+    if (m.num_returns < 2 || m.num_returns > kMaxReturns) {
+      throw DecodeError("task has a number of returns out of range");
+    }
   }
   // Each record takes at least its prefix: a count the body cannot hold is refused before
   // anything is reserved for it.
@@ -264,6 +271,10 @@ void encode_task_done(ByteBuffer& out, const TaskDone& m) {
         break;
       case TaskStatus::kCancelled:
         break;
+      case TaskStatus::kOkMany:
+        b.put(static_cast<std::uint32_t>(m.values.size()));
+        for (const ValueRecord& r : m.values) put_record(b, r);
+        break;
     }
   });
 }
@@ -295,6 +306,19 @@ TaskDone decode_task_done(const Frame& f) {
     case TaskStatus::kCancelled:
       d.status = TaskStatus::kCancelled;
       break;
+    case TaskStatus::kOkMany: {
+      d.status = TaskStatus::kOkMany;
+      const auto n = in.get<std::uint32_t>("task result count");
+      if (n < 2 || n > kMaxReturns) throw DecodeError("task result count out of range");
+      d.values.reserve(n);
+      for (std::uint32_t i = 0; i < n; ++i) {
+        d.values.push_back(read_record(in));
+        if (d.values.back().kind == RecordKind::kRef) {
+          throw DecodeError("task result cannot be a ref record");
+        }
+      }
+      break;
+    }
     default:
       throw DecodeError("task result has unknown status " + std::to_string(status));
   }

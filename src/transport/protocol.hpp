@@ -178,6 +178,12 @@ constexpr std::uint32_t kTaskNested = 2;
 /// type hashes (none: any exception), and a failure the task may be re-run for is reported with
 /// TaskStatus::kRetryableError.
 constexpr std::uint32_t kTaskRetryExceptions = 4;
+/// The task returns several objects (task(f).num_returns<N>()): after the header (and the retry
+/// types) comes u32 num_returns; its TaskDone is kOkMany with one value record per element of
+/// the std::tuple the function returns.
+constexpr std::uint32_t kTaskReturns = 8;
+/// The most objects one task may return (num_returns<N>()).
+constexpr std::uint32_t kMaxReturns = 1024;
 constexpr std::size_t kTaskHeaderSize = 4 + 8 + 4 + 4;
 void put_task_header(detail::ByteBuffer& out, const TaskHeader& h);
 TaskHeader read_task_header(ByteReader& in);
@@ -186,6 +192,7 @@ struct Task {
   std::uint64_t task = 0;
   TaskHeader header;
   std::vector<std::uint64_t> retry_types;  // with kTaskRetryExceptions
+  std::uint32_t num_returns = 1;           // with kTaskReturns: more than 1
   std::vector<ValueRecord> args;  // views into the frame's body (decode) or the caller's bytes
 };
 void encode_task(detail::ByteBuffer& out, const Task& m);
@@ -193,7 +200,8 @@ void encode_task(detail::ByteBuffer& out, const Task& m);
 /// put_*_record(), then calls end_frame(out, returned offset). For the driver, which resolves ref
 /// records while it writes.
 std::size_t begin_task(detail::ByteBuffer& out, std::uint64_t task, const TaskHeader& header,
-                       const std::vector<std::uint64_t>& retry_types = {});
+                       const std::vector<std::uint64_t>& retry_types = {},
+                       std::uint32_t num_returns = 1);
 /// Ref records are refused: a worker only gets resolved arguments.
 Task decode_task(const Frame& f);
 
@@ -208,12 +216,14 @@ Task decode_task(const Frame& f);
 //      frame's module is an index below module_count, or ModuleFrames::kNoModule.
 //        kRetryableError: as kError; the exception matched the task's retry_exceptions
 //        kCancelled: nothing; the task was cancelled before it started (CancelTask)
+//        kOkMany:    u32 count | count value records (kind 1 or 2): a task with several returns
 enum class TaskStatus : std::uint8_t {
   kOk = 0,
   kError = 1,
   kStoreFull = 2,
   kRetryableError = 3,
-  kCancelled = 4
+  kCancelled = 4,
+  kOkMany = 5
 };
 constexpr std::size_t kMaxModuleName = 4096;
 struct TaskDone {
@@ -221,6 +231,7 @@ struct TaskDone {
   TaskStatus status = TaskStatus::kOk;
   std::uint64_t exec_ns = 0;
   ValueRecord value;                          // kOk
+  std::vector<ValueRecord> values;            // kOkMany
   std::string_view type_name, what;           // kError
   ModuleFrames frames;                        // kError
   std::uint64_t requested = 0, capacity = 0;  // kStoreFull

@@ -69,6 +69,7 @@ void encode_submit(ByteBuffer& out, const TaskSpec& spec) {
   out.put(static_cast<std::uint8_t>(spec.retry_exceptions ? 1 : 0));
   put_ids(out, spec.retry_types);
   put_ids(out, spec.deps);
+  put_ids(out, spec.returns);
   out.write(spec.args.data(), spec.args.size());
   end_frame(out, at);
 }
@@ -89,6 +90,11 @@ TaskSpec decode_submit(const Frame& f) {
   spec.retry_exceptions = in.get<std::uint8_t>("submit retry_exceptions") != 0;
   spec.retry_types = read_ids(in, "submit retry types");
   spec.deps = read_ids(in, "submit dependencies");
+  spec.returns = read_ids(in, "submit returns");
+  if (!spec.returns.empty() && (spec.returns.size() < 2 || spec.returns.size() > kMaxReturns ||
+                                spec.returns[0] != spec.id)) {
+    throw DecodeError("submitted task has a bad list of returns");
+  }
   if (spec.arg_count > in.remaining() / kRecordPrefixSize) {
     throw DecodeError("submitted task has more arguments than its message holds");
   }

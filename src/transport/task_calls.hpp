@@ -28,8 +28,9 @@ namespace shoal::internal {
 
 // ---- Submit: task header | f64 num_cpus | u64 memory | i32 max_retries | string name |
 //      u8 retry_exceptions | u32 type_count | type_count x u64 exception type hash |
-//      u32 dep_count | dep_count x u64 object id | arg_count value records (kind 1 or 3; a ref
-//      record's index is below dep_count)
+//      u32 dep_count | dep_count x u64 object id | u32 return_count | return_count x u64 object
+//      id (none: one return, the task's id; else 2 or more, the first the task's id) |
+//      arg_count value records (kind 1 or 3; a ref record's index is below dep_count)
 /// Encodes `spec` (its id set) as a Submit frame.
 void encode_submit(detail::ByteBuffer& out, const TaskSpec& spec);
 /// The spec, with its args copied from the frame. The function is not looked up here.

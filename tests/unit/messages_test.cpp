@@ -220,6 +220,73 @@ TEST(Messages, TaskDoneOkInlineRoundTrips) {
   EXPECT_EQ(std::string(d.value.data, d.value.size), "result");
 }
 
+// The statuses tasks that start tasks, cancel(), retry_exceptions and num_returns<N>() added.
+TEST(Messages, TaskDoneOkManyCancelledAndRetryableRoundTrip) {
+  const auto whole = [](const TaskDone& d) {
+    detail::ByteBuffer out;
+    encode_task_done(out, d);
+    FrameParser parser;
+    char* at = parser.writable(out.size());
+    std::memcpy(at, out.data(), out.size());
+    parser.commit(out.size());
+    Frame f;
+    EXPECT_TRUE(parser.next(&f));
+    const std::string body(f.body, f.header.body_size);
+    return read_task_done(body.data(), body.size());
+  };
+  TaskDone many;
+  many.task = 9;
+  many.status = TaskStatus::kOkMany;
+  const std::string rec = inline_record("abc");
+  ByteReader in(rec.data(), rec.size());
+  many.values.push_back(read_record(in));
+  many.values.push_back(
+      ValueRecord{RecordKind::kStore, detail::Format::kRaw, 5, nullptr, 64, 4096});
+  const TaskDone got = whole(many);
+  EXPECT_EQ(got.status, TaskStatus::kOkMany);
+  ASSERT_EQ(got.values.size(), 2u);
+  EXPECT_EQ(got.values[1].offset, 4096u);
+
+  TaskDone cancelled;
+  cancelled.status = TaskStatus::kCancelled;
+  EXPECT_EQ(whole(cancelled).status, TaskStatus::kCancelled);
+
+  TaskDone retryable;
+  retryable.status = TaskStatus::kRetryableError;
+  retryable.type_name = "std::runtime_error";
+  retryable.what = "again";
+  const TaskDone r = whole(retryable);
+  EXPECT_EQ(r.status, TaskStatus::kRetryableError);
+  EXPECT_EQ(r.what, "again");
+
+  many.values.resize(1);  // kOkMany needs 2 or more
+  detail::ByteBuffer out;
+  encode_task_done(out, many);
+  EXPECT_THROW(read_task_done(out.data() + kFrameHeaderSize, out.size() - kFrameHeaderSize),
+               DecodeError);
+}
+
+TEST(Messages, TaskWithRetryTypesAndReturnsRoundTrips) {
+  Task t;
+  t.task = 12;
+  t.header = {1, 2, 0, kTaskRetryExceptions | kTaskReturns};
+  t.retry_types = {111, 222};
+  t.num_returns = 3;
+  detail::ByteBuffer out;
+  encode_task(out, t);
+  const Frame f = frame_of(MessageType::kTask, out.data() + kFrameHeaderSize,
+                           out.size() - kFrameHeaderSize, 12);
+  const Task got = decode_task(f);
+  EXPECT_EQ(got.retry_types, (std::vector<std::uint64_t>{111, 222}));
+  EXPECT_EQ(got.num_returns, 3u);
+  t.num_returns = 1;  // a flagged task returns 2 or more
+  detail::ByteBuffer bad;
+  encode_task(bad, t);
+  EXPECT_THROW(decode_task(frame_of(MessageType::kTask, bad.data() + kFrameHeaderSize,
+                                    bad.size() - kFrameHeaderSize, 12)),
+               DecodeError);
+}
+
 TEST(Messages, TaskDoneOkStoreRoundTrips) {
   const std::string body = task_done_ok(store_record());
   const TaskDone d = read_task_done(body.data(), body.size());
@@ -439,7 +506,7 @@ TEST(Messages, UnknownRecordFormatIsADecodeError) {
 }
 
 TEST(Messages, UnknownTaskStatusIsADecodeError) {
-  for (std::uint8_t status : {3, 0xFF}) {
+  for (std::uint8_t status : {6, 0xFF}) {
     std::string body = task_done_store_full();
     body[0] = static_cast<char>(status);
     EXPECT_THROW(read_task_done(body.data(), body.size()), DecodeError) << int{status};

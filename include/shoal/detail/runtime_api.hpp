@@ -83,6 +83,12 @@ class TaskArgs final : public ValueSink {
 HandlePtr submit_task(AnyFn fn, const char* signature_mangled, const TaskOptions& options,
                       TaskArgs&& args);
 
+/// submit_task() for task(f).num_returns<N>(): returns the N handles of the objects the task
+/// returns, in the order of the std::tuple's elements.
+std::vector<HandlePtr> submit_task_returns(AnyFn fn, const char* signature_mangled,
+                                           const TaskOptions& options, TaskArgs&& args,
+                                           std::size_t num_returns);
+
 /// Stores one value: `encode` writes *value into the sink it is given. Returns its handle.
 HandlePtr put_value(void (*encode)(ValueSink&, const void* value), const void* value);
 
