@@ -37,6 +37,9 @@ class TaskChannel {
       const std::function<void(detail::ByteBuffer&, std::uint64_t)>& encode) = 0;
   /// Drops one reference to `id`: sent with the next frames. Never blocks for long, never throws.
   virtual void release(ObjectId id) noexcept = 0;
+  /// Takes one reference to `id` (a ref read from inside a value): sent before anything this
+  /// thread sends next, and before any later release.
+  virtual void hold(ObjectId id) = 0;
   /// A new id for a task or object this worker's tasks create (worker_made_id()).
   virtual ObjectId new_id() noexcept = 0;
   /// What the session allows a task to ask for (the driver's Session message).

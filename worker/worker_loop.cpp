@@ -24,6 +24,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/contained_refs.hpp"
 #include "src/common/core_runtime.hpp"
 #include "src/common/exception_match.hpp"
 #include "src/common/function_registry.hpp"
@@ -95,6 +96,7 @@ class WorkerLoop final : public TaskChannel {
   // ---- TaskChannel (any thread of a task)
   void send(const std::function<void(detail::ByteBuffer&)>& encode) override {
     std::lock_guard<std::mutex> lock(io_mu_);
+    drain_ref_ops();  // what the task did to its refs before this call, first
     encode(out_);
     flush();
   }
@@ -102,6 +104,7 @@ class WorkerLoop final : public TaskChannel {
   OwnedFrame call(const std::function<void(detail::ByteBuffer&, std::uint64_t)>& encode) override {
     std::unique_lock<std::mutex> lock(io_mu_);
     const std::uint64_t request = ++requests_;
+    drain_ref_ops();
     encode(out_, request);
     flush();
     return await_reply(lock, request);
@@ -110,9 +113,14 @@ class WorkerLoop final : public TaskChannel {
   void release(ObjectId id) noexcept override {
     try {
       std::lock_guard<std::mutex> lock(release_mu_);
-      releases_.push_back(id);
+      ref_ops_.emplace_back(false, id);
     } catch (...) {  // out of memory: the reference is dropped when the worker ends
     }
+  }
+
+  void hold(ObjectId id) override {
+    std::lock_guard<std::mutex> lock(release_mu_);
+    ref_ops_.emplace_back(true, id);
   }
 
   ObjectId new_id() noexcept override {
@@ -385,6 +393,9 @@ class WorkerLoop final : public TaskChannel {
     std::string type_name, what;
     std::uint64_t requested = 0, capacity = 0;
     std::vector<const void*> thrown_at;  // where the task's exception was thrown
+    // Refs packed into the result: their handles are kept until TaskDone is written, so that the
+    // result holds them before this worker's own references go.
+    std::vector<detail::HandlePtr> contained;
     {
       // Records the stack of every throw below this frame while the function runs.
       const ThrowTrace::Armed armed(throw_trace, __builtin_frame_address(0));
@@ -396,7 +407,10 @@ class WorkerLoop final : public TaskChannel {
         ~Relock() { lock.lock(); }
       } relock{lock};
       try {
+        // Refs packed into the result (a vector of refs): the result objects will hold them.
+        RefCollector collector(runtime_.get());
         fn->invoker(fn->address, ctx);
+        contained = collector.take();
       } catch (const ObjectStoreFullError& e) {
         status = TaskStatus::kStoreFull;
         requested = e.requested_bytes();
@@ -441,6 +455,8 @@ class WorkerLoop final : public TaskChannel {
       done.requested = requested;
       done.capacity = capacity;
     }
+    done.contained = ids_of(contained);
+    drain_ref_ops();  // refs the task read from values are held before its arguments go
     encode_task_done(out_, done);
     end_task_output();
   }
@@ -520,15 +536,25 @@ class WorkerLoop final : public TaskChannel {
     }
   }
 
-  // Writes what is buffered, and the references dropped since the last write. io_mu_ held.
-  void flush() {
-    {
-      std::lock_guard<std::mutex> lock(release_mu_);
-      if (!releases_.empty()) {
-        encode_id_list(out_, MessageType::kRelease, releases_);
-        releases_.clear();
-      }
+  // Appends the references taken (AddRef) and dropped (Release) since the last time, in the order
+  // they happened: a ref read from inside a value is held before the value can go. io_mu_ held.
+  void drain_ref_ops() {
+    std::lock_guard<std::mutex> lock(release_mu_);
+    std::size_t i = 0;
+    std::vector<ObjectId> run;
+    while (i < ref_ops_.size()) {
+      const bool add = ref_ops_[i].first;
+      run.clear();
+      for (; i < ref_ops_.size() && ref_ops_[i].first == add; ++i) run.push_back(ref_ops_[i].second);
+      encode_id_list(out_, add ? MessageType::kAddRef : MessageType::kRelease, run);
     }
+    ref_ops_.clear();
+  }
+
+  // Writes what is buffered, and the references taken or dropped since the last write. io_mu_
+  // held.
+  void flush() {
+    drain_ref_ops();
     if (out_.empty()) return;
     write_all(out_.data(), out_.size());
     out_.clear();
@@ -594,7 +620,8 @@ class WorkerLoop final : public TaskChannel {
   std::vector<std::unique_ptr<ThrowTrace>> traces_;        // one per depth of nested tasks
   std::atomic<std::size_t> depth_{0};                      // tasks running (nested ones too)
   std::mutex release_mu_;
-  std::vector<ObjectId> releases_;  // references dropped, not yet sent (release_mu_)
+  // References taken (true) and dropped (false), not yet sent (release_mu_).
+  std::vector<std::pair<bool, ObjectId>> ref_ops_;
   std::atomic<std::uint64_t> next_id_{0};
   bool last_task_long_ = false;                  // io_mu_
   std::mutex cancel_mu_;                         // guards the two sets below

@@ -8,6 +8,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/contained_refs.hpp"
 #include "src/common/error_info.hpp"
 #include "src/common/limits.hpp"
 #include "src/transport/task_calls.hpp"
@@ -79,6 +80,12 @@ TaskSpec WorkerRuntime::checked_spec(detail::AnyFn fn, const char* signature,
   spec.arg_count = args.count();
   refs = args.take_refs();
   spec.args = args.take_records();
+  // Refs inside by-value arguments: the task holds them; their handles stay with `refs` until
+  // the task is registered.
+  for (detail::HandlePtr& h : args.take_contained()) {
+    spec.contained.push_back(h->id());
+    refs.push_back(std::move(h));
+  }
   spec.deps.reserve(refs.size());
   for (const detail::HandlePtr& ref : refs) {
     if (&ref->runtime() != this) {
@@ -128,14 +135,28 @@ detail::HandlePtr WorkerRuntime::put(void (*encode)(detail::ValueSink&, const vo
   PutSpace space(*this);
   ValueWriter writer(bytes, space, open, std::numeric_limits<std::size_t>::max(),
                      InlineForm::kBare);
+  RefCollector contained(this);
   encode(writer, value);
-  if (detail::HandlePtr stored = space.take()) return stored;
-  const ObjectId id = channel_->new_id();
-  detail::HandlePtr handle = handle_of(id);
-  channel_->send([&](detail::ByteBuffer& out) {
-    encode_put(out, id, open.format, open.type_hash, bytes.data(), bytes.size());
-  });
+  detail::HandlePtr handle = space.take();  // a large value: stored already (CreateObject)
+  const bool stored = handle != nullptr;
+  if (!stored) handle = handle_of(channel_->new_id());
+  const ObjectId id = handle->id();
+  if (!stored || !contained.ids().empty()) {
+    channel_->send([&](detail::ByteBuffer& out) {
+      if (!stored) encode_put(out, id, open.format, open.type_hash, bytes.data(), bytes.size());
+      // Refs inside the value: the object holds them (the task's own refs go later, after this).
+      if (!contained.ids().empty()) {
+        encode_id_list(out, MessageType::kContain, contained.ids(), id);
+      }
+    });
+  }
   return handle;
+}
+
+detail::HandlePtr WorkerRuntime::adopt(ObjectId id) {
+  check_usable();
+  channel_->hold(id);
+  return handle_of(id);
 }
 
 StoreSpace WorkerRuntime::reserve_object(detail::Format format, std::uint64_t type_hash,

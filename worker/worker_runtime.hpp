@@ -50,6 +50,8 @@ class WorkerRuntime final : public CoreRuntime {
   void release(ObjectId id) noexcept override;
   /// Sends Cancel to the driver (no answer: the driver checks the task and does the rest).
   void cancel(ObjectId id, bool force, bool recursive) override;
+  /// Holds `id` for this worker (AddRef, sent before anything the task sends next).
+  detail::HandlePtr adopt(ObjectId id) override;
   bool is_cancelled() override;
   std::map<std::string, double> resources(bool available) override;
   ObjectStoreStats stats() override;

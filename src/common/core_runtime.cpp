@@ -106,6 +106,7 @@ std::vector<bool> UnusableRuntime::wait(const std::vector<ObjectId>&, std::size_
   refuse();
 }
 void UnusableRuntime::cancel(ObjectId, bool, bool) { refuse(); }
+detail::HandlePtr UnusableRuntime::adopt(ObjectId) { refuse(); }
 std::map<std::string, double> UnusableRuntime::resources(bool) { refuse(); }
 ObjectStoreStats UnusableRuntime::stats() { refuse(); }
 

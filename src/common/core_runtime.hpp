@@ -72,6 +72,10 @@ class CoreRuntime : public std::enable_shared_from_this<CoreRuntime> {
   /// Drops one reference the program held (an ObjectHandle's). Never throws; does nothing in a
   /// process forked from the one that owns the runtime.
   virtual void release(ObjectId id) noexcept = 0;
+  /// A handle for object `id`, read from inside a value (an ObjectRef a value held): this process
+  /// holds it from now on, until the handle goes. Throws InvalidObjectRefError if the object is
+  /// gone (or from another session).
+  virtual detail::HandlePtr adopt(ObjectId id) = 0;
   /// shoal::cancel() of the task whose result is `id`.
   virtual void cancel(ObjectId id, bool force, bool recursive) = 0;
   /// shoal::is_cancelled(): the task running on this thread was asked to stop.
@@ -113,6 +117,7 @@ class UnusableRuntime final : public CoreRuntime {
   std::vector<bool> wait(const std::vector<ObjectId>&, std::size_t, std::int64_t) override;
   void release(ObjectId) noexcept override {}
   void cancel(ObjectId, bool, bool) override;
+  detail::HandlePtr adopt(ObjectId) override;
   std::map<std::string, double> resources(bool) override;
   ObjectStoreStats stats() override;
   bool is_session() const noexcept override { return false; }

@@ -28,6 +28,9 @@ struct TaskSpec {
   detail::ByteBuffer args;                 // argument records, refs unresolved
   std::uint32_t arg_count = 0;
   std::vector<ObjectId> deps;  // object ids of the ref records, by ref index
+  // Refs inside its by-value arguments (a vector of refs): not waited for, but held while the
+  // task is pending, since the worker will read them.
+  std::vector<ObjectId> contained;
   TaskId parent = 0;           // the task that submitted it (0: the program)
   // num_returns<N>(): the N objects it returns, the first being `id`; empty for one return.
   std::vector<ObjectId> returns;

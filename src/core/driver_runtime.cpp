@@ -240,6 +240,17 @@ void DriverRuntime::handle_worker_frame(WorkerId worker, const Frame& frame) {
     case MessageType::kCancel:
       on_cancel(worker, frame);
       break;
+    case MessageType::kAddRef:
+      for (ObjectId id : decode_id_list(frame)) refs_.add_ref(id, Holder::of_worker(worker));
+      break;
+    case MessageType::kContain: {
+      const ObjectId container = frame.header.id;
+      if (!made_by_worker(container, worker) || refs_.find(container) == nullptr) {
+        throw DecodeError("contain names an object this worker did not make");
+      }
+      refs_.add_contained(container, decode_id_list(frame));
+      break;
+    }
     default:
       throw DecodeError(std::string("unexpected ") + message_type_name(frame.header.type) +
                         " message from a worker");
@@ -370,6 +381,12 @@ TaskSpec DriverRuntime::checked_spec(detail::AnyFn fn, const char* signature,
   spec.arg_count = args.count();
   refs = args.take_refs();
   spec.args = args.take_records();
+  // Refs inside by-value arguments: the task holds them; their handles stay with `refs` until
+  // the task is registered.
+  for (detail::HandlePtr& h : args.take_contained()) {
+    spec.contained.push_back(h->id());
+    refs.push_back(std::move(h));
+  }
   spec.deps.reserve(refs.size());
   for (const detail::HandlePtr& ref : refs) {
     if (&ref->runtime() != this) {
@@ -566,6 +583,11 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
     free_blocks(&used);
     throw DecodeError(fmt::format("task result has {} values, but the task returns {}",
                                   done.values.size(), returns.size()));
+  }
+  // Refs inside the values: each return holds them, from before the task's arguments (which may
+  // be what held them so far) are released.
+  if (ok && !done.contained.empty()) {
+    for (ObjectId r : returns) refs_.add_contained(r, done.contained);
   }
   std::string name;  // for a failure's message only
   if (!tasks_.finish(done.task, ok ? nullptr : &name)) name = "a task";

@@ -95,6 +95,7 @@ class DriverRuntime final : public CoreRuntime,
                          std::int64_t timeout_ns) override;
   void release(ObjectId id) noexcept override;
   void cancel(ObjectId id, bool force, bool recursive) override;
+  detail::HandlePtr adopt(ObjectId id) override;
   std::map<std::string, double> resources(bool available) override;
   ObjectStoreStats stats() override;
   bool is_session() const noexcept override { return true; }

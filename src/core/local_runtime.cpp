@@ -16,6 +16,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/contained_refs.hpp"
 #include "src/common/exception_match.hpp"
 #include "src/common/function_registry.hpp"
 #include "src/common/module_frames.hpp"
@@ -163,9 +164,29 @@ detail::HandlePtr LocalRuntime::put(void (*encode)(detail::ValueSink&, const voi
   HeapSpace space;
   detail::OpenValue open;
   ValueWriter writer(record, space, open);
+  RefCollector contained(this);
   encode(writer, value);
   WrittenValue v = take_written(record, space);
-  return add_object(v.format, v.type_hash, std::move(v.bytes));
+  detail::HandlePtr handle = add_object(v.format, v.type_hash, std::move(v.bytes));
+  if (!contained.ids().empty()) {  // refs inside the value: it holds them
+    MutexLock<Mutex> lock(mu_);
+    refs_.add_contained(handle->id(), ids_of(contained.handles()));
+  }
+  return handle;
+}
+
+detail::HandlePtr LocalRuntime::adopt(ObjectId id) {
+  check_not_abandoned();
+  MutexLock<Mutex> lock(mu_);
+  check_usable_now();
+  if (refs_.find(id) == nullptr) {
+    throw InvalidObjectRefError(fmt::format(
+        "shoal: a value holds a ref to object {}, which is gone: the value was read where it was "
+        "not stored by shoal (refs inside values are kept alive only by values shoal stores)",
+        id));
+  }
+  refs_.add_ref(id, Holder::program());
+  return handle_of(id);
 }
 
 StoreSpace LocalRuntime::reserve_object(detail::Format format, std::uint64_t type_hash,
@@ -245,6 +266,7 @@ std::vector<detail::HandlePtr> LocalRuntime::run(detail::AnyFn fn, const char* s
 
   std::shared_ptr<ErrorInfo> error;
   std::vector<WrittenValue> results;
+  std::vector<detail::HandlePtr> contained;  // refs packed into the results, kept until held
   // TaskOptions::retry_exceptions: a matching throw runs the task again, attempts permitting.
   for (int attempt = 1; !failed_arg; ++attempt) {
     const RegisteredFunction* function = FunctionRegistry::instance().at(spec.function_index);
@@ -254,8 +276,10 @@ std::vector<detail::HandlePtr> LocalRuntime::run(detail::AnyFn fn, const char* s
     try {
       // Records the stack of every throw below this frame while the function runs.
       const ThrowTrace::Armed armed(trace, __builtin_frame_address(0));
+      RefCollector collector(this);  // refs packed into the results: they hold them
       function->invoker(function->address, ctx);
       results = ctx.take_results();
+      contained = collector.take();
     } catch (...) {
       retry = spec.retry_exceptions && (spec.max_retries < 0 || attempt <= spec.max_retries) &&
               current_exception_matches(spec.retry_types);
@@ -295,6 +319,7 @@ std::vector<detail::HandlePtr> LocalRuntime::run(detail::AnyFn fn, const char* s
       refs_.fail(object, error);
     } else {
       WrittenValue& r = results.at(k);
+      if (!contained.empty()) refs_.add_contained(object, ids_of(contained));
       refs_.complete_inline(object, r.format, r.type_hash, std::move(r.bytes));
     }
     handles.push_back(handle_of(object));

@@ -55,6 +55,7 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   void release(ObjectId id) noexcept override SHOAL_EXCLUDES(mu_);
   /// Every task has finished when remote() returns: checks the ref, does nothing.
   void cancel(ObjectId id, bool force, bool recursive) override SHOAL_EXCLUDES(mu_);
+  detail::HandlePtr adopt(ObjectId id) override SHOAL_EXCLUDES(mu_);
   std::map<std::string, double> resources(bool available) override SHOAL_EXCLUDES(mu_);
   ObjectStoreStats stats() override SHOAL_EXCLUDES(mu_);
   bool is_session() const noexcept override { return true; }

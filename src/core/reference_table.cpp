@@ -95,6 +95,9 @@ void ReferenceTable::add_ref(ObjectId id, Holder holder) noexcept {
     case Holder::Kind::kTask:
       ++e->task_refs;
       return;
+    case Holder::Kind::kObject:
+      ++e->object_refs;
+      return;
     case Holder::Kind::kWorker: {
       auto it = std::find_if(e->worker_refs.begin(), e->worker_refs.end(),
                              [&](const auto& w) { return w.first == holder.worker; });
@@ -121,6 +124,10 @@ void ReferenceTable::release(ObjectId id, Holder holder) noexcept {
     case Holder::Kind::kTask:
       if (e.task_refs == 0) return;
       --e.task_refs;
+      break;
+    case Holder::Kind::kObject:
+      if (e.object_refs == 0) return;
+      --e.object_refs;
       break;
     case Holder::Kind::kWorker: {
       auto w = std::find_if(e.worker_refs.begin(), e.worker_refs.end(),
@@ -217,7 +224,26 @@ void ReferenceTable::erase(Entries::iterator it) noexcept {
       inline_bytes_ -= e.size;
     }
   }
+  // The refs its value held go with it (after it is erased: a release may erase others).
+  const std::vector<ObjectId> contained = std::move(e.contained);
   entries_.erase(it);
+  for (ObjectId id : contained) release(id, Holder::object());
+}
+
+std::vector<ObjectId> ReferenceTable::add_contained(ObjectId container,
+                                                    const std::vector<ObjectId>& ids) {
+  std::vector<ObjectId> missing;
+  ObjectEntry* c = find(container);
+  for (ObjectId id : ids) {
+    ObjectEntry* e = find(id);
+    if (e == nullptr || c == nullptr) {
+      missing.push_back(id);
+      continue;
+    }
+    ++e->object_refs;
+    c->contained.push_back(id);
+  }
+  return missing;
 }
 
 }  // namespace shoal::internal

@@ -42,15 +42,17 @@ namespace shoal::internal {
 
 enum class ObjectState : std::uint8_t { kPending, kReady, kFailed };
 
-/// Who holds a reference: the program, the pending tasks, or one worker.
+/// Who holds a reference: the program, the pending tasks, one worker, or stored values that
+/// contain the ref (an ObjectRef inside a vector, a struct, a task's result).
 struct Holder {
-  enum class Kind : std::uint8_t { kProgram, kTask, kWorker };
+  enum class Kind : std::uint8_t { kProgram, kTask, kWorker, kObject };
   Kind kind = Kind::kProgram;
   WorkerId worker = 0;  // kWorker
 
   static Holder program() noexcept { return {Kind::kProgram, 0}; }
   static Holder task() noexcept { return {Kind::kTask, 0}; }
   static Holder of_worker(WorkerId id) noexcept { return {Kind::kWorker, id}; }
+  static Holder object() noexcept { return {Kind::kObject, 0}; }
 };
 
 /// Someone waiting for objects to finish.
@@ -74,15 +76,17 @@ struct ObjectEntry {
   std::shared_ptr<const ErrorInfo> error;                  // failed
   std::uint32_t program_refs = 0;
   std::uint32_t task_refs = 0;
+  std::uint32_t object_refs = 0;  // values that contain a ref to it
   std::vector<std::pair<WorkerId, std::uint32_t>> worker_refs;  // usually empty
   TaskId producer = 0;  // the task that will complete it; 0 for put()
   ObjectOrigin origin = ObjectOrigin::kPut;
   std::uint32_t function_index = 0;  // kTaskResult: the function in the registry
   std::vector<TaskId> dependents;    // pending tasks that take it as an argument
   std::vector<ObjectWaiter*> waiters;
+  std::vector<ObjectId> contained;  // refs inside its value: it holds them until it is freed
 
   bool referenced() const noexcept {
-    return program_refs != 0 || task_refs != 0 || !worker_refs.empty();
+    return program_refs != 0 || task_refs != 0 || object_refs != 0 || !worker_refs.empty();
   }
 };
 
@@ -112,6 +116,10 @@ class ReferenceTable {
   std::vector<TaskId> fail(ObjectId id, std::shared_ptr<const ErrorInfo> error);
 
   void add_ref(ObjectId id, Holder holder) noexcept;
+  /// Object `container`'s value holds refs to `ids` (a ref inside a vector, a struct): each is
+  /// held (Holder::object()) until the container is freed. Ids the table does not know are
+  /// skipped and returned (a ref to an object already gone).
+  std::vector<ObjectId> add_contained(ObjectId container, const std::vector<ObjectId>& ids);
   /// Drops one reference of `holder`; frees the object if it was the last and it is finished.
   void release(ObjectId id, Holder holder) noexcept;
   /// Drops every reference a worker holds (it died). Returns the objects it held that are still

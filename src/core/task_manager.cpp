@@ -25,6 +25,7 @@ void TaskManager::add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& r
     for (ObjectId r : returns_of(spec)) refs_.fail(r, refused);
     return;
   }
+  for (ObjectId held : spec.contained) refs_.add_ref(held, Holder::task());
   std::shared_ptr<const ErrorInfo> failed_dep;
   std::uint32_t pending = 0;
   for (ObjectId dep : spec.deps) {
@@ -61,8 +62,10 @@ bool TaskManager::finish(TaskId id, std::string* name) {
   if (name != nullptr) *name = std::move(it->second.name);
   // Erased before its arguments are released: a release may free objects, never this entry.
   const std::vector<ObjectId> deps = std::move(it->second.deps);
+  const std::vector<ObjectId> contained = std::move(it->second.contained);
   tasks_.erase(it);
   for (ObjectId dep : deps) refs_.release(dep, Holder::task());
+  for (ObjectId held : contained) refs_.release(held, Holder::task());
   return true;
 }
 
@@ -141,7 +144,8 @@ std::size_t TaskManager::drop_unreferenced(const std::vector<ObjectId>& objects)
       return o == nullptr || (o->state == ObjectState::kPending && !o->referenced());
     });
     if (!all_orphans || !scheduler_.remove_waiting(it->first)) continue;  // held, or running
-    const std::vector<ObjectId> deps = std::move(it->second.deps);
+    std::vector<ObjectId> deps = std::move(it->second.deps);
+    deps.insert(deps.end(), it->second.contained.begin(), it->second.contained.end());
     tasks_.erase(it);
     ++dropped;
     // Nobody can see them: failing them lets the table free them.
@@ -196,6 +200,7 @@ void TaskManager::fail_all(const std::shared_ptr<const ErrorInfo>& error) {
 
 void TaskManager::release_args(const TaskSpec& spec) noexcept {
   for (ObjectId dep : spec.deps) refs_.release(dep, Holder::task());
+  for (ObjectId held : spec.contained) refs_.release(held, Holder::task());
 }
 
 }  // namespace shoal::internal

@@ -79,6 +79,22 @@ namespace {
 
 ByteReader body_of(const Frame& f) { return ByteReader(f.body, f.header.body_size); }
 
+// A result's refs inside its values: nothing at all when there are none (the common case).
+void put_contained(ByteBuffer& out, const std::vector<std::uint64_t>& ids) {
+  if (ids.empty()) return;
+  out.put(static_cast<std::uint32_t>(ids.size()));
+  for (std::uint64_t id : ids) out.put(id);
+}
+
+std::vector<std::uint64_t> read_contained(ByteReader& in) {
+  if (in.done()) return {};
+  const auto n = in.get<std::uint32_t>("task result refs");
+  if (n == 0 || n > in.remaining() / 8) throw DecodeError("task result refs: bad count");
+  std::vector<std::uint64_t> ids(n);
+  for (std::uint64_t& id : ids) id = in.get<std::uint64_t>("task result ref");
+  return ids;
+}
+
 }  // namespace
 
 // ---- message types
@@ -258,6 +274,7 @@ void encode_task_done(ByteBuffer& out, const TaskDone& m) {
     switch (m.status) {
       case TaskStatus::kOk:
         put_record(b, m.value);
+        put_contained(b, m.contained);
         break;
       case TaskStatus::kError:
       case TaskStatus::kRetryableError:
@@ -274,6 +291,7 @@ void encode_task_done(ByteBuffer& out, const TaskDone& m) {
       case TaskStatus::kOkMany:
         b.put(static_cast<std::uint32_t>(m.values.size()));
         for (const ValueRecord& r : m.values) put_record(b, r);
+        put_contained(b, m.contained);
         break;
     }
   });
@@ -290,6 +308,7 @@ TaskDone decode_task_done(const Frame& f) {
       d.status = TaskStatus::kOk;
       d.value = read_record(in);
       if (d.value.kind == RecordKind::kRef) throw DecodeError("task result cannot be a ref record");
+      d.contained = read_contained(in);
       break;
     case TaskStatus::kError:
     case TaskStatus::kRetryableError:
@@ -317,6 +336,7 @@ TaskDone decode_task_done(const Frame& f) {
           throw DecodeError("task result cannot be a ref record");
         }
       }
+      d.contained = read_contained(in);
       break;
     }
     default:

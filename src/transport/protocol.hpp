@@ -65,6 +65,8 @@ enum class MessageType : std::uint16_t {
   kSession = 32,       // D->W  what the session allows a task to ask for; id = 0
   kCancel = 33,        // W->D  shoal::cancel() inside a task; id = the task to cancel
   kCancelTask = 34,    // D->W  stop this task: skip it if not started, else flag it; id = task id
+  kAddRef = 35,        // W->D  the worker holds refs it read from inside values; id = 0
+  kContain = 36,       // W->D  an object the worker made holds refs inside its value; id = it
 };
 
 /// Who sends and who receives a message type.
@@ -106,6 +108,8 @@ inline constexpr MessageInfo kMessages[] = {
     {MessageType::kSession, "Session", Peer::kDriver, Peer::kWorker, "0"},
     {MessageType::kCancel, "Cancel", Peer::kWorker, Peer::kDriver, "task id"},
     {MessageType::kCancelTask, "CancelTask", Peer::kDriver, Peer::kWorker, "task id"},
+    {MessageType::kAddRef, "AddRef", Peer::kWorker, Peer::kDriver, "0"},
+    {MessageType::kContain, "Contain", Peer::kWorker, Peer::kDriver, "object id"},
 };
 
 /// The message's name, or "unknown" for a number that names no message type.
@@ -217,6 +221,8 @@ Task decode_task(const Frame& f);
 //        kRetryableError: as kError; the exception matched the task's retry_exceptions
 //        kCancelled: nothing; the task was cancelled before it started (CancelTask)
 //        kOkMany:    u32 count | count value records (kind 1 or 2): a task with several returns
+//      after kOk's or kOkMany's records, only if the values hold refs (an ObjectRef inside a
+//      vector, a struct): u32 count | count x u64 object id; each return holds them all
 enum class TaskStatus : std::uint8_t {
   kOk = 0,
   kError = 1,
@@ -232,6 +238,7 @@ struct TaskDone {
   std::uint64_t exec_ns = 0;
   ValueRecord value;                          // kOk
   std::vector<ValueRecord> values;            // kOkMany
+  std::vector<std::uint64_t> contained;       // kOk, kOkMany: refs inside the values
   std::string_view type_name, what;           // kError
   ModuleFrames frames;                        // kError
   std::uint64_t requested = 0, capacity = 0;  // kStoreFull

@@ -70,6 +70,7 @@ void encode_submit(ByteBuffer& out, const TaskSpec& spec) {
   put_ids(out, spec.retry_types);
   put_ids(out, spec.deps);
   put_ids(out, spec.returns);
+  put_ids(out, spec.contained);
   out.write(spec.args.data(), spec.args.size());
   end_frame(out, at);
 }
@@ -91,6 +92,7 @@ TaskSpec decode_submit(const Frame& f) {
   spec.retry_types = read_ids(in, "submit retry types");
   spec.deps = read_ids(in, "submit dependencies");
   spec.returns = read_ids(in, "submit returns");
+  spec.contained = read_ids(in, "submit refs inside arguments");
   if (!spec.returns.empty() && (spec.returns.size() < 2 || spec.returns.size() > kMaxReturns ||
                                 spec.returns[0] != spec.id)) {
     throw DecodeError("submitted task has a bad list of returns");
@@ -303,8 +305,9 @@ WaitReply decode_wait_reply(const Frame& f) {
 
 // ---- Release, Revoke
 
-void encode_id_list(ByteBuffer& out, MessageType type, const std::vector<ObjectId>& ids) {
-  frame(out, type, 0, [&](ByteBuffer& b) { put_ids(b, ids); });
+void encode_id_list(ByteBuffer& out, MessageType type, const std::vector<ObjectId>& ids,
+                    std::uint64_t header_id) {
+  frame(out, type, header_id, [&](ByteBuffer& b) { put_ids(b, ids); });
 }
 
 std::vector<ObjectId> decode_id_list(const Frame& f) {

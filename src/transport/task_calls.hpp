@@ -30,6 +30,7 @@ namespace shoal::internal {
 //      u8 retry_exceptions | u32 type_count | type_count x u64 exception type hash |
 //      u32 dep_count | dep_count x u64 object id | u32 return_count | return_count x u64 object
 //      id (none: one return, the task's id; else 2 or more, the first the task's id) |
+//      u32 held_count | held_count x u64 object id (refs inside by-value arguments) |
 //      arg_count value records (kind 1 or 3; a ref record's index is below dep_count)
 /// Encodes `spec` (its id set) as a Submit frame.
 void encode_submit(detail::ByteBuffer& out, const TaskSpec& spec);
@@ -129,8 +130,10 @@ struct WaitReply {
 void encode_wait_reply(detail::ByteBuffer& out, const WaitReply& m);
 WaitReply decode_wait_reply(const Frame& f);
 
-// ---- Release, Revoke: u32 count | count x u64 id (objects; tasks)
-void encode_id_list(detail::ByteBuffer& out, MessageType type, const std::vector<ObjectId>& ids);
+// ---- Release, Revoke, AddRef, Contain: u32 count | count x u64 id (objects; tasks). Contain's
+//      header id is the object that holds them.
+void encode_id_list(detail::ByteBuffer& out, MessageType type, const std::vector<ObjectId>& ids,
+                    std::uint64_t header_id = 0);
 std::vector<ObjectId> decode_id_list(const Frame& f);
 
 // ---- Info: u8 InfoKind

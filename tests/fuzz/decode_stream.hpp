@@ -105,6 +105,8 @@ inline void decode_body(const FrameHeader& h, const char* body) {
       break;
     case MessageType::kRelease:
     case MessageType::kRevoke:
+    case MessageType::kAddRef:
+    case MessageType::kContain:
       internal::decode_id_list(f);
       break;
     case MessageType::kInfo:

@@ -21,7 +21,7 @@ namespace shoal::fuzz {
 inline std::vector<std::string> seed_streams() {
   using detail::ByteBuffer;
   using internal::MessageType;
-  std::vector<ByteBuffer> streams(21);
+  std::vector<ByteBuffer> streams(22);
   int i = 0;
   internal::encode_ready(streams[i++], {0, 1234});
   {
@@ -154,6 +154,8 @@ inline std::vector<std::string> seed_streams() {
   internal::encode_session(streams[i++], internal::TaskLimits{2, 1 << 30, 3, 12, false});
   internal::encode_cancel(streams[i], internal::Cancel{45, true, false});
   internal::encode_cancel_task(streams[i++], 46);
+  internal::encode_id_list(streams[i], MessageType::kAddRef, {47, 48});
+  internal::encode_id_list(streams[i++], MessageType::kContain, {49}, 50);
   std::vector<std::string> out;
   std::string all(1, '\x05');  // small chunks
   for (int k = 0; k < i; ++k) {

@@ -123,6 +123,7 @@ std::string submit_body(const std::string& records, std::uint32_t arg_count,
   b.put(static_cast<std::uint32_t>(deps.size()));
   for (ObjectId id : deps) b.put(id);
   b.put(std::uint32_t{0});  // one return: no list
+  b.put(std::uint32_t{0});  // no refs inside the arguments
   b.write(records.data(), records.size());
   return bytes_of(b);
 }
@@ -202,10 +203,10 @@ TEST(TaskCalls, SubmitWithFlagsOrAWrongArgumentCountIsRefused) {
 
 TEST(TaskCalls, SubmitWithMoreDependenciesThanItsBodyHoldsIsRefused) {
   std::string body = submit_body("", 0, {1, 2});
-  // The dependency count sits right before the two ids, before the (empty) list of returns at
-  // the end of the body.
+  // The dependency count sits right before the two ids, before the (empty) lists of returns and
+  // held refs at the end of the body.
   const std::uint32_t huge = 0xFFFFFFFFu;
-  std::memcpy(body.data() + body.size() - 4 - 2 * sizeof(ObjectId) - 4, &huge, 4);
+  std::memcpy(body.data() + body.size() - 4 - 4 - 2 * sizeof(ObjectId) - 4, &huge, 4);
   EXPECT_THROW(read_submit(body), DecodeError);
 }
 

@@ -62,10 +62,13 @@ class TaskArgs final : public ValueSink {
 
   // Library side.
   struct Space;  // where large values go: objects of their own
+  void restore_sink() noexcept;
   internal::CoreRuntime& runtime() const noexcept { return *runtime_; }
   std::uint32_t count() const noexcept { return count_; }
   ByteBuffer take_records() noexcept { return std::move(records_); }
   std::vector<HandlePtr> take_refs() noexcept { return std::move(refs_); }
+  /// The refs inside the arguments' values (a vector of refs): the task holds them.
+  std::vector<HandlePtr> take_contained() noexcept { return std::move(contained_); }
 
  private:
   std::shared_ptr<internal::CoreRuntime> runtime_;
@@ -75,6 +78,8 @@ class TaskArgs final : public ValueSink {
   OpenValue open_;               // the value being written
   HandlePtr open_store_;         // a large value being written straight into the store
   std::shared_ptr<const void> open_keep_;  // keeps that memory valid while it is written
+  std::vector<HandlePtr> contained_;       // refs packed inside the values written so far
+  void* previous_sink_[2] = {nullptr, nullptr};  // the collector begin_msgpack() replaced
 };
 
 /// Submits fn with args to the runtime args was made for; returns the handle of its result.
