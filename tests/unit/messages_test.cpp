@@ -222,18 +222,15 @@ TEST(Messages, TaskDoneOkInlineRoundTrips) {
 
 // The statuses tasks that start tasks, cancel(), retry_exceptions and num_returns<N>() added.
 TEST(Messages, TaskDoneOkManyCancelledAndRetryableRoundTrip) {
-  const auto whole = [](const TaskDone& d) {
+  // The body of `d`'s frame, kept by the caller: what decoding returns points into it.
+  std::vector<std::string> bodies;
+  const auto whole = [&bodies](const TaskDone& d) {
     detail::ByteBuffer out;
     encode_task_done(out, d);
-    FrameParser parser;
-    char* at = parser.writable(out.size());
-    std::memcpy(at, out.data(), out.size());
-    parser.commit(out.size());
-    Frame f;
-    EXPECT_TRUE(parser.next(&f));
-    const std::string body(f.body, f.header.body_size);
-    return read_task_done(body.data(), body.size());
+    bodies.emplace_back(out.data() + kFrameHeaderSize, out.size() - kFrameHeaderSize);
+    return read_task_done(bodies.back().data(), bodies.back().size());
   };
+  bodies.reserve(4);
   TaskDone many;
   many.task = 9;
   many.status = TaskStatus::kOkMany;

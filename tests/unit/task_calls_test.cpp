@@ -349,8 +349,9 @@ TEST(TaskCalls, GetReplyOkRoundTripsWithInlineAndStoreValues) {
 
 TEST(TaskCalls, GetReplyHoldingARefIsRefused) {
   const std::string r = ref_record(0);
+  const std::string x = inline_record("x");  // the records are views: their bytes must live
   GetReply sent;
-  sent.values = {record_of(inline_record("x")), record_of(r)};
+  sent.values = {record_of(x), record_of(r)};
   const std::string whole = frame_bytes([&](ByteBuffer& b) { encode_get_reply(b, sent); });
   EXPECT_THROW(read_get_reply(whole), DecodeError);
 }
