@@ -289,7 +289,8 @@ class WorkerLoop final : public TaskChannel {
                 return b.header.type == MessageType::kTask && b.header.id == task;
               });
           std::lock_guard<std::mutex> lock(cancel_mu_);
-          if (queued || running_.count(task) != 0) cancelled_.insert(task);
+          const bool running = std::find(running_.begin(), running_.end(), task) != running_.end();
+          if (queued || running) cancelled_.insert(task);
           return;
         }
         case MessageType::kRevoke: {
@@ -545,7 +546,8 @@ class WorkerLoop final : public TaskChannel {
     while (i < ref_ops_.size()) {
       const bool add = ref_ops_[i].first;
       run.clear();
-      for (; i < ref_ops_.size() && ref_ops_[i].first == add; ++i) run.push_back(ref_ops_[i].second);
+      for (; i < ref_ops_.size() && ref_ops_[i].first == add; ++i)
+        run.push_back(ref_ops_[i].second);
       encode_id_list(out_, add ? MessageType::kAddRef : MessageType::kRelease, run);
     }
     ref_ops_.clear();
@@ -582,13 +584,14 @@ class WorkerLoop final : public TaskChannel {
       previous_ = t_current_task;
       t_current_task = task;
       std::lock_guard<std::mutex> lock(loop_.cancel_mu_);
-      loop_.running_.insert(task);
+      loop_.running_.push_back(task);
     }
     ~Running() {
       t_current_task = previous_;
       std::lock_guard<std::mutex> lock(loop_.cancel_mu_);
-      loop_.running_.erase(task_);
-      loop_.cancelled_.erase(task_);
+      auto it = std::find(loop_.running_.begin(), loop_.running_.end(), task_);
+      if (it != loop_.running_.end()) loop_.running_.erase(it);
+      if (!loop_.cancelled_.empty()) loop_.cancelled_.erase(task_);
     }
     Running(const Running&) = delete;
     Running& operator=(const Running&) = delete;
@@ -625,7 +628,7 @@ class WorkerLoop final : public TaskChannel {
   std::atomic<std::uint64_t> next_id_{0};
   bool last_task_long_ = false;                  // io_mu_
   std::mutex cancel_mu_;                         // guards the two sets below
-  std::unordered_set<std::uint64_t> running_;    // tasks running (nested ones too)
+  std::vector<std::uint64_t> running_;           // tasks running (nested ones too): a few
   std::unordered_set<std::uint64_t> cancelled_;  // running or queued tasks CancelTask named
 };
 

@@ -44,9 +44,9 @@ HandlePtr ref_from_value(std::uint64_t id) {
 }
 
 void throw_ref_type_mismatch(const char* expected_mangled, std::uint64_t stored_hash) {
-  throw TypeMismatchError(fmt::format(
-      "shoal: a value holds an ObjectRef<{}> where ObjectRef<{}> was expected",
-      type_name_of_hash(stored_hash), demangle(expected_mangled)));
+  throw TypeMismatchError(
+      fmt::format("shoal: a value holds an ObjectRef<{}> where ObjectRef<{}> was expected",
+                  type_name_of_hash(stored_hash), demangle(expected_mangled)));
 }
 
 }  // namespace shoal::detail

@@ -31,7 +31,7 @@ struct TaskSpec {
   // Refs inside its by-value arguments (a vector of refs): not waited for, but held while the
   // task is pending, since the worker will read them.
   std::vector<ObjectId> contained;
-  TaskId parent = 0;           // the task that submitted it (0: the program)
+  TaskId parent = 0;  // the task that submitted it (0: the program)
   // num_returns<N>(): the N objects it returns, the first being `id`; empty for one return.
   std::vector<ObjectId> returns;
   bool cancelled = false;  // shoal::cancel(): never retried; its result is an error

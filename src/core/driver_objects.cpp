@@ -9,8 +9,8 @@
 
 #include <shoal/errors.hpp>
 
-#include "src/common/limits.hpp"
 #include "src/common/contained_refs.hpp"
+#include "src/common/limits.hpp"
 #include "src/core/driver_runtime.hpp"
 #include "src/core/session_config.hpp"
 #include "src/transport/value_writer.hpp"

@@ -546,10 +546,13 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
     }
   };
   const bool ok = done.status == TaskStatus::kOk || done.status == TaskStatus::kOkMany;
-  if (done.status == TaskStatus::kOk) done.values.push_back(done.value);
+  // The values, without copying the usual single one into a vector (every task passes here).
+  const ValueRecord* values = done.status == TaskStatus::kOk ? &done.value : done.values.data();
+  const std::size_t num_values = done.status == TaskStatus::kOk ? 1 : done.values.size();
   std::vector<bool> used(blocks.size(), false);
   if (ok) {
-    for (const ValueRecord& v : done.values) {
+    for (std::size_t n = 0; n < num_values; ++n) {
+      const ValueRecord& v = values[n];
       if (v.kind != RecordKind::kStore) continue;
       std::size_t i = 0;
       while (i < blocks.size() &&
@@ -576,25 +579,29 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
     return;
   }
   if (done.status == TaskStatus::kRetryableError && retry_after_throw(*ran, done)) return;
+  // The objects it returns: its own id, or (num_returns<N>()) a copy of its list, which finish()
+  // erases with the spec.
   const TaskSpec* spec = tasks_.find(done.task);
-  std::vector<ObjectId> returns =
-      spec != nullptr && !spec->returns.empty() ? spec->returns : std::vector<ObjectId>{done.task};
-  if (ok && done.values.size() != returns.size()) {
+  std::vector<ObjectId> several;
+  if (spec != nullptr && !spec->returns.empty()) several = spec->returns;
+  const ObjectId* returns = several.empty() ? &done.task : several.data();
+  const std::size_t num_returns = several.empty() ? 1 : several.size();
+  if (ok && num_values != num_returns) {
     free_blocks(&used);
-    throw DecodeError(fmt::format("task result has {} values, but the task returns {}",
-                                  done.values.size(), returns.size()));
+    throw DecodeError(
+        fmt::format("task result has {} values, but the task returns {}", num_values, num_returns));
   }
   // Refs inside the values: each return holds them, from before the task's arguments (which may
   // be what held them so far) are released.
   if (ok && !done.contained.empty()) {
-    for (ObjectId r : returns) refs_.add_contained(r, done.contained);
+    for (std::size_t k = 0; k < num_returns; ++k) refs_.add_contained(returns[k], done.contained);
   }
   std::string name;  // for a failure's message only
   if (!tasks_.finish(done.task, ok ? nullptr : &name)) name = "a task";
 
   if (ok) {
-    for (std::size_t k = 0; k < returns.size(); ++k) {
-      const ValueRecord& v = done.values[k];
+    for (std::size_t k = 0; k < num_returns; ++k) {
+      const ValueRecord& v = values[k];
       if (v.kind == RecordKind::kStore) {
         if (ObjectEntry* e = refs_.find(returns[k])) {  // for ObjectStoreFullError's holders
           e->origin = ObjectOrigin::kTaskResult;
@@ -631,7 +638,7 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
     error = std::move(full);
   }
   const std::shared_ptr<const ErrorInfo> shared = std::move(error);
-  for (ObjectId r : returns) tasks_.fail_object(r, shared);
+  for (std::size_t k = 0; k < num_returns; ++k) tasks_.fail_object(returns[k], shared);
 }
 
 // TaskOptions::retry_exceptions: a task whose exception matched runs again, at the back of the

@@ -76,7 +76,7 @@ struct ObjectEntry {
   std::shared_ptr<const ErrorInfo> error;                  // failed
   std::uint32_t program_refs = 0;
   std::uint32_t task_refs = 0;
-  std::uint32_t object_refs = 0;  // values that contain a ref to it
+  std::uint32_t object_refs = 0;                                // values that contain a ref to it
   std::vector<std::pair<WorkerId, std::uint32_t>> worker_refs;  // usually empty
   TaskId producer = 0;  // the task that will complete it; 0 for put()
   ObjectOrigin origin = ObjectOrigin::kPut;

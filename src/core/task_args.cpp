@@ -55,8 +55,7 @@ char* TaskArgs::reserve_raw(std::uint64_t type_hash, std::size_t size) {
 
 ByteBuffer& TaskArgs::begin_msgpack(std::uint64_t type_hash) {
   // Refs packed inside this value are collected until finish(): the task will hold them.
-  const internal::RefSink previous =
-      internal::set_ref_sink({&contained_, runtime_.get()});
+  const internal::RefSink previous = internal::set_ref_sink({&contained_, runtime_.get()});
   previous_sink_[0] = previous.handles;
   previous_sink_[1] = const_cast<internal::CoreRuntime*>(previous.runtime);
   Space space(*this);

@@ -77,8 +77,8 @@ class TaskArgs final : public ValueSink {
   std::uint32_t count_ = 0;      // arguments added so far
   OpenValue open_;               // the value being written
   HandlePtr open_store_;         // a large value being written straight into the store
-  std::shared_ptr<const void> open_keep_;  // keeps that memory valid while it is written
-  std::vector<HandlePtr> contained_;       // refs packed inside the values written so far
+  std::shared_ptr<const void> open_keep_;        // keeps that memory valid while it is written
+  std::vector<HandlePtr> contained_;             // refs packed inside the values written so far
   void* previous_sink_[2] = {nullptr, nullptr};  // the collector begin_msgpack() replaced
 };
 
