@@ -15,6 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
 #include <malloc.h>
 #include <sched.h>
 #include <stdio_ext.h>
@@ -114,6 +115,7 @@ class WorkerLoop final : public TaskChannel {
     try {
       std::lock_guard<std::mutex> lock(release_mu_);
       ref_ops_.emplace_back(false, id);
+      ref_ops_count_.store(ref_ops_.size(), std::memory_order_release);
     } catch (...) {  // out of memory: the reference is dropped when the worker ends
     }
   }
@@ -121,6 +123,7 @@ class WorkerLoop final : public TaskChannel {
   void hold(ObjectId id) override {
     std::lock_guard<std::mutex> lock(release_mu_);
     ref_ops_.emplace_back(true, id);
+    ref_ops_count_.store(ref_ops_.size(), std::memory_order_release);
   }
 
   ObjectId new_id() noexcept override {
@@ -242,6 +245,7 @@ class WorkerLoop final : public TaskChannel {
       const ssize_t n = recv(p_.socket, at, kReadChunk, MSG_DONTWAIT);
       if (n > 0) {
         parser_.commit(static_cast<std::size_t>(n));
+        note_cancels();
         if (static_cast<std::size_t>(n) < kReadChunk) return;
         continue;
       }
@@ -282,15 +286,15 @@ class WorkerLoop final : public TaskChannel {
           limits_ = decode_session(f);
           return;
         case MessageType::kCancelTask: {
-          // Kept for a task that runs, or waits in the backlog; one that finished is gone.
+          // note_cancels() took it in as it arrived; now it comes in order: if its task has
+          // finished already, nothing will ask about it again.
           const std::uint64_t task = decode_cancel_task(f);
           const bool queued =
               std::any_of(backlog_.begin(), backlog_.end(), [&](const OwnedFrame& b) {
                 return b.header.type == MessageType::kTask && b.header.id == task;
               });
-          std::lock_guard<std::mutex> lock(cancel_mu_);
           const bool running = std::find(running_.begin(), running_.end(), task) != running_.end();
-          if (queued || running) cancelled_.insert(task);
+          if (!queued && !running) forget_cancel(task);
           return;
         }
         case MessageType::kRevoke: {
@@ -386,9 +390,11 @@ class WorkerLoop final : public TaskChannel {
         &args, p_.arena_base, [this, task_id](std::uint64_t n) { return allocate(task_id, n); },
         num_returns);
     // A throw trace per depth: a nested task's throws must not overwrite its parent's record.
+    // The outermost task's trace lives in the loop itself: a fresh worker's first task would pay a
+    // copy-on-write fault for heap it allocates (tens of microseconds on our VMs).
     const std::size_t level = depth_.load();
-    if (traces_.size() <= level) traces_.push_back(std::make_unique<ThrowTrace>());
-    ThrowTrace& throw_trace = *traces_[level];
+    if (level > 0 && traces_.size() < level) traces_.push_back(std::make_unique<ThrowTrace>());
+    ThrowTrace& throw_trace = level == 0 ? throw_trace_ : *traces_[level - 1];
     const auto started = Clock::now();
     TaskStatus status = TaskStatus::kOk;
     std::string type_name, what;
@@ -432,7 +438,8 @@ class WorkerLoop final : public TaskChannel {
     }
     const auto exec_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
-    last_task_long_ = Clock::now() - started >= kLongTask;
+    last_task_long_ =
+        exec_ns >= static_cast<std::uint64_t>(std::chrono::nanoseconds(kLongTask).count());
     TaskDone done;
     done.task = task_id;
     done.status = status;
@@ -523,6 +530,7 @@ class WorkerLoop final : public TaskChannel {
       const ssize_t n = recv(p_.socket, at, kReadChunk, spin ? MSG_DONTWAIT : 0);
       if (n > 0) {
         parser_.commit(static_cast<std::size_t>(n));
+        note_cancels();
         return;
       }
       parser_.commit(0);
@@ -540,7 +548,9 @@ class WorkerLoop final : public TaskChannel {
   // Appends the references taken (AddRef) and dropped (Release) since the last time, in the order
   // they happened: a ref read from inside a value is held before the value can go. io_mu_ held.
   void drain_ref_ops() {
+    if (ref_ops_count_.load(std::memory_order_acquire) == 0) return;  // every task passes here
     std::lock_guard<std::mutex> lock(release_mu_);
+    ref_ops_count_.store(0, std::memory_order_relaxed);
     std::size_t i = 0;
     std::vector<ObjectId> run;
     while (i < ref_ops_.size()) {
@@ -565,12 +575,7 @@ class WorkerLoop final : public TaskChannel {
   // A task cancelled before it started is answered without running (in order: the driver expects
   // every task's reply in the order it sent them).
   bool skip_cancelled(std::uint64_t task_id) {
-    bool cancelled = parser_.has_frame(MessageType::kCancelTask, task_id);
-    {
-      std::lock_guard<std::mutex> lock(cancel_mu_);
-      cancelled = cancelled_.erase(task_id) != 0 || cancelled;
-    }
-    if (!cancelled) return false;
+    if (!forget_cancel(task_id)) return false;
     TaskDone done;
     done.task = task_id;
     done.status = TaskStatus::kCancelled;
@@ -578,20 +583,39 @@ class WorkerLoop final : public TaskChannel {
     return true;
   }
 
+  // Every CancelTask the worker receives is noted at once, ahead of its turn, so that a task
+  // queued behind the running one is skipped even though its CancelTask comes after it.
+  void note_cancels() {
+    parser_.scan_new([this](const FrameHeader& h) {
+      if (h.type != MessageType::kCancelTask) return;
+      std::lock_guard<std::mutex> lock(cancel_mu_);
+      if (cancelled_.insert(h.id).second) cancelled_count_.fetch_add(1);
+    });
+  }
+
+  // Drops `task`'s cancel flag; true if it had one. Takes no lock while nothing is cancelled
+  // (every task asks).
+  bool forget_cancel(std::uint64_t task) {
+    if (cancelled_count_.load(std::memory_order_relaxed) == 0) return false;
+    std::lock_guard<std::mutex> lock(cancel_mu_);
+    if (cancelled_.erase(task) == 0) return false;
+    cancelled_count_.fetch_sub(1);
+    return true;
+  }
+
   // The task runs on this thread: is_cancelled() answers for it; its cancel flag goes with it.
+  // Made and destroyed with io_mu_ held (run_task), which guards running_.
   struct Running {
     Running(WorkerLoop& loop, std::uint64_t task) : loop_(loop), task_(task) {
       previous_ = t_current_task;
       t_current_task = task;
-      std::lock_guard<std::mutex> lock(loop_.cancel_mu_);
       loop_.running_.push_back(task);
     }
     ~Running() {
       t_current_task = previous_;
-      std::lock_guard<std::mutex> lock(loop_.cancel_mu_);
       auto it = std::find(loop_.running_.begin(), loop_.running_.end(), task_);
       if (it != loop_.running_.end()) loop_.running_.erase(it);
-      if (!loop_.cancelled_.empty()) loop_.cancelled_.erase(task_);
+      loop_.forget_cancel(task_);
     }
     Running(const Running&) = delete;
     Running& operator=(const Running&) = delete;
@@ -620,16 +644,20 @@ class WorkerLoop final : public TaskChannel {
   std::unordered_map<std::uint64_t, OwnedFrame> replies_;  // replies to calls of other threads
   std::uint64_t requests_ = 0;                             // request ids used so far
   TaskLimits limits_;                                      // the driver's Session message
+  ThrowTrace throw_trace_;                                 // the outermost task's
   std::vector<std::unique_ptr<ThrowTrace>> traces_;        // one per depth of nested tasks
   std::atomic<std::size_t> depth_{0};                      // tasks running (nested ones too)
   std::mutex release_mu_;
   // References taken (true) and dropped (false), not yet sent (release_mu_).
   std::vector<std::pair<bool, ObjectId>> ref_ops_;
+  std::atomic<std::size_t> ref_ops_count_{0};  // ref_ops_.size(), read without the lock
   std::atomic<std::uint64_t> next_id_{0};
-  bool last_task_long_ = false;                  // io_mu_
-  std::mutex cancel_mu_;                         // guards the two sets below
-  std::vector<std::uint64_t> running_;           // tasks running (nested ones too): a few
-  std::unordered_set<std::uint64_t> cancelled_;  // running or queued tasks CancelTask named
+  bool last_task_long_ = false;  // io_mu_
+  // Tasks running (nested ones too): a few, kept in the object (io_mu_).
+  boost::container::small_vector<std::uint64_t, 8> running_;
+  std::mutex cancel_mu_;                         // guards cancelled_
+  std::unordered_set<std::uint64_t> cancelled_;  // tasks CancelTask named, not yet done with
+  std::atomic<std::size_t> cancelled_count_{0};  // its size, read without the lock
 };
 
 }  // namespace

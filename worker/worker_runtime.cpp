@@ -83,7 +83,7 @@ TaskSpec WorkerRuntime::checked_spec(detail::AnyFn fn, const char* signature,
   // Refs inside by-value arguments: the task holds them; their handles stay with `refs` until
   // the task is registered.
   for (detail::HandlePtr& h : args.take_contained()) {
-    spec.contained.push_back(h->id());
+    spec.rare_parts().contained.push_back(h->id());
     refs.push_back(std::move(h));
   }
   spec.deps.reserve(refs.size());
@@ -120,8 +120,9 @@ std::vector<detail::HandlePtr> WorkerRuntime::submit_returns(detail::AnyFn fn,
   spec.id = channel_->new_id();
   std::vector<detail::HandlePtr> handles;
   for (std::size_t k = 0; k < num_returns; ++k) {
-    spec.returns.push_back(k == 0 ? spec.id : channel_->new_id());
-    handles.push_back(handle_of(spec.returns.back()));
+    std::vector<ObjectId>& returns = spec.rare_parts().returns;
+    returns.push_back(k == 0 ? spec.id : channel_->new_id());
+    handles.push_back(handle_of(returns.back()));
   }
   channel_->send([&](detail::ByteBuffer& out) { encode_submit(out, spec); });
   return handles;

@@ -65,7 +65,9 @@ TaskSpec make_task_spec(detail::AnyFn fn, const char* signature, const TaskOptio
   spec.memory = options.memory;
   spec.max_retries = options.max_retries.value_or(limits.default_max_retries);
   spec.retry_exceptions = options.retry_exceptions.enabled();
-  spec.retry_types = options.retry_exceptions.types();
+  if (!options.retry_exceptions.types().empty()) {
+    spec.rare_parts().retry_types = options.retry_exceptions.types();
+  }
   return spec;
 }
 

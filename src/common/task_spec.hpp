@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,19 +23,44 @@ struct TaskSpec {
   std::string name;  // for logs and errors
   double num_cpus = 1;
   std::uint64_t memory = 0;
-  int max_retries = 3;                     // -1 = forever
-  bool retry_exceptions = false;           // a throw makes it run again (attempts permitting)
-  std::vector<std::uint64_t> retry_types;  // only these exception types; empty: any
-  detail::ByteBuffer args;                 // argument records, refs unresolved
+  int max_retries = 3;            // -1 = forever
+  bool retry_exceptions = false;  // a throw makes it run again (attempts permitting)
+  bool cancelled = false;         // shoal::cancel(): never retried; its result is an error
+  detail::ByteBuffer args;        // argument records, refs unresolved
   std::uint32_t arg_count = 0;
   std::vector<ObjectId> deps;  // object ids of the ref records, by ref index
-  // Refs inside its by-value arguments (a vector of refs): not waited for, but held while the
-  // task is pending, since the worker will read them.
-  std::vector<ObjectId> contained;
-  TaskId parent = 0;  // the task that submitted it (0: the program)
-  // num_returns<N>(): the N objects it returns, the first being `id`; empty for one return.
-  std::vector<ObjectId> returns;
-  bool cancelled = false;  // shoal::cancel(): never retried; its result is an error
+  TaskId parent = 0;           // the task that submitted it (0: the program)
+
+  // What few tasks have, kept out of line: every pending task's spec lives in the task table,
+  // whose nodes stay small (and in cache) this way.
+  struct Rare {
+    std::vector<std::uint64_t> retry_types;  // retry only these exception types; empty: any
+    // Refs inside its by-value arguments (a vector of refs): not waited for, but held while the
+    // task is pending, since the worker will read them.
+    std::vector<ObjectId> contained;
+    // num_returns<N>(): the N objects it returns, the first being `id`; empty for one return.
+    std::vector<ObjectId> returns;
+  };
+  std::unique_ptr<Rare> rare;  // null: none of them
+
+  /// The rare parts, made on first use.
+  Rare& rare_parts() {
+    if (!rare) rare = std::make_unique<Rare>();
+    return *rare;
+  }
+  const std::vector<std::uint64_t>& retry_types() const noexcept {
+    return rare ? rare->retry_types : none();
+  }
+  const std::vector<ObjectId>& contained() const noexcept {
+    return rare ? rare->contained : none();
+  }
+  const std::vector<ObjectId>& returns() const noexcept { return rare ? rare->returns : none(); }
+
+ private:
+  static const std::vector<std::uint64_t>& none() noexcept {
+    static const std::vector<std::uint64_t> empty;
+    return empty;
+  }
 };
 
 /// What a session allows a task to ask for.

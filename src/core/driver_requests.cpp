@@ -86,7 +86,7 @@ void DriverRuntime::on_submit(WorkerId worker, const Frame& frame) {
   if (!made_by_worker(spec.id, worker) || refs_.find(spec.id) != nullptr) {
     throw DecodeError("submitted task has an id this worker may not use");
   }
-  for (ObjectId r : spec.returns) {
+  for (ObjectId r : spec.returns()) {
     if (!made_by_worker(r, worker) || (r != spec.id && refs_.find(r) != nullptr)) {
       throw DecodeError("submitted task returns an id this worker may not use");
     }
@@ -100,7 +100,7 @@ void DriverRuntime::on_submit(WorkerId worker, const Frame& frame) {
     if (refs_.find(dep) == nullptr) {
       const TaskId id = spec.id;
       const std::vector<ObjectId> outs =
-          spec.returns.empty() ? std::vector<ObjectId>{id} : spec.returns;
+          spec.returns().empty() ? std::vector<ObjectId>{id} : spec.returns();
       const auto error = session_error(ErrorInfo::Kind::kShutdown, unknown_object(dep));
       for (ObjectId r : outs) {
         refs_.add_pending(r, id, Holder::of_worker(worker));
@@ -417,8 +417,13 @@ void DriverRuntime::balance_workers() {
   for (WorkerId w : pool_->lent_ready()) {
     if (lent <= blocked) break;
     if (scheduler_.running(w) != 0) continue;
-    scheduler_.worker_down(w);  // idle: nothing to move
-    pool_->retire(w);
+    scheduler_.worker_down(w);  // idle: nothing to move, and nothing is assigned to it now
+    pool_->begin_retire(w);
+    // Its connection is closed on the I/O thread, which owns the sockets.
+    io_->post([this, w] {
+      MutexLock<Mutex> lock(mu_);
+      if (state_ == State::kRunning || state_ == State::kBroken) pool_->retire(w);
+    });
     --lent;
   }
 }

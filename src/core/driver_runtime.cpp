@@ -384,7 +384,7 @@ TaskSpec DriverRuntime::checked_spec(detail::AnyFn fn, const char* signature,
   // Refs inside by-value arguments: the task holds them; their handles stay with `refs` until
   // the task is registered.
   for (detail::HandlePtr& h : args.take_contained()) {
-    spec.contained.push_back(h->id());
+    spec.rare_parts().contained.push_back(h->id());
     refs.push_back(std::move(h));
   }
   spec.deps.reserve(refs.size());
@@ -428,8 +428,9 @@ std::vector<detail::HandlePtr> DriverRuntime::submit_returns(detail::AnyFn fn,
   spec.id = new_object_id();
   std::vector<detail::HandlePtr> handles;
   for (std::size_t k = 0; k < num_returns; ++k) {
-    spec.returns.push_back(k == 0 ? spec.id : new_object_id());
-    handles.push_back(handle_of(spec.returns.back()));
+    std::vector<ObjectId>& returns = spec.rare_parts().returns;
+    returns.push_back(k == 0 ? spec.id : new_object_id());
+    handles.push_back(handle_of(returns.back()));
   }
   mu_.run_or_defer(Deferred{0, std::move(spec)});
   return handles;
@@ -482,7 +483,7 @@ void DriverRuntime::pump() {
     run_nested_tasks();  // before next(): a blocked worker runs its own children first
   }
   while (std::optional<Scheduler::Assignment> a = scheduler_.next()) send_task(*a);
-  if (!calls_.empty() || pool_->lent_count() > 0) balance_workers();
+  if (!calls_.empty() || pool_->has_lent()) balance_workers();
   io_->set_may_poll(scheduler_.busy_workers() < scheduler_.workers_up());  // a worker idles
 }
 
@@ -508,10 +509,10 @@ void DriverRuntime::send_task(const Scheduler::Assignment& a, bool nested) {
 void DriverRuntime::encode_task(detail::ByteBuffer& out, const TaskSpec& task,
                                 std::uint32_t flags) {
   if (task.retry_exceptions) flags |= kTaskRetryExceptions;
-  if (!task.returns.empty()) flags |= kTaskReturns;
+  if (!task.returns().empty()) flags |= kTaskReturns;
   const std::size_t frame = begin_task(
       out, task.id, TaskHeader{task.function_index, task.function_check, task.arg_count, flags},
-      task.retry_types, static_cast<std::uint32_t>(task.returns.size()));
+      task.retry_types(), static_cast<std::uint32_t>(task.returns().size()));
   if (task.deps.empty()) {
     out.write(task.args.data(), task.args.size());
   } else {
@@ -581,9 +582,10 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
   if (done.status == TaskStatus::kRetryableError && retry_after_throw(*ran, done)) return;
   // The objects it returns: its own id, or (num_returns<N>()) a copy of its list, which finish()
   // erases with the spec.
-  const TaskSpec* spec = tasks_.find(done.task);
   std::vector<ObjectId> several;
-  if (spec != nullptr && !spec->returns.empty()) several = spec->returns;
+  if (ran->several_returns) {
+    if (const TaskSpec* spec = tasks_.find(done.task)) several = spec->returns();
+  }
   const ObjectId* returns = several.empty() ? &done.task : several.data();
   const std::size_t num_returns = several.empty() ? 1 : several.size();
   if (ok && num_values != num_returns) {

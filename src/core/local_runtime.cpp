@@ -282,7 +282,7 @@ std::vector<detail::HandlePtr> LocalRuntime::run(detail::AnyFn fn, const char* s
       contained = collector.take();
     } catch (...) {
       retry = spec.retry_exceptions && (spec.max_retries < 0 || attempt <= spec.max_retries) &&
-              current_exception_matches(spec.retry_types);
+              current_exception_matches(spec.retry_types());
       ExceptionDescription d = describe_current_exception();
       error = std::make_shared<ErrorInfo>();
       error->kind = ErrorInfo::Kind::kTaskError;

@@ -47,6 +47,7 @@ struct SchedTask {
   int attempts = 0;                // times started on a worker
   bool blocked = false;            // running, blocked in get() or wait(): its CPUs are given back
   bool assigned = false;           // a worker has it (queued or running)
+  bool several_returns = false;    // num_returns<N>(): its spec lists its N objects
 };
 
 class Scheduler {

@@ -9,7 +9,7 @@ namespace {
 
 // The objects a task returns: its own id, or its num_returns<N>() list.
 std::vector<ObjectId> returns_of(const TaskSpec& spec) {
-  return spec.returns.empty() ? std::vector<ObjectId>{spec.id} : spec.returns;
+  return spec.returns().empty() ? std::vector<ObjectId>{spec.id} : spec.returns();
 }
 
 }  // namespace
@@ -18,14 +18,14 @@ void TaskManager::add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& r
                       Holder owner) {
   const TaskId id = spec.id;
   refs_.add_pending(id, id, owner);
-  for (std::size_t k = 1; k < spec.returns.size(); ++k) {
-    refs_.add_pending(spec.returns[k], id, owner);
+  for (std::size_t k = 1; k < spec.returns().size(); ++k) {
+    refs_.add_pending(spec.returns()[k], id, owner);
   }
   if (refused) {
     for (ObjectId r : returns_of(spec)) refs_.fail(r, refused);
     return;
   }
-  for (ObjectId held : spec.contained) refs_.add_ref(held, Holder::task());
+  for (ObjectId held : spec.contained()) refs_.add_ref(held, Holder::task());
   std::shared_ptr<const ErrorInfo> failed_dep;
   std::uint32_t pending = 0;
   for (ObjectId dep : spec.deps) {
@@ -43,7 +43,9 @@ void TaskManager::add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& r
     for (ObjectId r : returns_of(spec)) fail_object(r, failed_dep);
     return;
   }
-  scheduler_.add(SchedTask{id, spec.function_index, spec.num_cpus, spec.memory, pending, 0});
+  SchedTask sched{id, spec.function_index, spec.num_cpus, spec.memory, pending, 0};
+  sched.several_returns = !spec.returns().empty();
+  scheduler_.add(sched);
   tasks_.emplace(id, std::move(spec));
 }
 
@@ -62,7 +64,8 @@ bool TaskManager::finish(TaskId id, std::string* name) {
   if (name != nullptr) *name = std::move(it->second.name);
   // Erased before its arguments are released: a release may free objects, never this entry.
   const std::vector<ObjectId> deps = std::move(it->second.deps);
-  const std::vector<ObjectId> contained = std::move(it->second.contained);
+  std::vector<ObjectId> contained;
+  if (it->second.rare) contained = std::move(it->second.rare->contained);
   tasks_.erase(it);
   for (ObjectId dep : deps) refs_.release(dep, Holder::task());
   for (ObjectId held : contained) refs_.release(held, Holder::task());
@@ -145,7 +148,7 @@ std::size_t TaskManager::drop_unreferenced(const std::vector<ObjectId>& objects)
     });
     if (!all_orphans || !scheduler_.remove_waiting(it->first)) continue;  // held, or running
     std::vector<ObjectId> deps = std::move(it->second.deps);
-    deps.insert(deps.end(), it->second.contained.begin(), it->second.contained.end());
+    deps.insert(deps.end(), it->second.contained().begin(), it->second.contained().end());
     tasks_.erase(it);
     ++dropped;
     // Nobody can see them: failing them lets the table free them.
@@ -200,7 +203,7 @@ void TaskManager::fail_all(const std::shared_ptr<const ErrorInfo>& error) {
 
 void TaskManager::release_args(const TaskSpec& spec) noexcept {
   for (ObjectId dep : spec.deps) refs_.release(dep, Holder::task());
-  for (ObjectId held : spec.contained) refs_.release(held, Holder::task());
+  for (ObjectId held : spec.contained()) refs_.release(held, Holder::task());
 }
 
 }  // namespace shoal::internal

@@ -41,6 +41,7 @@ void WorkerPool::spawn(int seat) {
   Worker& w = workers_[id];
   w.id = id;
   w.seat = seat;
+  if (seat == kLent) ++lent_processes_;
   w.connection =
       std::make_shared<Connection>(io_, fds.socket, listener_, static_cast<std::int64_t>(id));
   w.connection->start();
@@ -50,6 +51,12 @@ WorkerId WorkerPool::lend() {
   const WorkerId id = next_id_;
   spawn(kLent);
   return id;
+}
+
+void WorkerPool::begin_retire(WorkerId worker) {
+  Worker* w = find(worker);
+  if (w == nullptr || w->seat != kLent || w->phase != Phase::kReady) return;
+  w->retiring = true;
 }
 
 void WorkerPool::retire(WorkerId worker) {
@@ -75,7 +82,9 @@ bool WorkerPool::is_lent(WorkerId worker) const noexcept {
 int WorkerPool::lent_count() const noexcept {
   int n = 0;
   for (const auto& [id, w] : workers_) {
-    n += w.seat == kLent && (w.phase == Phase::kStarting || w.phase == Phase::kReady) ? 1 : 0;
+    n += w.seat == kLent && !w.retiring && (w.phase == Phase::kStarting || w.phase == Phase::kReady)
+             ? 1
+             : 0;
   }
   return n;
 }
@@ -83,7 +92,7 @@ int WorkerPool::lent_count() const noexcept {
 std::vector<WorkerId> WorkerPool::lent_ready() const {
   std::vector<WorkerId> out;
   for (const auto& [id, w] : workers_) {
-    if (w.seat == kLent && w.phase == Phase::kReady) out.push_back(id);
+    if (w.seat == kLent && !w.retiring && w.phase == Phase::kReady) out.push_back(id);
   }
   return out;
 }
@@ -217,6 +226,7 @@ void WorkerPool::finish_exit(Worker& w, int wait_status) {
   const int seat = w.seat;
   const bool lost_while_starting = w.lost_while_starting;
   const std::string reason = w.lost_reason;
+  if (seat == kLent) --lent_processes_;
   workers_.erase(id);  // its timer and connection go with it
   if (starting_) {
     events_.on_start_failed(

@@ -93,7 +93,11 @@ class WorkerPool {
   /// Starts one more worker outside the seats (it becomes ready like the others). Throws Error if
   /// the helper cannot be reached.
   WorkerId lend();
-  /// Stops a lent, ready worker (idle: the caller checks) quietly: no warning, no replacement.
+  /// Marks a lent, ready worker (idle: the caller checks) as retiring: it no longer counts as lent
+  /// (lent_count(), lent_ready()). Then retire() stops it.
+  void begin_retire(WorkerId worker);
+  /// Stops a lent worker quietly: no warning, no replacement. I/O thread only (it closes the
+  /// worker's connection).
   void retire(WorkerId worker);
   /// Kills a worker on purpose (shoal::cancel() with force): its death is reported as any other,
   /// saying `why`, without a warning; a seat's worker is replaced. I/O thread only (it closes the
@@ -103,6 +107,8 @@ class WorkerPool {
   bool is_lent(WorkerId worker) const noexcept;
   /// Lent workers starting or ready.
   int lent_count() const noexcept;
+  /// True while any lent worker exists (dying ones included): O(1), for every pump.
+  bool has_lent() const noexcept { return lent_processes_ > 0; }
   /// The lent workers that are ready.
   std::vector<WorkerId> lent_ready() const;
   /// Worker processes that may be alive: starting, ready, or dying and not yet reaped.
@@ -173,6 +179,7 @@ class WorkerPool {
   std::vector<Seat> seats_;
   std::map<WorkerId, Worker> workers_;  // alive, or dead and not yet forgotten
   WorkerId next_id_ = 0;
+  int lent_processes_ = 0;  // lent workers in workers_
   bool starting_ = true;
 };
 

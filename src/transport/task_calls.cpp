@@ -67,10 +67,10 @@ void encode_submit(ByteBuffer& out, const TaskSpec& spec) {
   out.put(static_cast<std::int32_t>(spec.max_retries));
   put_string(out, spec.name);
   out.put(static_cast<std::uint8_t>(spec.retry_exceptions ? 1 : 0));
-  put_ids(out, spec.retry_types);
+  put_ids(out, spec.retry_types());
   put_ids(out, spec.deps);
-  put_ids(out, spec.returns);
-  put_ids(out, spec.contained);
+  put_ids(out, spec.returns());
+  put_ids(out, spec.contained());
   out.write(spec.args.data(), spec.args.size());
   end_frame(out, at);
 }
@@ -89,12 +89,19 @@ TaskSpec decode_submit(const Frame& f) {
   spec.max_retries = in.get<std::int32_t>("submit max_retries");
   spec.name = std::string(in.string("submit name"));
   spec.retry_exceptions = in.get<std::uint8_t>("submit retry_exceptions") != 0;
-  spec.retry_types = read_ids(in, "submit retry types");
+  std::vector<ObjectId> retry_types = read_ids(in, "submit retry types");
   spec.deps = read_ids(in, "submit dependencies");
-  spec.returns = read_ids(in, "submit returns");
-  spec.contained = read_ids(in, "submit refs inside arguments");
-  if (!spec.returns.empty() && (spec.returns.size() < 2 || spec.returns.size() > kMaxReturns ||
-                                spec.returns[0] != spec.id)) {
+  std::vector<ObjectId> returns = read_ids(in, "submit returns");
+  std::vector<ObjectId> contained = read_ids(in, "submit refs inside arguments");
+  if (!retry_types.empty() || !returns.empty() || !contained.empty()) {
+    TaskSpec::Rare& rare = spec.rare_parts();
+    rare.retry_types = std::move(retry_types);
+    rare.returns = std::move(returns);
+    rare.contained = std::move(contained);
+  }
+  if (!spec.returns().empty() &&
+      (spec.returns().size() < 2 || spec.returns().size() > kMaxReturns ||
+       spec.returns()[0] != spec.id)) {
     throw DecodeError("submitted task has a bad list of returns");
   }
   if (spec.arg_count > in.remaining() / kRecordPrefixSize) {

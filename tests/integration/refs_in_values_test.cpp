@@ -23,7 +23,7 @@ using namespace std::chrono_literals;
 struct Labelled {
   std::string label;
   shoal::ObjectRef<std::vector<int>> data;
-  MSGPACK_DEFINE(label, data);
+  MSGPACK_DEFINE(label, data)
 };
 
 int square(int x) { return x * x; }
