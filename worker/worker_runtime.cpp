@@ -1,5 +1,7 @@
 #include "worker/worker_runtime.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <limits>
 #include <utility>
 
@@ -253,7 +255,26 @@ std::vector<detail::Fetched> WorkerRuntime::fetch_all(const std::vector<ObjectId
     check_usable();
     return {};
   }
-  return get_values(ids, kGetFailFast, timeout_ns);
+  // A reply carries small values inline, up to kInlineThreshold each: a long list is asked for in
+  // chunks whose replies stay well under the frame limit, with one deadline for all of them.
+  constexpr std::size_t kChunk = kMaxBodySize / 2 / kInlineThreshold;
+  if (ids.size() <= kChunk) return get_values(ids, kGetFailFast, timeout_ns);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns);
+  std::vector<detail::Fetched> out;
+  out.reserve(ids.size());
+  for (std::size_t at = 0; at < ids.size(); at += kChunk) {
+    std::int64_t left = timeout_ns;
+    if (timeout_ns > 0) {
+      left = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           deadline - std::chrono::steady_clock::now())
+                                           .count());
+    }
+    const std::vector<ObjectId> chunk(
+        ids.begin() + static_cast<std::ptrdiff_t>(at),
+        ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), at + kChunk)));
+    for (detail::Fetched& f : get_values(chunk, kGetFailFast, left)) out.push_back(std::move(f));
+  }
+  return out;
 }
 
 std::vector<bool> WorkerRuntime::wait(const std::vector<ObjectId>& ids, std::size_t num_returns,

@@ -137,6 +137,17 @@ int fire_and_forget(int n) {
 
 bool initialized_inside(int) { return shoal::is_initialized(); }
 
+// Small values travel inside the driver's reply: 300 of almost 64 KiB each are more than one
+// message may carry, so a task's get() of them all must still work.
+std::vector<char> almost_inline(int i) { return std::vector<char>(60000, static_cast<char>(i)); }
+std::size_t get_many_small(int n) {
+  std::vector<shoal::ObjectRef<std::vector<char>>> refs;
+  for (int i = 0; i < n; ++i) refs.push_back(shoal::task(almost_inline).remote(i));
+  std::size_t total = 0;
+  for (const std::vector<char>& v : shoal::get(refs)) total += v.size();
+  return total;
+}
+
 std::vector<std::uint32_t> numbers_below(int n) {
   std::vector<std::uint32_t> v(static_cast<std::size_t>(n));
   std::iota(v.begin(), v.end(), 0u);
@@ -152,7 +163,8 @@ std::uint64_t sum_of_view(int n) {
 SHOAL_REMOTE(add_one, child_of, fib, chain, greedy_parent, cpus_seen_by_child,
              cpus_while_parent_blocked, put_and_get, size_of, pass_large, sleep_ms,
              wait_then_timeout, thrower, catches_child_error, propagates_child_error, tree,
-             fire_and_forget, initialized_inside, slow_tree, numbers_below, sum_of_view);
+             fire_and_forget, initialized_inside, slow_tree, almost_inline, get_many_small,
+             numbers_below, sum_of_view);
 
 class NestedTest : public shoal::testing::SessionTest {};
 
@@ -195,6 +207,10 @@ TEST_F(NestedTest, AChainOfTwoHundredTasksEachWaitingOnItsChildFinishes) {
   const ProcessCounter counter(shoal::testing::driver_runtime()->TEST_fork_helper_pid());
   EXPECT_EQ(shoal::get(shoal::task(chain).remote(200), 100s), 200);
   EXPECT_LE(counter.peak(), 4u * 2u);
+}
+
+TEST_F(NestedTest, AGetOfMoreSmallValuesThanOneMessageHoldsWorksInsideATask) {
+  EXPECT_EQ(shoal::get(shoal::task(get_many_small).remote(300), 60s), 300u * 60000u);
 }
 
 TEST_F(NestedTest, ATaskHoldingEveryCpuThatWaitsOnChildrenDoesNotDeadlock) {
