@@ -230,8 +230,20 @@ TEST_F(NestedTest, PutAndGetOfSmallAndLargeValuesInsideATask) {
   EXPECT_EQ(shoal::get(shoal::task(pass_large).remote(3 << 20)), std::size_t{3} << 20);
 }
 
+// With a timeout no child runs inside the call: both CPUs are busy (the waiting task's and the
+// slow child's), so the fast child needs a lent worker, which is retired once idle.
 TEST_F(NestedTest, WaitAndTimeoutsWorkInsideATask) {
+  auto rt = shoal::testing::driver_runtime();
+  const pid_t helper = rt->TEST_fork_helper_pid();
   EXPECT_EQ(shoal::get(shoal::task(wait_then_timeout).remote(0), 60s), 2);
+  EXPECT_TRUE(shoal::testing::eventually(
+      [&] {
+        return rt->TEST_worker_pids().size() == 2 &&
+               shoal::testing::children_of(helper).size() == 2;
+      },
+      20s))
+      << rt->TEST_worker_pids().size() << " workers, " << shoal::testing::children_of(helper).size()
+      << " processes: a lent worker was not retired";
 }
 
 TEST_F(NestedTest, AChildsErrorReachesItsParentAsTaskError) {
