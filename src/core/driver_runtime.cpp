@@ -541,9 +541,10 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
   // The store blocks the worker was given for this result: each store record must name one; the
   // ones it does not use (the task failed after asking) are freed.
   std::vector<NodeStore::Block> blocks = store_->take_result_blocks(worker);
+  NodeStore& store = *store_;  // the lambda runs here, with mu_ held
   const auto free_blocks = [&](const std::vector<bool>* used) {
     for (std::size_t i = 0; i < blocks.size(); ++i) {
-      if (used == nullptr || !(*used)[i]) store_->free_block(blocks[i].offset);
+      if (used == nullptr || !(*used)[i]) store.free_block(blocks[i].offset);
     }
   };
   const bool ok = done.status == TaskStatus::kOk || done.status == TaskStatus::kOkMany;

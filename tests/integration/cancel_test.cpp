@@ -233,7 +233,6 @@ TEST_F(CancelTest, CancelRacingWithCompletionGivesTheValueOrTaskCancelledError) 
 TEST_F(CancelTest, CancelDuringShutdownNeitherHangsNorCrashes) {
   std::vector<shoal::ObjectRef<int>> refs;
   for (int i = 0; i < 50; ++i) refs.push_back(shoal::task(sleep_ms).remote(5));
-  std::atomic<bool> stop{false};
   std::thread canceller([&] {
     for (const auto& r : refs) {
       try {
