@@ -12,7 +12,7 @@ Contestants, in the order of each round (each is its own process):
                   100 MB (into a warm buffer and into a fresh one), fork 2 children. First, in
                   a process without a shoal session.
   shoal_micro     shoal_bench's shoal benchmarks (init, round trip, throughput, put/get, get of
-                  a cv::Mat if built with OpenCV, wait, chain).
+                  a cv::Mat if built with OpenCV, wait, chain, tasks that start tasks).
   python_micro    bench/python_mp.py micro: Pool(2) start-up, pool.apply, apply_async.
   python_images   bench/python_mp.py images: the blog's workload, pool.map on Pool(N).
   python_keepmem  the same after the mallopt() calls that shoal's workers make (see below).
@@ -59,7 +59,8 @@ PYTHON = "/usr/bin/python3"  # Debian's, with python3-opencv; not whatever pytho
 # reports is kept in --json output.
 SHOAL_FILTER = ("^BM_(InitShutdown|FirstResultAndFirstFailure|SyncRoundTrip|AsyncThroughput|Put64B|Get64B|Put100MB|Get100MB|"
                 "GetView100MB|GetViewTaskResult100MB|GetTaskResult100MB|GetMat100MB|"
-                "Wait1000OneAtATime|Chain1000|MillionTasks)")
+                "Wait1000OneAtATime|Chain1000|MillionTasks|NestedFib|FlatTasks21891|"
+                "NestedSyncRoundTrip)")
 MEANS_RTOL = 1e-6
 CONTESTANTS = ["floors", "shoal_micro", "python_micro", "python_images", "python_keepmem",
                "threads", "sequential", "shoal_demo", "shoal_demo_forkserver"]  # a round's order
@@ -206,6 +207,10 @@ def contestants(args, build, scratch, images_dir):
                     field(e, "BM_MillionTasks", "rss_warm_MB")),
                 "million_objects_left": field(e, "BM_MillionTasks", "objects_end"),
                 "million_store_used": field(e, "BM_MillionTasks", "store_used_end"),
+                "nested_fib_per_s": field(e, "BM_NestedFib", "items_per_second"),
+                "flat21891_per_s": field(e, "BM_FlatTasks21891", "items_per_second"),
+                "nested_sync_p50_us": field(e, "BM_NestedSyncRoundTrip", "p50_us"),
+                "nested_sync_p99_us": field(e, "BM_NestedSyncRoundTrip", "p99_us"),
                 "raw": e}
 
     def python_micro(out):
@@ -422,6 +427,12 @@ def table_rows(m, workers, num_images):
          times("floor_rtt_p50_us", 1000 * 1e-3), "lower", None),
         ("chain 1000", "chain1000_ms", "ms", "1000 Python pool.apply (p50)",
          times("py_apply_p50_us", 1000 * 1e-3), "lower", None),
+        ("nested Fibonacci(20): 21,891 tasks started by tasks", "nested_fib_per_s", "/s",
+         "21,891 empty tasks from the driver", "flat21891_per_s", "higher", None),
+        ("sync round trip inside a task p50", "nested_sync_p50_us", "us",
+         "sync round trip p50 (the driver's)", "sync_p50_us", "lower", 2.0),
+        ("sync round trip inside a task p99", "nested_sync_p99_us", "us",
+         "sync round trip p99 (the driver's)", "sync_p99_us", "lower", 2.0),
         (imgs + ": processing", "shoal_img_ms", "ms", "C++ std::threads, one process",
          "threads_img_ms", "lower", 1.1),
         (imgs + ": processing", "shoal_img_ms", "ms", "Python Pool pool.map", "py_img_ms",
@@ -490,9 +501,10 @@ def build_table(m, workers, num_images, rounds):
     return rows
 
 
-# Issue 3's targets and issue 9's (get() that copies), each checked against this run: (target,
-# how it is measured, unit, value, comparison, bound). A value is a median, or the median of
-# per-round ratios for a target relative to another contestant of the same round.
+# Issue 3's targets, issue 9's (get() that copies) and issue 11's (tasks that start tasks), each
+# checked against this run: (target, how it is measured, unit, value, comparison, bound). A value
+# is a median, or the median of per-round ratios for a target relative to another contestant of
+# the same round.
 def paired_ratio(rounds, key, anchor):
     paired = [r[key] / r[anchor] for r in rounds if r.get(key) is not None and r.get(anchor)]
     return statistics.median(paired) if paired else None
@@ -526,6 +538,11 @@ def targets(m, rounds):
          m.get("getview_result100_us"), "<=", 100),
         ("wait over 1,000 refs, one at a time", "median", "ms", m.get("wait1000_ms"), "<=", 20),
         ("chain of 1,000 dependent tasks", "median", "ms", m.get("chain1000_ms"), "<=", 50),
+        # Issue 11: a task's own synchronous call against the driver's.
+        ("sync round trip inside a task, p50", "x the driver's, same round", "x",
+         paired_ratio(rounds, "nested_sync_p50_us", "sync_p50_us"), "<=", 2),
+        ("sync round trip inside a task, p99", "x the driver's, same round", "x",
+         paired_ratio(rounds, "nested_sync_p99_us", "sync_p99_us"), "<=", 2),
         ("seed image workload: processing", "x C++ std::threads, same round", "x",
          paired_ratio(rounds, "shoal_img_ms", "threads_img_ms"), "<=", 1.1),
         ("seed image workload: processing", "x Python Pool(2), same round", "x",
@@ -571,6 +588,10 @@ BEFORE_AFTER = [
     ("wait over 1,000 refs, one at a time", "wait1000_ms", "ms", "lower"),
     ("chain of 1,000 dependent tasks", "chain1000_ms", "ms", "lower"),
     ("1,000,000 tasks, rate", "million_per_s", "/s", "higher"),
+    ("nested Fibonacci(20), 21,891 tasks", "nested_fib_per_s", "/s", "higher"),
+    ("21,891 flat tasks from the driver", "flat21891_per_s", "/s", "higher"),
+    ("sync round trip inside a task p50", "nested_sync_p50_us", "us", "lower"),
+    ("sync round trip inside a task p99", "nested_sync_p99_us", "us", "lower"),
     ("image workload: processing", "shoal_img_ms", "ms", "lower"),
     ("image workload: init()", "shoal_img_init_ms", "ms", "lower"),
 ]
@@ -590,7 +611,12 @@ def before_after_rows(m, rounds):
 
 
 def before_after_cells(row):
-    return [row["figure"], fmt(row["before"], row["unit"]), fmt(row["after"], row["unit"]),
+    # A figure one build lacks (a benchmark newer than the baseline) reads "not measured"; a run
+    # that failed is listed under the failures as well.
+    def cell(value):
+        return "not measured" if value is None else fmt(value, row["unit"])
+
+    return [row["figure"], cell(row["before"]), cell(row["after"]),
             fmt_ratio(row["ratio"]) if row["ratio"] is not None else "n/a", row["better"]]
 
 
@@ -743,7 +769,7 @@ def report(args, mi, results, medians, rows, means_lines, commands, failures, lo
              for t in target_rows(medians, rounds)]
     if speedup_line:
         t.append(speedup_line)
-    before_after = before_after_rows(medians, rounds)
+    before_after = before_after_rows(medians, rounds) if args.baseline_build_dir else []
     if before_after:
         t += ["", "before = %s (%s), after = this build; ratio = median of per-round ratios:" % (
             args.baseline_label, args.baseline_build_dir),
@@ -774,7 +800,8 @@ def report(args, mi, results, medians, rows, means_lines, commands, failures, lo
           "Every figure is the median of %s. Each round runs every contestant once, as its own "
           "process, in the order of the commands below, so noise on this shared machine hits "
           "all of them alike. The floors run first, in a process without a shoal session. "
-          "The shoal figures come from Google Benchmark (`bench/shoal_bench.cpp`; latencies are "
+          "The shoal figures come from Google Benchmark (`bench/shoal_bench.cpp`, "
+          "`bench/nested_bench.cpp`; latencies are "
           "p50/p99 of per-call samples). The image workload is the seed blog's: for each of "
           "%d generated %dx%d BMP images, read, rotate 90° clockwise, write `NAME_rot90.bmp` "
           "and return the mean; the same folder is used by every contestant, and its outputs "
@@ -787,7 +814,7 @@ def report(args, mi, results, medians, rows, means_lines, commands, failures, lo
           "measured under the same noise), so it can differ from the ratio of the two medians."
           % (n_str, args.images, args.width, args.height),
           "",
-          "## Targets (issue 3; the get() copies: issue 9)",
+          "## Targets (issue 3; the get() copies: issue 9; tasks that start tasks: issue 11)",
           "",
           "| target | measured as | this run | target | verdict |",
           "|---|---|---|---|---|"] + [
@@ -947,7 +974,8 @@ def compare(args, scratch):
         Path(args.json).write_text(json.dumps(
             {"machine": mi, "args": vars(args), "commands": commands, "medians": medians,
              "table": rows, "targets": target_rows(medians, per_round(results, args.runs)),
-             "before_after": before_after_rows(medians, per_round(results, args.runs)),
+             "before_after": (before_after_rows(medians, per_round(results, args.runs))
+                              if args.baseline_build_dir else []),
              "means_ok": means_ok, "failures": failures, "runs": results},
             indent=1, default=str))
         print("compare: wrote " + args.json)

@@ -3,8 +3,11 @@
 namespace shoal::internal {
 
 InvokeContextImpl::InvokeContextImpl(const std::vector<ValueRecord>* args, char* arena_base,
-                                     AllocateFn allocate)
-    : args_(args), arena_base_(arena_base), allocate_(std::move(allocate)) {}
+                                     AllocateFn allocate, std::size_t num_returns)
+    : args_(args),
+      arena_base_(arena_base),
+      allocate_(std::move(allocate)),
+      num_returns_(num_returns) {}
 
 detail::ValueView InvokeContextImpl::arg(std::size_t index) const {
   const ValueRecord& r = (*args_)[index];

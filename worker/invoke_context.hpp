@@ -24,14 +24,17 @@ class InvokeContextImpl final : public detail::InvokeContext {
   /// or throws ObjectStoreFullError.
   using AllocateFn = std::function<std::uint64_t(std::uint64_t size)>;
 
-  InvokeContextImpl(const std::vector<ValueRecord>* args, char* arena_base, AllocateFn allocate);
+  InvokeContextImpl(const std::vector<ValueRecord>* args, char* arena_base, AllocateFn allocate,
+                    std::size_t num_returns = 1);
 
   std::size_t arg_count() const override { return args_->size(); }
   detail::ValueView arg(std::size_t index) const override;
   detail::ValueSink& result() override { return writer_; }
   void set_void_result() override;
+  std::size_t num_returns() const override { return num_returns_; }
 
-  /// The result as a value record (inline or store), ready to put in the reply.
+  /// The result as a value record (inline or store), ready to put in the reply; with several
+  /// returns, one record per return, one after the other.
   const detail::ByteBuffer& result_record() const noexcept { return record_; }
 
  private:
@@ -51,6 +54,7 @@ class InvokeContextImpl final : public detail::InvokeContext {
   const std::vector<ValueRecord>* args_;
   char* arena_base_;
   AllocateFn allocate_;
+  std::size_t num_returns_;
   detail::ByteBuffer record_;  // the result record
   ResultSpace space_{this};
   detail::OpenValue open_;

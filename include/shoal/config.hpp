@@ -7,10 +7,41 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace shoal {
+
+/// TaskOptions::retry_exceptions: which exceptions thrown by a task make it run again (up to its
+/// max_retries), as Ray's retry_exceptions option. Converts from a bool: false (the default)
+/// retries none, true retries any exception. shoal::retry_on<E...>() retries only exceptions of
+/// those types or of types derived from them: the worker matches the thrown exception with
+/// `catch (const E&)`.
+///   shoal::task(f).options({.max_retries = 5, .retry_exceptions = true}).remote(x);
+///   shoal::task(f).options({.retry_exceptions = shoal::retry_on<std::system_error>()}).remote(x);
+class RetryExceptions {
+ public:
+  RetryExceptions() = default;
+  // NOLINTNEXTLINE(google-explicit-constructor): {.retry_exceptions = true} is the point
+  RetryExceptions(bool enabled) : enabled_(enabled) {}
+  /// Retries only exceptions matching one of the types whose detail::type_hash is listed (use
+  /// shoal::retry_on<E...>(), which also registers how to match them).
+  static RetryExceptions of_types(std::initializer_list<std::uint64_t> type_hashes) {
+    RetryExceptions r(true);
+    r.types_.assign(type_hashes.begin(), type_hashes.end());
+    return r;
+  }
+  /// True if some exception makes the task run again.
+  bool enabled() const noexcept { return enabled_; }
+  /// The types that do (their hashes); empty: every exception, if enabled().
+  const std::vector<std::uint64_t>& types() const noexcept { return types_; }
+
+ private:
+  bool enabled_ = false;
+  std::vector<std::uint64_t> types_;
+};
 
 /// Options for shoal::init(). Validated by init(), which throws InvalidConfigError naming the
 /// field and the accepted range.
@@ -48,8 +79,9 @@ struct Config {
   /// Like Ray's log_to_driver.
   bool log_to_driver = true;
 
-  /// How many times a task is re-run when its worker dies (not when it throws). -1 = forever.
-  /// Each task can override it in TaskOptions. Ray's default is 3.
+  /// How many times a task is re-run when its worker dies (and, with
+  /// TaskOptions::retry_exceptions, when it throws). -1 = forever. Each task can override it in
+  /// TaskOptions. Ray's default is 3.
   int max_retries = 3;
 
   /// How workers are started, named as Python's multiprocessing names its start methods:
@@ -82,7 +114,7 @@ struct Config {
   /// of a session with workers; num_cpus and object_store_memory are checked and reported
   /// (available_resources(), object_store_stats()) the same way, but not enforced: nothing waits
   /// for CPUs (tasks that several threads submit at once run at once, whatever their num_cpus),
-  /// and values are not counted against object_store_memory (no ObjectStoreFullError). Unlike
+  /// and values are not counted against object_store_memory (no ObjectStoreFullError). As with
   /// workers, a task may call the API itself (nested tasks run at once, on the same thread). For
   /// stepping through tasks in a debugger, sanitizers, valgrind and tests. Nothing runs in
   /// parallel, get() never waits, a task that crashes takes the program with it, and every value
@@ -103,6 +135,11 @@ struct TaskOptions {
 
   /// Overrides Config::max_retries for this task.
   std::optional<int> max_retries{};
+
+  /// Which exceptions the task's function throws make it run again, on any worker, up to
+  /// max_retries times (see RetryExceptions; by default none, as in Ray). Once retries run out,
+  /// get() throws the last attempt's TaskError. A cancelled task is never retried.
+  RetryExceptions retry_exceptions{};
 
   /// A name for logs and errors; defaults to the registered function name.
   std::string name{};

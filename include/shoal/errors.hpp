@@ -82,6 +82,14 @@ class TypeMismatchError : public Error {
   using Error::Error;
 };
 
+/// get() of a task that was cancelled with shoal::cancel() (before it ran, while it ran, or by
+/// killing its worker with CancelOptions::force). A cancelled task is never retried. As Ray's
+/// TaskCancelledError.
+class TaskCancelledError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// One object holding object store space, as ObjectStoreFullError lists it.
 struct ObjectStoreHolder {
   std::uint64_t object_id = 0;   // ObjectRef::id() of the object

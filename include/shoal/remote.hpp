@@ -33,6 +33,9 @@ class InvokeContext {
   virtual ValueView arg(std::size_t index) const = 0;
   virtual ValueSink& result() = 0;
   virtual void set_void_result() = 0;
+  /// How many objects the call returns: 1, or N for task(f).num_returns<N>(), whose tuple's
+  /// elements are then written one after the other into result().
+  virtual std::size_t num_returns() const { return 1; }
 
  protected:
   ~InvokeContext() = default;
@@ -42,6 +45,12 @@ class InvokeContext {
 using Invoker = void (*)(AnyFn fn, InvokeContext& ctx);
 
 [[noreturn]] void throw_arg_count(std::size_t expected, std::size_t got);
+[[noreturn]] void throw_returns_count(std::size_t asked);
+
+template <class T>
+struct IsTuple : std::false_type {};
+template <class... E>
+struct IsTuple<std::tuple<E...>> : std::true_type {};
 
 template <class R, class... Args, std::size_t... I>
 void invoke_impl(AnyFn fn, InvokeContext& ctx, std::index_sequence<I...>) {
@@ -54,6 +63,13 @@ void invoke_impl(AnyFn fn, InvokeContext& ctx, std::index_sequence<I...>) {
     ctx.set_void_result();
   } else {
     const R result = std::apply(f, std::move(args));
+    if constexpr (IsTuple<R>::value) {
+      if (ctx.num_returns() != 1) {  // num_returns<N>(): each element an object of its own
+        if (ctx.num_returns() != std::tuple_size_v<R>) throw_returns_count(ctx.num_returns());
+        std::apply([&](const auto&... e) { (encode_value(ctx.result(), e), ...); }, result);
+        return;
+      }
+    }
     encode_value(ctx.result(), result);
   }
 }

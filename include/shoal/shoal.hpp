@@ -19,11 +19,15 @@
 // shared-memory object store owned by this (the driver) process. Workers die with the driver.
 //
 // Thread safety: every function here may be called from any driver thread at any time, except
-// that init() and shutdown() must not race each other. Calling the API from inside a task (in a
-// worker) throws Error saying so (shutdown() there does nothing): tasks that start tasks are not
-// supported yet, except in local mode (Config::local_mode), where tasks run in the program itself.
-// In a process the program fork()ed from a running session, every call throws Error: use shoal
-// from the parent.
+// that init() and shutdown() must not race each other.
+//
+// Tasks that start tasks: inside a task (in a worker) the same calls work as in the program and
+// talk to the program's session, which owns every object (init() there throws Error; shutdown()
+// does nothing; is_initialized() is true). A task blocked in get() or wait() gives back its CPUs
+// while it waits, as in Ray, and its worker runs the children it waits for inside the call; calls
+// from several threads of one task are served one at a time. docs/architecture.md, "Tasks that
+// start tasks", has the details. In a process the program (or a task) fork()ed from a running
+// session, every call throws Error: use shoal from the parent.
 #pragma once
 
 #include <chrono>
@@ -34,6 +38,7 @@
 #include <vector>
 
 #include <shoal/config.hpp>
+#include <shoal/detail/exception_match.hpp>
 #include <shoal/detail/timeout.hpp>
 #include <shoal/errors.hpp>
 #include <shoal/object_ref.hpp>
@@ -54,7 +59,8 @@ namespace shoal {
 /// loaded data) the workers see too (Config::start_method says what happens otherwise). With
 /// Config::local_mode it starts no process: tasks run inside remote(). Throws
 /// AlreadyInitializedError if shoal is running, InvalidConfigError for a bad Config, SystemError
-/// if the OS refuses a resource, Error inside a task, in a fork() of a running program, or before
+/// if the OS refuses a resource, Error inside a task (use the program's session: call remote() and
+/// the rest directly), in a fork() of a running program, or before
 /// main() starts (from a global's constructor: call it from main()). After a
 /// failure nothing is left running. As Ray's ray.init().
 void init(const Config& config = {});
@@ -147,11 +153,46 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_return
                    std::chrono::duration<Rep, Period> timeout);
 
 // ------------------------------------------------------------------------------------------------
+// Cancelling tasks
+
+/// How shoal::cancel() stops a task.
+struct CancelOptions {
+  /// Kill the worker process running the task (and its process group); the pool replaces it.
+  /// Other tasks on that worker's stack (a parent blocked in get() under the cancelled task, run
+  /// there as a nested task) are retried as after any worker death. Without force, a running
+  /// task is only asked to stop: it sees shoal::is_cancelled(), and a get() or wait() it is
+  /// blocked in throws TaskCancelledError.
+  bool force = false;
+  /// Also cancel the tasks the cancelled task submitted, and theirs (Ray's default).
+  bool recursive = true;
+};
+
+/// Cancels the task whose result `ref` names, as Ray's ray.cancel(): a task that has not started
+/// never runs; a running one is asked to stop (or killed, with force); either way get() of `ref`
+/// (and of tasks that take it as an argument) throws TaskCancelledError from now on, and the task
+/// is never retried. A task already sent to a worker, queued behind another, is skipped if the
+/// cancel reaches the worker before it starts it (it may run otherwise; its result is dropped).
+/// Cancelling a finished task, or a cancelled one, does nothing. Does not block on the task.
+/// Thread safe; works inside a task too. Throws InvalidObjectRefError for an empty or stale ref,
+/// or one that put() made (only tasks can be cancelled). In local mode every task has finished
+/// when remote() returns, so cancel() does nothing.
+template <class T>
+void cancel(const ObjectRef<T>& ref, const CancelOptions& options = {}) {
+  detail::cancel_task(ref.handle().get(), options.force, options.recursive);
+}
+
+/// Inside a task: true once shoal::cancel() has asked the task to stop; a long task should check
+/// it now and then and return (or throw) early. Checking costs a clock read, and, at most once
+/// per millisecond, a look at the worker's socket. False outside a task and in local mode. Thread
+/// safe: it answers for the task running on the calling thread.
+bool is_cancelled();
+
+// ------------------------------------------------------------------------------------------------
 // Resources and the store
 
 /// Ray's resource map for the whole machine: "CPU" (the worker count), "memory" (bytes for tasks),
 /// "object_store_memory" (bytes), "node:<address>" (1). Does not block on tasks. Throws
-/// NotInitializedError before init(), Error inside a task or in a fork. As Ray's
+/// NotInitializedError before init(), Error in a fork. Works inside a task. As Ray's
 /// ray.cluster_resources().
 std::map<std::string, double> cluster_resources();
 
@@ -168,8 +209,8 @@ struct ObjectStoreStats {
   std::uint64_t inline_bytes = 0;    // bytes of small objects held in the driver
   std::uint64_t num_objects = 0;     // objects alive (ready or still being computed)
 };
-/// Throws NotInitializedError before init(), Error inside a task or in a fork. (Plasma reports the
-/// same figures; Ray has no public call for them.)
+/// Throws NotInitializedError before init(), Error in a fork. Works inside a task. (Plasma reports
+/// the same figures; Ray has no public call for them.)
 ObjectStoreStats object_store_stats();
 
 // ---------------------------------- inline implementation --------------------------------------

@@ -17,8 +17,11 @@
 // once is safe.
 #pragma once
 
+#include <cstddef>
+#include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <shoal/config.hpp>
 #include <shoal/detail/codec.hpp>
@@ -64,6 +67,8 @@ void add_argument(TaskArgs& args, A&& a) {
 
 template <class F>
 class TaskCaller;
+template <class F, std::size_t N>
+class SplitTaskCaller;
 
 template <class R, class... Params>
 class TaskCaller<R (*)(Params...)> {
@@ -81,12 +86,23 @@ class TaskCaller<R (*)(Params...)> {
     return copy;
   }
 
+  /// For a function returning std::tuple<A, B, ...>: a caller whose remote() returns one ref per
+  /// element, std::tuple<ObjectRef<A>, ObjectRef<B>, ...>, each object stored, read, viewed and
+  /// freed on its own (Ray's num_returns). N must be the tuple's size; checked at compile time:
+  ///   auto [lo, hi] = shoal::task(split).num_returns<2>().remote(v);
+  template <std::size_t N>
+  SplitTaskCaller<Function, N> num_returns() const {
+    return SplitTaskCaller<Function, N>(f_, options_);
+  }
+
   /// Submits the call and returns a reference to its future result at once. Throws
   /// NotInitializedError before init(), FunctionNotRegisteredError if f was not registered with
   /// SHOAL_REMOTE, InvalidConfigError for out-of-range options, InvalidObjectRefError for an
   /// empty or stale ObjectRef argument, ObjectStoreFullError if a large argument passed by value
-  /// does not fit in the store (see put()), Error inside a task (in a worker) or in a fork of a
-  /// running program. As Ray's f.remote().
+  /// does not fit in the store (see put(); inside a task it does not wait for space), Error in a
+  /// fork of a running program. Works inside a task: the child belongs to the program's session,
+  /// and get() of it from the task runs it on the task's own worker if no other worker has it
+  /// yet. As Ray's f.remote().
   template <class... A>
   ObjectRef<R> remote(A&&... a) const {
     static_assert(sizeof...(A) == sizeof...(Params),
@@ -102,6 +118,57 @@ class TaskCaller<R (*)(Params...)> {
   }
 
  private:
+  Function f_;
+  TaskOptions options_;
+};
+
+/// TaskCaller::num_returns<N>(): remote() returns N refs, one per element of R's std::tuple.
+template <class R, class... Params, std::size_t N>
+class SplitTaskCaller<R (*)(Params...), N> {
+  static_assert(detail::IsTuple<R>::value,
+                "shoal: num_returns<N>() is for a function that returns std::tuple<...>");
+  static_assert(N >= 2 && N <= 1024,
+                "shoal: num_returns<N>() takes 2 to 1024 returns (one return needs no option)");
+
+ public:
+  using Function = R (*)(Params...);
+
+  SplitTaskCaller(Function f, TaskOptions options) : f_(f), options_(std::move(options)) {}
+
+  /// As TaskCaller::options().
+  // NOLINTNEXTLINE(performance-unnecessary-value-param)
+  SplitTaskCaller options(TaskOptions options) const {
+    SplitTaskCaller copy(*this);
+    copy.options_ = std::move(options);
+    return copy;
+  }
+
+  /// As TaskCaller::remote(), but returns std::tuple<ObjectRef<E>...> for R = std::tuple<E...>.
+  /// cancel() of any of the refs cancels the task; if the task fails, every ref's get() throws
+  /// its error.
+  template <class... A>
+  auto remote(A&&... a) const {
+    static_assert(std::tuple_size_v<R> == N,
+                  "shoal: num_returns<N>(): N must be the number of elements of the std::tuple "
+                  "the function returns");
+    static_assert(sizeof...(A) == sizeof...(Params),
+                  "shoal: remote() must be given exactly as many arguments as the function takes");
+    static_assert((detail::check_argument<Params, A>() && ...));
+    detail::TaskArgs args;
+    (detail::add_argument<Params>(args, std::forward<A>(a)), ...);
+    std::vector<detail::HandlePtr> handles =
+        detail::submit_task_returns(reinterpret_cast<detail::AnyFn>(f_),
+                                    typeid(R(Params...)).name(), options_, std::move(args), N);
+    return refs(std::move(handles), std::make_index_sequence<N>{});
+  }
+
+ private:
+  template <std::size_t... I>
+  static auto refs(std::vector<detail::HandlePtr> h, std::index_sequence<I...>) {
+    return std::tuple<ObjectRef<std::tuple_element_t<I, R>>...>(
+        ObjectRef<std::tuple_element_t<I, R>>(std::move(h[I]))...);
+  }
+
   Function f_;
   TaskOptions options_;
 };

@@ -63,6 +63,11 @@ void init(const Config& config) {
   // driver may find g_mu locked for ever. Their runtime refuses, with the reason, instead.
   if (std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null()) {
     rt->check_usable();
+    if (rt->in_worker()) {
+      throw Error(
+          "shoal: init() was called inside a task; a task uses the session of the program that "
+          "started it: call remote(), get() and the rest directly");
+    }
   }
   // The order in which the program's and shoal's globals are constructed is unspecified: before
   // main() shoal's may not exist yet (a global's constructor calling init() crashed in logging).
@@ -106,7 +111,7 @@ void shutdown() {
 
 bool is_initialized() noexcept {
   const std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null();
-  return rt && rt->is_session();
+  return rt && (rt->is_session() || rt->in_worker());  // inside a task too, as Ray's
 }
 
 std::map<std::string, double> cluster_resources() {
@@ -116,6 +121,7 @@ std::map<std::string, double> available_resources() {
   return internal::current_runtime()->resources(true);
 }
 ObjectStoreStats object_store_stats() { return internal::current_runtime()->stats(); }
+bool is_cancelled() { return detail::current_task_cancelled(); }
 
 namespace detail {
 
@@ -124,6 +130,12 @@ std::uint64_t object_id_of(const ObjectHandle& handle) noexcept { return handle.
 HandlePtr submit_task(AnyFn fn, const char* signature, const TaskOptions& options,
                       TaskArgs&& args) {
   return args.runtime().submit(fn, signature, options, std::move(args));
+}
+
+std::vector<HandlePtr> submit_task_returns(AnyFn fn, const char* signature,
+                                           const TaskOptions& options, TaskArgs&& args,
+                                           std::size_t num_returns) {
+  return args.runtime().submit_returns(fn, signature, options, std::move(args), num_returns);
 }
 
 HandlePtr put_value(void (*encode)(ValueSink&, const void*), const void* value) {
@@ -140,6 +152,16 @@ std::vector<Fetched> fetch_all(const std::vector<const ObjectHandle*>& handles,
   std::vector<internal::ObjectId> ids;
   std::shared_ptr<internal::CoreRuntime> keep;
   return internal::runtime_of(handles, &ids, &keep).fetch_all(ids, timeout_ns);
+}
+
+void cancel_task(const ObjectHandle* handle, bool force, bool recursive) {
+  internal::checked(handle);
+  handle->runtime().cancel(handle->id(), force, recursive);
+}
+
+bool current_task_cancelled() {
+  const std::shared_ptr<internal::CoreRuntime> rt = internal::current_runtime_or_null();
+  return rt && rt->in_worker() && rt->is_cancelled();
 }
 
 std::vector<bool> wait_ready(const std::vector<const ObjectHandle*>& handles,

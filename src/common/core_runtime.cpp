@@ -85,6 +85,11 @@ detail::HandlePtr UnusableRuntime::submit(detail::AnyFn, const char*, const Task
                                           detail::TaskArgs&&) {
   refuse();
 }
+std::vector<detail::HandlePtr> UnusableRuntime::submit_returns(detail::AnyFn, const char*,
+                                                               const TaskOptions&,
+                                                               detail::TaskArgs&&, std::size_t) {
+  refuse();
+}
 detail::HandlePtr UnusableRuntime::put(void (*)(detail::ValueSink&, const void*), const void*) {
   refuse();
 }
@@ -100,6 +105,8 @@ std::vector<detail::Fetched> UnusableRuntime::fetch_all(const std::vector<Object
 std::vector<bool> UnusableRuntime::wait(const std::vector<ObjectId>&, std::size_t, std::int64_t) {
   refuse();
 }
+void UnusableRuntime::cancel(ObjectId, bool, bool) { refuse(); }
+detail::HandlePtr UnusableRuntime::adopt(ObjectId) { refuse(); }
 std::map<std::string, double> UnusableRuntime::resources(bool) { refuse(); }
 ObjectStoreStats UnusableRuntime::stats() { refuse(); }
 

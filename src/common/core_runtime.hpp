@@ -53,6 +53,11 @@ class CoreRuntime : public std::enable_shared_from_this<CoreRuntime> {
   // ---- tasks and objects (see the public functions in <shoal/shoal.hpp> for each contract)
   virtual detail::HandlePtr submit(detail::AnyFn fn, const char* signature,
                                    const TaskOptions& options, detail::TaskArgs&& args) = 0;
+  /// submit() of a task returning `num_returns` (2 or more) objects: their handles, in order.
+  virtual std::vector<detail::HandlePtr> submit_returns(detail::AnyFn fn, const char* signature,
+                                                        const TaskOptions& options,
+                                                        detail::TaskArgs&& args,
+                                                        std::size_t num_returns) = 0;
   virtual detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*),
                                 const void* value) = 0;
   /// A new object for a value the caller writes itself (a large task argument).
@@ -67,6 +72,14 @@ class CoreRuntime : public std::enable_shared_from_this<CoreRuntime> {
   /// Drops one reference the program held (an ObjectHandle's). Never throws; does nothing in a
   /// process forked from the one that owns the runtime.
   virtual void release(ObjectId id) noexcept = 0;
+  /// A handle for object `id`, read from inside a value (an ObjectRef a value held): this process
+  /// holds it from now on, until the handle goes. Throws InvalidObjectRefError if the object is
+  /// gone (or from another session).
+  virtual detail::HandlePtr adopt(ObjectId id) = 0;
+  /// shoal::cancel() of the task whose result is `id`.
+  virtual void cancel(ObjectId id, bool force, bool recursive) = 0;
+  /// shoal::is_cancelled(): the task running on this thread was asked to stop.
+  virtual bool is_cancelled() { return false; }
 
   // ---- resources and the store
   virtual std::map<std::string, double> resources(bool available) = 0;
@@ -76,6 +89,8 @@ class CoreRuntime : public std::enable_shared_from_this<CoreRuntime> {
   /// True for a runtime that init() made (a driver or local mode), false for one that only
   /// refuses calls.
   virtual bool is_session() const noexcept = 0;
+  /// True for a worker's runtime (the API inside a task).
+  virtual bool in_worker() const noexcept { return false; }
   /// Throws why this process may not use shoal now, if it may not (a worker, a fork).
   virtual void check_usable() const {}
   /// Ends the session; idempotent.
@@ -93,12 +108,16 @@ class UnusableRuntime final : public CoreRuntime {
 
   detail::HandlePtr submit(detail::AnyFn, const char*, const TaskOptions&,
                            detail::TaskArgs&&) override;
+  std::vector<detail::HandlePtr> submit_returns(detail::AnyFn, const char*, const TaskOptions&,
+                                                detail::TaskArgs&&, std::size_t) override;
   detail::HandlePtr put(void (*)(detail::ValueSink&, const void*), const void*) override;
   StoreSpace reserve_object(detail::Format, std::uint64_t, std::uint64_t, ObjectOrigin) override;
   detail::Fetched fetch(ObjectId, std::int64_t) override;
   std::vector<detail::Fetched> fetch_all(const std::vector<ObjectId>&, std::int64_t) override;
   std::vector<bool> wait(const std::vector<ObjectId>&, std::size_t, std::int64_t) override;
   void release(ObjectId) noexcept override {}
+  void cancel(ObjectId, bool, bool) override;
+  detail::HandlePtr adopt(ObjectId) override;
   std::map<std::string, double> resources(bool) override;
   ObjectStoreStats stats() override;
   bool is_session() const noexcept override { return false; }

@@ -21,6 +21,13 @@ void throw_arg_count(std::size_t expected, std::size_t got) {
       "shoal: the task message has {} arguments but the function takes {}", got, expected));
 }
 
+void throw_returns_count(std::size_t asked) {
+  throw TypeMismatchError(fmt::format(
+      "shoal: the task was asked for {} returns, but its function returns a std::tuple of another "
+      "size",
+      asked));
+}
+
 void throw_nan_timeout() {
   throw InvalidConfigError(
       "shoal: the timeout is NaN (not a number); pass a duration, zero to check without waiting, "

@@ -14,6 +14,21 @@ using TaskId = std::uint64_t;
 using WorkerId = std::uint64_t;
 using NodeId = std::uint32_t;
 
+/// Ids a worker makes for the tasks and objects its running tasks create, so that remote() and
+/// put() inside a task need no round trip (Ray's owner-made ids): the top bit, the worker's id
+/// (23 bits), then the worker's own count (40 bits). new_object_id() never reaches the top bit.
+inline constexpr ObjectId kWorkerMadeBit = ObjectId{1} << 63;
+inline constexpr int kWorkerMadeCountBits = 40;
+inline constexpr WorkerId kMaxWorkerMadeWorker = (WorkerId{1} << 23) - 1;
+inline constexpr ObjectId worker_made_id(WorkerId worker, std::uint64_t count) noexcept {
+  return kWorkerMadeBit | (worker << kWorkerMadeCountBits) |
+         (count & ((ObjectId{1} << kWorkerMadeCountBits) - 1));
+}
+/// True if `id` is one `worker` may make.
+inline constexpr bool made_by_worker(ObjectId id, WorkerId worker) noexcept {
+  return (id >> kWorkerMadeCountBits) == (worker_made_id(worker, 0) >> kWorkerMadeCountBits);
+}
+
 /// The driver's own machine.
 inline constexpr NodeId kLocalNode = 0;
 

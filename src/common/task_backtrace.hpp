@@ -29,6 +29,8 @@ class TaskBacktrace {
 
   /// The frames, one line each (see TaskError::backtrace()). Names them on the first call.
   const std::string& text() const noexcept;
+  /// The recorded frames; empty for a backtrace made from a text.
+  const internal::ModuleFrames& frames() const noexcept { return frames_; }
 
  private:
   internal::ModuleFrames frames_;

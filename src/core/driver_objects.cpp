@@ -9,6 +9,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/contained_refs.hpp"
 #include "src/common/limits.hpp"
 #include "src/core/driver_runtime.hpp"
 #include "src/core/session_config.hpp"
@@ -88,10 +89,31 @@ detail::HandlePtr DriverRuntime::put(void (*encode)(detail::ValueSink&, const vo
   PutSpace space(*this);
   ValueWriter writer(bytes, space, open, std::numeric_limits<std::size_t>::max(),
                      InlineForm::kBare);
+  RefCollector contained(this);
   encode(writer, value);  // encodes without holding the lock
-  if (detail::HandlePtr stored = space.take()) return stored;
+  detail::HandlePtr handle = space.take();
   // A small value: its bytes become the object's; the writer's OpenValue says what they are.
-  return store_inline(open.format, open.type_hash, std::move(bytes));
+  if (!handle) handle = store_inline(open.format, open.type_hash, std::move(bytes));
+  if (!contained.ids().empty()) {  // refs inside the value: it holds them (the program does too)
+    MutexLock<Mutex> lock(mu_);
+    check_running();
+    refs_.add_contained(handle->id(), ids_of(contained.handles()));
+  }
+  return handle;
+}
+
+detail::HandlePtr DriverRuntime::adopt(ObjectId id) {
+  check_not_abandoned();
+  MutexLock<Mutex> lock(mu_);
+  check_running();
+  if (refs_.find(id) == nullptr) {
+    throw InvalidObjectRefError(fmt::format(
+        "shoal: a value holds a ref to object {}, which is gone: the value was read where it was "
+        "not stored by shoal (refs inside values are kept alive only by values shoal stores)",
+        id));
+  }
+  refs_.add_ref(id, Holder::program());
+  return handle_of(id);
 }
 
 StoreSpace DriverRuntime::reserve_object(detail::Format format, std::uint64_t type_hash,

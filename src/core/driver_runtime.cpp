@@ -21,6 +21,7 @@
 #include "src/core/session_config.hpp"
 #include "src/core/start_method.hpp"
 #include "src/core/store_full_error.hpp"
+#include "src/transport/task_calls.hpp"
 
 namespace shoal::internal {
 namespace {
@@ -144,6 +145,7 @@ void DriverRuntime::shutdown() {
     running_.store(false, std::memory_order_release);
     const auto error = session_error(ErrorInfo::Kind::kShutdown,
                                      "shoal was shut down before this object was ready");
+    drop_all_calls();
     tasks_.fail_all(error);
     refs_.fail_all_pending(error);
     close_space_waiters();
@@ -214,6 +216,41 @@ void DriverRuntime::handle_worker_frame(WorkerId worker, const Frame& frame) {
     case MessageType::kTaskDone:
       on_task_done(worker, frame);
       break;
+    case MessageType::kSubmit:
+      on_submit(worker, frame);
+      break;
+    case MessageType::kPut:
+      on_put(worker, frame);
+      break;
+    case MessageType::kCreateObject:
+      on_create_object(worker, frame);
+      break;
+    case MessageType::kGet:
+      on_get(worker, frame);
+      break;
+    case MessageType::kWait:
+      on_wait(worker, frame);
+      break;
+    case MessageType::kRelease:
+      on_release(worker, frame);
+      break;
+    case MessageType::kInfo:
+      on_info(worker, frame);
+      break;
+    case MessageType::kCancel:
+      on_cancel(worker, frame);
+      break;
+    case MessageType::kAddRef:
+      for (ObjectId id : decode_id_list(frame)) refs_.add_ref(id, Holder::of_worker(worker));
+      break;
+    case MessageType::kContain: {
+      const ObjectId container = frame.header.id;
+      if (!made_by_worker(container, worker) || refs_.find(container) == nullptr) {
+        throw DecodeError("contain names an object this worker did not make");
+      }
+      refs_.add_contained(container, decode_id_list(frame));
+      break;
+    }
     default:
       throw DecodeError(std::string("unexpected ") + message_type_name(frame.header.type) +
                         " message from a worker");
@@ -224,6 +261,9 @@ void DriverRuntime::handle_worker_frame(WorkerId worker, const Frame& frame) {
 // The pool's events
 
 void DriverRuntime::on_worker_ready(WorkerId worker) {
+  // Before any task: what its tasks' own remote() calls may ask for.
+  const TaskLimits limits = task_limits();
+  send_to_worker(worker, [&](detail::ByteBuffer& out) { encode_session(out, limits); });
   scheduler_.worker_up(worker);
   if (state_ == State::kStarting && ++ready_workers_ == num_workers_) started_cv_.notify_all();
 }
@@ -232,14 +272,23 @@ void DriverRuntime::on_worker_ready(WorkerId worker) {
 // task is retried or kept to fail once the helper says how the worker ended.
 void DriverRuntime::on_worker_lost(WorkerId worker, bool was_ready, const std::string& reason) {
   store_->drop_worker(worker);
-  refs_.release_all(worker);
+  drop_calls(worker);
+  // Tasks its tasks submitted live on only if someone else holds their results (Ray's rule); a
+  // retried parent submits its children again. They are dropped once the worker's own stack is
+  // back in the ready queue: a child nested on it is among them.
+  const std::vector<ObjectId> orphans = refs_.release_all(worker);
+  struct DropOrphans {
+    TaskManager& tasks;
+    const std::vector<ObjectId>& orphans;
+    ~DropOrphans() { tasks.drop_unreferenced(orphans); }
+  } drop_orphans{tasks_, orphans};
   if (!was_ready) return;
-  if (std::optional<SchedTask> running = scheduler_.worker_down(worker)) {
-    const TaskSpec* spec = tasks_.find(running->id);
+  for (const SchedTask& running : scheduler_.worker_down(worker)) {
+    const TaskSpec* spec = tasks_.find(running.id);
     const std::string name = spec != nullptr ? spec->name : "a task";
-    if (tasks_.worker_died(worker, *running)) {
+    if (tasks_.worker_died(worker, running)) {
       SHOAL_LOG(kWarn, "worker {} (pid {}) died running {} (attempt {}; {}); retrying it", worker,
-                pool_->pid(worker), name, running->attempts, reason);
+                pool_->pid(worker), name, running.attempts, reason);
     }
   }
 }
@@ -247,21 +296,22 @@ void DriverRuntime::on_worker_lost(WorkerId worker, bool was_ready, const std::s
 // A task out of retries fails with how its worker ended.
 void DriverRuntime::on_worker_exited(WorkerId worker, pid_t pid, const ExitStatus& how,
                                      const std::string& reason) {
-  const TaskManager::Dying* dying = tasks_.dying(worker);
-  if (dying == nullptr) return;
-  auto error = std::make_shared<ErrorInfo>();
-  error->kind = ErrorInfo::Kind::kWorkerCrashed;
-  error->function = dying->spec.name;
-  error->pid = pid;
-  error->attempts = dying->attempts;
-  error->signal = how.signal;
-  error->exit_code = how.exit_code;
-  error->what = fmt::format(
-      "shoal: the worker (pid {}) running {} {} ({}); the task was started {} time(s) and its "
-      "worker died each time. If the function crashes (a bad pointer, abort(), exit(), running "
-      "out of memory), fix it; if something else kills workers, raise TaskOptions::max_retries",
-      pid, dying->spec.name, how.text, reason, dying->attempts);
-  tasks_.fail_dying(worker, std::move(error));
+  if (tasks_.dying(worker) == nullptr) return;
+  tasks_.fail_dying(worker, [&](const TaskManager::Dying& dying) {
+    auto error = std::make_shared<ErrorInfo>();
+    error->kind = ErrorInfo::Kind::kWorkerCrashed;
+    error->function = dying.spec.name;
+    error->pid = pid;
+    error->attempts = dying.attempts;
+    error->signal = how.signal;
+    error->exit_code = how.exit_code;
+    error->what = fmt::format(
+        "shoal: the worker (pid {}) running {} {} ({}); the task was started {} time(s) and its "
+        "worker died each time. If the function crashes (a bad pointer, abort(), exit(), running "
+        "out of memory), fix it; if something else kills workers, raise TaskOptions::max_retries",
+        pid, dying.spec.name, how.text, reason, dying.attempts);
+    return error;
+  });
 }
 
 void DriverRuntime::on_pool_failed(const std::string& why) { break_session(why); }
@@ -321,16 +371,22 @@ void DriverRuntime::break_session(const std::string& why) {
 // ---------------------------------------------------------------------------------------------
 // Tasks
 
-detail::HandlePtr DriverRuntime::submit(detail::AnyFn fn, const char* signature,
-                                        const TaskOptions& options, detail::TaskArgs&& args) {
+// submit()'s checks and spec, without the lock: the call is valid, its arguments are this
+// session's, and the session runs (else it throws why).
+TaskSpec DriverRuntime::checked_spec(detail::AnyFn fn, const char* signature,
+                                     const TaskOptions& options, detail::TaskArgs&& args,
+                                     std::vector<detail::HandlePtr>& refs) {
   check_not_abandoned();
-  const TaskLimits limits{static_cast<double>(num_workers_), memory_bytes_, config_.max_retries,
-                          known_functions_.load(std::memory_order_relaxed),
-                          start_method_ == StartMethod::kForkserver};
-  TaskSpec spec = TaskManager::make_spec(fn, signature, options, limits);
+  TaskSpec spec = make_task_spec(fn, signature, options, task_limits());
   spec.arg_count = args.count();
-  std::vector<detail::HandlePtr> refs = args.take_refs();
+  refs = args.take_refs();
   spec.args = args.take_records();
+  // Refs inside by-value arguments: the task holds them; their handles stay with `refs` until
+  // the task is registered.
+  for (detail::HandlePtr& h : args.take_contained()) {
+    spec.rare_parts().contained.push_back(h->id());
+    refs.push_back(std::move(h));
+  }
   spec.deps.reserve(refs.size());
   for (const detail::HandlePtr& ref : refs) {
     if (&ref->runtime() != this) {
@@ -344,13 +400,40 @@ detail::HandlePtr DriverRuntime::submit(detail::AnyFn fn, const char* signature,
     MutexLock<Mutex> lock(mu_);
     check_running();  // throws the reason: not started, broken or shut down
   }
+  return spec;
+}
+
+detail::HandlePtr DriverRuntime::submit(detail::AnyFn fn, const char* signature,
+                                        const TaskOptions& options, detail::TaskArgs&& args) {
+  // Held until the task is registered: a large argument's object has no other holder yet.
+  std::vector<detail::HandlePtr> refs;
+  TaskSpec spec = checked_spec(fn, signature, options, std::move(args), refs);
   // The id comes first, so that the task can be registered later by whoever holds the lock. The
-  // argument refs may be dropped (below, or by the program) before that: their releases are
-  // queued behind the registration, which takes the task's own references first.
+  // argument refs may be dropped (by the program) before that: their releases are queued behind
+  // the registration, which takes the task's own references first.
   spec.id = new_object_id();
   detail::HandlePtr handle = handle_of(spec.id);
   mu_.run_or_defer(Deferred{0, std::move(spec)});
   return handle;
+}
+
+std::vector<detail::HandlePtr> DriverRuntime::submit_returns(detail::AnyFn fn,
+                                                             const char* signature,
+                                                             const TaskOptions& options,
+                                                             detail::TaskArgs&& args,
+                                                             std::size_t num_returns) {
+  // Held until the task is registered: a large argument's object has no other holder yet.
+  std::vector<detail::HandlePtr> refs;
+  TaskSpec spec = checked_spec(fn, signature, options, std::move(args), refs);
+  spec.id = new_object_id();
+  std::vector<detail::HandlePtr> handles;
+  for (std::size_t k = 0; k < num_returns; ++k) {
+    std::vector<ObjectId>& returns = spec.rare_parts().returns;
+    returns.push_back(k == 0 ? spec.id : new_object_id());
+    handles.push_back(handle_of(returns.back()));
+  }
+  mu_.run_or_defer(Deferred{0, std::move(spec)});
+  return handles;
 }
 
 // The DeferringMutex calls this through a function pointer, always with mu_ held, which the
@@ -395,7 +478,12 @@ void DriverRuntime::register_task(TaskSpec&& spec) noexcept {
 // Hands out what the scheduler assigns, then lets the I/O thread poll only while a worker idles.
 void DriverRuntime::pump() {
   store_->serve_waiters();  // space freed by the caller's updates goes to waiting writers first
+  if (!calls_.empty()) {
+    answer_calls();
+    run_nested_tasks();  // before next(): a blocked worker runs its own children first
+  }
   while (std::optional<Scheduler::Assignment> a = scheduler_.next()) send_task(*a);
+  if (!calls_.empty() || pool_->has_lent()) balance_workers();
   io_->set_may_poll(scheduler_.busy_workers() < scheduler_.workers_up());  // a worker idles
 }
 
@@ -404,24 +492,27 @@ void DriverRuntime::pump() {
 // synchronous caller: nothing else in flight) is written from this thread at once; while tasks
 // stream in, they collect and leave together with the I/O thread's next write, which costs one
 // system call and one wake-up per batch instead of per task.
-void DriverRuntime::send_task(const Scheduler::Assignment& a) {
+void DriverRuntime::send_task(const Scheduler::Assignment& a, bool nested) {
   const TaskSpec& task = *tasks_.find(a.task);
   Connection* connection = pool_->connection(a.worker);
   if (connection == nullptr) return;  // cannot happen: a worker is up only while it is ready
   const bool expected_short = a.expected_ns > 0 && a.expected_ns < kShortTaskNs;
-  const bool lone_task = scheduler_.size() == 1;
+  const std::uint32_t flags =
+      (expected_short && !nested ? kTaskExpectedShort : 0u) | (nested ? kTaskNested : 0u);
+  const bool direct = nested || scheduler_.size() == 1;  // a worker waits for it, idle
   // send() runs the encoder at once, on this thread, with mu_ still held.
   connection->send([&](detail::ByteBuffer& out)
-                       SHOAL_NO_THREAD_SAFETY_ANALYSIS { encode_task(out, task, expected_short); },
-                   lone_task);
+                       SHOAL_NO_THREAD_SAFETY_ANALYSIS { encode_task(out, task, flags); },
+                   direct);
 }
 
 void DriverRuntime::encode_task(detail::ByteBuffer& out, const TaskSpec& task,
-                                bool expected_short) {
-  const std::size_t frame =
-      begin_task(out, task.id,
-                 TaskHeader{task.function_index, task.function_check, task.arg_count,
-                            expected_short ? kTaskExpectedShort : 0u});
+                                std::uint32_t flags) {
+  if (task.retry_exceptions) flags |= kTaskRetryExceptions;
+  if (!task.returns().empty()) flags |= kTaskReturns;
+  const std::size_t frame = begin_task(
+      out, task.id, TaskHeader{task.function_index, task.function_check, task.arg_count, flags},
+      task.retry_types(), static_cast<std::uint32_t>(task.returns().size()));
   if (task.deps.empty()) {
     out.write(task.args.data(), task.args.size());
   } else {
@@ -447,43 +538,94 @@ void DriverRuntime::encode_task(detail::ByteBuffer& out, const TaskSpec& task,
 
 void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
   TaskDone done = decode_task_done(frame);
-  const NodeStore::Block* block = store_->result_block(worker);
-  if (done.status == TaskStatus::kOk && done.value.kind == RecordKind::kStore &&
-      (block == nullptr || block->offset != done.value.offset || block->size != done.value.size)) {
-    throw DecodeError("task result names store space it was not given");
+  // The store blocks the worker was given for this result: each store record must name one; the
+  // ones it does not use (the task failed after asking) are freed.
+  std::vector<NodeStore::Block> blocks = store_->take_result_blocks(worker);
+  NodeStore& store = *store_;  // the lambda runs here, with mu_ held
+  const auto free_blocks = [&](const std::vector<bool>* used) {
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      if (used == nullptr || !(*used)[i]) store.free_block(blocks[i].offset);
+    }
+  };
+  const bool ok = done.status == TaskStatus::kOk || done.status == TaskStatus::kOkMany;
+  // The values, without copying the usual single one into a vector (every task passes here).
+  const ValueRecord* values = done.status == TaskStatus::kOk ? &done.value : done.values.data();
+  const std::size_t num_values = done.status == TaskStatus::kOk ? 1 : done.values.size();
+  std::vector<bool> used(blocks.size(), false);
+  if (ok) {
+    for (std::size_t n = 0; n < num_values; ++n) {
+      const ValueRecord& v = values[n];
+      if (v.kind != RecordKind::kStore) continue;
+      std::size_t i = 0;
+      while (i < blocks.size() &&
+             (used[i] || blocks[i].offset != v.offset || blocks[i].size != v.size)) {
+        ++i;
+      }
+      if (i == blocks.size()) {
+        free_blocks(&used);
+        throw DecodeError("task result names store space it was not given");
+      }
+      used[i] = true;
+    }
   }
   const std::optional<SchedTask> ran = scheduler_.complete(worker, done.task, done.exec_ns);
-  if (!ran) throw DecodeError("result for a task that is not running on this worker");
+  if (!ran) {
+    free_blocks(nullptr);
+    throw DecodeError("result for a task that is not running on this worker");
+  }
   // The worker wrote the task's output before its result: its last partial line is the task's.
   if (scheduler_.running(worker) == 0) pool_->output().end_of_task(worker);
-  std::string name;  // for a failure's message only
-  if (!tasks_.finish(done.task, done.status != TaskStatus::kOk ? &name : nullptr)) name = "a task";
-
-  if (done.status == TaskStatus::kOk && done.value.kind == RecordKind::kStore) {
-    store_->seal_result_block(worker);             // the object owns the block now
-    if (ObjectEntry* e = refs_.find(done.task)) {  // for ObjectStoreFullError's list of holders
-      e->origin = ObjectOrigin::kTaskResult;
-      e->function_index = ran->function_index;
-    }
-    tasks_.dependencies_done(refs_.complete_store(
-        done.task, done.value.format, done.value.type_hash, done.value.offset, done.value.size));
+  if (!ok) free_blocks(nullptr);
+  if (done.status == TaskStatus::kCancelled) {  // skipped: its result failed at cancel()
+    tasks_.finish(done.task);
     return;
   }
-  if (block != nullptr) {  // space was given but not used (the task failed after asking)
-    store_->free_block(block->offset);
-    store_->seal_result_block(worker);
+  if (done.status == TaskStatus::kRetryableError && retry_after_throw(*ran, done)) return;
+  // The objects it returns: its own id, or (num_returns<N>()) a copy of its list, which finish()
+  // erases with the spec.
+  std::vector<ObjectId> several;
+  if (ran->several_returns) {
+    if (const TaskSpec* spec = tasks_.find(done.task)) several = spec->returns();
   }
-  if (done.status == TaskStatus::kOk) {
-    detail::ByteBuffer bytes(done.value.size);
-    bytes.write(done.value.data, done.value.size);
-    tasks_.dependencies_done(refs_.complete_inline(done.task, done.value.format,
-                                                   done.value.type_hash, std::move(bytes)));
+  const ObjectId* returns = several.empty() ? &done.task : several.data();
+  const std::size_t num_returns = several.empty() ? 1 : several.size();
+  if (ok && num_values != num_returns) {
+    free_blocks(&used);
+    throw DecodeError(
+        fmt::format("task result has {} values, but the task returns {}", num_values, num_returns));
+  }
+  // Refs inside the values: each return holds them, from before the task's arguments (which may
+  // be what held them so far) are released.
+  if (ok && !done.contained.empty()) {
+    for (std::size_t k = 0; k < num_returns; ++k) refs_.add_contained(returns[k], done.contained);
+  }
+  std::string name;  // for a failure's message only
+  if (!tasks_.finish(done.task, ok ? nullptr : &name)) name = "a task";
+
+  if (ok) {
+    for (std::size_t k = 0; k < num_returns; ++k) {
+      const ValueRecord& v = values[k];
+      if (v.kind == RecordKind::kStore) {
+        if (ObjectEntry* e = refs_.find(returns[k])) {  // for ObjectStoreFullError's holders
+          e->origin = ObjectOrigin::kTaskResult;
+          e->function_index = ran->function_index;
+        }
+        // The object owns the block now (or frees it, if it is no longer pending).
+        tasks_.dependencies_done(
+            refs_.complete_store(returns[k], v.format, v.type_hash, v.offset, v.size));
+      } else {
+        detail::ByteBuffer bytes(v.size);
+        bytes.write(v.data, v.size);
+        tasks_.dependencies_done(
+            refs_.complete_inline(returns[k], v.format, v.type_hash, std::move(bytes)));
+      }
+    }
     return;
   }
   auto error = std::make_shared<ErrorInfo>();
   error->function = name;
   error->pid = pool_->pid(worker);
-  if (done.status == TaskStatus::kError) {
+  if (done.status == TaskStatus::kError || done.status == TaskStatus::kRetryableError) {
     error->kind = ErrorInfo::Kind::kTaskError;
     error->type_name = std::string(done.type_name);
     error->what = std::string(done.what);
@@ -498,7 +640,22 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
     full->pid = pool_->pid(worker);
     error = std::move(full);
   }
-  tasks_.fail_object(done.task, std::move(error));
+  const std::shared_ptr<const ErrorInfo> shared = std::move(error);
+  for (std::size_t k = 0; k < num_returns; ++k) tasks_.fail_object(returns[k], shared);
+}
+
+// TaskOptions::retry_exceptions: a task whose exception matched runs again, at the back of the
+// queue, while it has attempts left (as a task whose worker died). Returns false when it has none.
+bool DriverRuntime::retry_after_throw(const SchedTask& ran, const TaskDone& done) {
+  const TaskSpec* spec = tasks_.find(ran.id);
+  if (spec == nullptr || spec->cancelled ||
+      (spec->max_retries >= 0 && ran.attempts > spec->max_retries)) {
+    return false;
+  }
+  SHOAL_LOG(kInfo, "{} threw {} (attempt {}): {}; retrying it (retry_exceptions)", spec->name,
+            done.type_name, ran.attempts, done.what);
+  scheduler_.retry(ran);
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------

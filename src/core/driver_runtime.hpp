@@ -39,6 +39,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <sys/types.h>
@@ -76,6 +77,9 @@ class DriverRuntime final : public CoreRuntime,
   void shutdown() override;  // idempotent; see shoal::shutdown()
   detail::HandlePtr submit(detail::AnyFn fn, const char* signature, const TaskOptions& options,
                            detail::TaskArgs&& args) override;
+  std::vector<detail::HandlePtr> submit_returns(detail::AnyFn fn, const char* signature,
+                                                const TaskOptions& options, detail::TaskArgs&& args,
+                                                std::size_t num_returns) override;
   detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*),
                         const void* value) override;
   /// A new ready object of `size` bytes in the store, for the caller to fill before anyone else
@@ -90,6 +94,8 @@ class DriverRuntime final : public CoreRuntime,
   std::vector<bool> wait(const std::vector<ObjectId>& ids, std::size_t num_returns,
                          std::int64_t timeout_ns) override;
   void release(ObjectId id) noexcept override;
+  void cancel(ObjectId id, bool force, bool recursive) override;
+  detail::HandlePtr adopt(ObjectId id) override;
   std::map<std::string, double> resources(bool available) override;
   ObjectStoreStats stats() override;
   bool is_session() const noexcept override { return true; }
@@ -108,6 +114,8 @@ class DriverRuntime final : public CoreRuntime,
     MutexLock<Mutex> lock(mu_);
     before_space_wait_ = std::move(hook);
   }
+  /// Calls (get, wait) that workers' tasks are blocked in right now.
+  std::size_t TEST_blocked_calls();
   /// "fork" or "forkserver": how this session's helper was started.
   std::string TEST_start_method() const {
     return start_method_ == StartMethod::kForkserver ? "forkserver" : "fork";
@@ -127,6 +135,7 @@ class DriverRuntime final : public CoreRuntime,
   static void run_deferred(void* runtime, Deferred& op) noexcept;
 
   class ThreadWaiter;  // a program thread in get() or wait() (driver_objects.cpp)
+  struct BlockedCall;  // a worker's task blocked in get() or wait() (driver_requests.cpp)
 
   DriverRuntime(const Config& config, int num_workers, std::uint64_t store_bytes,
                 std::uint64_t memory_bytes, logging::Level level, StartMethod method);
@@ -151,12 +160,40 @@ class DriverRuntime final : public CoreRuntime,
   // Everything below requires mu_.
   void handle_worker_frame(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
   void on_task_done(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  bool retry_after_throw(const SchedTask& ran, const TaskDone& done) SHOAL_REQUIRES(mu_);
   void on_alloc_request(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  TaskSpec checked_spec(detail::AnyFn fn, const char* signature, const TaskOptions& options,
+                        detail::TaskArgs&& args,
+                        std::vector<detail::HandlePtr>& refs);       // submit()'s unlocked half
   void register_task(TaskSpec&& spec) noexcept SHOAL_REQUIRES(mu_);  // submit()'s locked half
   void release_program_ref(ObjectId id) noexcept SHOAL_REQUIRES(mu_);
   void pump() SHOAL_REQUIRES(mu_);
-  void send_task(const Scheduler::Assignment& a) SHOAL_REQUIRES(mu_);
-  void encode_task(detail::ByteBuffer& out, const TaskSpec& task, bool expected_short)
+  void send_task(const Scheduler::Assignment& a, bool nested = false) SHOAL_REQUIRES(mu_);
+  void encode_task(detail::ByteBuffer& out, const TaskSpec& task, std::uint32_t flags)
+      SHOAL_REQUIRES(mu_);
+  TaskLimits task_limits() const;
+  // Tasks that start tasks (driver_requests.cpp): the calls a worker's running task makes.
+  void on_submit(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  void on_put(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  void on_create_object(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  void on_get(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  void on_wait(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  void on_release(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  void on_info(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  void on_cancel(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  // shoal::cancel() (driver_cancel.cpp)
+  void cancel_locked(TaskId id, bool force, bool recursive) SHOAL_REQUIRES(mu_);
+  void cancel_one(TaskId t, bool force) SHOAL_REQUIRES(mu_);
+  void end_calls_of(WorkerId worker, TaskId task) SHOAL_REQUIRES(mu_);  // cancelled while blocked
+  void block_call(WorkerId worker, std::shared_ptr<BlockedCall> call, std::int64_t timeout_ns)
+      SHOAL_REQUIRES(mu_);
+  void answer(BlockedCall& call) SHOAL_REQUIRES(mu_);
+  void answer_calls() SHOAL_REQUIRES(mu_);      // replies to the blocked calls that are done
+  void run_nested_tasks() SHOAL_REQUIRES(mu_);  // awaited children, on their blocked workers
+  void drop_calls(WorkerId worker) SHOAL_REQUIRES(mu_);  // the worker died
+  void balance_workers() SHOAL_REQUIRES(mu_);  // lends or retires workers while tasks block
+  void drop_all_calls() SHOAL_REQUIRES(mu_);   // shutdown
+  void send_to_worker(WorkerId worker, const std::function<void(detail::ByteBuffer&)>& encode)
       SHOAL_REQUIRES(mu_);
   void break_session(const std::string& why) SHOAL_REQUIRES(mu_);
   void check_running() const SHOAL_REQUIRES(mu_);
@@ -206,6 +243,9 @@ class DriverRuntime final : public CoreRuntime,
   TaskManager tasks_ SHOAL_GUARDED_BY(mu_){refs_, scheduler_};
   std::unique_ptr<WorkerPool> pool_ SHOAL_GUARDED_BY(mu_);
   std::shared_ptr<Connection> helper_connection_ SHOAL_GUARDED_BY(mu_);
+  // Workers' calls blocked in get() or wait(), per worker in stack order (innermost last).
+  std::unordered_map<WorkerId, std::vector<std::shared_ptr<BlockedCall>>> calls_
+      SHOAL_GUARDED_BY(mu_);
   // Program threads in wait_for_space() sleep on space_cv_ under space_mu_, not on mu_: a grant
   // may be made by an operation deferred to mu_'s unlock(), and condition_variable_any::wait
   // unlocks mu_ while it holds its own internal mutex, which notifying it from there would take

@@ -75,8 +75,7 @@ std::uint64_t DriverRuntime::wait_for_space(std::uint64_t size, ObjectOrigin ori
 
 void DriverRuntime::on_alloc_request(WorkerId worker, const Frame& frame) {
   const AllocRequest request = decode_alloc_request(frame);
-  if (scheduler_.running(worker) != request.task || store_->result_block(worker) != nullptr ||
-      store_->has_deferred(worker)) {
+  if (scheduler_.running(worker) != request.task || store_->has_deferred(worker)) {
     throw DecodeError("allocation request for a task that is not running");
   }
   answer_alloc(worker, request);  // now, or once space is freed

@@ -16,6 +16,8 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/contained_refs.hpp"
+#include "src/common/exception_match.hpp"
 #include "src/common/function_registry.hpp"
 #include "src/common/module_frames.hpp"
 #include "src/common/system_info.hpp"
@@ -43,7 +45,10 @@ class HeapSpace final : public SpaceProvider {
   bool used() const noexcept { return used_; }
   detail::Format format() const noexcept { return format_; }
   std::uint64_t type_hash() const noexcept { return type_hash_; }
-  detail::ByteBuffer take() noexcept { return std::move(bytes_); }
+  detail::ByteBuffer take() noexcept {
+    used_ = false;
+    return std::move(bytes_);
+  }
 
  private:
   detail::Format format_ = detail::Format::kVoid;
@@ -70,27 +75,40 @@ WrittenValue take_written(detail::ByteBuffer& record, HeapSpace& space) {
   return {r.format, r.type_hash, std::move(record)};
 }
 
-// The task's side: its argument values, and a sink for its result.
-class LocalInvokeContext final : public detail::InvokeContext {
+// The task's side: its argument values, and a sink for its results (one value, or one per
+// return with num_returns<N>(): each is taken as it is finished).
+class LocalInvokeContext final : public detail::InvokeContext, private detail::ValueSink {
  public:
-  explicit LocalInvokeContext(std::vector<detail::ValueView> args) : args_(std::move(args)) {}
+  LocalInvokeContext(std::vector<detail::ValueView> args, std::size_t num_returns)
+      : args_(std::move(args)), num_returns_(num_returns) {}
   std::size_t arg_count() const override { return args_.size(); }
   detail::ValueView arg(std::size_t index) const override { return args_[index]; }
-  detail::ValueSink& result() override { return writer_; }
-  void set_void_result() override { void_ = true; }
+  detail::ValueSink& result() override { return *this; }
+  void set_void_result() override { results_.emplace_back(); }
+  std::size_t num_returns() const override { return num_returns_; }
 
-  WrittenValue take_result() {
-    if (void_) return {};
-    return take_written(record_, space_);
-  }
+  std::vector<WrittenValue> take_results() { return std::move(results_); }
 
  private:
+  char* reserve_raw(std::uint64_t type_hash, std::size_t size) override {
+    return writer_.reserve_raw(type_hash, size);
+  }
+  detail::ByteBuffer& begin_msgpack(std::uint64_t type_hash) override {
+    return writer_.begin_msgpack(type_hash);
+  }
+  void finish() override {
+    writer_.finish();
+    results_.push_back(take_written(record_, space_));
+    record_ = detail::ByteBuffer();
+  }
+
   std::vector<detail::ValueView> args_;
+  const std::size_t num_returns_;
   detail::ByteBuffer record_;
   HeapSpace space_;
   detail::OpenValue open_;
   ValueWriter writer_{record_, space_, open_};
-  bool void_ = false;
+  std::vector<WrittenValue> results_;
 };
 
 }  // namespace
@@ -146,9 +164,29 @@ detail::HandlePtr LocalRuntime::put(void (*encode)(detail::ValueSink&, const voi
   HeapSpace space;
   detail::OpenValue open;
   ValueWriter writer(record, space, open);
+  RefCollector contained(this);
   encode(writer, value);
   WrittenValue v = take_written(record, space);
-  return add_object(v.format, v.type_hash, std::move(v.bytes));
+  detail::HandlePtr handle = add_object(v.format, v.type_hash, std::move(v.bytes));
+  if (!contained.ids().empty()) {  // refs inside the value: it holds them
+    MutexLock<Mutex> lock(mu_);
+    refs_.add_contained(handle->id(), ids_of(contained.handles()));
+  }
+  return handle;
+}
+
+detail::HandlePtr LocalRuntime::adopt(ObjectId id) {
+  check_not_abandoned();
+  MutexLock<Mutex> lock(mu_);
+  check_usable_now();
+  if (refs_.find(id) == nullptr) {
+    throw InvalidObjectRefError(fmt::format(
+        "shoal: a value holds a ref to object {}, which is gone: the value was read where it was "
+        "not stored by shoal (refs inside values are kept alive only by values shoal stores)",
+        id));
+  }
+  refs_.add_ref(id, Holder::program());
+  return handle_of(id);
 }
 
 StoreSpace LocalRuntime::reserve_object(detail::Format format, std::uint64_t type_hash,
@@ -170,6 +208,19 @@ StoreSpace LocalRuntime::reserve_object(detail::Format format, std::uint64_t typ
 
 detail::HandlePtr LocalRuntime::submit(detail::AnyFn fn, const char* signature,
                                        const TaskOptions& options, detail::TaskArgs&& args) {
+  return std::move(run(fn, signature, options, std::move(args), 1).front());
+}
+
+std::vector<detail::HandlePtr> LocalRuntime::submit_returns(detail::AnyFn fn, const char* signature,
+                                                            const TaskOptions& options,
+                                                            detail::TaskArgs&& args,
+                                                            std::size_t num_returns) {
+  return run(fn, signature, options, std::move(args), num_returns);
+}
+
+std::vector<detail::HandlePtr> LocalRuntime::run(detail::AnyFn fn, const char* signature,
+                                                 const TaskOptions& options,
+                                                 detail::TaskArgs&& args, std::size_t num_returns) {
   const TaskLimits limits{cpus_, memory_, config_.max_retries, FunctionRegistry::instance().size(),
                           false};
   const TaskSpec spec = TaskManager::make_spec(fn, signature, options, limits);
@@ -214,17 +265,24 @@ detail::HandlePtr LocalRuntime::submit(detail::AnyFn fn, const char* signature,
   const ObjectId id = new_object_id();
 
   std::shared_ptr<ErrorInfo> error;
-  WrittenValue result;
-  if (!failed_arg) {
+  std::vector<WrittenValue> results;
+  std::vector<detail::HandlePtr> contained;  // refs packed into the results, kept until held
+  // TaskOptions::retry_exceptions: a matching throw runs the task again, attempts permitting.
+  for (int attempt = 1; !failed_arg; ++attempt) {
     const RegisteredFunction* function = FunctionRegistry::instance().at(spec.function_index);
-    LocalInvokeContext ctx(std::move(values));
+    LocalInvokeContext ctx(values, num_returns);
     ThrowTrace trace;
+    bool retry = false;
     try {
       // Records the stack of every throw below this frame while the function runs.
       const ThrowTrace::Armed armed(trace, __builtin_frame_address(0));
+      RefCollector collector(this);  // refs packed into the results: they hold them
       function->invoker(function->address, ctx);
-      result = ctx.take_result();
+      results = ctx.take_results();
+      contained = collector.take();
     } catch (...) {
+      retry = spec.retry_exceptions && (spec.max_retries < 0 || attempt <= spec.max_retries) &&
+              current_exception_matches(spec.retry_types());
       ExceptionDescription d = describe_current_exception();
       error = std::make_shared<ErrorInfo>();
       error->kind = ErrorInfo::Kind::kTaskError;
@@ -238,6 +296,8 @@ detail::HandlePtr LocalRuntime::submit(detail::AnyFn fn, const char* signature,
         error->backtrace = std::make_shared<const detail::TaskBacktrace>(std::move(frames));
       }
     }
+    if (!retry) break;
+    error.reset();
   }
 
   MutexLock<Mutex> lock(mu_);
@@ -249,15 +309,22 @@ detail::HandlePtr LocalRuntime::submit(detail::AnyFn fn, const char* signature,
         "dropped",
         spec.name));
   }
-  refs_.add_pending(id, id);
-  if (failed_arg) {
-    refs_.fail(id, failed_arg);
-  } else if (error) {
-    refs_.fail(id, std::move(error));
-  } else {
-    refs_.complete_inline(id, result.format, result.type_hash, std::move(result.bytes));
+  std::vector<detail::HandlePtr> handles;
+  for (std::size_t k = 0; k < num_returns; ++k) {
+    const ObjectId object = k == 0 ? id : new_object_id();
+    refs_.add_pending(object, id);
+    if (failed_arg) {
+      refs_.fail(object, failed_arg);
+    } else if (error) {
+      refs_.fail(object, error);
+    } else {
+      WrittenValue& r = results.at(k);
+      if (!contained.empty()) refs_.add_contained(object, ids_of(contained));
+      refs_.complete_inline(object, r.format, r.type_hash, std::move(r.bytes));
+    }
+    handles.push_back(handle_of(object));
   }
-  return handle_of(id);
+  return handles;
 }
 
 detail::Fetched LocalRuntime::fetched_of(ObjectId id) {
@@ -309,6 +376,18 @@ void LocalRuntime::release(ObjectId id) noexcept {
   if (abandoned_.load(std::memory_order_relaxed)) return;  // a fork's copy: leave it alone
   MutexLock<Mutex> lock(mu_);
   if (!stopped_) refs_.release(id, Holder::program());
+}
+
+void LocalRuntime::cancel(ObjectId id, bool, bool) {
+  check_not_abandoned();
+  MutexLock<Mutex> lock(mu_);
+  check_usable_now();
+  const ObjectEntry* e = refs_.find(id);
+  if (e != nullptr && e->producer == 0) {
+    throw InvalidObjectRefError(
+        "shoal: cancel() was given the ref of a value that put() made; only tasks can be "
+        "cancelled");
+  }
 }
 
 std::map<std::string, double> LocalRuntime::resources(bool available) {

@@ -37,6 +37,10 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   /// InvalidConfigError.
   static std::shared_ptr<LocalRuntime> start(const Config& config);
 
+  std::vector<detail::HandlePtr> submit_returns(detail::AnyFn fn, const char* signature,
+                                                const TaskOptions& options, detail::TaskArgs&& args,
+                                                std::size_t num_returns) override
+      SHOAL_EXCLUDES(mu_);
   detail::HandlePtr submit(detail::AnyFn fn, const char* signature, const TaskOptions& options,
                            detail::TaskArgs&& args) override SHOAL_EXCLUDES(mu_);
   detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*), const void* value) override
@@ -49,6 +53,9 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   std::vector<bool> wait(const std::vector<ObjectId>& ids, std::size_t num_returns,
                          std::int64_t timeout_ns) override SHOAL_EXCLUDES(mu_);
   void release(ObjectId id) noexcept override SHOAL_EXCLUDES(mu_);
+  /// Every task has finished when remote() returns: checks the ref, does nothing.
+  void cancel(ObjectId id, bool force, bool recursive) override SHOAL_EXCLUDES(mu_);
+  detail::HandlePtr adopt(ObjectId id) override SHOAL_EXCLUDES(mu_);
   std::map<std::string, double> resources(bool available) override SHOAL_EXCLUDES(mu_);
   ObjectStoreStats stats() override SHOAL_EXCLUDES(mu_);
   bool is_session() const noexcept override { return true; }
@@ -56,6 +63,10 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   void abandon_in_fork() noexcept override { abandoned_.store(true, std::memory_order_relaxed); }
 
  private:
+  // submit() and submit_returns(): runs the task now, returns its `num_returns` objects.
+  std::vector<detail::HandlePtr> run(detail::AnyFn fn, const char* signature,
+                                     const TaskOptions& options, detail::TaskArgs&& args,
+                                     std::size_t num_returns) SHOAL_EXCLUDES(mu_);
   LocalRuntime(const Config& config, double cpus, std::uint64_t memory, std::uint64_t store);
   // Nothing is ever in a store here: every value is on the heap.
   void free_block(std::uint64_t) noexcept override {}

@@ -4,16 +4,21 @@
 
 namespace shoal::internal {
 
-ObjectEntry& ReferenceTable::add_pending(ObjectId id, TaskId producer) {
+ObjectEntry& ReferenceTable::add_pending(ObjectId id, TaskId producer, Holder owner) {
   ObjectEntry& e = entries_[id];
-  e.program_refs = 1;
   e.producer = producer;
+  if (owner.kind == Holder::Kind::kProgram) {
+    e.program_refs = 1;
+  } else {
+    add_ref(id, owner);
+  }
   return e;
 }
 
 ObjectEntry& ReferenceTable::add_ready_inline(ObjectId id, detail::Format format,
-                                              std::uint64_t type_hash, detail::ByteBuffer bytes) {
-  ObjectEntry& e = add_pending(id, 0);
+                                              std::uint64_t type_hash, detail::ByteBuffer bytes,
+                                              Holder owner) {
+  ObjectEntry& e = add_pending(id, 0, owner);
   e.state = ObjectState::kReady;
   e.format = format;
   e.type_hash = type_hash;
@@ -90,6 +95,9 @@ void ReferenceTable::add_ref(ObjectId id, Holder holder) noexcept {
     case Holder::Kind::kTask:
       ++e->task_refs;
       return;
+    case Holder::Kind::kObject:
+      ++e->object_refs;
+      return;
     case Holder::Kind::kWorker: {
       auto it = std::find_if(e->worker_refs.begin(), e->worker_refs.end(),
                              [&](const auto& w) { return w.first == holder.worker; });
@@ -98,7 +106,7 @@ void ReferenceTable::add_ref(ObjectId id, Holder holder) noexcept {
         return;
       }
       e->worker_refs.emplace_back(holder.worker, 1);
-      by_worker_[holder.worker].push_back(id);
+      by_worker_[holder.worker].insert(id);
       return;
     }
   }
@@ -117,23 +125,31 @@ void ReferenceTable::release(ObjectId id, Holder holder) noexcept {
       if (e.task_refs == 0) return;
       --e.task_refs;
       break;
+    case Holder::Kind::kObject:
+      if (e.object_refs == 0) return;
+      --e.object_refs;
+      break;
     case Holder::Kind::kWorker: {
       auto w = std::find_if(e.worker_refs.begin(), e.worker_refs.end(),
                             [&](const auto& r) { return r.first == holder.worker; });
       if (w == e.worker_refs.end()) return;
-      if (--w->second == 0) e.worker_refs.erase(w);
+      if (--w->second == 0) {
+        e.worker_refs.erase(w);
+        auto held = by_worker_.find(holder.worker);
+        if (held != by_worker_.end()) held->second.erase(id);
+      }
       break;
     }
   }
   free_if_unreferenced(it);
 }
 
-std::size_t ReferenceTable::release_all(WorkerId worker) noexcept {
+std::vector<ObjectId> ReferenceTable::release_all(WorkerId worker) {
   auto held = by_worker_.find(worker);
-  if (held == by_worker_.end()) return 0;
-  const std::vector<ObjectId> ids = std::move(held->second);
+  if (held == by_worker_.end()) return {};
+  const std::unordered_set<ObjectId> ids = std::move(held->second);
   by_worker_.erase(held);
-  std::size_t n = 0;
+  std::vector<ObjectId> orphans;
   for (ObjectId id : ids) {
     auto it = entries_.find(id);
     if (it == entries_.end()) continue;
@@ -143,10 +159,12 @@ std::size_t ReferenceTable::release_all(WorkerId worker) noexcept {
         std::remove_if(refs.begin(), refs.end(), [&](const auto& r) { return r.first == worker; }),
         refs.end());
     if (refs.size() == before) continue;
-    ++n;
+    if (it->second.state == ObjectState::kPending && !it->second.referenced()) {
+      orphans.push_back(id);
+    }
     free_if_unreferenced(it);
   }
-  return n;
+  return orphans;
 }
 
 void ReferenceTable::add_waiter(ObjectId id, ObjectWaiter* waiter) {
@@ -206,7 +224,26 @@ void ReferenceTable::erase(Entries::iterator it) noexcept {
       inline_bytes_ -= e.size;
     }
   }
+  // The refs its value held go with it (after it is erased: a release may erase others).
+  const std::vector<ObjectId> contained = std::move(e.contained);
   entries_.erase(it);
+  for (ObjectId id : contained) release(id, Holder::object());
+}
+
+std::vector<ObjectId> ReferenceTable::add_contained(ObjectId container,
+                                                    const std::vector<ObjectId>& ids) {
+  std::vector<ObjectId> missing;
+  ObjectEntry* c = find(container);
+  for (ObjectId id : ids) {
+    ObjectEntry* e = find(id);
+    if (e == nullptr || c == nullptr) {
+      missing.push_back(id);
+      continue;
+    }
+    ++e->object_refs;
+    c->contained.push_back(id);
+  }
+  return missing;
 }
 
 }  // namespace shoal::internal

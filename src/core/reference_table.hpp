@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -32,24 +33,26 @@
 #include <shoal/errors.hpp>
 
 #include "src/common/core_runtime.hpp"
+#include "src/common/error_info.hpp"
 #include "src/common/ids.hpp"
 #include "src/common/pooled_map.hpp"
-#include "src/core/error_info.hpp"
 #include "store/block_freer.hpp"
 
 namespace shoal::internal {
 
 enum class ObjectState : std::uint8_t { kPending, kReady, kFailed };
 
-/// Who holds a reference: the program, the pending tasks, or one worker.
+/// Who holds a reference: the program, the pending tasks, one worker, or stored values that
+/// contain the ref (an ObjectRef inside a vector, a struct, a task's result).
 struct Holder {
-  enum class Kind : std::uint8_t { kProgram, kTask, kWorker };
+  enum class Kind : std::uint8_t { kProgram, kTask, kWorker, kObject };
   Kind kind = Kind::kProgram;
   WorkerId worker = 0;  // kWorker
 
   static Holder program() noexcept { return {Kind::kProgram, 0}; }
   static Holder task() noexcept { return {Kind::kTask, 0}; }
   static Holder of_worker(WorkerId id) noexcept { return {Kind::kWorker, id}; }
+  static Holder object() noexcept { return {Kind::kObject, 0}; }
 };
 
 /// Someone waiting for objects to finish.
@@ -73,15 +76,17 @@ struct ObjectEntry {
   std::shared_ptr<const ErrorInfo> error;                  // failed
   std::uint32_t program_refs = 0;
   std::uint32_t task_refs = 0;
+  std::uint32_t object_refs = 0;                                // values that contain a ref to it
   std::vector<std::pair<WorkerId, std::uint32_t>> worker_refs;  // usually empty
   TaskId producer = 0;  // the task that will complete it; 0 for put()
   ObjectOrigin origin = ObjectOrigin::kPut;
   std::uint32_t function_index = 0;  // kTaskResult: the function in the registry
   std::vector<TaskId> dependents;    // pending tasks that take it as an argument
   std::vector<ObjectWaiter*> waiters;
+  std::vector<ObjectId> contained;  // refs inside its value: it holds them until it is freed
 
   bool referenced() const noexcept {
-    return program_refs != 0 || task_refs != 0 || !worker_refs.empty();
+    return program_refs != 0 || task_refs != 0 || object_refs != 0 || !worker_refs.empty();
   }
 };
 
@@ -91,12 +96,13 @@ class ReferenceTable {
   ReferenceTable(const ReferenceTable&) = delete;
   ReferenceTable& operator=(const ReferenceTable&) = delete;
 
-  /// A new pending object with one program reference (its ObjectRef).
-  ObjectEntry& add_pending(ObjectId id, TaskId producer);
-  /// A new object, ready with a small value, with one program reference (put()): what
+  /// A new pending object with one reference of `owner` (its ObjectRef: in the program, or in a
+  /// worker's task).
+  ObjectEntry& add_pending(ObjectId id, TaskId producer, Holder owner = Holder::program());
+  /// A new object, ready with a small value, with one reference of `owner` (put()): what
   /// add_pending() then complete_inline() make, in one step (nobody can wait for it yet).
   ObjectEntry& add_ready_inline(ObjectId id, detail::Format format, std::uint64_t type_hash,
-                                detail::ByteBuffer bytes);
+                                detail::ByteBuffer bytes, Holder owner = Holder::program());
 
   ObjectEntry* find(ObjectId id) noexcept;
 
@@ -110,10 +116,15 @@ class ReferenceTable {
   std::vector<TaskId> fail(ObjectId id, std::shared_ptr<const ErrorInfo> error);
 
   void add_ref(ObjectId id, Holder holder) noexcept;
+  /// Object `container`'s value holds refs to `ids` (a ref inside a vector, a struct): each is
+  /// held (Holder::object()) until the container is freed. Ids the table does not know are
+  /// skipped and returned (a ref to an object already gone).
+  std::vector<ObjectId> add_contained(ObjectId container, const std::vector<ObjectId>& ids);
   /// Drops one reference of `holder`; frees the object if it was the last and it is finished.
   void release(ObjectId id, Holder holder) noexcept;
-  /// Drops every reference a worker holds (it died). Returns how many objects it held.
-  std::size_t release_all(WorkerId worker) noexcept;
+  /// Drops every reference a worker holds (it died). Returns the objects it held that are still
+  /// pending and that nobody holds any more (their tasks need not run: TaskManager).
+  std::vector<ObjectId> release_all(WorkerId worker);
 
   /// `waiter` is called when `id` finishes. The object must be pending.
   void add_waiter(ObjectId id, ObjectWaiter* waiter);
@@ -146,7 +157,7 @@ class ReferenceTable {
   BlockFreer* store_;
   Entries entries_;  // nodes from a pool of its own (pooled_map.hpp)
   // For release_all(): the objects each worker holds references to.
-  std::unordered_map<WorkerId, std::vector<ObjectId>> by_worker_;
+  std::unordered_map<WorkerId, std::unordered_set<ObjectId>> by_worker_;
   std::uint64_t inline_bytes_ = 0;
 };
 

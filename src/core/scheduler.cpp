@@ -28,10 +28,13 @@ SchedTask* Scheduler::find(TaskId id) noexcept {
 std::optional<SchedTask> Scheduler::remove_waiting(TaskId id) {
   auto it = tasks_.find(id);
   if (it == tasks_.end()) return std::nullopt;
+  if (it->second.deps_pending == 0) {
+    auto r = std::find(ready_.begin(), ready_.end(), id);
+    if (r == ready_.end()) return std::nullopt;  // a worker has it
+    ready_.erase(r);
+  }
   const SchedTask task = it->second;
   tasks_.erase(it);
-  if (task.deps_pending == 0)
-    ready_.erase(std::remove(ready_.begin(), ready_.end(), id), ready_.end());
   return task;
 }
 
@@ -47,6 +50,7 @@ double Scheduler::expected_ns(std::uint32_t function_index) const {
 
 bool Scheduler::can_queue_behind(const WorkerQueue& w, const SchedTask& t) const {
   if (w.queue.size() >= kMaxDepth || w.unknown > 0) return false;
+  if (w.blocked > 0 || !w.nested.empty()) return false;  // it waits for other tasks
   const SchedTask& last = tasks_.at(w.queue.back().task);
   if (t.num_cpus > last.num_cpus + 1e-9 || t.memory > last.memory) return false;
   if (w.expected_ns <= kPipelineBudgetNs) return true;  // behind a little known work
@@ -78,6 +82,7 @@ std::optional<Scheduler::Assignment> Scheduler::next() {
   const auto chosen = idle != workers_.end() ? idle : pipelined;
   if (chosen == workers_.end()) return std::nullopt;
   ready_.pop_front();
+  t.assigned = true;
   WorkerQueue& w = chosen->second;
   const double expected = expected_ns(t.function_index);
   w.queue.push_back(Queued{id, expected});
@@ -97,8 +102,15 @@ void Scheduler::start(SchedTask& t) {
 }
 
 void Scheduler::stop(const SchedTask& t) {
-  cpus_available_ += t.num_cpus;
+  if (!t.blocked) cpus_available_ += t.num_cpus;
   memory_available_ += t.memory;
+}
+
+void Scheduler::record_run_time(std::uint32_t function_index, std::uint64_t exec_ns) {
+  if (function_index >= avg_ns_.size()) avg_ns_.resize(function_index + 1, 0);
+  double& avg = avg_ns_[function_index];
+  const double sample = std::max(1.0, static_cast<double>(exec_ns));
+  avg = avg <= 0 ? sample : avg + kAverageWeight * (sample - avg);
 }
 
 TaskId Scheduler::pop_front(WorkerQueue& w) {
@@ -116,25 +128,103 @@ std::optional<SchedTask> Scheduler::complete(WorkerId worker, TaskId id, std::ui
   auto wit = workers_.find(worker);
   if (wit == workers_.end()) return std::nullopt;
   WorkerQueue& w = wit->second;
-  if (w.queue.empty() || w.queue.front().task != id) return std::nullopt;
-  pop_front(w);
+  const bool head = w.nested.empty();
+  if (!head) {
+    if (w.nested.back() != id) return std::nullopt;
+    w.nested.pop_back();
+  } else {
+    if (w.queue.empty() || w.queue.front().task != id) return std::nullopt;
+    pop_front(w);
+  }
   auto it = tasks_.find(id);
   const SchedTask task = it->second;
   tasks_.erase(it);
+  if (task.blocked) --w.blocked;  // cannot happen: a blocked task answers nothing
   stop(task);
-  if (!w.queue.empty()) start(tasks_.at(w.queue.front().task));
-
-  if (task.function_index >= avg_ns_.size()) avg_ns_.resize(task.function_index + 1, 0);
-  double& avg = avg_ns_[task.function_index];
-  const double sample = std::max(1.0, static_cast<double>(exec_ns));
-  avg = avg <= 0 ? sample : avg + kAverageWeight * (sample - avg);
+  if (head && !w.queue.empty()) start(tasks_.at(w.queue.front().task));
+  record_run_time(task.function_index, exec_ns);
   return task;
+}
+
+std::vector<TaskId> Scheduler::block(WorkerId worker) {
+  auto wit = workers_.find(worker);
+  if (wit == workers_.end() || wit->second.queue.empty()) return {};
+  WorkerQueue& w = wit->second;
+  SchedTask& top = tasks_.at(w.nested.empty() ? w.queue.front().task : w.nested.back());
+  if (top.blocked) return {};
+  top.blocked = true;
+  ++w.blocked;
+  cpus_available_ += top.num_cpus;
+  // Tasks queued behind the head would wait for the whole stack: they go back, in order.
+  std::vector<TaskId> revoked;
+  while (w.queue.size() > 1) {
+    const Queued q = w.queue.back();
+    w.queue.pop_back();
+    if (q.expected_ns > 0) {
+      w.expected_ns -= q.expected_ns;
+    } else {
+      --w.unknown;
+    }
+    ready_.push_front(q.task);
+    tasks_.at(q.task).assigned = false;
+    revoked.push_back(q.task);
+  }
+  std::reverse(revoked.begin(), revoked.end());
+  return revoked;
+}
+
+void Scheduler::unblock(WorkerId worker, TaskId id) {
+  SchedTask* t = find(id);
+  auto wit = workers_.find(worker);
+  if (t == nullptr || !t->blocked || wit == workers_.end()) return;
+  t->blocked = false;
+  --wit->second.blocked;
+  cpus_available_ -= t->num_cpus;  // may go below zero for a while, as in Ray
+}
+
+std::optional<Scheduler::Assignment> Scheduler::assign_nested(WorkerId worker, TaskId id) {
+  auto wit = workers_.find(worker);
+  if (wit == workers_.end() || wit->second.queue.empty()) return std::nullopt;
+  WorkerQueue& w = wit->second;
+  const SchedTask& top = tasks_.at(w.nested.empty() ? w.queue.front().task : w.nested.back());
+  SchedTask* t = find(id);
+  if (!top.blocked || t == nullptr || t->deps_pending != 0) return std::nullopt;
+  if (t->num_cpus > cpus_available_ + 1e-9 || t->memory > memory_available_) return std::nullopt;
+  // Usually just submitted by the blocked task: near the back.
+  auto it = std::find(ready_.rbegin(), ready_.rend(), id);
+  if (it == ready_.rend()) return std::nullopt;  // assigned already
+  ready_.erase(std::next(it).base());
+  t->assigned = true;
+  w.nested.push_back(id);
+  start(*t);
+  return Assignment{id, kLocalNode, worker, expected_ns(t->function_index)};
 }
 
 TaskId Scheduler::running(WorkerId worker) const noexcept {
   auto it = workers_.find(worker);
   if (it == workers_.end() || it->second.queue.empty()) return 0;
-  return it->second.queue.front().task;
+  const WorkerQueue& w = it->second;
+  return w.nested.empty() ? w.queue.front().task : w.nested.back();
+}
+
+std::optional<Scheduler::Placement> Scheduler::placement(TaskId id) const noexcept {
+  auto t = tasks_.find(id);
+  if (t == tasks_.end() || !t->second.assigned) return std::nullopt;
+  for (const auto& [worker, w] : workers_) {
+    if (std::find(w.nested.begin(), w.nested.end(), id) != w.nested.end()) {
+      return Placement{worker, true};
+    }
+    for (std::size_t i = 0; i < w.queue.size(); ++i) {
+      if (w.queue[i].task == id) return Placement{worker, i == 0};
+    }
+  }
+  return std::nullopt;
+}
+
+std::size_t Scheduler::stack_depth(WorkerId worker) const noexcept {
+  auto it = workers_.find(worker);
+  if (it == workers_.end() || it->second.queue.empty()) return 0;
+  return 1 + it->second.nested.size();
 }
 
 int Scheduler::busy_workers() const noexcept {
@@ -142,26 +232,45 @@ int Scheduler::busy_workers() const noexcept {
                                         [](const auto& w) { return !w.second.queue.empty(); }));
 }
 
+bool Scheduler::ready_task_fits() const noexcept {
+  if (ready_.empty()) return false;
+  auto it = tasks_.find(ready_.front());
+  return it != tasks_.end() && it->second.num_cpus <= cpus_available_ + 1e-9 &&
+         it->second.memory <= memory_available_;
+}
+
 void Scheduler::worker_up(WorkerId worker) { workers_.try_emplace(worker); }
 
-std::optional<SchedTask> Scheduler::worker_down(WorkerId worker) {
+std::vector<SchedTask> Scheduler::worker_down(WorkerId worker) {
   auto wit = workers_.find(worker);
-  if (wit == workers_.end()) return std::nullopt;
+  if (wit == workers_.end()) return {};
   WorkerQueue w = std::move(wit->second);
   workers_.erase(wit);
-  if (w.queue.empty()) return std::nullopt;
-  const TaskId head = w.queue.front().task;
+  if (w.queue.empty()) return {};
   // Queued tasks never started: back to the front of the ready queue, keeping their order.
-  for (auto it = w.queue.rbegin(); it + 1 != w.queue.rend(); ++it) ready_.push_front(it->task);
-  auto it = tasks_.find(head);
-  const SchedTask task = it->second;
-  tasks_.erase(it);
-  stop(task);
-  return task;
+  for (auto it = w.queue.rbegin(); it + 1 != w.queue.rend(); ++it) {
+    ready_.push_front(it->task);
+    tasks_.at(it->task).assigned = false;
+  }
+  std::vector<TaskId> stack{w.queue.front().task};
+  stack.insert(stack.end(), w.nested.begin(), w.nested.end());
+  std::vector<SchedTask> running;
+  for (TaskId id : stack) {
+    auto it = tasks_.find(id);
+    SchedTask task = it->second;
+    tasks_.erase(it);
+    stop(task);
+    task.blocked = false;
+    task.assigned = false;
+    running.push_back(task);
+  }
+  return running;
 }
 
 void Scheduler::retry(SchedTask task) {
   const TaskId id = task.id;
+  task.assigned = false;
+  task.blocked = false;
   // At the back: a task that keeps killing its worker must not starve the tasks behind it.
   if (tasks_.emplace(id, task).second) ready_.push_back(id);
 }
@@ -169,6 +278,9 @@ void Scheduler::retry(SchedTask task) {
 std::vector<SchedTask> Scheduler::clear() {
   for (auto& [id, w] : workers_) {
     if (!w.queue.empty()) stop(tasks_.at(w.queue.front().task));  // give back what it held
+    for (TaskId nested : w.nested) stop(tasks_.at(nested));
+    w.nested.clear();
+    w.blocked = 0;
     w.queue.clear();
     w.expected_ns = 0;
     w.unknown = 0;

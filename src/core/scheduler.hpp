@@ -45,6 +45,9 @@ struct SchedTask {
   std::uint64_t memory = 0;
   std::uint32_t deps_pending = 0;  // ObjectRef arguments not finished yet
   int attempts = 0;                // times started on a worker
+  bool blocked = false;            // running, blocked in get() or wait(): its CPUs are given back
+  bool assigned = false;           // a worker has it (queued or running)
+  bool several_returns = false;    // num_returns<N>(): its spec lists its N objects
 };
 
 class Scheduler {
@@ -55,7 +58,8 @@ class Scheduler {
   /// Takes a new task. It is ready at once if deps_pending is 0.
   void add(SchedTask task);
   SchedTask* find(TaskId id) noexcept;
-  /// Removes a task that will not run (its dependency failed); it must not be assigned.
+  /// Removes a task that will not run (its dependency failed, it was cancelled), if no worker has
+  /// it; returns it, or nullopt if it is unknown or assigned.
   std::optional<SchedTask> remove_waiting(TaskId id);
   /// One of the task's dependencies finished; when none is left the task becomes ready.
   void dependency_done(TaskId id);
@@ -70,22 +74,47 @@ class Scheduler {
   /// comment).
   std::optional<Assignment> next();
 
-  /// The worker's running task finished; it must be `id` (replies come in order). Returns the
-  /// finished task, taken out of the scheduler, or nullopt if `id` is not the worker's running
-  /// task.
+  /// The worker's running task finished; it must be `id`, the top of its stack (replies come in
+  /// order). Returns the finished task, taken out of the scheduler, or nullopt if `id` is not the
+  /// worker's running task.
   std::optional<SchedTask> complete(WorkerId worker, TaskId id, std::uint64_t exec_ns);
+
+  /// The task on top of `worker`'s stack blocked in get() or wait(): it gives back its CPUs, and
+  /// the tasks queued behind the worker's head go back to the front of the ready queue, in
+  /// order; they are returned (the runtime revokes them from the worker). Returns nothing if the
+  /// worker runs no task or its top task is blocked already.
+  std::vector<TaskId> block(WorkerId worker);
+  /// Blocked task `id` on `worker` resumes: it takes its CPUs back.
+  void unblock(WorkerId worker, TaskId id);
+  /// Runs ready task `id` on top of `worker`'s stack, whose top task is blocked, if what it asks
+  /// for is available. Returns the assignment, or nullopt (not ready, already assigned, the top
+  /// is not blocked, or not enough CPUs or memory).
+  std::optional<Assignment> assign_nested(WorkerId worker, TaskId id);
   /// Workers running a task now.
   int busy_workers() const noexcept;
+  /// True if the next ready task's CPUs and memory are available now (it waits for a worker).
+  bool ready_task_fits() const noexcept;
   /// Workers up (between worker_up() and worker_down()).
   int workers_up() const noexcept { return static_cast<int>(workers_.size()); }
-  /// The id of the task running on `worker`, or 0.
+  /// The id of the task running on `worker` (the top of its stack), or 0.
   TaskId running(WorkerId worker) const noexcept;
+  /// Where an assigned task is: its worker, and whether it has started there (the head of the
+  /// worker's queue, or a nested task) or waits queued behind the head. nullopt if no worker has
+  /// it.
+  struct Placement {
+    WorkerId worker;
+    bool started;
+  };
+  std::optional<Placement> placement(TaskId id) const noexcept;
+  /// Tasks on `worker`'s stack (its head and the nested ones above it).
+  std::size_t stack_depth(WorkerId worker) const noexcept;
 
   /// A worker can take tasks.
   void worker_up(WorkerId worker);
   /// The worker died. Tasks queued behind the running one go back to the front of the ready
-  /// queue, in order. Returns the running task (taken out), or nullopt if it was idle.
-  std::optional<SchedTask> worker_down(WorkerId worker);
+  /// queue, in order. Returns the tasks it was running (taken out), bottom of its stack first;
+  /// none if it was idle.
+  std::vector<SchedTask> worker_down(WorkerId worker);
   /// Puts a task that was running on a dead worker back at the back of the ready queue, so that
   /// a task that keeps killing its worker cannot starve the tasks behind it (a task the scheduler
   /// still holds is left alone).
@@ -107,12 +136,15 @@ class Scheduler {
     double expected_ns;  // the function's average when assigned; 0 = unknown
   };
   struct WorkerQueue {
-    std::deque<Queued> queue;  // front is running
-    double expected_ns = 0;    // sum of the known expected_ns in queue
-    int unknown = 0;           // tasks in queue whose run time is unknown
+    std::deque<Queued> queue;    // front is running (the bottom of its stack)
+    double expected_ns = 0;      // sum of the known expected_ns in queue
+    int unknown = 0;             // tasks in queue whose run time is unknown
+    std::vector<TaskId> nested;  // tasks running on top of the front, innermost last
+    int blocked = 0;             // tasks of its stack that are blocked
   };
   void start(SchedTask& t);       // the task became a worker's head: it runs and holds resources
-  void stop(const SchedTask& t);  // it no longer does
+  void stop(const SchedTask& t);  // it no longer does (a blocked task holds no CPUs)
+  void record_run_time(std::uint32_t function_index, std::uint64_t exec_ns);
   double expected_ns(std::uint32_t function_index) const;
   bool can_queue_behind(const WorkerQueue& w, const SchedTask& t) const;
   TaskId pop_front(WorkerQueue& w);

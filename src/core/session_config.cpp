@@ -71,15 +71,6 @@ SessionConfig resolve_config(const Config& config) {
   return out;
 }
 
-void check_num_returns(std::size_t num_returns, std::size_t refs) {
-  if (num_returns > refs) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: wait() was asked for {} ready objects out of {}; num_returns must be at most the "
-        "number of refs",
-        num_returns, refs));
-  }
-}
-
 std::map<std::string, double> resource_map(bool available, double cpus, double memory_bytes,
                                            std::uint64_t store_bytes,
                                            const std::string& node_address) {

@@ -24,9 +24,6 @@ struct SessionConfig {
 /// resolves the defaults against this machine.
 SessionConfig resolve_config(const Config& config);
 
-/// wait()'s num_returns against the number of refs: InvalidConfigError if it asks for more.
-void check_num_returns(std::size_t num_returns, std::size_t refs);
-
 /// A session's resources as Ray names them (cluster_resources(), available_resources()): CPU,
 /// memory (bytes), object_store_memory (bytes) and node:<address>. With `available`, a resource
 /// that is used up is left out, as in Ray.

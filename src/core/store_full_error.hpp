@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "src/core/error_info.hpp"
+#include "src/common/error_info.hpp"
 #include "src/core/reference_table.hpp"
 #include "src/core/task_manager.hpp"
 #include "src/node/node_store.hpp"

@@ -5,6 +5,7 @@
 #include <shoal/detail/runtime_api.hpp>
 #include <shoal/errors.hpp>
 
+#include "src/common/contained_refs.hpp"
 #include "src/common/core_runtime.hpp"
 #include "src/common/limits.hpp"
 #include "src/transport/protocol.hpp"
@@ -31,7 +32,19 @@ struct TaskArgs::Space final : internal::SpaceProvider {
 };
 
 TaskArgs::TaskArgs() : runtime_(internal::current_runtime()) {}
-TaskArgs::~TaskArgs() = default;
+TaskArgs::~TaskArgs() { restore_sink(); }
+
+// Ends the collection begin_msgpack() started, if one is open (also when encoding threw).
+void TaskArgs::restore_sink() noexcept {
+  if (previous_sink_[0] == nullptr && previous_sink_[1] == nullptr) {
+    internal::RefSink now = internal::set_ref_sink({});
+    if (now.handles != &contained_) internal::set_ref_sink(now);  // not ours: put it back
+    return;
+  }
+  internal::set_ref_sink({static_cast<std::vector<HandlePtr>*>(previous_sink_[0]),
+                          static_cast<const internal::CoreRuntime*>(previous_sink_[1])});
+  previous_sink_[0] = previous_sink_[1] = nullptr;
+}
 TaskArgs::TaskArgs(TaskArgs&&) noexcept = default;
 
 char* TaskArgs::reserve_raw(std::uint64_t type_hash, std::size_t size) {
@@ -41,12 +54,17 @@ char* TaskArgs::reserve_raw(std::uint64_t type_hash, std::size_t size) {
 }
 
 ByteBuffer& TaskArgs::begin_msgpack(std::uint64_t type_hash) {
+  // Refs packed inside this value are collected until finish(): the task will hold them.
+  const internal::RefSink previous = internal::set_ref_sink({&contained_, runtime_.get()});
+  previous_sink_[0] = previous.handles;
+  previous_sink_[1] = const_cast<internal::CoreRuntime*>(previous.runtime);
   Space space(*this);
   return internal::ValueWriter(records_, space, open_, internal::kMaxInlineArgsPerTask)
       .begin_msgpack(type_hash);
 }
 
 void TaskArgs::finish() {
+  restore_sink();
   Space space(*this);
   internal::ValueWriter(records_, space, open_, internal::kMaxInlineArgsPerTask).finish();
   ++count_;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,35 +24,14 @@
 #include <shoal/detail/byte_buffer.hpp>
 #include <shoal/detail/runtime_api.hpp>
 
+#include "src/common/error_info.hpp"
 #include "src/common/ids.hpp"
 #include "src/common/pooled_map.hpp"
-#include "src/core/error_info.hpp"
+#include "src/common/task_spec.hpp"
 #include "src/core/reference_table.hpp"
 #include "src/core/scheduler.hpp"
 
 namespace shoal::internal {
-
-struct TaskSpec {
-  TaskId id = 0;  // the task's id is its result object's id
-  std::uint32_t function_index = 0;
-  std::uint64_t function_check = 0;
-  std::string name;  // for logs and errors
-  double num_cpus = 1;
-  std::uint64_t memory = 0;
-  int max_retries = 3;      // -1 = forever
-  detail::ByteBuffer args;  // argument records, refs unresolved
-  std::uint32_t arg_count = 0;
-  std::vector<ObjectId> deps;  // object ids of the ref records, by ref index
-};
-
-/// What a session allows a task to ask for.
-struct TaskLimits {
-  double cpus = 0;                          // Config::num_cpus, resolved
-  std::uint64_t memory = 0;                 // bytes for tasks
-  int default_max_retries = 3;              // Config::max_retries
-  std::uint32_t known_functions = 0;        // registered functions the workers have
-  bool functions_from_fresh_start = false;  // the workers are a fresh start of the program
-};
 
 class TaskManager {
  public:
@@ -59,18 +39,31 @@ class TaskManager {
   TaskManager(const TaskManager&) = delete;
   TaskManager& operator=(const TaskManager&) = delete;
 
-  /// Checks the call (a registered function the workers know, options in range) and builds its
-  /// spec, without its id, arguments and dependencies yet. Needs no lock. Throws
-  /// FunctionNotRegisteredError, InvalidConfigError.
+  /// make_task_spec() (src/common/task_spec.hpp), under the name the tests know.
   static TaskSpec make_spec(detail::AnyFn fn, const char* signature, const TaskOptions& options,
-                            const TaskLimits& limits);
+                            const TaskLimits& limits) {
+    return make_task_spec(fn, signature, options, limits);
+  }
 
-  /// Registers a submitted task (spec.id set): its result object, its argument references; then
-  /// the scheduler, or at once a failure if an argument has failed. If `refused` is set (the
-  /// session is ending or broken), the task fails with it instead.
-  void add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& refused = nullptr);
+  /// Registers a submitted task (spec.id set): its result object, held by `owner` (the program, or
+  /// the worker whose task submitted it), its argument references; then the scheduler, or at once
+  /// a failure if an argument has failed. If `refused` is set (the session is ending or broken),
+  /// the task fails with it instead.
+  void add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& refused = nullptr,
+           Holder owner = Holder::program());
+
+  /// Tasks whose results nobody holds any more (the worker that submitted them died) and that have
+  /// not started: they are dropped, never run, and their arguments released (which may drop
+  /// more). Ray's rule: a dead owner's tasks live on only while someone holds their refs.
+  /// Returns how many were dropped.
+  std::size_t drop_unreferenced(const std::vector<ObjectId>& objects);
 
   const TaskSpec* find(TaskId id) const noexcept;
+
+  /// Marks a pending task cancelled (it will not be retried). False if it is unknown (finished).
+  bool mark_cancelled(TaskId id) noexcept;
+  /// The tasks `id` submitted, and theirs, that are still known (shoal::cancel's recursion).
+  std::vector<TaskId> descendants(TaskId id) const;
 
   /// Objects finished: the tasks waiting for them may now be ready.
   void dependencies_done(const std::vector<TaskId>& tasks);
@@ -87,14 +80,22 @@ class TaskManager {
     int attempts = 0;  // times it was started
   };
 
-  /// `worker` died running the task (the scheduler's record of it). Retried at the back of the
-  /// queue while it has attempts left: returns true. Otherwise it is kept, with its arguments,
-  /// as `worker`'s dying task (fail_dying()), and false is returned.
+  /// `worker` died running the task (the scheduler's record of it). A cancelled task is finished
+  /// (its result already holds the error): returns true. Retried at the back of the queue while it
+  /// has attempts left: returns true. Otherwise it is kept, with its arguments,
+  /// as one of `worker`'s dying tasks (fail_dying()), and false is returned.
   bool worker_died(WorkerId worker, const SchedTask& running);
-  /// The task `worker` was running when it died, out of retries, or null.
-  const Dying* dying(WorkerId worker) const noexcept;
-  /// Fails `worker`'s dying task with `error`, releasing its arguments.
-  void fail_dying(WorkerId worker, std::shared_ptr<const ErrorInfo> error);
+  /// The tasks `worker` was running when it died (its stack: nested tasks too), out of retries,
+  /// or null.
+  const std::vector<Dying>* dying(WorkerId worker) const noexcept;
+  /// Fails `worker`'s dying tasks, each with the error `error_of` makes for it, releasing their
+  /// arguments.
+  void fail_dying(WorkerId worker,
+                  const std::function<std::shared_ptr<const ErrorInfo>(const Dying&)>& error_of);
+
+  /// Fails every object task `id` returns (its result, or its num_returns<N>() objects), and
+  /// their waiting dependents; a task no longer known fails object `id` only.
+  void fail_task(TaskId id, const std::shared_ptr<const ErrorInfo>& error);
 
   /// Fails object `id` and, transitively, every waiting task that needs it.
   void fail_object(ObjectId id, std::shared_ptr<const ErrorInfo> error);
@@ -114,7 +115,7 @@ class TaskManager {
   ReferenceTable& refs_;
   Scheduler& scheduler_;
   PooledMap<TaskId, TaskSpec> tasks_;  // nodes from a pool of its own (pooled_map.hpp)
-  std::unordered_map<WorkerId, Dying> dying_;
+  std::unordered_map<WorkerId, std::vector<Dying>> dying_;
 };
 
 }  // namespace shoal::internal

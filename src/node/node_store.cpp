@@ -11,13 +11,22 @@ NodeStore::~NodeStore() = default;
 
 const NodeStore::Block* NodeStore::result_block(WorkerId worker) const noexcept {
   auto it = result_blocks_.find(worker);
-  return it == result_blocks_.end() ? nullptr : &it->second;
+  return it == result_blocks_.end() || it->second.empty() ? nullptr : &it->second.front();
+}
+
+std::vector<NodeStore::Block> NodeStore::take_result_blocks(WorkerId worker) {
+  auto it = result_blocks_.find(worker);
+  if (it == result_blocks_.end()) return {};
+  std::vector<Block> blocks = std::move(it->second);
+  result_blocks_.erase(it);
+  return blocks;
 }
 
 std::vector<NodeStore::Block> NodeStore::result_blocks() const {
   std::vector<Block> out;
-  out.reserve(result_blocks_.size());
-  for (const auto& [worker, block] : result_blocks_) out.push_back(block);
+  for (const auto& [worker, blocks] : result_blocks_) {
+    out.insert(out.end(), blocks.begin(), blocks.end());
+  }
   return out;
 }
 
@@ -45,9 +54,8 @@ std::shared_ptr<NodeStore::DeferredAlloc> NodeStore::take_deferred(WorkerId work
 }
 
 void NodeStore::drop_worker(WorkerId worker) {
-  if (auto it = result_blocks_.find(worker); it != result_blocks_.end()) {
-    allocator_.free(it->second.offset);  // never sealed: nobody can see it
-    result_blocks_.erase(it);
+  for (const Block& block : take_result_blocks(worker)) {
+    allocator_.free(block.offset);  // never sealed: nobody can see it
   }
   if (std::shared_ptr<DeferredAlloc> d = take_deferred(worker)) space_queue_.cancel(d->ticket);
 }

@@ -70,10 +70,15 @@ class NodeStore final : public BlockFreer {
     std::uint64_t size = 0;
     TaskId task = 0;  // whose result it is for
   };
-  /// `worker`'s running task was given `block` for its result.
-  void give_result_block(WorkerId worker, Block block) { result_blocks_[worker] = block; }
+  /// `worker`'s running task was given `block` for its result (one block per large value: a task
+  /// with several returns may hold several).
+  void give_result_block(WorkerId worker, Block block) { result_blocks_[worker].push_back(block); }
+  /// `worker`'s first result block, or null.
   const Block* result_block(WorkerId worker) const noexcept;
-  /// The result was sealed: the block belongs to its object now.
+  /// The task's result came: its blocks are taken out (each then belongs to its object, or is
+  /// freed by the caller if the result does not use it).
+  std::vector<Block> take_result_blocks(WorkerId worker);
+  /// The result was sealed: the blocks belong to their objects now.
   void seal_result_block(WorkerId worker) { result_blocks_.erase(worker); }
   /// Every result block being written, for the error that lists the biggest holders.
   std::vector<Block> result_blocks() const;
@@ -109,7 +114,7 @@ class NodeStore final : public BlockFreer {
   Allocator allocator_;
   SpaceQueue space_queue_{&allocator_};
   std::uint64_t max_object_ = 0;
-  std::unordered_map<WorkerId, Block> result_blocks_;
+  std::unordered_map<WorkerId, std::vector<Block>> result_blocks_;
   std::unordered_map<WorkerId, std::shared_ptr<DeferredAlloc>> deferred_;
 };
 

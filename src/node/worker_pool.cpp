@@ -41,9 +41,60 @@ void WorkerPool::spawn(int seat) {
   Worker& w = workers_[id];
   w.id = id;
   w.seat = seat;
+  if (seat == kLent) ++lent_processes_;
   w.connection =
       std::make_shared<Connection>(io_, fds.socket, listener_, static_cast<std::int64_t>(id));
   w.connection->start();
+}
+
+WorkerId WorkerPool::lend() {
+  const WorkerId id = next_id_;
+  spawn(kLent);
+  return id;
+}
+
+void WorkerPool::begin_retire(WorkerId worker) {
+  Worker* w = find(worker);
+  if (w == nullptr || w->seat != kLent || w->phase != Phase::kReady) return;
+  w->retiring = true;
+}
+
+void WorkerPool::retire(WorkerId worker) {
+  Worker* w = find(worker);
+  if (w == nullptr || w->seat != kLent || w->phase != Phase::kReady) return;
+  w->retiring = true;
+  lost(*w, "retired: it was lent while tasks were blocked, and is idle");
+}
+
+void WorkerPool::kill(WorkerId worker, const std::string& why) {
+  Worker* w = find(worker);
+  if (w == nullptr || (w->phase != Phase::kStarting && w->phase != Phase::kReady)) return;
+  w->retiring = true;  // expected: no warning
+  w->exit_override = why;
+  lost(*w, why);
+}
+
+bool WorkerPool::is_lent(WorkerId worker) const noexcept {
+  auto it = workers_.find(worker);
+  return it != workers_.end() && it->second.seat == kLent;
+}
+
+int WorkerPool::lent_count() const noexcept {
+  int n = 0;
+  for (const auto& [id, w] : workers_) {
+    n += w.seat == kLent && !w.retiring && (w.phase == Phase::kStarting || w.phase == Phase::kReady)
+             ? 1
+             : 0;
+  }
+  return n;
+}
+
+std::vector<WorkerId> WorkerPool::lent_ready() const {
+  std::vector<WorkerId> out;
+  for (const auto& [id, w] : workers_) {
+    if (w.seat == kLent && !w.retiring && w.phase == Phase::kReady) out.push_back(id);
+  }
+  return out;
 }
 
 void WorkerPool::on_helper_frame(const Frame& frame) {
@@ -93,7 +144,7 @@ void WorkerPool::on_ready(WorkerId from, const Ready& ready) {
   if (w == nullptr || w->phase != Phase::kStarting) throw DecodeError("unexpected Ready message");
   w->pid = static_cast<pid_t>(ready.pid);
   w->phase = Phase::kReady;
-  seats_[static_cast<std::size_t>(w->seat)].failed_starts = 0;
+  if (w->seat != kLent) seats_[static_cast<std::size_t>(w->seat)].failed_starts = 0;
   events_.on_worker_ready(w->id);
 }
 
@@ -164,13 +215,18 @@ void WorkerPool::eof_grace_over(WorkerId worker) {
 void WorkerPool::finish_exit(Worker& w, int wait_status) {
   ExitStatus how = describe_exit(wait_status);
   if (!w.exit_override.empty()) how.text = w.exit_override;
-  SHOAL_LOG(kWarn, "worker {} (pid {}) {} ({})", w.id, w.pid, how.text, w.lost_reason);
+  if (w.retiring) {
+    SHOAL_LOG(kDebug, "worker {} (pid {}) {} ({})", w.id, w.pid, how.text, w.lost_reason);
+  } else {
+    SHOAL_LOG(kWarn, "worker {} (pid {}) {} ({})", w.id, w.pid, how.text, w.lost_reason);
+  }
   w.phase = Phase::kDead;
   const WorkerId id = w.id;
   const pid_t pid = w.pid;
   const int seat = w.seat;
   const bool lost_while_starting = w.lost_while_starting;
   const std::string reason = w.lost_reason;
+  if (seat == kLent) --lent_processes_;
   workers_.erase(id);  // its timer and connection go with it
   if (starting_) {
     events_.on_start_failed(
@@ -178,6 +234,7 @@ void WorkerPool::finish_exit(Worker& w, int wait_status) {
     return;
   }
   events_.on_worker_exited(id, pid, how, reason);
+  if (seat == kLent) return;  // lent workers are not replaced
   Seat& s = seats_[static_cast<std::size_t>(seat)];
   if (lost_while_starting && ++s.failed_starts >= kMaxFailedStarts) {
     SHOAL_LOG(kError,
@@ -204,7 +261,7 @@ void WorkerPool::finish_exit(Worker& w, int wait_status) {
 // while it has members, so this reaches only what the workers left behind.
 void WorkerPool::helper_lost() {
   for (const auto& [id, w] : workers_) {
-    if (w.pid > 0) kill(-w.pid, SIGKILL);
+    if (w.pid > 0) ::kill(-w.pid, SIGKILL);
   }
 }
 

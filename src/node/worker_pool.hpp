@@ -3,8 +3,10 @@
 //
 // Workers have ids (WorkerId) that grow: each worker, first or replacement, gets a new one, so a
 // late report about a dead worker can never be taken for its replacement, and the pool may grow
-// past one worker per CPU (actors and workers lent while a task blocks will need that). The pool
-// keeps `seats` workers: one per CPU, each replaced when it dies.
+// past one worker per CPU. The pool keeps `seats` workers: one per CPU, each replaced when it dies.
+// It also lends workers outside the seats while tasks are blocked in get() or wait() and their
+// children have nowhere to run (Ray starts workers the same way): a lent worker is not replaced
+// when it dies, and the runtime retires it when it is idle and no longer needed.
 //
 //   starting --Ready--> ready --socket closed--> exiting --helper reaped it--> dead
 //       \____________________socket closed____________/
@@ -88,6 +90,30 @@ class WorkerPool {
   /// init() has returned: a worker dying now is replaced, not a failed start.
   void mark_running() noexcept { starting_ = false; }
 
+  /// Starts one more worker outside the seats (it becomes ready like the others). Throws Error if
+  /// the helper cannot be reached.
+  WorkerId lend();
+  /// Marks a lent, ready worker (idle: the caller checks) as retiring: it no longer counts as lent
+  /// (lent_count(), lent_ready()). Then retire() stops it.
+  void begin_retire(WorkerId worker);
+  /// Stops a lent worker quietly: no warning, no replacement. I/O thread only (it closes the
+  /// worker's connection).
+  void retire(WorkerId worker);
+  /// Kills a worker on purpose (shoal::cancel() with force): its death is reported as any other,
+  /// saying `why`, without a warning; a seat's worker is replaced. I/O thread only (it closes the
+  /// worker's connection).
+  void kill(WorkerId worker, const std::string& why);
+  /// True for a worker started by lend().
+  bool is_lent(WorkerId worker) const noexcept;
+  /// Lent workers starting or ready.
+  int lent_count() const noexcept;
+  /// True while any lent worker exists (dying ones included): O(1), for every pump.
+  bool has_lent() const noexcept { return lent_processes_ > 0; }
+  /// The lent workers that are ready.
+  std::vector<WorkerId> lent_ready() const;
+  /// Worker processes that may be alive: starting, ready, or dying and not yet reaped.
+  int process_count() const noexcept { return static_cast<int>(workers_.size()); }
+
   // ---- from the I/O thread, with the runtime's lock
   /// The fork helper's messages (Spawned, Exited, SpawnFailed, HelperReady). Throws DecodeError.
   void on_helper_frame(const Frame& frame);
@@ -117,9 +143,11 @@ class WorkerPool {
 
  private:
   enum class Phase { kStarting, kReady, kExiting, kDead };
+  static constexpr int kLent = -1;  // the seat of a lent worker
   struct Worker {
     WorkerId id = 0;
-    int seat = 0;
+    int seat = 0;           // or kLent
+    bool retiring = false;  // retire(): its end is expected
     std::shared_ptr<Connection> connection;
     Phase phase = Phase::kStarting;
     pid_t pid = 0;
@@ -151,6 +179,7 @@ class WorkerPool {
   std::vector<Seat> seats_;
   std::map<WorkerId, Worker> workers_;  // alive, or dead and not yet forgotten
   WorkerId next_id_ = 0;
+  int lent_processes_ = 0;  // lent workers in workers_
   bool starting_ = true;
 };
 

@@ -1,6 +1,7 @@
 // Frame header encoding and the incremental stream parser. See frame.hpp for the layout.
 #include "src/transport/frame.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -89,8 +90,25 @@ bool FrameParser::peek(FrameHeader* header, const char** body) const {
   return true;
 }
 
+void FrameParser::scan_new(const std::function<void(const FrameHeader&)>& seen) {
+  std::size_t at = std::max(scanned_, read_);
+  while (buffer_.size() - at >= kFrameHeaderSize) {
+    FrameHeader h;
+    try {
+      h = parse_header(buffer_.data() + at);
+    } catch (const FrameError&) {
+      break;  // next() reports it
+    }
+    if (buffer_.size() - at - kFrameHeaderSize < h.body_size) break;
+    seen(h);
+    at += kFrameHeaderSize + h.body_size;
+  }
+  scanned_ = at;
+}
+
 void FrameParser::compact() {
   if (read_ == 0) return;
+  scanned_ = scanned_ > read_ ? scanned_ - read_ : 0;
   const std::size_t rest = buffer_.size() - read_;
   if (rest != 0) std::memmove(buffer_.data(), buffer_.data() + read_, rest);
   buffer_.truncate(rest);

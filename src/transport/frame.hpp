@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -76,6 +77,12 @@ class FrameParser {
   /// Like next() but leaves the frame in place; false also for a header that does not parse.
   bool peek(FrameHeader* header, const char** body) const;
 
+  /// Calls `seen` with the header of each complete frame received since the last call, whether or
+  /// not next() has taken it yet: a receiver can react to a message before its turn (a worker
+  /// sees a CancelTask for a task it holds). Reads each header once; a header that does not parse
+  /// stops the scan (next() reports it).
+  void scan_new(const std::function<void(const FrameHeader&)>& seen);
+
   /// Drops consumed bytes so the buffer does not grow without bound.
   void compact();
 
@@ -85,6 +92,7 @@ class FrameParser {
   detail::ByteBuffer buffer_;
   std::size_t read_ = 0;
   std::size_t reserved_ = 0;
+  std::size_t scanned_ = 0;  // bytes of buffer_ whose frames scan_new() has seen
 };
 
 }  // namespace shoal::internal

@@ -18,10 +18,14 @@ void put_prefix(ByteBuffer& out, RecordKind kind, Format format, std::uint64_t t
   out.put(type_hash);
 }
 
+}  // namespace
+
 void put_string(ByteBuffer& out, std::string_view s) {
   out.put(static_cast<std::uint32_t>(s.size()));
   out.write(s.data(), s.size());
 }
+
+namespace {
 
 // A frame whose body is written by `body`.
 template <class Body>
@@ -30,6 +34,8 @@ void frame(ByteBuffer& out, MessageType type, std::uint64_t id, Body&& body) {
   body(out);
   end_frame(out, at);
 }
+
+}  // namespace
 
 void put_frames(ByteBuffer& out, const ModuleFrames& frames) {
   const std::size_t modules = std::min(frames.modules.size(), ModuleFrames::kMaxFrames);
@@ -69,7 +75,25 @@ ModuleFrames read_frames(ByteReader& in) {
   return frames;
 }
 
+namespace {
+
 ByteReader body_of(const Frame& f) { return ByteReader(f.body, f.header.body_size); }
+
+// A result's refs inside its values: nothing at all when there are none (the common case).
+void put_contained(ByteBuffer& out, const std::vector<std::uint64_t>& ids) {
+  if (ids.empty()) return;
+  out.put(static_cast<std::uint32_t>(ids.size()));
+  for (std::uint64_t id : ids) out.put(id);
+}
+
+std::vector<std::uint64_t> read_contained(ByteReader& in) {
+  if (in.done()) return {};
+  const auto n = in.get<std::uint32_t>("task result refs");
+  if (n == 0 || n > in.remaining() / 8) throw DecodeError("task result refs: bad count");
+  std::vector<std::uint64_t> ids(n);
+  for (std::uint64_t& id : ids) id = in.get<std::uint64_t>("task result ref");
+  return ids;
+}
 
 }  // namespace
 
@@ -183,20 +207,27 @@ TaskHeader read_task_header(ByteReader& in) {
   h.function_check = in.get<std::uint64_t>("task function check");
   h.arg_count = in.get<std::uint32_t>("task argument count");
   h.flags = in.get<std::uint32_t>("task flags");
-  if ((h.flags & ~kTaskExpectedShort) != 0) throw DecodeError("task has unknown flags");
+  if ((h.flags & ~(kTaskExpectedShort | kTaskNested | kTaskRetryExceptions | kTaskReturns)) != 0)
+    throw DecodeError("task has unknown flags");
   return h;
 }
 
-std::size_t begin_task(ByteBuffer& out, std::uint64_t task, const TaskHeader& header) {
+std::size_t begin_task(ByteBuffer& out, std::uint64_t task, const TaskHeader& header,
+                       const std::vector<std::uint64_t>& retry_types, std::uint32_t num_returns) {
   const std::size_t at = begin_frame(out, MessageType::kTask, task);
   put_task_header(out, header);
+  if ((header.flags & kTaskRetryExceptions) != 0) {
+    out.put(static_cast<std::uint32_t>(retry_types.size()));
+    for (std::uint64_t t : retry_types) out.put(t);
+  }
+  if ((header.flags & kTaskReturns) != 0) out.put(num_returns);
   return at;
 }
 
 void encode_task(ByteBuffer& out, const Task& m) {
   TaskHeader header = m.header;
   header.arg_count = static_cast<std::uint32_t>(m.args.size());
-  const std::size_t at = begin_task(out, m.task, header);
+  const std::size_t at = begin_task(out, m.task, header, m.retry_types, m.num_returns);
   for (const ValueRecord& r : m.args) put_record(out, r);
   end_frame(out, at);
 }
@@ -206,6 +237,19 @@ Task decode_task(const Frame& f) {
   Task m;
   m.task = f.header.id;
   m.header = read_task_header(in);
+  if ((m.header.flags & kTaskRetryExceptions) != 0) {
+    const auto n = in.get<std::uint32_t>("task retry types");
+    if (n > in.remaining() / 8)
+      throw DecodeError("task has more retry types than its message holds");
+    m.retry_types.resize(n);
+    for (std::uint64_t& t : m.retry_types) t = in.get<std::uint64_t>("task retry type");
+  }
+  if ((m.header.flags & kTaskReturns) != 0) {
+    m.num_returns = in.get<std::uint32_t>("task returns");
+    if (m.num_returns < 2 || m.num_returns > kMaxReturns) {
+      throw DecodeError("task has a number of returns out of range");
+    }
+  }
   // Each record takes at least its prefix: a count the body cannot hold is refused before
   // anything is reserved for it.
   if (m.header.arg_count > in.remaining() / kRecordPrefixSize) {
@@ -230,8 +274,10 @@ void encode_task_done(ByteBuffer& out, const TaskDone& m) {
     switch (m.status) {
       case TaskStatus::kOk:
         put_record(b, m.value);
+        put_contained(b, m.contained);
         break;
       case TaskStatus::kError:
+      case TaskStatus::kRetryableError:
         put_string(b, m.type_name);
         put_string(b, m.what);
         put_frames(b, m.frames);
@@ -239,6 +285,13 @@ void encode_task_done(ByteBuffer& out, const TaskDone& m) {
       case TaskStatus::kStoreFull:
         b.put(m.requested);
         b.put(m.capacity);
+        break;
+      case TaskStatus::kCancelled:
+        break;
+      case TaskStatus::kOkMany:
+        b.put(static_cast<std::uint32_t>(m.values.size()));
+        for (const ValueRecord& r : m.values) put_record(b, r);
+        put_contained(b, m.contained);
         break;
     }
   });
@@ -255,9 +308,11 @@ TaskDone decode_task_done(const Frame& f) {
       d.status = TaskStatus::kOk;
       d.value = read_record(in);
       if (d.value.kind == RecordKind::kRef) throw DecodeError("task result cannot be a ref record");
+      d.contained = read_contained(in);
       break;
     case TaskStatus::kError:
-      d.status = TaskStatus::kError;
+    case TaskStatus::kRetryableError:
+      d.status = static_cast<TaskStatus>(status);
       d.type_name = in.string("error type");
       d.what = in.string("error message");
       d.frames = read_frames(in);
@@ -267,6 +322,23 @@ TaskDone decode_task_done(const Frame& f) {
       d.requested = in.get<std::uint64_t>("requested size");
       d.capacity = in.get<std::uint64_t>("store capacity");
       break;
+    case TaskStatus::kCancelled:
+      d.status = TaskStatus::kCancelled;
+      break;
+    case TaskStatus::kOkMany: {
+      d.status = TaskStatus::kOkMany;
+      const auto n = in.get<std::uint32_t>("task result count");
+      if (n < 2 || n > kMaxReturns) throw DecodeError("task result count out of range");
+      d.values.reserve(n);
+      for (std::uint32_t i = 0; i < n; ++i) {
+        d.values.push_back(read_record(in));
+        if (d.values.back().kind == RecordKind::kRef) {
+          throw DecodeError("task result cannot be a ref record");
+        }
+      }
+      d.contained = read_contained(in);
+      break;
+    }
     default:
       throw DecodeError("task result has unknown status " + std::to_string(status));
   }

@@ -49,6 +49,24 @@ enum class MessageType : std::uint16_t {
   kSpawnFailed = 13,  // Z->D  fork() failed; id = worker id
   kKill = 14,         // D->Z  SIGKILL the worker if it is still running; id = worker id
   kHelperReady = 15,  // Z->D  the helper's first message: the functions its workers know; id = 0
+  // calls a running task makes (tasks that start tasks; src/transport/task_calls.hpp)
+  kSubmit = 20,        // W->D  submit a task; id = its id (made by the worker)
+  kPut = 21,           // W->D  a small value becomes an object; id = its id (made by the worker)
+  kCreateObject = 22,  // W->D  store space for a large object; id = request id
+  kCreateReply = 23,   // D->W  answer to CreateObject; id = request id
+  kGet = 24,           // W->D  the values of objects, when they are ready; id = request id
+  kGetReply = 25,      // D->W  answer to Get; id = request id
+  kWait = 26,          // W->D  wait until some objects are ready; id = request id
+  kWaitReply = 27,     // D->W  answer to Wait; id = request id
+  kRelease = 28,       // W->D  the worker dropped references; id = 0
+  kRevoke = 29,        // D->W  tasks sent but not started go back to the driver; id = 0
+  kInfo = 30,          // W->D  resources or store statistics; id = request id
+  kInfoReply = 31,     // D->W  answer to Info; id = request id
+  kSession = 32,       // D->W  what the session allows a task to ask for; id = 0
+  kCancel = 33,        // W->D  shoal::cancel() inside a task; id = the task to cancel
+  kCancelTask = 34,    // D->W  stop this task: skip it if not started, else flag it; id = task id
+  kAddRef = 35,        // W->D  the worker holds refs it read from inside values; id = 0
+  kContain = 36,       // W->D  an object the worker made holds refs inside its value; id = it
 };
 
 /// Who sends and who receives a message type.
@@ -75,6 +93,23 @@ inline constexpr MessageInfo kMessages[] = {
     {MessageType::kSpawnFailed, "SpawnFailed", Peer::kHelper, Peer::kDriver, "worker id"},
     {MessageType::kKill, "Kill", Peer::kDriver, Peer::kHelper, "worker id"},
     {MessageType::kHelperReady, "HelperReady", Peer::kHelper, Peer::kDriver, "0"},
+    {MessageType::kSubmit, "Submit", Peer::kWorker, Peer::kDriver, "task id"},
+    {MessageType::kPut, "Put", Peer::kWorker, Peer::kDriver, "object id"},
+    {MessageType::kCreateObject, "CreateObject", Peer::kWorker, Peer::kDriver, "request id"},
+    {MessageType::kCreateReply, "CreateReply", Peer::kDriver, Peer::kWorker, "request id"},
+    {MessageType::kGet, "Get", Peer::kWorker, Peer::kDriver, "request id"},
+    {MessageType::kGetReply, "GetReply", Peer::kDriver, Peer::kWorker, "request id"},
+    {MessageType::kWait, "Wait", Peer::kWorker, Peer::kDriver, "request id"},
+    {MessageType::kWaitReply, "WaitReply", Peer::kDriver, Peer::kWorker, "request id"},
+    {MessageType::kRelease, "Release", Peer::kWorker, Peer::kDriver, "0"},
+    {MessageType::kRevoke, "Revoke", Peer::kDriver, Peer::kWorker, "0"},
+    {MessageType::kInfo, "Info", Peer::kWorker, Peer::kDriver, "request id"},
+    {MessageType::kInfoReply, "InfoReply", Peer::kDriver, Peer::kWorker, "request id"},
+    {MessageType::kSession, "Session", Peer::kDriver, Peer::kWorker, "0"},
+    {MessageType::kCancel, "Cancel", Peer::kWorker, Peer::kDriver, "task id"},
+    {MessageType::kCancelTask, "CancelTask", Peer::kDriver, Peer::kWorker, "task id"},
+    {MessageType::kAddRef, "AddRef", Peer::kWorker, Peer::kDriver, "0"},
+    {MessageType::kContain, "Contain", Peer::kWorker, Peer::kDriver, "object id"},
 };
 
 /// The message's name, or "unknown" for a number that names no message type.
@@ -109,6 +144,13 @@ void put_ref_record(detail::ByteBuffer& out, std::uint32_t ref_index);
 void put_record(detail::ByteBuffer& out, const ValueRecord& r);
 ValueRecord read_record(ByteReader& in);
 
+// Pieces of bodies that several messages share.
+/// A u32 length, then the bytes.
+void put_string(detail::ByteBuffer& out, std::string_view s);
+/// A backtrace (see TaskDone below), at most ModuleFrames::kMaxFrames of frames and modules.
+void put_frames(detail::ByteBuffer& out, const ModuleFrames& frames);
+ModuleFrames read_frames(ByteReader& in);
+
 // ---------------------------------------------------------------------------------------------
 // Messages, each with its encoder (a whole frame) and its decoder (a parsed frame's body).
 
@@ -132,6 +174,20 @@ struct TaskHeader {
 /// that finds such a task already waiting may hold the previous reply back to send both in one
 /// write; before any other task it sends what it has first, so no reply waits behind a long task.
 constexpr std::uint32_t kTaskExpectedShort = 1;
+/// Run this task now, inside the get() or wait() the worker is blocked in: it produces an object
+/// that call waits for (Taskflow's and TBB's way of waiting; docs/architecture.md). Its TaskDone
+/// comes before any other reply of the blocked call.
+constexpr std::uint32_t kTaskNested = 2;
+/// TaskOptions::retry_exceptions is set: after the header come u32 count | count x u64 exception
+/// type hashes (none: any exception), and a failure the task may be re-run for is reported with
+/// TaskStatus::kRetryableError.
+constexpr std::uint32_t kTaskRetryExceptions = 4;
+/// The task returns several objects (task(f).num_returns<N>()): after the header (and the retry
+/// types) comes u32 num_returns; its TaskDone is kOkMany with one value record per element of
+/// the std::tuple the function returns.
+constexpr std::uint32_t kTaskReturns = 8;
+/// The most objects one task may return (num_returns<N>()).
+constexpr std::uint32_t kMaxReturns = 1024;
 constexpr std::size_t kTaskHeaderSize = 4 + 8 + 4 + 4;
 void put_task_header(detail::ByteBuffer& out, const TaskHeader& h);
 TaskHeader read_task_header(ByteReader& in);
@@ -139,13 +195,17 @@ TaskHeader read_task_header(ByteReader& in);
 struct Task {
   std::uint64_t task = 0;
   TaskHeader header;
+  std::vector<std::uint64_t> retry_types;  // with kTaskRetryExceptions
+  std::uint32_t num_returns = 1;           // with kTaskReturns: more than 1
   std::vector<ValueRecord> args;  // views into the frame's body (decode) or the caller's bytes
 };
 void encode_task(detail::ByteBuffer& out, const Task& m);
 /// Writes the frame's header and task header; the caller appends header.arg_count records with
 /// put_*_record(), then calls end_frame(out, returned offset). For the driver, which resolves ref
 /// records while it writes.
-std::size_t begin_task(detail::ByteBuffer& out, std::uint64_t task, const TaskHeader& header);
+std::size_t begin_task(detail::ByteBuffer& out, std::uint64_t task, const TaskHeader& header,
+                       const std::vector<std::uint64_t>& retry_types = {},
+                       std::uint32_t num_returns = 1);
 /// Ref records are refused: a worker only gets resolved arguments.
 Task decode_task(const Frame& f);
 
@@ -158,13 +218,27 @@ Task decode_task(const Frame& f);
 //        u16 frame_count | frame_count x (u16 module | u64 offset)
 //      at most ModuleFrames::kMaxFrames of each; module names at most kMaxModuleName bytes; a
 //      frame's module is an index below module_count, or ModuleFrames::kNoModule.
-enum class TaskStatus : std::uint8_t { kOk = 0, kError = 1, kStoreFull = 2 };
+//        kRetryableError: as kError; the exception matched the task's retry_exceptions
+//        kCancelled: nothing; the task was cancelled before it started (CancelTask)
+//        kOkMany:    u32 count | count value records (kind 1 or 2): a task with several returns
+//      after kOk's or kOkMany's records, only if the values hold refs (an ObjectRef inside a
+//      vector, a struct): u32 count | count x u64 object id; each return holds them all
+enum class TaskStatus : std::uint8_t {
+  kOk = 0,
+  kError = 1,
+  kStoreFull = 2,
+  kRetryableError = 3,
+  kCancelled = 4,
+  kOkMany = 5
+};
 constexpr std::size_t kMaxModuleName = 4096;
 struct TaskDone {
   std::uint64_t task = 0;
   TaskStatus status = TaskStatus::kOk;
   std::uint64_t exec_ns = 0;
   ValueRecord value;                          // kOk
+  std::vector<ValueRecord> values;            // kOkMany
+  std::vector<std::uint64_t> contained;       // kOk, kOkMany: refs inside the values
   std::string_view type_name, what;           // kError
   ModuleFrames frames;                        // kError
   std::uint64_t requested = 0, capacity = 0;  // kStoreFull

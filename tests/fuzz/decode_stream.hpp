@@ -18,6 +18,7 @@
 #include "src/common/byte_reader.hpp"
 #include "src/transport/frame.hpp"
 #include "src/transport/protocol.hpp"
+#include "src/transport/task_calls.hpp"
 
 namespace shoal::fuzz {
 
@@ -71,6 +72,57 @@ inline void decode_body(const FrameHeader& h, const char* body) {
     }
     case MessageType::kAllocRequest:
       internal::decode_alloc_request(f);
+      break;
+    case MessageType::kSubmit: {
+      const internal::TaskSpec spec = internal::decode_submit(f);
+      require(spec.args.size() <= size);
+      break;
+    }
+    case MessageType::kPut:
+      check_record(internal::decode_put(f).value, body, size);
+      break;
+    case MessageType::kCreateObject:
+      internal::decode_create_object(f);
+      break;
+    case MessageType::kCreateReply:
+      internal::decode_create_reply(f);
+      break;
+    case MessageType::kGet:
+      internal::decode_get(f);
+      break;
+    case MessageType::kGetReply:
+      for (const internal::ValueRecord& r : internal::decode_get_reply(f).values) {
+        check_record(r, body, size);
+      }
+      break;
+    case MessageType::kWait: {
+      const internal::Wait w = internal::decode_wait(f);
+      require(w.num_returns <= w.ids.size());
+      break;
+    }
+    case MessageType::kWaitReply:
+      internal::decode_wait_reply(f);
+      break;
+    case MessageType::kRelease:
+    case MessageType::kRevoke:
+    case MessageType::kAddRef:
+    case MessageType::kContain:
+      internal::decode_id_list(f);
+      break;
+    case MessageType::kInfo:
+      internal::decode_info(f);
+      break;
+    case MessageType::kInfoReply:
+      internal::decode_info_reply(f);
+      break;
+    case MessageType::kSession:
+      internal::decode_session(f);
+      break;
+    case MessageType::kCancel:
+      internal::decode_cancel(f);
+      break;
+    case MessageType::kCancelTask:
+      internal::decode_cancel_task(f);
       break;
     case MessageType::kAllocReply:
       internal::decode_alloc_reply(f);

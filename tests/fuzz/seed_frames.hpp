@@ -3,22 +3,25 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <shoal/detail/byte_buffer.hpp>
 
+#include "src/common/task_backtrace.hpp"
 #include "src/transport/frame.hpp"
 #include "src/transport/protocol.hpp"
+#include "src/transport/task_calls.hpp"
 
 namespace shoal::fuzz {
 
-/// One stream per message type (a valid frame, or two), and one stream with all of them. Each
+/// One stream per message type (a valid frame, or a few), and one stream with all of them. Each
 /// starts with the chunking byte decode_stream() reads first.
 inline std::vector<std::string> seed_streams() {
   using detail::ByteBuffer;
   using internal::MessageType;
-  std::vector<ByteBuffer> streams(11);
+  std::vector<ByteBuffer> streams(22);
   int i = 0;
   internal::encode_ready(streams[i++], {0, 1234});
   {
@@ -72,6 +75,87 @@ inline std::vector<std::string> seed_streams() {
   internal::encode_exited(streams[i++], {1, 99, 9});
   internal::encode_spawn_failed(streams[i++], {1, 11});
   internal::encode_helper_ready(streams[i++], {4, 0x1234});
+  // The calls a running task makes (src/transport/task_calls.hpp), and the driver's answers.
+  {
+    internal::TaskSpec spec;
+    spec.id = internal::worker_made_id(1, 1);
+    spec.function_index = 3;
+    spec.function_check = 0xFEEDFACEull;
+    spec.name = "child";
+    spec.num_cpus = 0.5;
+    spec.memory = 4096;
+    spec.max_retries = -1;
+    spec.deps = {internal::worker_made_id(1, 2), 42};
+    internal::put_inline_record(spec.args, detail::Format::kMsgpack, 0x1122, "\x2a", 1);
+    internal::put_ref_record(spec.args, 1);
+    internal::put_ref_record(spec.args, 0);
+    spec.arg_count = 3;
+    internal::encode_submit(streams[i++], spec);
+  }
+  internal::encode_put(streams[i++], internal::worker_made_id(1, 3), detail::Format::kRaw, 0x55,
+                       "value", 5);
+  internal::encode_create_object(
+      streams[i], {1, internal::worker_made_id(1, 4), detail::Format::kRaw, 0x55, 1 << 20});
+  internal::encode_create_reply(streams[i++], {1, true, 8192});
+  internal::encode_get(streams[i], {2, internal::kGetFailFast, 1'000'000, {42, 43}});
+  {
+    ByteBuffer records;
+    internal::put_inline_record(records, detail::Format::kMsgpack, 0x1122, "\x2a", 1);
+    internal::put_store_record(records, detail::Format::kRaw, 0x3344, 4096, 1 << 20);
+    internal::ByteReader in(records.data(), records.size());
+    internal::GetReply ok;
+    ok.request = 2;
+    for (int k = 0; k < 2; ++k) ok.values.push_back(internal::read_record(in));
+    internal::encode_get_reply(streams[i++], ok);
+  }
+  {
+    internal::GetReply failed;
+    failed.request = 3;
+    failed.status = internal::ReplyStatus::kFailed;
+    failed.error.type_name = "std::runtime_error";
+    failed.error.what = "boom";
+    failed.error.function = "child";
+    failed.error.pid = 99;
+    failed.error.holders = {{42, 1 << 20, "put()"}};
+    failed.error.backtrace = std::make_shared<const detail::TaskBacktrace>(
+        internal::ModuleFrames{{"", "libx.so"}, {{0, 0x10}, {1, 0x20}}});
+    internal::encode_get_reply(streams[i], failed);
+    failed.request = 4;
+    failed.error.holders.clear();
+    failed.error.backtrace = std::make_shared<const detail::TaskBacktrace>(std::string("#0 f\n"));
+    internal::encode_get_reply(streams[i], failed);
+    internal::GetReply timeout;
+    timeout.request = 5;
+    timeout.status = internal::ReplyStatus::kTimeout;
+    timeout.not_ready = 1;
+    internal::encode_get_reply(streams[i], timeout);
+    internal::GetReply refused;
+    refused.request = 6;
+    refused.status = internal::ReplyStatus::kRefused;
+    refused.refusal = {internal::RefusalKind::kInvalidObjectRef, "unknown object"};
+    internal::encode_get_reply(streams[i++], refused);
+  }
+  internal::encode_wait(streams[i], {7, 1, -1, {42, 43}});
+  {
+    internal::WaitReply ready;
+    ready.request = 7;
+    ready.ready = {true, false};
+    internal::encode_wait_reply(streams[i++], ready);
+  }
+  internal::encode_id_list(streams[i], MessageType::kRelease, {42, 43});
+  internal::encode_id_list(streams[i++], MessageType::kRevoke, {44});
+  internal::encode_info(streams[i], 8, internal::InfoKind::kAvailableResources);
+  {
+    internal::InfoReply info;
+    info.request = 8;
+    info.values = {{"CPU", 2}, {"memory", 1e9}};
+    internal::encode_info_reply(streams[i++], info);
+  }
+  internal::encode_session(streams[i++], internal::TaskLimits{2, 1 << 30, 3, 12, false});
+  internal::encode_cancel(streams[i], internal::Cancel{45, true, false});
+  internal::encode_cancel_task(streams[i++], 46);
+  internal::encode_id_list(streams[i], MessageType::kAddRef, {47, 48});
+  internal::encode_id_list(streams[i++], MessageType::kContain, {49}, 50);
   std::vector<std::string> out;
   std::string all(1, '\x05');  // small chunks
   for (int k = 0; k < i; ++k) {

@@ -220,6 +220,70 @@ TEST(Messages, TaskDoneOkInlineRoundTrips) {
   EXPECT_EQ(std::string(d.value.data, d.value.size), "result");
 }
 
+// The statuses tasks that start tasks, cancel(), retry_exceptions and num_returns<N>() added.
+TEST(Messages, TaskDoneOkManyCancelledAndRetryableRoundTrip) {
+  // The body of `d`'s frame, kept by the caller: what decoding returns points into it.
+  std::vector<std::string> bodies;
+  const auto whole = [&bodies](const TaskDone& d) {
+    detail::ByteBuffer out;
+    encode_task_done(out, d);
+    bodies.emplace_back(out.data() + kFrameHeaderSize, out.size() - kFrameHeaderSize);
+    return read_task_done(bodies.back().data(), bodies.back().size());
+  };
+  bodies.reserve(4);
+  TaskDone many;
+  many.task = 9;
+  many.status = TaskStatus::kOkMany;
+  const std::string rec = inline_record("abc");
+  ByteReader in(rec.data(), rec.size());
+  many.values.push_back(read_record(in));
+  many.values.push_back(
+      ValueRecord{RecordKind::kStore, detail::Format::kRaw, 5, nullptr, 64, 4096});
+  const TaskDone got = whole(many);
+  EXPECT_EQ(got.status, TaskStatus::kOkMany);
+  ASSERT_EQ(got.values.size(), 2u);
+  EXPECT_EQ(got.values[1].offset, 4096u);
+
+  TaskDone cancelled;
+  cancelled.status = TaskStatus::kCancelled;
+  EXPECT_EQ(whole(cancelled).status, TaskStatus::kCancelled);
+
+  TaskDone retryable;
+  retryable.status = TaskStatus::kRetryableError;
+  retryable.type_name = "std::runtime_error";
+  retryable.what = "again";
+  const TaskDone r = whole(retryable);
+  EXPECT_EQ(r.status, TaskStatus::kRetryableError);
+  EXPECT_EQ(r.what, "again");
+
+  many.values.resize(1);  // kOkMany needs 2 or more
+  detail::ByteBuffer out;
+  encode_task_done(out, many);
+  EXPECT_THROW(read_task_done(out.data() + kFrameHeaderSize, out.size() - kFrameHeaderSize),
+               DecodeError);
+}
+
+TEST(Messages, TaskWithRetryTypesAndReturnsRoundTrips) {
+  Task t;
+  t.task = 12;
+  t.header = {1, 2, 0, kTaskRetryExceptions | kTaskReturns};
+  t.retry_types = {111, 222};
+  t.num_returns = 3;
+  detail::ByteBuffer out;
+  encode_task(out, t);
+  const Frame f = frame_of(MessageType::kTask, out.data() + kFrameHeaderSize,
+                           out.size() - kFrameHeaderSize, 12);
+  const Task got = decode_task(f);
+  EXPECT_EQ(got.retry_types, (std::vector<std::uint64_t>{111, 222}));
+  EXPECT_EQ(got.num_returns, 3u);
+  t.num_returns = 1;  // a flagged task returns 2 or more
+  detail::ByteBuffer bad;
+  encode_task(bad, t);
+  EXPECT_THROW(decode_task(frame_of(MessageType::kTask, bad.data() + kFrameHeaderSize,
+                                    bad.size() - kFrameHeaderSize, 12)),
+               DecodeError);
+}
+
 TEST(Messages, TaskDoneOkStoreRoundTrips) {
   const std::string body = task_done_ok(store_record());
   const TaskDone d = read_task_done(body.data(), body.size());
@@ -439,7 +503,7 @@ TEST(Messages, UnknownRecordFormatIsADecodeError) {
 }
 
 TEST(Messages, UnknownTaskStatusIsADecodeError) {
-  for (std::uint8_t status : {3, 0xFF}) {
+  for (std::uint8_t status : {6, 0xFF}) {
     std::string body = task_done_store_full();
     body[0] = static_cast<char>(status);
     EXPECT_THROW(read_task_done(body.data(), body.size()), DecodeError) << int{status};
@@ -655,7 +719,25 @@ TEST(MessagesFuzz, EveryMessageTypeDecodesFromItsSeedStream) {
     EXPECT_GE(n, 1u);
     frames += n;
   }
-  EXPECT_EQ(frames, 2 * 14u);  // each of the 14 frames alone, then all of them in one stream
+  EXPECT_EQ(frames, 2 * 35u);  // each of the 35 frames alone, then all of them in one stream
+}
+
+// A new message type needs a seed, or the fuzzers never build a valid frame of it.
+TEST(MessagesFuzz, EveryMessageTypeHasASeedFrame) {
+  std::vector<MessageType> seeded;
+  for (const std::string& s : fuzz::seed_streams()) {
+    FrameParser parser;
+    const std::string frames = s.substr(1);  // after the chunking byte
+    std::memcpy(parser.writable(frames.size()), frames.data(), frames.size());
+    parser.commit(frames.size());
+    FrameParser::Frame f;
+    while (parser.next(&f)) seeded.push_back(f.header.type);
+    EXPECT_EQ(parser.buffered(), 0u) << "a seed stream ends inside a frame";
+  }
+  for (const MessageInfo& m : kMessages) {
+    EXPECT_NE(std::find(seeded.begin(), seeded.end(), m.type), seeded.end())
+        << m.name << " has no seed frame in tests/fuzz/seed_frames.hpp";
+  }
 }
 
 TEST(MessagesFuzz, TruncatedStreamsDecodeOnlyTheirWholeFrames) {

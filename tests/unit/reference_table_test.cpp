@@ -305,10 +305,24 @@ TEST_F(ReferenceTableTest, ReferencesAreCountedPerHolder) {
   table_.release(1, Holder::of_worker(9));  // holds nothing: ignored
   table_.release(1, Holder::of_worker(8));
   ASSERT_NE(table_.find(1), nullptr);
-  EXPECT_EQ(table_.release_all(7), 1u);  // worker 7 died: both its references go
+  EXPECT_TRUE(table_.release_all(7).empty());  // worker 7 died: both its references go
   EXPECT_EQ(table_.find(1), nullptr);
   EXPECT_EQ(allocator_.used_bytes(), 0u);
-  EXPECT_EQ(table_.release_all(7), 0u);
+  EXPECT_TRUE(table_.release_all(7).empty());
+}
+
+// A worker's task submitted tasks and died: the results only it held are orphans, which the task
+// manager drops; one the program also holds is not.
+TEST_F(ReferenceTableTest, ADeadWorkersPendingObjectsThatNobodyElseHoldsAreOrphans) {
+  table_.add_pending(1, 1, Holder::of_worker(7));
+  table_.add_pending(2, 2, Holder::of_worker(7));
+  table_.add_ref(2, Holder::program());
+  table_.add_ready_inline(3, Format::kRaw, kTypeHash, detail::ByteBuffer(8), Holder::of_worker(7));
+  EXPECT_EQ(table_.find(1)->program_refs, 0u);
+  EXPECT_EQ(table_.release_all(7), std::vector<ObjectId>{1});
+  EXPECT_NE(table_.find(1), nullptr) << "pending: freed when its task is dropped or finishes";
+  EXPECT_NE(table_.find(2), nullptr);
+  EXPECT_EQ(table_.find(3), nullptr) << "a ready object only the worker held is freed at once";
 }
 
 TEST_F(ReferenceTableTest, ReferenceCountsOfUnknownOrUnreferencedObjectsAreLeftAlone) {

@@ -1,5 +1,6 @@
 // The Scheduler (src/core/scheduler.hpp): FIFO assignment, dependencies, CPU and memory
-// accounting, pipelining depth learned from run times, and what happens when a worker dies.
+// accounting, pipelining depth learned from run times, what happens when a worker dies, and the
+// stacks of tasks that start tasks (a blocked task gives back its CPUs, children run on top of it).
 #include "src/core/scheduler.hpp"
 
 #include <algorithm>
@@ -370,10 +371,10 @@ TEST(Scheduler, WorkerDownReturnsTheRunningTaskAndRequeuesTheRestInOrder) {
   ASSERT_EQ(drain(s).size(), 6u);  // 1 runs, 2..6 queued on slot 0; 7, 8 ready
   ASSERT_DOUBLE_EQ(s.cpus_available(), 7);
 
-  std::optional<SchedTask> lost = s.worker_down(0);
-  ASSERT_TRUE(lost.has_value());
-  EXPECT_EQ(lost->id, 1u);
-  EXPECT_EQ(lost->attempts, 1);
+  const std::vector<SchedTask> lost = s.worker_down(0);
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].id, 1u);
+  EXPECT_EQ(lost[0].attempts, 1);
   EXPECT_EQ(s.find(1), nullptr);
   EXPECT_EQ(s.running(0), 0u);
   EXPECT_DOUBLE_EQ(s.cpus_available(), 8);
@@ -401,7 +402,7 @@ TEST(Scheduler, WorkerDownReturnsTheRunningTaskAndRequeuesTheRestInOrder) {
 TEST(Scheduler, WorkerDownWhileIdleReturnsNothing) {
   Scheduler s(4, kMemory);
   s.worker_up(0);
-  EXPECT_FALSE(s.worker_down(0).has_value());
+  EXPECT_TRUE(s.worker_down(0).empty());
   s.add(make_task(1));
   EXPECT_FALSE(s.next().has_value());
 }
@@ -415,10 +416,10 @@ TEST(Scheduler, RetryPutsTheTaskAtTheBackAndCountsAttempts) {
   s.add(make_task(2, 3));
   s.add(make_task(3, 3));
   ASSERT_EQ(drain(s).size(), 2u);  // 1 runs, 2 waits behind it
-  std::optional<SchedTask> lost = s.worker_down(0);
-  ASSERT_TRUE(lost.has_value());
-  ASSERT_EQ(lost->id, 1u);
-  s.retry(std::move(*lost));
+  std::vector<SchedTask> lost = s.worker_down(0);
+  ASSERT_EQ(lost.size(), 1u);
+  ASSERT_EQ(lost[0].id, 1u);
+  s.retry(lost[0]);
   s.worker_up(0);
 
   std::vector<std::uint64_t> started;  // in the order the worker starts them
@@ -480,6 +481,446 @@ TEST(Scheduler, ClearRemovesEveryTask) {
   EXPECT_FALSE(s.complete(0, 1, 1000).has_value());
   s.dependency_done(4);
   EXPECT_FALSE(s.next().has_value());
+}
+
+// ---- Tasks that start tasks: a task blocked in get() or wait() gives back its CPUs, and the
+// children it waits for may run on top of it, on its worker (a stack).
+
+// Runs task `id` on idle worker `worker` (it must be the next ready task and go there).
+void run_on(Scheduler& s, WorkerId worker, std::uint64_t id) {
+  const std::optional<Scheduler::Assignment> a = s.next();
+  ASSERT_TRUE(a.has_value()) << "task " << id << " was not assigned";
+  ASSERT_EQ(a->task, id);
+  ASSERT_EQ(a->worker, worker);
+}
+
+TEST(SchedulerNested, BlockGivesBackTheTopTasksCpusAndUnblockTakesThemBack) {
+  Scheduler s(4, 1000);
+  s.worker_up(0);
+  s.add(make_task(1, 0, 1.5, 100));
+  run_on(s, 0, 1);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 2.5);
+
+  EXPECT_TRUE(s.block(0).empty());
+  EXPECT_TRUE(s.find(1)->blocked);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 4);
+  EXPECT_EQ(s.memory_available(), 900u) << "a blocked task keeps its memory";
+  EXPECT_EQ(s.running(0), 1u);
+  EXPECT_EQ(s.busy_workers(), 1);
+
+  // Blocking twice gives back nothing more.
+  EXPECT_TRUE(s.block(0).empty());
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 4);
+
+  s.unblock(0, 1);
+  EXPECT_FALSE(s.find(1)->blocked);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 2.5);
+  s.unblock(0, 1);  // not blocked any more: nothing taken twice
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 2.5);
+
+  ASSERT_TRUE(s.complete(0, 1, 1000).has_value());
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 4);
+  EXPECT_EQ(s.memory_available(), 1000u);
+}
+
+TEST(SchedulerNested, BlockOfAnIdleOrUnknownWorkerAndStrayUnblocksChangeNothing) {
+  Scheduler s(2, kMemory);
+  s.worker_up(0);
+  EXPECT_TRUE(s.block(0).empty());  // idle
+  EXPECT_TRUE(s.block(7).empty());  // unknown
+  s.add(make_task(1));
+  run_on(s, 0, 1);
+  s.unblock(0, 1);   // running, not blocked
+  s.unblock(0, 99);  // unknown task
+  s.unblock(7, 1);   // unknown worker
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 1);
+  EXPECT_FALSE(s.find(1)->blocked);
+}
+
+TEST(SchedulerNested, UnblockMayTakeTheCpusBelowZero) {
+  Scheduler s(2, kMemory);
+  s.worker_up(0);
+  s.worker_up(1);
+  s.add(make_task(1, 0, 2));
+  run_on(s, 0, 1);
+  s.block(0);
+  s.add(make_task(2, 0, 2));  // takes the CPUs task 1 gave back
+  run_on(s, 1, 2);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 0);
+
+  s.unblock(0, 1);  // resumes at once, as in Ray: the node is oversubscribed for a while
+  EXPECT_DOUBLE_EQ(s.cpus_available(), -2);
+  s.add(make_task(3, 0, 0.5));
+  s.worker_up(2);
+  EXPECT_FALSE(s.next().has_value()) << "a task started on an oversubscribed node";
+  EXPECT_FALSE(s.ready_task_fits());
+
+  ASSERT_TRUE(s.complete(1, 2, 1000).has_value());
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 0);
+  ASSERT_TRUE(s.complete(0, 1, 1000).has_value());
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 2);
+  run_on(s, 0, 3);
+}
+
+TEST(SchedulerNested, BlockRevokesTheQueuedTasksInOrderAndTheyAreAssignedFirst) {
+  Scheduler s(4, kMemory);
+  s.worker_up(0);
+  learn(s, 0, kFast, kMicrosecond, 1000);
+  for (std::uint64_t id = 1; id <= 4; ++id) s.add(make_task(id, kFast));
+  ASSERT_EQ(drain(s).size(), 4u);  // 1 runs on worker 0, 2..4 queued behind it
+  s.add(make_task(5, kFast));      // arrives later: ready, no worker can take it yet
+  s.add(make_task(6, kFast));
+  for (std::uint64_t id = 2; id <= 4; ++id) EXPECT_TRUE(s.find(id)->assigned);
+
+  EXPECT_EQ(s.block(0), (std::vector<std::uint64_t>{2, 3, 4}));
+  for (std::uint64_t id = 2; id <= 4; ++id) {
+    EXPECT_FALSE(s.find(id)->assigned) << id;
+    EXPECT_EQ(s.find(id)->attempts, 0) << id << " had not started";
+  }
+  EXPECT_EQ(s.running(0), 1u);
+  EXPECT_EQ(s.stack_depth(0), 1u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 4);
+  EXPECT_FALSE(s.next().has_value()) << "the blocked worker took a task";
+
+  // Another worker takes them before the tasks that were ready already, in their order.
+  s.worker_up(1);
+  const std::vector<Scheduler::Assignment> got = drain(s);
+  ASSERT_EQ(got.size(), 5u);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].task, i + 2) << "position " << i;
+    EXPECT_EQ(got[i].worker, 1) << "position " << i;
+  }
+  EXPECT_EQ(s.running(1), 2u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 3);
+}
+
+TEST(SchedulerNested, BlockedWorkerTakesNoPipelinedOrNewTask) {
+  Scheduler s(4, kMemory);
+  s.worker_up(0);
+  learn(s, 0, kFast, kMicrosecond, 1000);
+  s.add(make_task(1, kFast));
+  run_on(s, 0, 1);
+  s.block(0);
+  s.add(make_task(2, kFast));
+  s.add(make_task(3, kFast));
+  // CPUs are free and the work ahead is short and known, but it waits for other tasks.
+  EXPECT_FALSE(s.next().has_value());
+  EXPECT_TRUE(s.ready_task_fits());
+
+  // A child on top of it: still nothing queued behind the stack.
+  ASSERT_TRUE(s.assign_nested(0, 2).has_value());
+  EXPECT_FALSE(s.next().has_value());
+  // Even with no task of the stack blocked, nested tasks keep the queue closed.
+  s.unblock(0, 1);
+  EXPECT_FALSE(s.next().has_value());
+  EXPECT_EQ(s.stack_depth(0), 2u);
+
+  ASSERT_TRUE(s.complete(0, 2, kMicrosecond).has_value());
+  EXPECT_EQ(s.stack_depth(0), 1u);
+  const std::optional<Scheduler::Assignment> a = s.next();  // plain pipelining again
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->task, 3u);
+  EXPECT_EQ(a->worker, 0);
+  EXPECT_EQ(s.running(0), 1u);
+}
+
+// The revoked tasks' share of the pipeline budget goes back with them.
+TEST(SchedulerNested, RevokedTasksGiveBackTheirShareOfThePipeline) {
+  Scheduler s(8, kMemory);
+  s.worker_up(0);
+  learn(s, 0, 3, 100 * kMicrosecond, 1000);
+  for (std::uint64_t id = 1; id <= 20; ++id) s.add(make_task(id, 3));
+  ASSERT_EQ(drain(s).size(), 6u);  // 500 us of known work behind a task: six in flight
+  EXPECT_EQ(s.block(0).size(), 5u);
+  s.unblock(0, 1);
+  EXPECT_EQ(drain(s).size(), 5u) << "the worker's queue did not forget the revoked tasks";
+}
+
+TEST(SchedulerNested, RevokedTaskOfUnknownLengthNoLongerClosesTheQueue) {
+  Scheduler s(8, kMemory);
+  s.worker_up(0);
+  learn(s, 0, kFast, kMicrosecond, 1000);
+  s.add(make_task(1, kFast));
+  s.add(make_task(2, /*function=*/3));  // never measured: nothing may queue behind it
+  ASSERT_EQ(drain(s).size(), 2u);
+  EXPECT_EQ(s.block(0), (std::vector<std::uint64_t>{2}));
+  s.unblock(0, 1);
+  s.remove_waiting(2);  // say its dependency failed
+  s.add(make_task(3, kFast));
+  const std::optional<Scheduler::Assignment> a = s.next();
+  ASSERT_TRUE(a.has_value()) << "the revoked unknown task still counts on worker 0";
+  EXPECT_EQ(a->task, 3u);
+  EXPECT_EQ(a->worker, 0);
+}
+
+TEST(SchedulerNested, AssignNestedRunsOnlyAReadyTaskOnABlockedTop) {
+  Scheduler s(4, kMemory);
+  s.worker_up(0);
+  s.worker_up(1);
+  s.add(make_task(1));
+  run_on(s, 0, 1);
+  s.add(make_task(2));
+  run_on(s, 1, 2);  // worker 1 has it
+  s.add(make_task(3, 0, 1, 0, /*deps_pending=*/1));
+  s.add(make_task(4));
+
+  EXPECT_FALSE(s.assign_nested(0, 4).has_value()) << "its top is not blocked";
+  s.block(0);
+  EXPECT_FALSE(s.assign_nested(0, 3).has_value()) << "waits for its arguments";
+  EXPECT_FALSE(s.assign_nested(0, 2).has_value()) << "another worker has it";
+  EXPECT_FALSE(s.assign_nested(0, 99).has_value()) << "unknown";
+  EXPECT_FALSE(s.assign_nested(7, 4).has_value()) << "unknown worker";
+  EXPECT_FALSE(s.assign_nested(1, 4).has_value()) << "worker 1's top is not blocked";
+  s.worker_up(2);
+  EXPECT_FALSE(s.assign_nested(2, 4).has_value()) << "worker 2 runs nothing";
+  EXPECT_EQ(s.stack_depth(0), 1u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 3);
+
+  const std::optional<Scheduler::Assignment> a = s.assign_nested(0, 4);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->task, 4u);
+  EXPECT_EQ(a->worker, 0);
+  EXPECT_EQ(a->node, kLocalNode);
+  EXPECT_TRUE(s.find(4)->assigned);
+  EXPECT_EQ(s.find(4)->attempts, 1);
+  EXPECT_EQ(s.running(0), 4u);
+  EXPECT_EQ(s.stack_depth(0), 2u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 2);
+  EXPECT_FALSE(s.assign_nested(0, 4).has_value()) << "assigned twice";
+  EXPECT_FALSE(s.next().has_value()) << "task 4 is still in the ready queue";
+
+  // Task 3's argument arrives: ready now, but the top of worker 0 (task 4) is not blocked.
+  s.dependency_done(3);
+  EXPECT_FALSE(s.assign_nested(0, 3).has_value());
+  run_on(s, 2, 3);
+}
+
+TEST(SchedulerNested, AssignNestedNeedsItsCpusAndMemoryFree) {
+  Scheduler s(3, 1000);
+  s.worker_up(0);
+  s.worker_up(1);
+  s.add(make_task(1, 0, 2, 600));
+  run_on(s, 0, 1);
+  s.add(make_task(9, 0, 1, 0));
+  run_on(s, 1, 9);
+  s.block(0);  // 2 CPUs back; its 600 bytes stay held
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 2);
+  EXPECT_EQ(s.memory_available(), 400u);
+  s.add(make_task(2, 0, 2.5, 0));
+  s.add(make_task(3, 0, 1, 500));
+  s.add(make_task(4, 0, 2, 400));
+  EXPECT_FALSE(s.assign_nested(0, 2).has_value()) << "more CPUs than are free";
+  EXPECT_FALSE(s.assign_nested(0, 3).has_value()) << "more memory than is free";
+  ASSERT_TRUE(s.assign_nested(0, 4).has_value()) << "exactly what is free";
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 0);
+  EXPECT_EQ(s.memory_available(), 0u);
+  EXPECT_EQ(s.running(0), 4u);
+
+  // The refused ones are still ready, in their order, for whoever frees up.
+  ASSERT_TRUE(s.complete(0, 4, 1000).has_value());
+  s.unblock(0, 1);
+  ASSERT_TRUE(s.complete(0, 1, 1000).has_value());
+  ASSERT_TRUE(s.complete(1, 9, 1000).has_value());
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 3);
+  EXPECT_EQ(s.memory_available(), 1000u);
+  const std::vector<Scheduler::Assignment> got = drain(s);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].task, 2u);
+  EXPECT_NE(s.find(3), nullptr);
+}
+
+TEST(SchedulerNested, StackRunsTopFirstAndCompleteRefusesAnythingButTheTop) {
+  Scheduler s(4, 1000);
+  s.worker_up(0);
+  s.add(make_task(1, 0, 1, 100));
+  s.add(make_task(2, 0, 1, 100));
+  s.add(make_task(3, 0, 1, 100));
+  run_on(s, 0, 1);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 3);
+  s.block(0);
+  ASSERT_TRUE(s.assign_nested(0, 2).has_value());
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 3);
+  EXPECT_TRUE(s.block(0).empty());  // task 2 blocks in its turn
+  EXPECT_TRUE(s.find(2)->blocked);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 4);
+  ASSERT_TRUE(s.assign_nested(0, 3).has_value());
+  EXPECT_EQ(s.stack_depth(0), 3u);
+  EXPECT_EQ(s.running(0), 3u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 3);
+  EXPECT_EQ(s.memory_available(), 700u);
+
+  // Replies come in stack order: only the top may complete.
+  EXPECT_FALSE(s.complete(0, 1, 1000).has_value());
+  EXPECT_FALSE(s.complete(0, 2, 1000).has_value());
+  EXPECT_EQ(s.stack_depth(0), 3u);
+  EXPECT_NE(s.find(1), nullptr);
+  EXPECT_NE(s.find(2), nullptr);
+
+  std::optional<SchedTask> done = s.complete(0, 3, 1000);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(done->id, 3u);
+  EXPECT_EQ(s.find(3), nullptr);
+  EXPECT_EQ(s.running(0), 2u);
+  EXPECT_EQ(s.stack_depth(0), 2u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 4);
+  EXPECT_EQ(s.memory_available(), 800u);
+
+  s.unblock(0, 2);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 3);
+  EXPECT_FALSE(s.complete(0, 1, 1000).has_value());
+  ASSERT_TRUE(s.complete(0, 2, 1000).has_value());
+  EXPECT_EQ(s.running(0), 1u);
+  EXPECT_EQ(s.stack_depth(0), 1u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 4);  // task 1 is still blocked
+
+  s.unblock(0, 1);
+  ASSERT_TRUE(s.complete(0, 1, 1000).has_value());
+  EXPECT_EQ(s.stack_depth(0), 0u);
+  EXPECT_EQ(s.running(0), 0u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 4);
+  EXPECT_EQ(s.memory_available(), 1000u);
+  EXPECT_EQ(s.size(), 0u);
+}
+
+TEST(SchedulerNested, WorkerDownReturnsTheWholeStackBottomFirstAndEveryResource) {
+  Scheduler s(4, 1000);
+  s.worker_up(0);
+  s.worker_up(1);
+  s.add(make_task(1, 0, 1, 100));
+  s.add(make_task(2, 0, 0.5, 200));
+  s.add(make_task(3, 0, 0.25, 300));
+  s.add(make_task(4, 0, 1, 50));  // on worker 1: untouched
+  run_on(s, 0, 1);
+  s.block(0);
+  ASSERT_TRUE(s.assign_nested(0, 2).has_value());
+  s.block(0);
+  ASSERT_TRUE(s.assign_nested(0, 3).has_value());  // running, not blocked
+  run_on(s, 1, 4);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 4 - 0.25 - 1);
+  EXPECT_EQ(s.memory_available(), 1000u - 650u);
+
+  const std::vector<SchedTask> lost = s.worker_down(0);
+  ASSERT_EQ(lost.size(), 3u);
+  for (std::size_t i = 0; i < lost.size(); ++i) {
+    EXPECT_EQ(lost[i].id, i + 1) << "position " << i;
+    EXPECT_EQ(lost[i].attempts, 1) << "position " << i;
+    EXPECT_FALSE(lost[i].blocked) << "position " << i;
+    EXPECT_FALSE(lost[i].assigned) << "position " << i;
+    EXPECT_EQ(s.find(lost[i].id), nullptr) << "position " << i;
+  }
+  // The two blocked tasks had given their CPUs back already: nothing is counted twice.
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 3);
+  EXPECT_EQ(s.memory_available(), 950u);
+  EXPECT_EQ(s.stack_depth(0), 0u);
+  EXPECT_EQ(s.size(), 1u);
+  ASSERT_TRUE(s.complete(1, 4, 1000).has_value());
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 4);
+  EXPECT_EQ(s.memory_available(), 1000u);
+}
+
+TEST(SchedulerNested, WorkerDownOfABlockedWorkerGivesItsCpusBackOnce) {
+  Scheduler s(2, kMemory);
+  s.worker_up(0);
+  s.add(make_task(1, 0, 2));
+  run_on(s, 0, 1);
+  s.block(0);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 2);
+  const std::vector<SchedTask> lost = s.worker_down(0);
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 2);
+}
+
+TEST(SchedulerNested, ClearGivesBackExactlyWhatANestedStackHeld) {
+  Scheduler s(4, 1000);
+  s.worker_up(0);
+  s.add(make_task(1, 0, 1, 100));
+  s.add(make_task(2, 0, 1, 100));
+  run_on(s, 0, 1);
+  s.block(0);
+  ASSERT_TRUE(s.assign_nested(0, 2).has_value());
+  EXPECT_EQ(s.clear().size(), 2u);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 4);
+  EXPECT_EQ(s.memory_available(), 1000u);
+  EXPECT_EQ(s.stack_depth(0), 0u);
+  // The worker is usable again, pipelining included.
+  s.add(make_task(3));
+  run_on(s, 0, 3);
+}
+
+TEST(SchedulerNested, RetriedTaskThatHadBlockedRunsAgainHoldingItsCpus) {
+  Scheduler s(2, kMemory);
+  s.worker_up(0);
+  s.add(make_task(1, 0, 1));
+  run_on(s, 0, 1);
+  s.block(0);
+  std::vector<SchedTask> lost = s.worker_down(0);
+  ASSERT_EQ(lost.size(), 1u);
+  s.retry(lost[0]);
+  EXPECT_FALSE(s.find(1)->blocked);
+  EXPECT_FALSE(s.find(1)->assigned);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 2);
+
+  s.worker_up(1);
+  run_on(s, 1, 1);
+  EXPECT_EQ(s.find(1)->attempts, 2);
+  EXPECT_TRUE(s.find(1)->assigned);
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 1);
+  // It may block again, and gives back its CPUs once.
+  EXPECT_TRUE(s.block(1).empty());
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 2);
+  s.unblock(1, 1);
+  ASSERT_TRUE(s.complete(1, 1, 1000).has_value());
+  EXPECT_DOUBLE_EQ(s.cpus_available(), 2);
+}
+
+TEST(SchedulerNested, ReadyTaskFitsLooksAtTheNextReadyTask) {
+  Scheduler s(2, 1000);
+  EXPECT_FALSE(s.ready_task_fits()) << "nothing ready";
+  s.add(make_task(1, 0, 1, 0, /*deps_pending=*/1));
+  EXPECT_FALSE(s.ready_task_fits()) << "a waiting task is not ready";
+  s.add(make_task(2, 0, 2, 500));
+  EXPECT_TRUE(s.ready_task_fits()) << "fits, with no worker up yet";
+  s.worker_up(0);
+  run_on(s, 0, 2);
+  s.add(make_task(3, 0, 1, 100));
+  EXPECT_FALSE(s.ready_task_fits()) << "no CPU free";
+  s.block(0);
+  EXPECT_TRUE(s.ready_task_fits()) << "the blocked task's CPUs are free";
+  s.add(make_task(4, 0, 2, 100));
+  ASSERT_TRUE(s.assign_nested(0, 4).has_value());
+  EXPECT_FALSE(s.ready_task_fits()) << "task 3 needs a CPU task 4 took";
+  ASSERT_TRUE(s.complete(0, 4, 1000).has_value());
+  EXPECT_TRUE(s.ready_task_fits());
+  // Memory counts too; and only the head of the ready queue is looked at.
+  s.remove_waiting(3);
+  s.add(make_task(5, 0, 1, 600));
+  s.add(make_task(6, 0, 1, 1));
+  EXPECT_FALSE(s.ready_task_fits()) << "500 bytes are free, task 5 needs 600";
+}
+
+TEST(SchedulerNested, RemoveWaitingRefusesATaskAWorkerHas) {
+  Scheduler s(4, kMemory);
+  s.worker_up(0);
+  learn(s, 0, kFast, kMicrosecond, 1000);
+  s.add(make_task(1, kFast));
+  s.add(make_task(2, kFast));
+  ASSERT_EQ(drain(s).size(), 2u);  // 1 runs, 2 is queued behind it
+  EXPECT_FALSE(s.remove_waiting(1).has_value()) << "running";
+  EXPECT_FALSE(s.remove_waiting(2).has_value()) << "queued on the worker";
+  EXPECT_NE(s.find(1), nullptr);
+  EXPECT_NE(s.find(2), nullptr);
+
+  s.block(0);  // 2 comes back to the ready queue: it may be removed now
+  s.add(make_task(3, kFast));
+  ASSERT_TRUE(s.assign_nested(0, 3).has_value());
+  EXPECT_FALSE(s.remove_waiting(3).has_value()) << "nested on the worker";
+  EXPECT_FALSE(s.remove_waiting(1).has_value()) << "blocked";
+  const std::optional<SchedTask> removed = s.remove_waiting(2);
+  ASSERT_TRUE(removed.has_value());
+  EXPECT_EQ(removed->id, 2u);
+  EXPECT_EQ(s.find(2), nullptr);
+  EXPECT_EQ(s.stack_depth(0), 2u);
+  EXPECT_EQ(s.size(), 2u);
 }
 
 }  // namespace

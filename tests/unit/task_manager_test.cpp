@@ -1,6 +1,7 @@
 // The TaskManager (src/core/task_manager.hpp) over a real ReferenceTable and a real Scheduler: the
 // checks on a call (make_spec), what registering a task holds, failure propagation, retries after a
-// worker's death, and failing everything at shutdown.
+// worker's death, failing everything at shutdown, and the tasks a worker's tasks submit (held by
+// that worker; dropped when it dies and nobody else holds them).
 #include "src/core/task_manager.hpp"
 
 #include <cmath>
@@ -55,6 +56,12 @@ std::uint32_t index_of(int (*f)(int)) {
 }
 
 // Limits under which every registered function is known to the workers.
+// The bottom of a dead worker's stack (the only task, without nested ones).
+std::optional<SchedTask> first(const std::vector<SchedTask>& lost) {
+  if (lost.empty()) return std::nullopt;
+  return lost.front();
+}
+
 TaskLimits limits() {
   TaskLimits l;
   l.cpus = kCpus;
@@ -423,7 +430,7 @@ TEST_F(TaskManagerTest, WorkerDeathRetriesAtTheBackThenKeepsTheTaskAsDying) {
   expect_next(10, 1);
 
   // First death: one retry left, so it runs again, behind task 11.
-  std::optional<SchedTask> running = scheduler_.worker_down(1);
+  std::optional<SchedTask> running = first(scheduler_.worker_down(1));
   ASSERT_TRUE(running.has_value());
   EXPECT_EQ(running->attempts, 1);
   EXPECT_TRUE(tasks_.worker_died(1, *running));
@@ -436,12 +443,13 @@ TEST_F(TaskManagerTest, WorkerDeathRetriesAtTheBackThenKeepsTheTaskAsDying) {
   expect_next(10, 3);
 
   // Second death: out of retries. Kept, arguments and all, until it is known how worker 3 ended.
-  running = scheduler_.worker_down(3);
+  running = first(scheduler_.worker_down(3));
   ASSERT_TRUE(running.has_value());
   EXPECT_EQ(running->attempts, 2);
   EXPECT_FALSE(tasks_.worker_died(3, *running));
-  const TaskManager::Dying* dying = tasks_.dying(3);
-  ASSERT_NE(dying, nullptr);
+  ASSERT_NE(tasks_.dying(3), nullptr);
+  ASSERT_EQ(tasks_.dying(3)->size(), 1u);
+  const TaskManager::Dying* dying = &tasks_.dying(3)->front();
   EXPECT_EQ(dying->spec.id, 10u);
   EXPECT_EQ(dying->spec.name, "task-10");
   EXPECT_EQ(dying->attempts, 2);
@@ -455,9 +463,10 @@ TEST_F(TaskManagerTest, WorkerDeathRetriesAtTheBackThenKeepsTheTaskAsDying) {
   auto crashed = std::make_shared<ErrorInfo>();
   crashed->kind = ErrorInfo::Kind::kWorkerCrashed;
   crashed->what = "killed by signal 9";
-  tasks_.fail_dying(2, crashed);  // nothing dying there: ignored
+  const auto crash = [&](const TaskManager::Dying&) { return crashed; };
+  tasks_.fail_dying(2, crash);  // nothing dying there: ignored
   EXPECT_EQ(state(10), ObjectState::kPending);
-  tasks_.fail_dying(3, crashed);
+  tasks_.fail_dying(3, crash);
   EXPECT_EQ(state(10), ObjectState::kFailed);
   EXPECT_EQ(error(10), crashed.get());
   EXPECT_EQ(tasks_.dying(3), nullptr);
@@ -471,7 +480,7 @@ TEST_F(TaskManagerTest, MaxRetriesMinusOneRetriesForever) {
   for (WorkerId w = 1; w <= 25; ++w) {
     scheduler_.worker_up(w);
     expect_next(10, w);
-    const std::optional<SchedTask> running = scheduler_.worker_down(w);
+    const std::optional<SchedTask> running = first(scheduler_.worker_down(w));
     ASSERT_TRUE(running.has_value());
     EXPECT_EQ(running->attempts, static_cast<int>(w));
     ASSERT_TRUE(tasks_.worker_died(w, *running)) << "gave up after " << w << " attempts";
@@ -484,11 +493,11 @@ TEST_F(TaskManagerTest, MaxRetriesZeroNeverRetries) {
   tasks_.add(spec(10, {}, /*max_retries=*/0));
   scheduler_.worker_up(1);
   expect_next(10, 1);
-  const std::optional<SchedTask> running = scheduler_.worker_down(1);
+  const std::optional<SchedTask> running = first(scheduler_.worker_down(1));
   ASSERT_TRUE(running.has_value());
   EXPECT_FALSE(tasks_.worker_died(1, *running));
   ASSERT_NE(tasks_.dying(1), nullptr);
-  EXPECT_EQ(tasks_.dying(1)->attempts, 1);
+  EXPECT_EQ(tasks_.dying(1)->front().attempts, 1);
 }
 
 TEST_F(TaskManagerTest, FailAllFailsPendingAndDyingTasksAndClearsTheScheduler) {
@@ -505,7 +514,7 @@ TEST_F(TaskManagerTest, FailAllFailsPendingAndDyingTasksAndClearsTheScheduler) {
   scheduler_.worker_up(2);
   expect_next(10, 1);
   expect_next(11, 2);
-  const std::optional<SchedTask> running = scheduler_.worker_down(1);
+  const std::optional<SchedTask> running = first(scheduler_.worker_down(1));
   ASSERT_TRUE(running.has_value());
   ASSERT_FALSE(tasks_.worker_died(1, *running));
   ASSERT_NE(tasks_.dying(1), nullptr);
@@ -533,6 +542,207 @@ TEST_F(TaskManagerTest, FailAllFailsPendingAndDyingTasksAndClearsTheScheduler) {
   EXPECT_THAT(freer_.freed, UnorderedElementsAre(4096u, 8192u));
   EXPECT_EQ(task_refs(50), 0u);
   EXPECT_EQ(state(50), ObjectState::kPending);
+}
+
+// ---- tasks that start tasks: results held by a worker, orphans of a dead worker, and a dead
+// worker's whole stack of tasks
+
+// A small value: three bytes.
+ByteBuffer value_abc() {
+  ByteBuffer b;
+  b.write("abc", 3);
+  return b;
+}
+
+TEST_F(TaskManagerTest, AddWithAWorkerOwnerMakesTheResultThatWorkersRef) {
+  tasks_.add(spec(10), nullptr, Holder::of_worker(7));
+  const ObjectEntry* result = refs_.find(10);
+  ASSERT_NE(result, nullptr);
+  EXPECT_EQ(result->state, ObjectState::kPending);
+  EXPECT_EQ(result->program_refs, 0u);
+  EXPECT_EQ(result->task_refs, 0u);
+  EXPECT_THAT(result->worker_refs, ElementsAre(std::make_pair(WorkerId{7}, std::uint32_t{1})));
+  EXPECT_EQ(result->producer, 10u);
+  ASSERT_NE(tasks_.find(10), nullptr);
+
+  tasks_.add(spec(11));                                 // the program's: not worker 7's to drop
+  tasks_.add(spec(12), nullptr, Holder::of_worker(8));  // another worker's
+  tasks_.add(spec(13), nullptr, Holder::of_worker(7));  // worker 7's, finished before it dies
+  scheduler_.worker_up(1);
+  expect_next(10, 1);
+  ASSERT_TRUE(scheduler_.complete(1, 10, 1000).has_value());
+  ASSERT_TRUE(tasks_.finish(10));
+  EXPECT_THAT(refs_.complete_inline(10, Format::kMsgpack, kTypeHash, value_abc()), IsEmpty());
+  EXPECT_NE(refs_.find(10), nullptr) << "worker 7 still holds the finished result";
+  EXPECT_EQ(refs_.inline_bytes(), 3u);
+
+  // Worker 7 dies: its pending result becomes an orphan; its finished one is freed.
+  EXPECT_THAT(refs_.release_all(7), ElementsAre(13u));
+  EXPECT_EQ(refs_.find(10), nullptr);
+  EXPECT_EQ(refs_.inline_bytes(), 0u);
+  EXPECT_EQ(state(13), ObjectState::kPending) << "an orphan is the task manager's to drop";
+  EXPECT_EQ(state(11), ObjectState::kPending);
+  EXPECT_EQ(state(12), ObjectState::kPending);
+  EXPECT_THAT(refs_.release_all(7), IsEmpty());
+}
+
+TEST_F(TaskManagerTest, RefusedTaskOfAWorkerIsHeldByItAndFreedWithIt) {
+  tasks_.add(spec(10), session_error(ErrorInfo::Kind::kShutdown, "shoal is shutting down"),
+             Holder::of_worker(7));
+  EXPECT_EQ(state(10), ObjectState::kFailed);
+  EXPECT_EQ(tasks_.find(10), nullptr);
+  EXPECT_THAT(refs_.release_all(7), IsEmpty()) << "a failed object is no orphan";
+  EXPECT_EQ(refs_.find(10), nullptr);
+}
+
+TEST_F(TaskManagerTest, DropUnreferencedDropsAnUnstartedOrphanAndItsArgumentOnlyOrphans) {
+  ready_object(1, 4096);  // the program's put(), passed to task 102, then dropped
+  // Worker 7's task submitted 100 and 101 (101 takes 100), then 102 taking 101 and object 1; it
+  // passed 100 and 101 on and dropped its own refs to them.
+  tasks_.add(spec(100), nullptr, Holder::of_worker(7));
+  tasks_.add(spec(101, {100}), nullptr, Holder::of_worker(7));
+  tasks_.add(spec(102, {101, 1}), nullptr, Holder::of_worker(7));
+  refs_.release(100, Holder::of_worker(7));
+  refs_.release(101, Holder::of_worker(7));
+  refs_.release(1, Holder::program());
+  ASSERT_EQ(task_refs(100), 1u);
+  ASSERT_EQ(task_refs(101), 1u);
+  EXPECT_EQ(scheduler_.size(), 3u);
+
+  const std::vector<ObjectId> orphans = refs_.release_all(7);
+  EXPECT_THAT(orphans, ElementsAre(102u));
+  EXPECT_EQ(tasks_.drop_unreferenced(orphans), 3u);
+
+  // 102 went, so nobody held 101, then 100: each dropped, never run, its arguments released.
+  for (const ObjectId id : {100u, 101u, 102u}) {
+    EXPECT_EQ(refs_.find(id), nullptr) << "object " << id;
+    EXPECT_EQ(tasks_.find(id), nullptr) << "task " << id;
+    EXPECT_EQ(scheduler_.find(id), nullptr) << "task " << id;
+  }
+  EXPECT_EQ(refs_.find(1), nullptr);
+  EXPECT_THAT(freer_.freed, ElementsAre(4096u));
+  EXPECT_EQ(tasks_.size(), 0u);
+  EXPECT_EQ(scheduler_.size(), 0u);
+  scheduler_.worker_up(1);
+  EXPECT_FALSE(scheduler_.next().has_value()) << "a dropped task ran";
+}
+
+TEST_F(TaskManagerTest, DropUnreferencedLeavesARunningOrphanAlone) {
+  ready_object(1, 4096);
+  tasks_.add(spec(100, {1}), nullptr, Holder::of_worker(7));
+  refs_.release(1, Holder::program());
+  scheduler_.worker_up(1);
+  expect_next(100, 1);  // already running elsewhere when worker 7 dies
+
+  const std::vector<ObjectId> orphans = refs_.release_all(7);
+  EXPECT_THAT(orphans, ElementsAre(100u));
+  EXPECT_EQ(tasks_.drop_unreferenced(orphans), 0u);
+  EXPECT_EQ(state(100), ObjectState::kPending);
+  ASSERT_NE(tasks_.find(100), nullptr);
+  EXPECT_EQ(scheduler_.running(1), 100u);
+  EXPECT_EQ(task_refs(1), 1u) << "a running task keeps its arguments";
+
+  // It ends as usual; then nobody holds the result and everything goes.
+  ASSERT_TRUE(scheduler_.complete(1, 100, 1000).has_value());
+  ASSERT_TRUE(tasks_.finish(100));
+  EXPECT_THAT(refs_.complete_inline(100, Format::kMsgpack, kTypeHash, value_abc()), IsEmpty());
+  EXPECT_EQ(refs_.find(100), nullptr);
+  EXPECT_EQ(refs_.find(1), nullptr);
+  EXPECT_THAT(freer_.freed, ElementsAre(4096u));
+}
+
+TEST_F(TaskManagerTest, DropUnreferencedLeavesAHeldResultAlone) {
+  ready_object(1, 4096);  // still held by the program
+  // 100 is also held by worker 8 (its task got the ref); 101 only by worker 7, and takes 102,
+  // which the program holds too.
+  tasks_.add(spec(100), nullptr, Holder::of_worker(7));
+  refs_.add_ref(100, Holder::of_worker(8));
+  tasks_.add(spec(102));
+  tasks_.add(spec(101, {102, 1}), nullptr, Holder::of_worker(7));
+
+  const std::vector<ObjectId> orphans = refs_.release_all(7);
+  EXPECT_THAT(orphans, ElementsAre(101u));
+  EXPECT_EQ(tasks_.drop_unreferenced(orphans), 1u);
+  EXPECT_EQ(refs_.find(101), nullptr);
+  EXPECT_EQ(tasks_.find(101), nullptr);
+  // Its arguments are released, not dropped: someone else holds them.
+  EXPECT_EQ(task_refs(102), 0u);
+  EXPECT_EQ(state(102), ObjectState::kPending);
+  ASSERT_NE(tasks_.find(102), nullptr);
+  EXPECT_EQ(task_refs(1), 0u);
+  EXPECT_EQ(state(1), ObjectState::kReady);
+  EXPECT_THAT(freer_.freed, IsEmpty());
+  // Worker 8 holds 100.
+  EXPECT_EQ(tasks_.drop_unreferenced({100}), 0u);
+  ASSERT_NE(tasks_.find(100), nullptr);
+  EXPECT_EQ(state(100), ObjectState::kPending);
+  // Unknown, finished, and program-held objects are not tasks to drop.
+  EXPECT_EQ(tasks_.drop_unreferenced({999, 1, 102}), 0u);
+  EXPECT_EQ(tasks_.size(), 2u);
+  scheduler_.worker_up(1);
+  scheduler_.worker_up(2);
+  expect_next(100, 1);
+  expect_next(102, 2);
+}
+
+TEST_F(TaskManagerTest, EveryDyingTaskOfAStackFailsWithItsOwnError) {
+  ready_object(1, 4096);
+  ready_object(2, 8192);
+  tasks_.add(spec(10, {1}, /*max_retries=*/0));  // the bottom of worker 1's stack
+  tasks_.add(spec(11, {}, /*max_retries=*/1), nullptr, Holder::of_worker(1));  // retried
+  tasks_.add(spec(12, {2}, /*max_retries=*/0), nullptr, Holder::of_worker(1));
+  refs_.release(1, Holder::program());
+  refs_.release(2, Holder::program());
+  refs_.add_ref(11, Holder::program());  // the program holds them too: they are no orphans
+  refs_.add_ref(12, Holder::program());
+  scheduler_.worker_up(1);
+  expect_next(10, 1);
+  scheduler_.block(1);
+  ASSERT_TRUE(scheduler_.assign_nested(1, 11).has_value());
+  scheduler_.block(1);
+  ASSERT_TRUE(scheduler_.assign_nested(1, 12).has_value());
+
+  EXPECT_EQ(tasks_.drop_unreferenced(refs_.release_all(1)), 0u);
+  const std::vector<SchedTask> stack = scheduler_.worker_down(1);
+  ASSERT_EQ(stack.size(), 3u);
+  EXPECT_FALSE(tasks_.worker_died(1, stack[0]));
+  EXPECT_TRUE(tasks_.worker_died(1, stack[1]));
+  EXPECT_FALSE(tasks_.worker_died(1, stack[2]));
+  const std::vector<TaskManager::Dying>* dying = tasks_.dying(1);
+  ASSERT_NE(dying, nullptr);
+  ASSERT_EQ(dying->size(), 2u);
+  EXPECT_EQ((*dying)[0].spec.id, 10u);
+  EXPECT_EQ((*dying)[1].spec.id, 12u);
+  EXPECT_EQ(task_refs(1), 1u);
+  EXPECT_EQ(task_refs(2), 1u);
+
+  std::vector<TaskId> asked;
+  tasks_.fail_dying(1, [&](const TaskManager::Dying& d) {
+    asked.push_back(d.spec.id);
+    auto e = std::make_shared<ErrorInfo>();
+    e->kind = ErrorInfo::Kind::kWorkerCrashed;
+    e->function = d.spec.name;
+    e->attempts = d.attempts;
+    e->what = "the worker running " + d.spec.name + " died";
+    return e;
+  });
+  EXPECT_THAT(asked, ElementsAre(10u, 12u));
+  for (const TaskId t : {10u, 12u}) {
+    ASSERT_EQ(state(t), ObjectState::kFailed) << "task " << t;
+    EXPECT_EQ(error(t)->what, "the worker running task-" + std::to_string(t) + " died");
+    EXPECT_EQ(error(t)->function, "task-" + std::to_string(t));
+    EXPECT_EQ(error(t)->attempts, 1);
+  }
+  EXPECT_EQ(tasks_.dying(1), nullptr);
+  EXPECT_EQ(refs_.find(1), nullptr) << "the dying tasks' arguments were not released";
+  EXPECT_EQ(refs_.find(2), nullptr);
+  EXPECT_THAT(freer_.freed, UnorderedElementsAre(4096u, 8192u));
+
+  // The retried child runs again elsewhere.
+  EXPECT_EQ(state(11), ObjectState::kPending);
+  scheduler_.worker_up(2);
+  expect_next(11, 2);
+  EXPECT_EQ(scheduler_.find(11)->attempts, 2);
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // and keeps the workers' ends, the test plays the fork helper (its frames go to on_helper_frame())
 // and the workers (a Ready written on the socket, or the socket closed: a death), and a listener
 // does what the driver does with the workers' frames. The pool's sockets are read by Asio on the
-// test's io_context, run by the test until what it waits for has happened.
+// test's io_context, run by the test until what it waits for has happened. Lent workers (outside
+// the seats) are started and retired the same way.
 #include "src/node/worker_pool.hpp"
 
 #include <cerrno>
@@ -23,6 +24,7 @@
 #include <shoal/errors.hpp>
 
 #include "src/common/byte_reader.hpp"
+#include "src/common/logging.hpp"
 
 namespace shoal::internal {
 namespace {
@@ -615,6 +617,148 @@ TEST_F(WorkerPoolTest, StartThrowsWhenTheLauncherCannotSpawn) {
   WorkerPool& pool = make_pool(2);
   launcher_.fail_spawn = true;
   EXPECT_THROW(pool.start(), SystemError);
+}
+
+// ---- Lent workers: started outside the seats while tasks are blocked in get() or wait() (the
+// runtime asks for them), never replaced, and retired quietly when idle.
+
+TEST_F(WorkerPoolTest, LendStartsAWorkerOutsideTheSeatsThatBecomesReady) {
+  WorkerPool& pool = make_pool(2);
+  pool.start();
+  bring_up(0);
+  bring_up(1);
+  pool.mark_running();
+  EXPECT_EQ(pool.lent_count(), 0);
+  EXPECT_EQ(pool.process_count(), 2);
+
+  const WorkerId lent = pool.lend();
+  EXPECT_EQ(lent, 2u) << "a new id, after the seats' workers";
+  EXPECT_THAT(launcher_.spawned, ElementsAre(0u, 1u, 2u));
+  EXPECT_TRUE(pool.is_lent(lent));
+  EXPECT_FALSE(pool.is_lent(0));
+  EXPECT_FALSE(pool.is_lent(1));
+  EXPECT_FALSE(pool.is_lent(99));
+  EXPECT_EQ(pool.seats(), 2);
+  EXPECT_EQ(pool.lent_count(), 1) << "a starting lent worker counts";
+  EXPECT_THAT(pool.lent_ready(), IsEmpty());
+  EXPECT_EQ(pool.process_count(), 3);
+  EXPECT_EQ(pool.connection(lent), nullptr);
+
+  bring_up(lent);
+  EXPECT_THAT(events_.ready, ElementsAre(0u, 1u, 2u));
+  EXPECT_THAT(pool.lent_ready(), ElementsAre(2u));
+  EXPECT_EQ(pool.ready_count(), 3);
+  EXPECT_NE(pool.connection(lent), nullptr);
+  EXPECT_EQ(pool.pid(lent), pid_of(lent));
+
+  EXPECT_EQ(pool.lend(), 3u);
+  EXPECT_EQ(pool.lent_count(), 2);
+  EXPECT_THAT(pool.lent_ready(), ElementsAre(2u));
+  EXPECT_EQ(pool.process_count(), 4);
+  EXPECT_THAT(launcher_.killed, IsEmpty());
+}
+
+TEST_F(WorkerPoolTest, LendThrowsWhenTheLauncherCannotSpawn) {
+  WorkerPool& pool = make_pool(1);
+  pool.start();
+  bring_up(0);
+  pool.mark_running();
+  launcher_.fail_spawn = true;
+  EXPECT_THROW(pool.lend(), Error);
+  EXPECT_EQ(pool.lent_count(), 0);
+  EXPECT_EQ(pool.process_count(), 1);
+}
+
+TEST_F(WorkerPoolTest, RetireStopsALentWorkerQuietlyAndNothingReplacesIt) {
+  WorkerPool& pool = make_pool(1);
+  pool.start();
+  bring_up(0);
+  pool.mark_running();
+  const WorkerId lent = pool.lend();
+  bring_up(lent);
+
+  ::testing::internal::CaptureStderr();
+  pool.retire(lent);
+  EXPECT_THAT(launcher_.killed, ElementsAre(lent)) << "the helper must stop it";
+  ASSERT_EQ(events_.lost.size(), 1u) << "the runtime drops what the worker held";
+  EXPECT_EQ(events_.lost[0].worker, lent);
+  EXPECT_TRUE(events_.lost[0].was_ready);
+  EXPECT_THAT(events_.lost[0].reason, HasSubstr("retired"));
+  EXPECT_EQ(pool.lent_count(), 0);
+  EXPECT_THAT(pool.lent_ready(), IsEmpty());
+  EXPECT_EQ(pool.connection(lent), nullptr);
+  EXPECT_EQ(pool.ready_count(), 1);
+  EXPECT_EQ(pool.process_count(), 2) << "not reaped yet";
+
+  helper_reaped(lent, SIGKILL);
+  poll();
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(events_.exited.size(), 1u);
+  EXPECT_EQ(events_.exited[0].worker, lent);
+  EXPECT_THAT(launcher_.spawned, ElementsAre(0u, lent)) << "a retired worker was replaced";
+  EXPECT_EQ(pool.process_count(), 1);
+  EXPECT_FALSE(pool.is_lent(lent)) << "forgotten once reaped";
+  EXPECT_THAT(err, Not(HasSubstr("warning"))) << err;
+  EXPECT_THAT(err, Not(HasSubstr("SIGKILL"))) << err;
+  EXPECT_TRUE(events_.pool_failed.empty());
+  EXPECT_THAT(events_.log, ElementsAre("ready 0", "ready 1", "lost 1", "exited 1"));
+}
+
+TEST_F(WorkerPoolTest, LentWorkerThatDiesIsNotReplaced) {
+  WorkerPool& pool = make_pool(1);
+  pool.start();
+  bring_up(0);
+  pool.mark_running();
+  const WorkerId lent = pool.lend();
+  bring_up(lent);
+
+  ::testing::internal::CaptureStderr();
+  dies(lent, SIGSEGV);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(events_.exited.size(), 1u);
+  EXPECT_EQ(events_.exited[0].worker, lent);
+  EXPECT_EQ(events_.exited[0].how.signal, SIGSEGV);
+  EXPECT_THAT(launcher_.spawned, ElementsAre(0u, lent)) << "a lent worker was replaced";
+  EXPECT_EQ(pool.lent_count(), 0);
+  EXPECT_EQ(pool.process_count(), 1);
+  // Unlike a retired one, a lent worker that dies is worth a warning.
+  if (logging::enabled(logging::Level::kWarn)) {
+    EXPECT_THAT(err, HasSubstr("warning")) << err;
+    EXPECT_THAT(err, HasSubstr("SIGSEGV")) << err;
+  }
+
+  // Lent workers that die before Ready are not failed starts of any seat: the pool goes on.
+  for (int i = 0; i < WorkerPool::kMaxFailedStarts + 1; ++i) {
+    const WorkerId w = pool.lend();
+    spawned(w);
+    dies(w);
+    EXPECT_FALSE(events_.lost.back().was_ready);
+  }
+  EXPECT_THAT(events_.pool_failed, IsEmpty());
+  EXPECT_EQ(launcher_.spawned.size(), 2u + WorkerPool::kMaxFailedStarts + 1);
+  EXPECT_EQ(pool.process_count(), 1);
+  EXPECT_EQ(pool.ready_count(), 1);
+}
+
+TEST_F(WorkerPoolTest, RetireOfASeatOrAStartingWorkerDoesNothing) {
+  WorkerPool& pool = make_pool(1);
+  pool.start();
+  bring_up(0);
+  pool.mark_running();
+  pool.retire(0);  // a seat's worker
+  const WorkerId lent = pool.lend();
+  pool.retire(lent);  // lent, but not ready: the caller cannot know it is idle
+  pool.retire(99);    // unknown
+  poll();
+  EXPECT_THAT(launcher_.killed, IsEmpty());
+  EXPECT_THAT(events_.lost, IsEmpty());
+  EXPECT_EQ(pool.ready_count(), 1);
+  EXPECT_NE(pool.connection(0), nullptr);
+  EXPECT_EQ(pool.lent_count(), 1);
+  EXPECT_EQ(pool.process_count(), 2);
+
+  bring_up(lent);  // the starting one carries on and becomes ready
+  EXPECT_THAT(pool.lent_ready(), ElementsAre(lent));
 }
 
 }  // namespace

@@ -6,7 +6,8 @@
 //    encoding, so a large buffer costs one memcpy into the store and one out;
 //  - msgpack (everything else): numbers, strings, vectors, maps, optional, pair, tuple work out of
 //    the box, and a user type becomes serializable the msgpack way, with MSGPACK_DEFINE(fields...)
-//    in the class or a msgpack adaptor specialisation.
+//    in the class or a msgpack adaptor specialisation. An ObjectRef inside such a value travels
+//    as a reference (ref_codec.hpp).
 //
 // Why msgpack-c++: the fastest of the three we measured for a small task message
 // (cereal and Boost.Serialization were several times slower), it is a Debian package, and its
@@ -23,6 +24,7 @@
 #include <msgpack.hpp>
 
 #include <shoal/detail/copy_destination.hpp>
+#include <shoal/detail/ref_codec.hpp>
 #include <shoal/detail/type_id.hpp>
 #include <shoal/detail/value.hpp>
 

@@ -28,6 +28,12 @@ std::uint64_t object_id_of(const ObjectHandle& handle) noexcept;
 /// A generic function pointer: the registry keys functions by address.
 using AnyFn = void (*)();
 
+/// Cancels the task whose result `handle` names (shoal::cancel()).
+void cancel_task(const ObjectHandle* handle, bool force, bool recursive);
+
+/// shoal::is_cancelled().
+bool current_task_cancelled();
+
 }  // namespace shoal::detail
 
 namespace shoal::internal {
@@ -56,10 +62,13 @@ class TaskArgs final : public ValueSink {
 
   // Library side.
   struct Space;  // where large values go: objects of their own
+  void restore_sink() noexcept;
   internal::CoreRuntime& runtime() const noexcept { return *runtime_; }
   std::uint32_t count() const noexcept { return count_; }
   ByteBuffer take_records() noexcept { return std::move(records_); }
   std::vector<HandlePtr> take_refs() noexcept { return std::move(refs_); }
+  /// The refs inside the arguments' values (a vector of refs): the task holds them.
+  std::vector<HandlePtr> take_contained() noexcept { return std::move(contained_); }
 
  private:
   std::shared_ptr<internal::CoreRuntime> runtime_;
@@ -68,7 +77,9 @@ class TaskArgs final : public ValueSink {
   std::uint32_t count_ = 0;      // arguments added so far
   OpenValue open_;               // the value being written
   HandlePtr open_store_;         // a large value being written straight into the store
-  std::shared_ptr<const void> open_keep_;  // keeps that memory valid while it is written
+  std::shared_ptr<const void> open_keep_;        // keeps that memory valid while it is written
+  std::vector<HandlePtr> contained_;             // refs packed inside the values written so far
+  void* previous_sink_[2] = {nullptr, nullptr};  // the collector begin_msgpack() replaced
 };
 
 /// Submits fn with args to the runtime args was made for; returns the handle of its result.
@@ -76,6 +87,12 @@ class TaskArgs final : public ValueSink {
 /// range).
 HandlePtr submit_task(AnyFn fn, const char* signature_mangled, const TaskOptions& options,
                       TaskArgs&& args);
+
+/// submit_task() for task(f).num_returns<N>(): returns the N handles of the objects the task
+/// returns, in the order of the std::tuple's elements.
+std::vector<HandlePtr> submit_task_returns(AnyFn fn, const char* signature_mangled,
+                                           const TaskOptions& options, TaskArgs&& args,
+                                           std::size_t num_returns);
 
 /// Stores one value: `encode` writes *value into the sink it is given. Returns its handle.
 HandlePtr put_value(void (*encode)(ValueSink&, const void* value), const void* value);

@@ -12,7 +12,7 @@
 namespace shoal::internal {
 
 struct ErrorInfo {
-  enum class Kind { kTaskError, kWorkerCrashed, kStoreFull, kShutdown };
+  enum class Kind : std::uint8_t { kTaskError, kWorkerCrashed, kStoreFull, kShutdown, kCancelled };
   Kind kind = Kind::kTaskError;
   std::string type_name;  // kTaskError: the exception's type
   std::string what;       // kTaskError: its what(); other kinds: the whole message
@@ -29,8 +29,8 @@ struct ErrorInfo {
 /// An error of kind kShutdown or kWorkerCrashed carrying only a message.
 std::shared_ptr<const ErrorInfo> session_error(ErrorInfo::Kind kind, std::string what);
 
-/// Throws the public exception for `e` (TaskError, WorkerCrashedError, ObjectStoreFullError, or
-/// Error).
+/// Throws the public exception for `e` (TaskError, WorkerCrashedError, ObjectStoreFullError,
+/// TaskCancelledError, or Error).
 [[noreturn]] void throw_error(const ErrorInfo& e);
 
 }  // namespace shoal::internal

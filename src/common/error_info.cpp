@@ -1,4 +1,4 @@
-#include "src/core/error_info.hpp"
+#include "src/common/error_info.hpp"
 
 #include <fmt/format.h>
 
@@ -22,6 +22,8 @@ void throw_error(const ErrorInfo& e) {
       throw WorkerCrashedError(e.what, e.function, e.attempts, e.pid, e.signal, e.exit_code);
     case ErrorInfo::Kind::kStoreFull:
       throw ObjectStoreFullError(e.what, e.requested, e.capacity, e.holders);
+    case ErrorInfo::Kind::kCancelled:
+      throw TaskCancelledError(e.what);
     case ErrorInfo::Kind::kShutdown:
       break;
   }

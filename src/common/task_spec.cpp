@@ -1,0 +1,83 @@
+#include "src/common/task_spec.hpp"
+
+#include <fmt/format.h>
+
+#include <shoal/errors.hpp>
+
+#include "src/common/function_registry.hpp"
+#include "src/common/symbolize.hpp"
+
+namespace shoal::internal {
+namespace {
+
+std::string describe_function(detail::AnyFn fn, const char* signature) {
+  std::string name = function_name_at(reinterpret_cast<const void*>(fn));
+  if (name.empty()) name = fmt::format("the function at {}", reinterpret_cast<const void*>(fn));
+  return fmt::format("{} (type {})", name, detail::demangle(signature));
+}
+
+}  // namespace
+
+TaskSpec make_task_spec(detail::AnyFn fn, const char* signature, const TaskOptions& options,
+                        const TaskLimits& limits) {
+  const FunctionRegistry& registry = FunctionRegistry::instance();
+  const std::optional<std::uint32_t> index = registry.index_of(fn);
+  if (!index) {
+    const std::string what = describe_function(fn, signature);
+    throw FunctionNotRegisteredError(
+        fmt::format(
+            "shoal: {} is not a remote function; add SHOAL_REMOTE(name) for it at namespace "
+            "scope in a file linked into the program",
+            what),
+        what);
+  }
+  const RegisteredFunction* function = registry.at(*index);
+  if (*index >= limits.known_functions) {
+    throw FunctionNotRegisteredError(
+        fmt::format(
+            "shoal: {} was registered after {}, so the workers do not have it; make sure its "
+            "SHOAL_REMOTE runs before init(), at namespace scope in the program itself (with "
+            "Config::start_method \"forkserver\", workers know only what the program's static "
+            "initialisers register, not a library it loads at run time)",
+            function->name, limits.functions_from_fresh_start ? "the program started" : "init()"),
+        function->name);
+  }
+  if (!(options.num_cpus >= 0) || options.num_cpus > limits.cpus) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: TaskOptions::num_cpus is {} for {}; use 0 to {} (the CPUs shoal was started with)",
+        options.num_cpus, function->name, limits.cpus));
+  }
+  if (options.memory > limits.memory) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: TaskOptions::memory is {} bytes for {}, more than the {} bytes shoal has for tasks",
+        options.memory, function->name, limits.memory));
+  }
+  if (options.max_retries && *options.max_retries < -1) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: TaskOptions::max_retries is {}; use 0 or more, or -1 to retry without limit",
+        *options.max_retries));
+  }
+  TaskSpec spec;
+  spec.function_index = *index;
+  spec.function_check = function->check;
+  spec.name = options.name.empty() ? function->name : options.name;
+  spec.num_cpus = options.num_cpus;
+  spec.memory = options.memory;
+  spec.max_retries = options.max_retries.value_or(limits.default_max_retries);
+  spec.retry_exceptions = options.retry_exceptions.enabled();
+  if (!options.retry_exceptions.types().empty()) {
+    spec.rare_parts().retry_types = options.retry_exceptions.types();
+  }
+  return spec;
+}
+
+void check_num_returns(std::size_t num_returns, std::size_t refs) {
+  if (num_returns > refs) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: wait() was asked for {} ready objects out of {}; num_returns must be at most the "
+        "number of refs",
+        num_returns, refs));
+  }
+}
+
+}  // namespace shoal::internal

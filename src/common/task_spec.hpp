@@ -1,0 +1,84 @@
+// A task as submitted: which function, its options, its encoded arguments, and the objects it
+// waits for; and the checks a call must pass before it becomes one. Shared by every runtime that
+// submits tasks (the driver, local mode, a worker's task calling remote()).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <shoal/config.hpp>
+#include <shoal/detail/byte_buffer.hpp>
+#include <shoal/detail/runtime_api.hpp>
+
+#include "src/common/ids.hpp"
+
+namespace shoal::internal {
+
+struct TaskSpec {
+  TaskId id = 0;  // the task's id is its result object's id
+  std::uint32_t function_index = 0;
+  std::uint64_t function_check = 0;
+  std::string name;  // for logs and errors
+  double num_cpus = 1;
+  std::uint64_t memory = 0;
+  int max_retries = 3;            // -1 = forever
+  bool retry_exceptions = false;  // a throw makes it run again (attempts permitting)
+  bool cancelled = false;         // shoal::cancel(): never retried; its result is an error
+  detail::ByteBuffer args;        // argument records, refs unresolved
+  std::uint32_t arg_count = 0;
+  std::vector<ObjectId> deps;  // object ids of the ref records, by ref index
+  TaskId parent = 0;           // the task that submitted it (0: the program)
+
+  // What few tasks have, kept out of line: every pending task's spec lives in the task table,
+  // whose nodes stay small (and in cache) this way.
+  struct Rare {
+    std::vector<std::uint64_t> retry_types;  // retry only these exception types; empty: any
+    // Refs inside its by-value arguments (a vector of refs): not waited for, but held while the
+    // task is pending, since the worker will read them.
+    std::vector<ObjectId> contained;
+    // num_returns<N>(): the N objects it returns, the first being `id`; empty for one return.
+    std::vector<ObjectId> returns;
+  };
+  std::unique_ptr<Rare> rare;  // null: none of them
+
+  /// The rare parts, made on first use.
+  Rare& rare_parts() {
+    if (!rare) rare = std::make_unique<Rare>();
+    return *rare;
+  }
+  const std::vector<std::uint64_t>& retry_types() const noexcept {
+    return rare ? rare->retry_types : none();
+  }
+  const std::vector<ObjectId>& contained() const noexcept {
+    return rare ? rare->contained : none();
+  }
+  const std::vector<ObjectId>& returns() const noexcept { return rare ? rare->returns : none(); }
+
+ private:
+  static const std::vector<std::uint64_t>& none() noexcept {
+    static const std::vector<std::uint64_t> empty;
+    return empty;
+  }
+};
+
+/// What a session allows a task to ask for.
+struct TaskLimits {
+  double cpus = 0;                          // Config::num_cpus, resolved
+  std::uint64_t memory = 0;                 // bytes for tasks
+  int default_max_retries = 3;              // Config::max_retries
+  std::uint32_t known_functions = 0;        // registered functions the workers have
+  bool functions_from_fresh_start = false;  // the workers are a fresh start of the program
+};
+
+/// Checks the call (a registered function the workers know, options in range) and builds its
+/// spec, without its id, arguments and dependencies yet. Needs no lock. Throws
+/// FunctionNotRegisteredError, InvalidConfigError.
+TaskSpec make_task_spec(detail::AnyFn fn, const char* signature, const TaskOptions& options,
+                        const TaskLimits& limits);
+
+/// wait()'s num_returns against the number of refs: InvalidConfigError if it asks for more.
+void check_num_returns(std::size_t num_returns, std::size_t refs);
+
+}  // namespace shoal::internal
