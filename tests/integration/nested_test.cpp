@@ -10,7 +10,10 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <shoal/shoal.hpp>
 
@@ -129,6 +132,20 @@ std::int64_t slow_tree(int depth, int fan) {
   return std::accumulate(v.begin(), v.end(), std::int64_t{1});
 }
 
+// Appends a byte to `path` each time it starts, then sleeps: how many times did it run?
+int counted_sleep(const std::string& path, int ms) {
+  const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0600);
+  if (fd >= 0) {
+    (void)!write(fd, "x", 1);
+    close(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+int parent_of_counted(const std::string& path) {
+  return shoal::get(shoal::task(counted_sleep).remote(path, 600));
+}
+
 // Submits children and returns without waiting for them: their refs are dropped at once.
 int fire_and_forget(int n) {
   for (int i = 0; i < n; ++i) shoal::task(sleep_ms).remote(1);
@@ -164,7 +181,7 @@ SHOAL_REMOTE(add_one, child_of, fib, chain, greedy_parent, cpus_seen_by_child,
              cpus_while_parent_blocked, put_and_get, size_of, pass_large, sleep_ms,
              wait_then_timeout, thrower, catches_child_error, propagates_child_error, tree,
              fire_and_forget, initialized_inside, slow_tree, almost_inline, get_many_small,
-             numbers_below, sum_of_view);
+             counted_sleep, parent_of_counted, numbers_below, sum_of_view);
 
 class NestedTest : public shoal::testing::SessionTest {};
 
@@ -284,6 +301,32 @@ TEST_F(NestedTest, ObjectsMadeInsideTasksAreFreedAfterwards) {
       10s))
       << "objects: " << shoal::object_store_stats().num_objects << " (before " << before.num_objects
       << "), used bytes " << shoal::object_store_stats().used_bytes;
+}
+
+// Ray's rule for a dead owner: a child that only its dead parent held is dropped, not retried; the
+// retried parent submits it again. The other CPU is kept busy, so the child runs nested on its
+// parent's worker, and both die together.
+TEST_F(NestedTest, AChildOnlyItsDeadParentHeldIsNotRetried) {
+  char tmpl[] = "/tmp/shoal-orphan-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string path = std::string(tmpl) + "/starts";
+  auto rt = shoal::testing::driver_runtime();
+  auto busy = shoal::task(sleep_ms).remote(1500);  // holds the other worker
+  std::this_thread::sleep_for(100ms);
+  auto parent = shoal::task(parent_of_counted).remote(path);
+  // Wait until the child has started (nested on the parent's worker), then kill that worker.
+  ASSERT_TRUE(shoal::testing::eventually([&] { return access(path.c_str(), F_OK) == 0; }, 20s));
+  // Both workers: one runs the parent with the child nested on it, the other the busy task (which
+  // is retried like the parent).
+  for (pid_t p : rt->TEST_worker_pids()) kill(p, SIGKILL);
+  EXPECT_EQ(shoal::get(parent, 60s), 600);
+  EXPECT_EQ(shoal::get(busy, 60s), 1500);
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  // The first child, and the one the retried parent submitted: not a third, retried orphan.
+  EXPECT_EQ(st.st_size, 2);
+  unlink(path.c_str());
+  rmdir(tmpl);
 }
 
 // A worker killed in the middle of a tree: its running tasks are retried, the children only it
