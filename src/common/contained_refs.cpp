@@ -13,6 +13,13 @@ static thread_local RefSink t_sink;
 
 RefSink set_ref_sink(RefSink sink) noexcept { return std::exchange(t_sink, sink); }
 
+std::string gone_ref_message(ObjectId id) {
+  return fmt::format(
+      "shoal: a value holds a ref to object {}, which is gone: the value was read where it was "
+      "not stored by shoal (refs inside values are kept alive only by values shoal stores)",
+      id);
+}
+
 std::vector<ObjectId> ids_of(const std::vector<detail::HandlePtr>& handles) {
   std::vector<ObjectId> ids;
   ids.reserve(handles.size());

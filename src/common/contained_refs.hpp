@@ -5,6 +5,7 @@
 // msgpack itself) are not tracked.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include <shoal/detail/runtime_api.hpp>
@@ -21,6 +22,9 @@ struct RefSink {
   std::vector<detail::HandlePtr>* handles = nullptr;
   const CoreRuntime* runtime = nullptr;
 };
+
+/// Why a ref read from inside a value cannot be used: its object is gone (for adopt()).
+std::string gone_ref_message(ObjectId id);
 
 /// The ids of `handles`.
 std::vector<ObjectId> ids_of(const std::vector<detail::HandlePtr>& handles);

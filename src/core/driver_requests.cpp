@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include <boost/asio/steady_timer.hpp>
@@ -41,7 +42,7 @@ struct DriverRuntime::BlockedCall final : ObjectWaiter {
   bool may_nest = false;          // no timeout: children may run inside it
   bool done = false;              // time to answer
   bool timed_out = false;
-  bool cancelled = false;  // its task was cancelled: the call ends with TaskCancelledError
+  std::optional<Refusal> refusal;  // set: the call ends with this error (its task was cancelled)
   std::size_t cursor = 0;  // ids before it need no nested run (finished, or started elsewhere)
   std::unique_ptr<boost::asio::steady_timer> timer;
 
@@ -221,25 +222,11 @@ void DriverRuntime::block_call(WorkerId worker, std::shared_ptr<BlockedCall> cal
     return;
   }
   if (call->task == 0) {  // a thread a task started, still calling after the task returned
-    const Refusal refusal{RefusalKind::kError,
-                          "shoal: get() or wait() was called in a worker outside any task (from a "
-                          "thread that a task started and that outlived it); wait for such "
-                          "threads before the task returns"};
-    send_to_worker(worker, [&](detail::ByteBuffer& out) {
-      if (call->kind == MessageType::kGet) {
-        GetReply r;
-        r.request = call->request;
-        r.status = ReplyStatus::kRefused;
-        r.refusal = refusal;
-        encode_get_reply(out, r);
-      } else {
-        WaitReply r;
-        r.request = call->request;
-        r.status = ReplyStatus::kRefused;
-        r.refusal = refusal;
-        encode_wait_reply(out, r);
-      }
-    });
+    call->refusal = Refusal{RefusalKind::kError,
+                            "shoal: get() or wait() was called in a worker outside any task (from "
+                            "a thread that a task started and that outlived it); wait for such "
+                            "threads before the task returns"};
+    answer(*call);
     return;
   }
   for (ObjectId id : call->ids) {
@@ -272,21 +259,19 @@ void DriverRuntime::block_call(WorkerId worker, std::shared_ptr<BlockedCall> cal
 // The reply to a call that is done (or timed out), from the objects' state now.
 void DriverRuntime::answer(BlockedCall& call) {
   const WorkerId worker = call.worker;
-  if (call.cancelled) {
-    const Refusal refusal{RefusalKind::kCancelled,
-                          "shoal: this task was cancelled (shoal::cancel()) while it waited"};
+  if (call.refusal) {  // the same refused reply for get() and wait()
     send_to_worker(worker, [&](detail::ByteBuffer& out) {
       if (call.kind == MessageType::kGet) {
         GetReply r;
         r.request = call.request;
         r.status = ReplyStatus::kRefused;
-        r.refusal = refusal;
+        r.refusal = *call.refusal;
         encode_get_reply(out, r);
       } else {
         WaitReply r;
         r.request = call.request;
         r.status = ReplyStatus::kRefused;
-        r.refusal = refusal;
+        r.refusal = *call.refusal;
         encode_wait_reply(out, r);
       }
     });
@@ -434,7 +419,8 @@ void DriverRuntime::end_calls_of(WorkerId worker, TaskId task) {
   for (const std::shared_ptr<BlockedCall>& call : it->second) {
     if (call->task == task && !call->done) {
       call->done = true;
-      call->cancelled = true;
+      call->refusal = Refusal{RefusalKind::kCancelled,
+                              "shoal: this task was cancelled (shoal::cancel()) while it waited"};
     }
   }
 }

@@ -180,10 +180,7 @@ detail::HandlePtr LocalRuntime::adopt(ObjectId id) {
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
   if (refs_.find(id) == nullptr) {
-    throw InvalidObjectRefError(fmt::format(
-        "shoal: a value holds a ref to object {}, which is gone: the value was read where it was "
-        "not stored by shoal (refs inside values are kept alive only by values shoal stores)",
-        id));
+    throw InvalidObjectRefError(gone_ref_message(id));
   }
   refs_.add_ref(id, Holder::program());
   return handle_of(id);
