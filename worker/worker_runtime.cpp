@@ -79,23 +79,7 @@ TaskSpec WorkerRuntime::checked_spec(detail::AnyFn fn, const char* signature,
                                      std::vector<detail::HandlePtr>& refs) {
   check_usable();
   TaskSpec spec = make_task_spec(fn, signature, options, channel_->limits());
-  spec.arg_count = args.count();
-  refs = args.take_refs();
-  spec.args = args.take_records();
-  // Refs inside by-value arguments: the task holds them; their handles stay with `refs` until
-  // the task is registered.
-  for (detail::HandlePtr& h : args.take_contained()) {
-    spec.rare_parts().contained.push_back(h->id());
-    refs.push_back(std::move(h));
-  }
-  spec.deps.reserve(refs.size());
-  for (const detail::HandlePtr& ref : refs) {
-    if (&ref->runtime() != this) {
-      throw InvalidObjectRefError(
-          "shoal: an argument is an ObjectRef this task cannot use (from another session)");
-    }
-    spec.deps.push_back(ref->id());
-  }
+  take_arguments(spec, args, *this, refs);
   return spec;
 }
 

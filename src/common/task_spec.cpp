@@ -4,6 +4,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/core_runtime.hpp"
 #include "src/common/function_registry.hpp"
 #include "src/common/symbolize.hpp"
 
@@ -69,6 +70,26 @@ TaskSpec make_task_spec(detail::AnyFn fn, const char* signature, const TaskOptio
     spec.rare_parts().retry_types = options.retry_exceptions.types();
   }
   return spec;
+}
+
+void take_arguments(TaskSpec& spec, detail::TaskArgs& args, const CoreRuntime& owner,
+                    std::vector<detail::HandlePtr>& refs) {
+  spec.arg_count = args.count();
+  refs = args.take_refs();
+  spec.args = args.take_records();
+  spec.deps.reserve(refs.size());
+  for (const detail::HandlePtr& ref : refs) {
+    if (&ref->runtime() != &owner) {
+      throw InvalidObjectRefError(
+          "shoal: an argument is an ObjectRef from another shoal session; refs do not carry "
+          "over from one init() to the next");
+    }
+    spec.deps.push_back(ref->id());
+  }
+  for (detail::HandlePtr& h : args.take_contained()) {  // checked when they were packed
+    spec.rare_parts().contained.push_back(h->id());
+    refs.push_back(std::move(h));
+  }
 }
 
 void check_num_returns(std::size_t num_returns, std::size_t refs) {

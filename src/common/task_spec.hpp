@@ -16,6 +16,8 @@
 
 namespace shoal::internal {
 
+class CoreRuntime;
+
 struct TaskSpec {
   TaskId id = 0;  // the task's id is its result object's id
   std::uint32_t function_index = 0;
@@ -77,6 +79,14 @@ struct TaskLimits {
 /// FunctionNotRegisteredError, InvalidConfigError.
 TaskSpec make_task_spec(detail::AnyFn fn, const char* signature, const TaskOptions& options,
                         const TaskLimits& limits);
+
+/// Moves a remote() call's arguments into `spec`: their records, the ObjectRef arguments as
+/// dependencies (the task waits for them) and the refs inside by-value values as refs it holds
+/// (not waited for, as in Ray). Their handles go to `refs`, which the caller keeps until the task
+/// is registered (a large argument's object has no other holder before). Throws
+/// InvalidObjectRefError for an ObjectRef argument that `owner` did not make.
+void take_arguments(TaskSpec& spec, detail::TaskArgs& args, const CoreRuntime& owner,
+                    std::vector<detail::HandlePtr>& refs);
 
 /// wait()'s num_returns against the number of refs: InvalidConfigError if it asks for more.
 void check_num_returns(std::size_t num_returns, std::size_t refs);

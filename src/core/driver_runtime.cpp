@@ -378,24 +378,7 @@ TaskSpec DriverRuntime::checked_spec(detail::AnyFn fn, const char* signature,
                                      std::vector<detail::HandlePtr>& refs) {
   check_not_abandoned();
   TaskSpec spec = make_task_spec(fn, signature, options, task_limits());
-  spec.arg_count = args.count();
-  refs = args.take_refs();
-  spec.args = args.take_records();
-  // Refs inside by-value arguments: the task holds them; their handles stay with `refs` until
-  // the task is registered.
-  for (detail::HandlePtr& h : args.take_contained()) {
-    spec.rare_parts().contained.push_back(h->id());
-    refs.push_back(std::move(h));
-  }
-  spec.deps.reserve(refs.size());
-  for (const detail::HandlePtr& ref : refs) {
-    if (&ref->runtime() != this) {
-      throw InvalidObjectRefError(
-          "shoal: an argument is an ObjectRef from an earlier shoal session; refs do not carry "
-          "over from one init() to the next");
-    }
-    spec.deps.push_back(ref->id());
-  }
+  take_arguments(spec, args, *this, refs);
   if (!running_.load(std::memory_order_acquire)) {
     MutexLock<Mutex> lock(mu_);
     check_running();  // throws the reason: not started, broken or shut down

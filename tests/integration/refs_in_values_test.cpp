@@ -7,6 +7,7 @@
 #include <map>
 #include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -47,7 +48,13 @@ std::size_t size_of_labelled(const Labelled& l) { return shoal::get(l.data).size
 std::map<std::string, shoal::ObjectRef<int>> named(int n) {
   return {{"a", shoal::put(n)}, {"b", shoal::task(square).remote(n)}};
 }
-SHOAL_REMOTE(square, fan_out, sum_refs, make_labelled, size_of_labelled, named);
+int slow_square(int x) {
+  std::this_thread::sleep_for(3s);
+  return x * x;
+}
+std::size_t count_refs(const std::vector<shoal::ObjectRef<int>>& refs) { return refs.size(); }
+SHOAL_REMOTE(square, fan_out, sum_refs, make_labelled, size_of_labelled, named, slow_square,
+             count_refs);
 
 class RefsInValuesTest : public shoal::testing::SessionTest {
  protected:
@@ -102,6 +109,14 @@ TEST_F(RefsInValuesTest, RefsInsideArgumentsAreNotResolved) {
     EXPECT_EQ(shoal::get(total, 60s), 1 + 4 + 9 + 16);
   }
   expect_baseline();
+}
+
+// As in Ray, a task does not wait for the objects its arguments merely refer to.
+TEST_F(RefsInValuesTest, ATaskDoesNotWaitForTheRefsInsideItsArguments) {
+  auto slow = shoal::task(slow_square).remote(3);
+  EXPECT_EQ(
+      shoal::get(shoal::task(count_refs).remote(std::vector<shoal::ObjectRef<int>>{slow}), 2s), 1u);
+  EXPECT_EQ(shoal::get(slow, 60s), 9);
 }
 
 TEST_F(RefsInValuesTest, AStructWithARefOutlivesTheTaskThatMadeIt) {
