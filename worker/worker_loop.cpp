@@ -25,6 +25,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/actor_instance.hpp"
 #include "src/common/contained_refs.hpp"
 #include "src/common/core_runtime.hpp"
 #include "src/common/exception_match.hpp"
@@ -90,6 +91,9 @@ class WorkerLoop final : public TaskChannel {
       SHOAL_LOG(kError, "closing the connection to the driver: {}", v.reason);
       code = 2;
     }
+    // An actor's process: the instance's destructor runs here, in its own process, when the
+    // driver stops it (its last handle went, or shutdown()) or goes away.
+    destroy_process_actor();
     runtime_->detach();
     return code;
   }
@@ -285,6 +289,12 @@ class WorkerLoop final : public TaskChannel {
         case MessageType::kSession:
           limits_ = decode_session(f);
           return;
+        case MessageType::kActorStart: {
+          const ActorStart start = decode_actor_start(f);
+          set_actor_restarted(start.restarted);
+          max_concurrency_ = start.max_concurrency;
+          return;
+        }
         case MessageType::kCancelTask: {
           // note_cancels() took it in as it arrived; now it comes in order: if its task has
           // finished already, nothing will ask about it again.
@@ -653,6 +663,7 @@ class WorkerLoop final : public TaskChannel {
   std::atomic<std::size_t> ref_ops_count_{0};  // ref_ops_.size(), read without the lock
   std::atomic<std::uint64_t> next_id_{0};
   bool last_task_long_ = false;  // io_mu_
+  std::uint32_t max_concurrency_ = 1;  // an actor's (ActorStart)
   // Tasks running (nested ones too): a few, kept in the object (io_mu_).
   boost::container::small_vector<std::uint64_t, 8> running_;
   std::mutex cancel_mu_;                         // guards cancelled_

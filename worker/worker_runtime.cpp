@@ -27,6 +27,10 @@ namespace {
       throw InvalidConfigError(r.message);
     case RefusalKind::kCancelled:
       throw TaskCancelledError(r.message);
+    case RefusalKind::kDeadlock:
+      throw DeadlockError(r.message);
+    case RefusalKind::kTypeMismatch:
+      throw TypeMismatchError(r.message);
     case RefusalKind::kError:
       break;
   }

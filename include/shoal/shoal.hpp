@@ -37,6 +37,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <shoal/actor.hpp>
 #include <shoal/config.hpp>
 #include <shoal/detail/exception_match.hpp>
 #include <shoal/detail/timeout.hpp>

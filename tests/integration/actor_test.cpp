@@ -1,0 +1,320 @@
+// Actors (shoal/actor.hpp, Ray's actors): state kept between calls in a process of its own,
+// calls in submission order, errors, constructor failures, names, kill(), restarts, handles in
+// tasks and in other actors, CPUs held for life, the destructor when the last handle goes, and the
+// direct deadlock check.
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <shoal/shoal.hpp>
+
+#include "tests/support/session.hpp"
+#include "tests/support/test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+class Counter {
+ public:
+  explicit Counter(int start) : total_(start) {}
+  int add(int x) {
+    total_ += x;
+    return total_;
+  }
+  int value() const { return total_; }
+  std::int64_t pid() const { return getpid(); }
+  bool restarted() const { return shoal::was_restarted(); }
+  int fail(const std::string& why) { throw std::invalid_argument(why); }
+  std::vector<int> log_of(int n) {
+    log_.push_back(n);
+    return log_;
+  }
+  // Sleeps, then adds: a call that is still running when the test acts.
+  int slow_add(int x) {
+    std::this_thread::sleep_for(200ms);
+    return add(x);
+  }
+
+ private:
+  int total_;
+  std::vector<int> log_;
+};
+SHOAL_ACTOR(Counter, &Counter::add, &Counter::value, &Counter::pid, &Counter::restarted,
+            &Counter::fail, &Counter::log_of, &Counter::slow_add);
+
+class Broken {
+ public:
+  explicit Broken(const std::string& why) { throw std::runtime_error(why); }
+  int get() const { return 1; }
+};
+SHOAL_ACTOR(Broken, &Broken::get);
+
+// Writes a file named after its argument when destroyed: the test sees that the destructor ran.
+class Marker {
+ public:
+  explicit Marker(std::string path) : path_(std::move(path)) {}
+  ~Marker() { std::ofstream(path_) << "destroyed\n"; }
+  int ping() const { return 7; }
+
+ private:
+  std::string path_;
+};
+SHOAL_ACTOR(Marker, &Marker::ping);
+
+// Handles passed to tasks and to other actors.
+int add_through(shoal::ActorHandle<Counter> c, int x) {
+  return shoal::get(c.task(&Counter::add).remote(x));
+}
+SHOAL_REMOTE(add_through);
+
+class Forwarder {
+ public:
+  explicit Forwarder(shoal::ActorHandle<Counter> target) : target_(std::move(target)) {}
+  int forward(int x) { return shoal::get(target_.task(&Counter::add).remote(x)); }
+  // Waits for a call of its own, queued behind this one: a deadlock, reported.
+  int self_wait(shoal::ActorHandle<Forwarder> self) {
+    return shoal::get(self.task(&Forwarder::forward).remote(1));
+  }
+
+ private:
+  shoal::ActorHandle<Counter> target_;
+};
+SHOAL_ACTOR(Forwarder, &Forwarder::forward, &Forwarder::self_wait);
+
+bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
+
+std::string temp_path(const char* tag) {
+  return "/tmp/shoal_actor_test_" + std::string(tag) + "_" + std::to_string(getpid());
+}
+
+class ActorTest : public shoal::testing::SessionTest {};
+
+TEST_F(ActorTest, KeepsStateBetweenCalls) {
+  shoal::ActorHandle<Counter> c = shoal::actor<Counter>().remote(5);
+  shoal::ObjectRef<int> r = c.task(&Counter::add).remote(1);
+  EXPECT_EQ(shoal::get(r), 6);
+  EXPECT_EQ(shoal::get(c.task(&Counter::add).remote(10)), 16);
+  EXPECT_EQ(shoal::get(c.task(&Counter::value).remote()), 16);
+}
+
+TEST_F(ActorTest, CallsRunInSubmissionOrder) {
+  shoal::ActorHandle<Counter> c = shoal::actor<Counter>().remote(0);
+  std::vector<shoal::ObjectRef<std::vector<int>>> refs;
+  for (int i = 0; i < 500; ++i) refs.push_back(c.task(&Counter::log_of).remote(i));
+  const std::vector<int> log = shoal::get(refs.back());
+  ASSERT_EQ(log.size(), 500u);
+  for (int i = 0; i < 500; ++i) EXPECT_EQ(log[static_cast<std::size_t>(i)], i);
+}
+
+TEST_F(ActorTest, ACallWaitsForItsArgumentAndTheCallsBehindItWaitForIt) {
+  shoal::ActorHandle<Counter> c = shoal::actor<Counter>().remote(0);
+  shoal::ActorHandle<Counter> slow = shoal::actor<Counter>().options({.num_cpus = 0}).remote(0);
+  shoal::ObjectRef<int> later = slow.task(&Counter::slow_add).remote(100);
+  shoal::ObjectRef<std::vector<int>> first = c.task(&Counter::log_of).remote(later);
+  shoal::ObjectRef<std::vector<int>> second = c.task(&Counter::log_of).remote(1);
+  EXPECT_EQ(shoal::get(second), (std::vector<int>{100, 1}));
+  EXPECT_EQ(shoal::get(first), (std::vector<int>{100}));
+}
+
+TEST_F(ActorTest, AMethodThatThrowsFailsThatCallOnly) {
+  shoal::ActorHandle<Counter> c = shoal::actor<Counter>().remote(1);
+  shoal::ObjectRef<int> bad = c.task(&Counter::fail).remote(std::string("no"));
+  try {
+    shoal::get(bad);
+    FAIL() << "expected TaskError";
+  } catch (const shoal::TaskError& e) {
+    EXPECT_EQ(e.type_name(), "std::invalid_argument");
+    EXPECT_EQ(e.original_what(), "no");
+  }
+  EXPECT_EQ(shoal::get(c.task(&Counter::add).remote(1)), 2);  // it lives on
+}
+
+TEST_F(ActorTest, AConstructorThatThrowsFailsEveryCall) {
+  shoal::ActorHandle<Broken> b = shoal::actor<Broken>().remote("bad config");
+  for (int i = 0; i < 2; ++i) {
+    try {
+      shoal::get(b.task(&Broken::get).remote());
+      FAIL() << "expected ActorDiedError";
+    } catch (const shoal::ActorDiedError& e) {
+      EXPECT_EQ(e.cause(), shoal::ActorDiedError::Cause::kConstructorFailed);
+      EXPECT_NE(e.constructor_error().find("bad config"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("Broken"), std::string::npos) << e.what();
+    }
+  }
+  // Its CPU is back.
+  EXPECT_DOUBLE_EQ(shoal::available_resources().at("CPU"), 2.0);
+}
+
+TEST_F(ActorTest, HoldsItsCpusForItsWholeLife) {
+  EXPECT_DOUBLE_EQ(shoal::available_resources().at("CPU"), 2.0);
+  shoal::ActorHandle<Counter> c = shoal::actor<Counter>().remote(0);
+  ASSERT_EQ(shoal::get(c.task(&Counter::value).remote()), 0);
+  EXPECT_DOUBLE_EQ(shoal::available_resources().at("CPU"), 1.0);
+  auto half = shoal::actor<Counter>().options({.num_cpus = 0.5}).remote(0);
+  ASSERT_EQ(shoal::get(half.task(&Counter::value).remote()), 0);
+  EXPECT_DOUBLE_EQ(shoal::available_resources().at("CPU"), 0.5);
+  shoal::kill(c);
+  shoal::kill(half);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (shoal::available_resources().at("CPU") < 2.0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_DOUBLE_EQ(shoal::available_resources().at("CPU"), 2.0);
+}
+
+TEST_F(ActorTest, NamedActorsAreFoundByName) {
+  auto named = shoal::actor<Counter>().options({.name = "totals", .max_restarts = 2}).remote(0);
+  std::optional<shoal::ActorHandle<Counter>> h = shoal::get_actor<Counter>("totals");
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->id(), named.id());
+  EXPECT_EQ(shoal::get(h->task(&Counter::add).remote(3)), 3);
+  EXPECT_EQ(shoal::get(named.task(&Counter::value).remote()), 3);
+  EXPECT_FALSE(shoal::get_actor<Counter>("nobody").has_value());
+  EXPECT_THROW(shoal::get_actor<Broken>("totals"), shoal::TypeMismatchError);
+  EXPECT_THROW(shoal::actor<Counter>().options({.name = "totals"}).remote(0),
+               shoal::InvalidConfigError);
+}
+
+TEST_F(ActorTest, ANamedActorOutlivesItsHandles) {
+  {
+    auto named = shoal::actor<Counter>().options({.name = "kept"}).remote(40);
+    ASSERT_EQ(shoal::get(named.task(&Counter::add).remote(2)), 42);
+  }
+  std::optional<shoal::ActorHandle<Counter>> h = shoal::get_actor<Counter>("kept");
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(shoal::get(h->task(&Counter::value).remote()), 42);
+  shoal::kill(*h);
+  EXPECT_FALSE(shoal::get_actor<Counter>("kept").has_value());
+}
+
+TEST_F(ActorTest, KillFailsRunningQueuedAndLaterCalls) {
+  shoal::ActorHandle<Counter> c = shoal::actor<Counter>().remote(0);
+  ASSERT_EQ(shoal::get(c.task(&Counter::value).remote()), 0);
+  shoal::ObjectRef<int> running = c.task(&Counter::slow_add).remote(1);
+  shoal::ObjectRef<int> queued = c.task(&Counter::add).remote(1);
+  shoal::kill(c);
+  for (const auto& r : {running, queued, c.task(&Counter::add).remote(1)}) {
+    try {
+      shoal::get(r);
+      FAIL() << "expected ActorDiedError";
+    } catch (const shoal::ActorDiedError& e) {
+      EXPECT_EQ(e.cause(), shoal::ActorDiedError::Cause::kKilled);
+      EXPECT_NE(std::string(e.what()).find("shoal::kill()"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST_F(ActorTest, ACrashFailsItsCallsAndNamesTheSignal) {
+  shoal::ActorHandle<Counter> c = shoal::actor<Counter>().remote(0);
+  const auto pid = static_cast<pid_t>(shoal::get(c.task(&Counter::pid).remote()));
+  shoal::ObjectRef<int> running = c.task(&Counter::slow_add).remote(1);
+  std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  try {
+    shoal::get(running);
+    FAIL() << "expected ActorDiedError";
+  } catch (const shoal::ActorDiedError& e) {
+    EXPECT_EQ(e.cause(), shoal::ActorDiedError::Cause::kProcessDied);
+    EXPECT_EQ(e.signal(), SIGKILL);
+    EXPECT_EQ(e.pid(), pid);
+  }
+  EXPECT_THROW(shoal::get(c.task(&Counter::value).remote()), shoal::ActorDiedError);
+}
+
+TEST_F(ActorTest, RestartsRunTheConstructorAgainAndRetryCaughtCalls) {
+  auto c = shoal::actor<Counter>()
+               .options({.max_restarts = 1, .max_task_retries = 1})
+               .remote(100);
+  ASSERT_EQ(shoal::get(c.task(&Counter::add).remote(5)), 105);
+  EXPECT_FALSE(shoal::get(c.task(&Counter::restarted).remote()));
+  const auto pid = static_cast<pid_t>(shoal::get(c.task(&Counter::pid).remote()));
+  shoal::ObjectRef<int> caught = c.task(&Counter::slow_add).remote(1);
+  std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  EXPECT_EQ(shoal::get(caught), 101);  // retried on the new instance, built from 100 again
+  EXPECT_TRUE(shoal::get(c.task(&Counter::restarted).remote()));
+  EXPECT_NE(shoal::get(c.task(&Counter::pid).remote()), pid);
+  // Its one restart is used: the next death is final.
+  const auto pid2 = static_cast<pid_t>(shoal::get(c.task(&Counter::pid).remote()));
+  ASSERT_EQ(::kill(pid2, SIGKILL), 0);
+  EXPECT_THROW(shoal::get(c.task(&Counter::slow_add).remote(1)), shoal::ActorDiedError);
+}
+
+TEST_F(ActorTest, CaughtCallsWithoutRetriesFail) {
+  auto c = shoal::actor<Counter>().options({.max_restarts = 1}).remote(0);
+  const auto pid = static_cast<pid_t>(shoal::get(c.task(&Counter::pid).remote()));
+  shoal::ObjectRef<int> caught = c.task(&Counter::slow_add).remote(1);
+  std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  EXPECT_THROW(shoal::get(caught), shoal::ActorDiedError);
+  EXPECT_EQ(shoal::get(c.task(&Counter::add).remote(2)), 2);  // the new instance
+}
+
+TEST_F(ActorTest, HandlesWorkInTasksAndInOtherActors) {
+  shoal::ActorHandle<Counter> c = shoal::actor<Counter>().options({.num_cpus = 0}).remote(0);
+  EXPECT_EQ(shoal::get(shoal::task(add_through).remote(c, 5)), 5);
+  auto f = shoal::actor<Forwarder>().options({.num_cpus = 0}).remote(c);
+  EXPECT_EQ(shoal::get(f.task(&Forwarder::forward).remote(2)), 7);
+  EXPECT_EQ(shoal::get(c.task(&Counter::value).remote()), 7);
+}
+
+TEST_F(ActorTest, TheDestructorRunsWhenTheLastHandleGoes) {
+  const std::string path = temp_path("scope");
+  std::remove(path.c_str());
+  {
+    auto m = shoal::actor<Marker>().options({.num_cpus = 0}).remote(path);
+    EXPECT_EQ(shoal::get(m.task(&Marker::ping).remote()), 7);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!file_exists(path) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(file_exists(path));
+  std::remove(path.c_str());
+}
+
+TEST_F(ActorTest, ShutdownRunsEveryDestructor) {
+  const std::string path = temp_path("shutdown");
+  std::remove(path.c_str());
+  auto m = shoal::actor<Marker>().options({.name = "marker", .num_cpus = 0}).remote(path);
+  EXPECT_EQ(shoal::get(m.task(&Marker::ping).remote()), 7);
+  shoal::shutdown();
+  EXPECT_TRUE(file_exists(path));
+  std::remove(path.c_str());
+}
+
+TEST_F(ActorTest, WaitingForItsOwnQueuedCallIsADeadlockError) {
+  shoal::ActorHandle<Counter> c = shoal::actor<Counter>().options({.num_cpus = 0}).remote(0);
+  auto f = shoal::actor<Forwarder>().options({.num_cpus = 0}).remote(c);
+  try {
+    shoal::get(f.task(&Forwarder::self_wait).remote(f));
+    FAIL() << "expected an error";
+  } catch (const shoal::TaskError& e) {
+    EXPECT_EQ(e.type_name(), "shoal::DeadlockError") << e.what();
+  }
+  EXPECT_EQ(shoal::get(f.task(&Forwarder::forward).remote(1)), 1);  // it lives on
+}
+
+TEST_F(ActorTest, BadOptionsAreRefused) {
+  EXPECT_THROW(shoal::actor<Counter>().options({.num_cpus = 3}).remote(0),
+               shoal::InvalidConfigError);
+  EXPECT_THROW(shoal::actor<Counter>().options({.max_restarts = -2}).remote(0),
+               shoal::InvalidConfigError);
+  EXPECT_THROW(shoal::actor<Counter>().options({.max_concurrency = 0}).remote(0),
+               shoal::InvalidConfigError);
+  shoal::ActorHandle<Counter> empty;
+  EXPECT_THROW(empty.task(&Counter::value).remote(), shoal::InvalidObjectRefError);
+}
+
+}  // namespace
