@@ -99,6 +99,21 @@ detail::HandlePtr WorkerRuntime::submit(detail::AnyFn fn, const char* signature,
   return handle;
 }
 
+detail::HandlePtr WorkerRuntime::submit_actor_task(ObjectId actor, detail::AnyFn method,
+                                                   const char* signature,
+                                                   detail::TaskArgs&& args) {
+  TaskOptions call;
+  call.num_cpus = 0;  // the driver applies the actor's own rules (it holds the CPUs)
+  call.max_retries = 0;
+  std::vector<detail::HandlePtr> refs;
+  TaskSpec spec = checked_spec(method, signature, call, std::move(args), refs);
+  spec.id = channel_->new_id();
+  spec.actor = actor;
+  detail::HandlePtr handle = handle_of(spec.id);
+  channel_->send([&](detail::ByteBuffer& out) { encode_submit(out, spec); });
+  return handle;
+}
+
 std::vector<detail::HandlePtr> WorkerRuntime::submit_returns(detail::AnyFn fn,
                                                              const char* signature,
                                                              const TaskOptions& options,

@@ -448,6 +448,7 @@ void DriverRuntime::release_program_ref(ObjectId id) noexcept {
   if (state_ == State::kStopped) return;  // the table is gone with the session
   refs_.release(id, Holder::program());
   store_->serve_waiters();  // a writer waiting for space may fit now
+  if (refs_.has_freed_actors()) actors_out_of_scope();  // that was an actor's last handle
 }
 
 // A task submitted while the session was running whose registration comes after shutdown() or a
