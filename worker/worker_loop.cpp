@@ -15,7 +15,11 @@
 #include <unordered_set>
 #include <vector>
 
+#include <condition_variable>
+#include <thread>
+
 #include <boost/container/small_vector.hpp>
+#include <poll.h>
 #include <malloc.h>
 #include <sched.h>
 #include <stdio_ext.h>
@@ -112,6 +116,7 @@ class WorkerLoop final : public TaskChannel {
     drain_ref_ops();
     encode(out_, request);
     flush();
+    if (concurrent_) return await_reply_from_reader(lock, request);
     return await_reply(lock, request);
   }
 
@@ -171,6 +176,10 @@ class WorkerLoop final : public TaskChannel {
         last_task_long_ = false;
         poll_socket();
       }
+      if (max_concurrency_ > 1 && process_actor().object != nullptr) {
+        serve_concurrently(lock);  // its constructor ran: its calls run on threads from now on
+        return;
+      }
       if (!backlog_.empty()) {
         OwnedFrame f = std::move(backlog_.front());
         backlog_.pop_front();
@@ -184,6 +193,80 @@ class WorkerLoop final : public TaskChannel {
       }
       flush();  // about to block: nothing may wait in the buffer
       fill();
+    }
+  }
+
+  // An actor with max_concurrency > 1: this thread only reads the socket (waiting for it without
+  // io_mu_), queues the calls in the backlog and files the replies; max_concurrency threads run
+  // the calls (call_thread) and wait for their own calls' replies (await_reply_from_reader).
+  // Actors get no nested tasks, so nothing has to run inside a waiting call.
+  void serve_concurrently(Lock& lock) {
+    concurrent_ = true;
+    std::vector<std::thread> threads;
+    for (std::uint32_t i = 0; i < max_concurrency_; ++i) {
+      threads.emplace_back([this] { call_thread(); });
+    }
+    struct Join {
+      WorkerLoop& loop;
+      Lock& lock;
+      std::vector<std::thread>& threads;
+      ~Join() {
+        loop.stop_ = true;
+        loop.work_cv_.notify_all();
+        loop.reply_cv_.notify_all();
+        lock.unlock();  // the threads finish the calls they run, then see stop_
+        for (std::thread& t : threads) t.join();
+        lock.lock();
+      }
+    } join{*this, lock, threads};
+    for (;;) {
+      Frame f;
+      while (next_frame(&f)) take(lock, f, /*in_call=*/false);
+      work_cv_.notify_all();
+      reply_cv_.notify_all();
+      flush();
+      lock.unlock();
+      pollfd readable{p_.socket, POLLIN, 0};
+      while (::poll(&readable, 1, -1) < 0 && errno == EINTR) {
+      }
+      lock.lock();
+      poll_socket();  // throws DriverGone at EOF
+    }
+  }
+
+  // One of a concurrent actor's call threads: runs the calls the reader queued, one at a time.
+  void call_thread() {
+    Lock lock(io_mu_);
+    for (;;) {
+      work_cv_.wait(lock, [&] { return stop_ || !backlog_.empty(); });
+      if (stop_) return;
+      OwnedFrame f = std::move(backlog_.front());
+      backlog_.pop_front();
+      try {
+        run_task(lock, f.frame());
+        flush();
+      } catch (const DriverGone&) {
+        stop_ = true;
+        reply_cv_.notify_all();
+        return;
+      } catch (const ProtocolViolation& v) {
+        SHOAL_LOG(kError, "closing the connection to the driver: {}", v.reason);
+        std::_Exit(2);
+      }
+    }
+  }
+
+  // A call made by a concurrent actor's call thread: the reader files its reply.
+  OwnedFrame await_reply_from_reader(Lock& lock, std::uint64_t request) {
+    for (;;) {
+      auto it = replies_.find(request);
+      if (it != replies_.end()) {
+        OwnedFrame reply = std::move(it->second);
+        replies_.erase(it);
+        return reply;
+      }
+      if (stop_) throw DriverGone{};
+      reply_cv_.wait(lock);
     }
   }
 
@@ -218,6 +301,7 @@ class WorkerLoop final : public TaskChannel {
           flush();  // the driver answers the blocked call after this result
         } else {
           backlog_.push_back(own(f));
+          if (concurrent_) work_cv_.notify_one();
         }
         return;
       case MessageType::kGetReply:
@@ -403,8 +487,13 @@ class WorkerLoop final : public TaskChannel {
     // The outermost task's trace lives in the loop itself: a fresh worker's first task would pay a
     // copy-on-write fault for heap it allocates (tens of microseconds on our VMs).
     const std::size_t level = depth_.load();
-    if (level > 0 && traces_.size() < level) traces_.push_back(std::make_unique<ThrowTrace>());
-    ThrowTrace& throw_trace = level == 0 ? throw_trace_ : *traces_[level - 1];
+    if (!concurrent_ && level > 0 && traces_.size() < level) {
+      traces_.push_back(std::make_unique<ThrowTrace>());
+    }
+    // A concurrent actor's calls run on several threads at once: one trace per thread.
+    thread_local ThrowTrace thread_trace;
+    ThrowTrace& throw_trace =
+        concurrent_ ? thread_trace : (level == 0 ? throw_trace_ : *traces_[level - 1]);
     const auto started = Clock::now();
     TaskStatus status = TaskStatus::kOk;
     std::string type_name, what;
@@ -664,6 +753,12 @@ class WorkerLoop final : public TaskChannel {
   std::atomic<std::uint64_t> next_id_{0};
   bool last_task_long_ = false;  // io_mu_
   std::uint32_t max_concurrency_ = 1;  // an actor's (ActorStart)
+  // A concurrent actor (serve_concurrently): its call threads wait on work_cv_ for the backlog
+  // and on reply_cv_ for their replies; stop_ ends them (all io_mu_).
+  bool concurrent_ = false;
+  bool stop_ = false;
+  std::condition_variable work_cv_;
+  std::condition_variable reply_cv_;
   // Tasks running (nested ones too): a few, kept in the object (io_mu_).
   boost::container::small_vector<std::uint64_t, 8> running_;
   std::mutex cancel_mu_;                         // guards cancelled_

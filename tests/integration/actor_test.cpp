@@ -6,6 +6,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -91,6 +93,35 @@ class Forwarder {
   shoal::ActorHandle<Counter> target_;
 };
 SHOAL_ACTOR(Forwarder, &Forwarder::forward, &Forwarder::self_wait);
+
+// max_concurrency: calls that only finish once `n` of them run at the same time.
+int twice(int x) { return 2 * x; }
+SHOAL_REMOTE(twice);
+
+class Meeting {
+ public:
+  Meeting() = default;
+  // Returns the most calls inside at once so far, once that reached `n` (or after 10 s).
+  int meet(int n) {
+    const int here = ++inside_;
+    int peak = peak_.load();
+    while (here > peak && !peak_.compare_exchange_weak(peak, here)) {
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (peak_.load() < n && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);
+    }
+    --inside_;
+    return peak_.load();
+  }
+  // A call that waits for a task: its reply reaches the right thread.
+  int doubled(int x) { return shoal::get(shoal::task(twice).remote(x)); }
+
+ private:
+  std::atomic<int> inside_{0};
+  std::atomic<int> peak_{0};
+};
+SHOAL_ACTOR(Meeting, &Meeting::meet, &Meeting::doubled);
 
 bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
 
@@ -305,6 +336,26 @@ TEST_F(ActorTest, WaitingForItsOwnQueuedCallIsADeadlockError) {
   }
   // It lives on; the call self_wait submitted ran after it (the counter is at 1), this one too.
   EXPECT_EQ(shoal::get(f.task(&Forwarder::forward).remote(1)), 2);
+}
+
+TEST_F(ActorTest, MaxConcurrencyRunsThatManyCallsAtOnce) {
+  auto m = shoal::actor<Meeting>().options({.num_cpus = 0, .max_concurrency = 3}).remote();
+  std::vector<shoal::ObjectRef<int>> refs;
+  for (int i = 0; i < 3; ++i) refs.push_back(m.task(&Meeting::meet).remote(3));
+  for (int seen : shoal::get(refs)) EXPECT_EQ(seen, 3);
+  // Calls that wait for tasks, from several threads at once, each get their own reply.
+  std::vector<shoal::ObjectRef<int>> doubled;
+  for (int i = 0; i < 200; ++i) doubled.push_back(m.task(&Meeting::doubled).remote(i));
+  const std::vector<int> values = shoal::get(doubled);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(values[static_cast<std::size_t>(i)], 2 * i);
+}
+
+TEST_F(ActorTest, OneCallAtATimeByDefault) {
+  auto m = shoal::actor<Meeting>().options({.num_cpus = 0}).remote();
+  auto a = m.task(&Meeting::meet).remote(1);
+  auto b = m.task(&Meeting::meet).remote(1);
+  EXPECT_EQ(shoal::get(a), 1);
+  EXPECT_EQ(shoal::get(b), 1);
 }
 
 TEST_F(ActorTest, BadOptionsAreRefused) {
