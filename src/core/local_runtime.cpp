@@ -417,4 +417,11 @@ void LocalRuntime::shutdown() {
   logging::flush();
 }
 
+detail::HandlePtr LocalRuntime::create_actor(detail::AnyFn, const char*, std::uint64_t,
+                                             const ActorOptions&, detail::TaskArgs&&) {
+  throw Error(
+      "shoal: actors are not available in local mode yet (Config::local_mode): start shoal with "
+      "worker processes to use them");
+}
+
 }  // namespace shoal::internal

@@ -58,6 +58,10 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   detail::HandlePtr adopt(ObjectId id) override SHOAL_EXCLUDES(mu_);
   std::map<std::string, double> resources(bool available) override SHOAL_EXCLUDES(mu_);
   ObjectStoreStats stats() override SHOAL_EXCLUDES(mu_);
+  /// Actors are not available in local mode yet: throws Error saying so.
+  detail::HandlePtr create_actor(detail::AnyFn constructor, const char* signature,
+                                 std::uint64_t class_hash, const ActorOptions& options,
+                                 detail::TaskArgs&& args) override;
   bool is_session() const noexcept override { return true; }
   void shutdown() override SHOAL_EXCLUDES(mu_);
   void abandon_in_fork() noexcept override { abandoned_.store(true, std::memory_order_relaxed); }
