@@ -123,6 +123,24 @@ class Meeting {
 };
 SHOAL_ACTOR(Meeting, &Meeting::meet, &Meeting::doubled);
 
+// Two actors calling each other: A.ping(2) -> B.ping(1) -> A.ping(0), which queues behind A.ping(2).
+class Peer {
+ public:
+  Peer() = default;
+  int set_peer(shoal::ActorHandle<Peer> other) {
+    other_ = std::move(other);
+    return 0;
+  }
+  int ping(int depth) {
+    if (depth == 0) return 1;
+    return 1 + shoal::get(other_.task(&Peer::ping).remote(depth - 1));
+  }
+
+ private:
+  shoal::ActorHandle<Peer> other_;
+};
+SHOAL_ACTOR(Peer, &Peer::set_peer, &Peer::ping);
+
 bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
 
 std::string temp_path(const char* tag) {
@@ -356,6 +374,22 @@ TEST_F(ActorTest, OneCallAtATimeByDefault) {
   auto b = m.task(&Meeting::meet).remote(1);
   EXPECT_EQ(shoal::get(a), 1);
   EXPECT_EQ(shoal::get(b), 1);
+}
+
+TEST_F(ActorTest, TwoActorsWaitingForEachOtherIsADeadlockError) {
+  auto a = shoal::actor<Peer>().options({.num_cpus = 0}).remote();
+  auto b = shoal::actor<Peer>().options({.num_cpus = 0}).remote();
+  ASSERT_EQ(shoal::get(a.task(&Peer::set_peer).remote(b)), 0);
+  ASSERT_EQ(shoal::get(b.task(&Peer::set_peer).remote(a)), 0);
+  EXPECT_EQ(shoal::get(a.task(&Peer::ping).remote(1)), 2);  // no cycle: A -> B
+  try {
+    shoal::get(a.task(&Peer::ping).remote(2), 60s);  // A -> B -> A (queued behind A's call)
+    FAIL() << "expected an error";
+  } catch (const shoal::TaskError& e) {
+    // B's get() threw DeadlockError; A's call failed with B's TaskError.
+    EXPECT_NE(std::string(e.what()).find("DeadlockError"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(shoal::get(a.task(&Peer::ping).remote(1)), 2);  // both live on
 }
 
 TEST_F(ActorTest, BadOptionsAreRefused) {
