@@ -78,7 +78,21 @@ SHOAL_ACTOR(Marker, &Marker::ping);
 int add_through(shoal::ActorHandle<Counter> c, int x) {
   return shoal::get(c.task(&Counter::add).remote(x));
 }
-SHOAL_REMOTE(add_through);
+// Inside a task, actors cannot be found or created (pass handles instead): a clear error.
+std::string find_inside(int) {
+  try {
+    shoal::get_actor<Counter>("totals");
+  } catch (const shoal::Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+int sum_through(std::vector<shoal::ActorHandle<Counter>> counters) {
+  int total = 0;
+  for (const auto& c : counters) total += shoal::get(c.task(&Counter::value).remote());
+  return total;
+}
+SHOAL_REMOTE(add_through, find_inside, sum_through);
 
 class Forwarder {
  public:
@@ -316,6 +330,46 @@ TEST_F(ActorTest, HandlesWorkInTasksAndInOtherActors) {
   auto f = shoal::actor<Forwarder>().options({.num_cpus = 0}).remote(c);
   EXPECT_EQ(shoal::get(f.task(&Forwarder::forward).remote(2)), 7);
   EXPECT_EQ(shoal::get(c.task(&Counter::value).remote()), 7);
+}
+
+TEST_F(ActorTest, ConstructorArgumentsMayBeObjectRefs) {
+  shoal::ObjectRef<int> start = shoal::put(41);
+  auto c = shoal::actor<Counter>().options({.num_cpus = 0}).remote(start);
+  EXPECT_EQ(shoal::get(c.task(&Counter::add).remote(1)), 42);
+}
+
+TEST_F(ActorTest, HandlesInsideStoredValuesKeepTheirActorsAlive) {
+  const std::string path = temp_path("inside");
+  std::remove(path.c_str());
+  shoal::ObjectRef<std::vector<shoal::ActorHandle<Counter>>> stored;
+  {
+    auto a = shoal::actor<Counter>().options({.num_cpus = 0}).remote(1);
+    auto b = shoal::actor<Counter>().options({.num_cpus = 0}).remote(2);
+    stored = shoal::put(std::vector<shoal::ActorHandle<Counter>>{a, b});
+  }  // the program's handles are gone; the stored value still holds both actors
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(shoal::get(shoal::task(sum_through).remote(stored)), 3);
+  const std::vector<shoal::ActorHandle<Counter>> back = shoal::get(stored);
+  EXPECT_EQ(shoal::get(back[1].task(&Counter::add).remote(5)), 7);
+}
+
+TEST_F(ActorTest, CallsFromSeveralThreadsAllRun) {
+  auto c = shoal::actor<Counter>().options({.num_cpus = 0}).remote(0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      std::vector<shoal::ObjectRef<int>> refs;
+      for (int i = 0; i < 250; ++i) refs.push_back(c.task(&Counter::add).remote(1));
+      shoal::get(refs);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(shoal::get(c.task(&Counter::value).remote()), 1000);
+}
+
+TEST_F(ActorTest, ActorsCannotBeFoundInsideATask) {
+  const std::string error = shoal::get(shoal::task(find_inside).remote(0));
+  EXPECT_NE(error.find("pass their handles"), std::string::npos) << error;
 }
 
 TEST_F(ActorTest, TheDestructorRunsWhenTheLastHandleGoes) {
