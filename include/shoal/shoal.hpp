@@ -325,3 +325,7 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_return
 }
 
 }  // namespace shoal
+
+// ActorPool uses get() and wait() above, so it comes last (it includes this file too, for a
+// program that includes it alone).
+#include <shoal/actor_pool.hpp>
