@@ -16,11 +16,9 @@
 // Actors that die: a call that fails with ActorDiedError (the actor was killed, crashed with no
 // restarts left, its constructor threw, the session is shutting down) retires its actor from the
 // pool, for this map and every later one, and its value is given to another actor. Only when no
-// actor is left does map() throw ActorDiedError. The pool cannot tell a restartable actor whose
-// instance died under a call from one that is dead for good (both fail the call with
-// ActorDiedError), so it retires both: give restartable actors max_task_retries = -1, and the
-// runtime retries their caught calls on the new instance instead, and the pool never sees the
-// death. A value that is an ObjectRef whose own producer failed with ActorDiedError is not the
+// actor is left does map() throw ActorDiedError. A call caught by the death of an actor that is
+// restarting (ActorDiedError::Cause::kRestarting: it has restarts left, the call had no retries)
+// keeps the actor: the value is given out again, to whichever actor is free first. A value that is an ObjectRef whose own producer failed with ActorDiedError is not the
 // actor's death: map() throws that error (as for TaskError below) and keeps the actor.
 //
 // Other failures: a call that fails with anything else (TaskError when the method throws,
@@ -195,6 +193,9 @@ class ActorPool {
         } catch (const ActorDiedError& e) {
           if (argument_died(values[call.value])) {
             if (!failure) failure = std::current_exception();
+            idle.push_back(std::move(call.actor));
+          } else if (e.cause() == ActorDiedError::Cause::kRestarting) {
+            todo.push_front(call.value);  // it runs again; the actor lives on, restarted
             idle.push_back(std::move(call.actor));
           } else {
             retire(call.actor, e);

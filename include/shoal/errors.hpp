@@ -217,18 +217,22 @@ class WorkerCrashedError : public Error {
   int exit_code_;
 };
 
-/// An actor can no longer run calls: get() of a call to it throws this. cause() says why: its
+/// An actor could not run a call: get() of the call throws this. cause() says why: its
 /// constructor threw (constructor_error() has the TaskError's text), its process died (a crash, a
 /// signal, exit(), the OOM killer: signal() and exit_code() say how) and it had no restarts left,
-/// the program killed it (shoal::kill()), or the session shut down. Calls submitted after the
-/// death fail the same way. As Ray's ActorDiedError.
+/// the program killed it (shoal::kill()), or the session shut down; calls submitted after such a
+/// death fail the same way. kRestarting is the one cause after which the actor lives on: its
+/// process died under this call, a fresh one is starting (max_restarts), but the call had no
+/// retries left (max_task_retries); later calls run on the new instance. As Ray's ActorDiedError
+/// (and, for kRestarting, Ray's ActorUnavailableError).
 class ActorDiedError : public Error {
  public:
   enum class Cause : std::uint8_t {
     kConstructorFailed = 0,  // its constructor threw
     kProcessDied = 1,        // its process died, with no restarts left
     kKilled = 2,             // shoal::kill()
-    kShutdown = 3,           // shoal::shutdown() (or the session broke)
+    kShutdown = 3,           // shoal::shutdown(), or its last handle went and it was stopped
+    kRestarting = 4,         // its process died under this call; the actor is restarting
   };
   ActorDiedError(const std::string& message, std::string actor_name, Cause cause,
                  std::int64_t pid = 0, int signal = 0, int exit_code = -1,
@@ -245,9 +249,9 @@ class ActorDiedError : public Error {
   Cause cause() const noexcept { return cause_; }
   /// The pid of the actor's last process (0 if it never started).
   std::int64_t pid() const noexcept { return pid_; }
-  /// kProcessDied: the signal that killed it, or 0 if it exited.
+  /// kProcessDied, kRestarting: the signal that killed its process, or 0 if it exited.
   int signal() const noexcept { return signal_; }
-  /// kProcessDied: its exit code if it exited, else -1.
+  /// kProcessDied, kRestarting: its process's exit code if it exited, else -1.
   int exit_code() const noexcept { return exit_code_; }
   /// kConstructorFailed: what the constructor threw, as TaskError's message says it.
   const std::string& constructor_error() const noexcept { return constructor_error_; }

@@ -393,6 +393,12 @@ void DriverRuntime::actor_exited(ActorRecord& a, pid_t pid, const ExitStatus& ho
   ++a.restarts;
   SHOAL_LOG(kWarn, "the process (pid {}) of actor {} {}; restarting it (restart {})", pid, a.label,
             how.text, a.restarts);
+  // Calls caught without retries left fail; the actor itself lives on.
+  died->cause = static_cast<std::uint8_t>(ActorDiedError::Cause::kRestarting);
+  died->what = fmt::format(
+      "shoal: the process (pid {}) of actor {} {} while it ran or held this call; the actor is "
+      "restarting, but the call had no retries left (ActorOptions::max_task_retries = {})",
+      pid, a.label, how.text, a.options.max_task_retries);
   const std::shared_ptr<const ErrorInfo> shared = std::move(died);
   std::vector<SchedTask> again;
   std::vector<SchedTask> constructor;

@@ -522,7 +522,7 @@ ErrorInfo read_error_record(ByteReader& in) {
       throw DecodeError("error has an unknown backtrace form");
   }
   e.cause = in.get<std::uint8_t>("error actor cause");
-  if (e.cause > static_cast<std::uint8_t>(ActorDiedError::Cause::kShutdown)) {
+  if (e.cause > static_cast<std::uint8_t>(ActorDiedError::Cause::kRestarting)) {
     throw DecodeError("error has an unknown actor death cause");
   }
   e.constructor_error = std::string(in.string("error constructor error"));

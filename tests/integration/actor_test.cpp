@@ -320,7 +320,13 @@ TEST_F(ActorTest, CaughtCallsWithoutRetriesFail) {
   shoal::ObjectRef<int> caught = c.task(&Counter::slow_add).remote(1);
   std::this_thread::sleep_for(50ms);
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  EXPECT_THROW(shoal::get(caught), shoal::ActorDiedError);
+  try {
+    shoal::get(caught);
+    FAIL() << "expected ActorDiedError";
+  } catch (const shoal::ActorDiedError& e) {
+    EXPECT_EQ(e.cause(), shoal::ActorDiedError::Cause::kRestarting) << e.what();
+    EXPECT_EQ(e.signal(), SIGKILL);
+  }
   EXPECT_EQ(shoal::get(c.task(&Counter::add).remote(2)), 2);  // the new instance
 }
 

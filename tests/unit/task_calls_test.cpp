@@ -518,7 +518,7 @@ TEST(TaskCalls, UnknownStatusesKindsAndBacktraceFormsAreRefused) {
   // u8 form | u32 length | "bt" | u8 actor cause | u32 length of "" (the constructor error)
   const std::size_t form = bytes.size() - 5 - 2 - 4 - 1;
   ASSERT_EQ(bytes[bytes.size() - 5], 0);
-  bytes[bytes.size() - 5] = 4;
+  bytes[bytes.size() - 5] = 5;
   EXPECT_THROW(read(bytes), DecodeError) << "unknown actor death cause";
   bytes[bytes.size() - 5] = 0;
   ASSERT_EQ(bytes[form], 2);
