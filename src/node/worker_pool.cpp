@@ -253,7 +253,7 @@ void WorkerPool::eof_grace_over(WorkerId worker) {
 void WorkerPool::finish_exit(Worker& w, int wait_status) {
   ExitStatus how = describe_exit(wait_status);
   if (!w.exit_override.empty()) how.text = w.exit_override;
-  if (w.retiring) {
+  if (w.retiring || w.seat == kActor) {  // an actor's death is logged by the runtime, by name
     SHOAL_LOG(kDebug, "worker {} (pid {}) {} ({})", w.id, w.pid, how.text, w.lost_reason);
   } else {
     SHOAL_LOG(kWarn, "worker {} (pid {}) {} ({})", w.id, w.pid, how.text, w.lost_reason);
