@@ -35,7 +35,11 @@
 //  - Lifetime: when the last handle (in the program, in tasks, inside stored values) is gone and
 //    no call is pending, the instance's destructor runs in its process and the process exits. A
 //    named actor lives until kill() or shutdown(). shutdown() runs every actor's destructor,
-//    bounded by kActorStopTimeout, then kills what is left.
+//    bounded by kActorStopTimeoutMs, then kills what is left.
+//  - Local mode (Config::local_mode): the instance lives in the program; the constructor runs
+//    inside actor<C>().remote() and each call inside its remote(), on the calling thread (one at a
+//    time unless max_concurrency > 1). There is no process: no crash, no restart, and kill() runs
+//    the destructor.
 //
 // Thread safety: handles and callers are small values; use them from any thread, any task, any
 // actor. Every function here may be called from any thread.

@@ -91,6 +91,10 @@ class ActorManager {
   int waiting_ = 0;  // actors in kWaitingForCpus
 };
 
+/// Throws InvalidConfigError naming the field if `options` is out of range for a session of
+/// `cpus` CPUs.
+void check_actor_options(const ActorOptions& options, double cpus);
+
 /// "Counter" or "Counter 'totals'".
 std::string actor_label(const std::string& class_name, const std::string& name);
 

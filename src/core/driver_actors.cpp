@@ -40,29 +40,6 @@ std::shared_ptr<ErrorInfo> actor_error(const ActorRecord& a, ActorDiedError::Cau
   return e;
 }
 
-void check_actor_options(const ActorOptions& o, double cpus) {
-  if (!(o.num_cpus >= 0) || o.num_cpus > cpus + 1e-9) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: ActorOptions::num_cpus = {} is out of range: use 0 to {} (this session's CPUs)",
-        o.num_cpus, cpus));
-  }
-  if (o.max_restarts < -1) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: ActorOptions::max_restarts = {} is out of range: use -1 (forever) or more",
-        o.max_restarts));
-  }
-  if (o.max_task_retries < -1) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: ActorOptions::max_task_retries = {} is out of range: use -1 (forever) or more",
-        o.max_task_retries));
-  }
-  if (o.max_concurrency < 1 || o.max_concurrency > 1024) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: ActorOptions::max_concurrency = {} is out of range: use 1 to 1024",
-        o.max_concurrency));
-  }
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
