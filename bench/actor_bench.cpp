@@ -76,7 +76,6 @@ void BM_ActorSyncCall(benchmark::State& state) {
       break;
     }
   }
-  state.SetItemsProcessed(state.iterations());
   shoal_bench::report_percentiles(state, us);
 }
 BENCHMARK(BM_ActorSyncCall)->Unit(benchmark::kMicrosecond);
