@@ -50,7 +50,9 @@ struct ActorRecord {
   bool no_restart = false;   // kill(): its death is final
   bool args_held = false;      // its constructor's arguments are held (for restarts)
   bool named_ref_held = false; // named: the driver holds a reference to its handle's object
-  TaskId constructor_call = 0;          // the constructor call running or queued now
+  // The constructor call running or queued now (0: none); the driver holds a reference to its
+  // object until it is answered.
+  TaskId constructor_call = 0;
   std::vector<SchedTask> caught;        // calls in flight when its process died (until Exited)
   std::shared_ptr<const ErrorInfo> death;  // set once it is dead for good
 };

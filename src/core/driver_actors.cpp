@@ -84,6 +84,9 @@ detail::HandlePtr DriverRuntime::create_actor(detail::AnyFn constructor, const c
   a.args_held = true;
   detail::HandlePtr handle = handle_of(a.id);
   tasks_.add(std::move(spec), nullptr, Holder::program());
+  // The driver holds the constructor call's object until the call is answered (or the actor
+  // dies first), so its outcome can be read even if every handle went meanwhile.
+  refs_.add_ref(a.id, Holder::program());
   if (ObjectEntry* e = refs_.find(a.id)) e->actor = true;
   if (!options.name.empty()) {  // a named actor lives until kill() or shutdown()
     refs_.add_ref(a.id, Holder::program());
@@ -209,12 +212,13 @@ void DriverRuntime::actor_call_done(const SchedTask& ran) {
   ActorRecord* a = actors_.find(ran.actor);
   if (a == nullptr || a->state == ActorRecord::State::kDead) return;
   if (ran.id == a->constructor_call) {
-    a->constructor_call = 0;
-    const ObjectEntry* e = refs_.find(ran.id);
+    const ObjectEntry* e = refs_.find(ran.id);  // held by the driver until now
     const bool failed = e == nullptr || e->state == ObjectState::kFailed;
-    if (ran.id != a->id) refs_.release(ran.id, Holder::program());  // a restart's: see below
+    const std::shared_ptr<const ErrorInfo> error = e != nullptr ? e->error : nullptr;
+    a->constructor_call = 0;
+    refs_.release(ran.id, Holder::program());  // may free it: then no handle is left
     if (failed) {
-      actor_constructor_failed(*a, e != nullptr ? e->error : nullptr);
+      actor_constructor_failed(*a, error);
       return;
     }
     actors_.set_state(*a, ActorRecord::State::kAlive);
@@ -250,8 +254,8 @@ void DriverRuntime::actor_dies(ActorRecord& a, std::shared_ptr<const ErrorInfo> 
   for (const SchedTask& c : calls) {
     tasks_.fail_task(c.id, a.death);
     tasks_.finish(c.id);
-    if (c.id == a.constructor_call && c.id != a.id) refs_.release(c.id, Holder::program());
   }
+  if (a.constructor_call != 0) refs_.release(a.constructor_call, Holder::program());  // ours
   a.constructor_call = 0;
   if (a.holds_cpus) {
     scheduler_.unreserve(a.options.num_cpus);
@@ -397,7 +401,8 @@ void DriverRuntime::actor_exited(ActorRecord& a, pid_t pid, const ExitStatus& ho
     TaskSpec spec = copy_task_spec(a.constructor);
     spec.id = new_object_id();
     a.constructor_call = spec.id;
-    // Its result is no handle's: the program reference is ours, dropped when it is answered.
+    // Its result is no handle's: the program reference is the driver's, dropped when the call is
+    // answered, as for the first constructor call.
     tasks_.add(std::move(spec), nullptr, Holder::program(), /*front=*/true);
   }
   start_actor_process(a);

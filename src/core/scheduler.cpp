@@ -143,7 +143,9 @@ std::optional<SchedTask> Scheduler::complete(WorkerId worker, TaskId id, std::ui
   if (wit == workers_.end()) {
     auto a = actor_workers_.find(worker);
     if (a == actor_workers_.end()) return std::nullopt;
-    return complete_actor_call(worker, a->second, id);
+    std::optional<SchedTask> call = complete_actor_call(worker, a->second, id);
+    if (call) record_run_time(call->function_index, exec_ns);
+    return call;
   }
   WorkerQueue& w = wit->second;
   const bool head = w.nested.empty();

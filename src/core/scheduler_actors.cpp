@@ -44,7 +44,9 @@ std::optional<Scheduler::Assignment> Scheduler::next_actor_call() {
           a.in_flight.push_back(t.id);
           t.assigned = true;
           ++t.attempts;
-          return Assignment{t.id, kLocalNode, a.worker, 0};  // stays in the list: maybe more
+          // Its measured run time: a short call's reply may share a write with the next one's.
+          // Stays in the list: maybe more.
+          return Assignment{t.id, kLocalNode, a.worker, expected_ns(t.function_index)};
         }
       }
     }

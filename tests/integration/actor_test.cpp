@@ -393,6 +393,27 @@ TEST_F(ActorTest, TheDestructorRunsWhenTheLastHandleGoes) {
   std::remove(path.c_str());
 }
 
+TEST_F(ActorTest, CallsPendingWhenTheLastHandleGoesStillRun) {
+  const std::string path = temp_path("pending");
+  std::remove(path.c_str());
+  std::vector<shoal::ObjectRef<int>> refs;
+  {
+    auto c = shoal::actor<Counter>().options({.num_cpus = 0}).remote(0);
+    for (int i = 0; i < 100; ++i) refs.push_back(c.task(&Counter::add).remote(1));
+    auto m = shoal::actor<Marker>().options({.num_cpus = 0}).remote(path);
+    refs.push_back(m.task(&Marker::ping).remote());
+  }  // both handles go before the constructors have run
+  const std::vector<int> values = shoal::get(refs);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(values[static_cast<std::size_t>(i)], i + 1);
+  EXPECT_EQ(values.back(), 7);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!file_exists(path) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(file_exists(path));  // then it ended: its destructor ran
+  std::remove(path.c_str());
+}
+
 TEST_F(ActorTest, ShutdownRunsEveryDestructor) {
   const std::string path = temp_path("shutdown");
   std::remove(path.c_str());
