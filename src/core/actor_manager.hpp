@@ -50,6 +50,7 @@ struct ActorRecord {
   bool no_restart = false;   // kill(): its death is final
   bool args_held = false;      // its constructor's arguments are held (for restarts)
   bool named_ref_held = false; // named: the driver holds a reference to its handle's object
+  bool warned_waiting = false; // it was told it waits for CPUs other actors hold
   // The constructor call running or queued now (0: none); the driver holds a reference to its
   // object until it is answered.
   TaskId constructor_call = 0;

@@ -175,10 +175,31 @@ std::shared_ptr<const ErrorInfo> DriverRuntime::prepare_actor_call(TaskSpec& spe
 void DriverRuntime::start_waiting_actors() {
   for (ObjectId id : actors_.waiting_for_cpus()) {
     ActorRecord& a = *actors_.find(id);
-    if (!scheduler_.reserve(a.options.num_cpus)) return;
+    if (!scheduler_.reserve(a.options.num_cpus)) {
+      warn_if_actors_hold_the_cpus(a);
+      return;
+    }
     a.holds_cpus = true;
     start_actor_process(a);
   }
+}
+
+// An actor that can only start once other actors end would wait in silence (as in Ray, which
+// warns too): say so once.
+void DriverRuntime::warn_if_actors_hold_the_cpus(ActorRecord& waiting) {
+  if (waiting.warned_waiting) return;
+  double held = 0;
+  for (ObjectId id : actors_.all()) {
+    const ActorRecord& other = *actors_.find(id);
+    if (other.holds_cpus) held += other.options.num_cpus;
+  }
+  if (held + waiting.options.num_cpus <= static_cast<double>(num_workers_) + 1e-9) return;
+  waiting.warned_waiting = true;
+  SHOAL_LOG(kWarn,
+            "actor {} waits for {} CPU(s): live actors hold {} of the session's {} for their whole "
+            "lives; it starts when enough of them end. Give actors that mostly wait "
+            "ActorOptions::num_cpus = 0 or a fraction",
+            waiting.label, waiting.options.num_cpus, held, num_workers_);
 }
 
 void DriverRuntime::start_actor_process(ActorRecord& a) {

@@ -193,6 +193,7 @@ class DriverRuntime final : public CoreRuntime,
   // Actors (driver_actors.cpp)
   std::shared_ptr<const ErrorInfo> prepare_actor_call(TaskSpec& spec) SHOAL_REQUIRES(mu_);
   void start_waiting_actors() SHOAL_REQUIRES(mu_);
+  void warn_if_actors_hold_the_cpus(ActorRecord& waiting) SHOAL_REQUIRES(mu_);
   void start_actor_process(ActorRecord& a) SHOAL_REQUIRES(mu_);
   void actor_worker_ready(ActorRecord& a, WorkerId worker) SHOAL_REQUIRES(mu_);
   void actor_call_done(const SchedTask& ran) SHOAL_REQUIRES(mu_);
