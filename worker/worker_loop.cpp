@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -10,17 +11,15 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <typeinfo>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
-#include <condition_variable>
-#include <thread>
-
 #include <boost/container/small_vector.hpp>
-#include <poll.h>
 #include <malloc.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio_ext.h>
 #include <sys/resource.h>
@@ -751,7 +750,7 @@ class WorkerLoop final : public TaskChannel {
   std::vector<std::pair<bool, ObjectId>> ref_ops_;
   std::atomic<std::size_t> ref_ops_count_{0};  // ref_ops_.size(), read without the lock
   std::atomic<std::uint64_t> next_id_{0};
-  bool last_task_long_ = false;  // io_mu_
+  bool last_task_long_ = false;        // io_mu_
   std::uint32_t max_concurrency_ = 1;  // an actor's (ActorStart)
   // A concurrent actor (serve_concurrently): its call threads wait on work_cv_ for the backlog
   // and on reply_cv_ for their replies; stop_ ends them (all io_mu_).

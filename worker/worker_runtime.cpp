@@ -100,8 +100,7 @@ detail::HandlePtr WorkerRuntime::submit(detail::AnyFn fn, const char* signature,
 }
 
 detail::HandlePtr WorkerRuntime::submit_actor_task(ObjectId actor, detail::AnyFn method,
-                                                   const char* signature,
-                                                   detail::TaskArgs&& args) {
+                                                   const char* signature, detail::TaskArgs&& args) {
   TaskOptions call;
   call.num_cpus = 0;  // the driver applies the actor's own rules (it holds the CPUs)
   call.max_retries = 0;

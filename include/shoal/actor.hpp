@@ -128,13 +128,13 @@ bool actor_class_registered(std::uint64_t class_hash) noexcept;
 /// What a member function pointer is: its class, result, parameters.
 template <class M>
 struct MethodTraits;
-#define SHOAL_DETAIL_METHOD_TRAITS(QUALIFIERS)              \
-  template <class C, class R, class... A>                   \
-  struct MethodTraits<R (C::*)(A...) QUALIFIERS> {          \
-    using Class = C;                                        \
-    using Result = R;                                       \
-    using Function = R (*)(A...);                           \
-    using Params = std::tuple<A...>;                        \
+#define SHOAL_DETAIL_METHOD_TRAITS(QUALIFIERS)     \
+  template <class C, class R, class... A>          \
+  struct MethodTraits<R (C::*)(A...) QUALIFIERS> { \
+    using Class = C;                               \
+    using Result = R;                              \
+    using Function = R (*)(A...);                  \
+    using Params = std::tuple<A...>;               \
   };
 SHOAL_DETAIL_METHOD_TRAITS()
 SHOAL_DETAIL_METHOD_TRAITS(const)
@@ -184,8 +184,9 @@ FunctionInfo register_method() {
 template <class C, auto... M>
 bool register_actor(const char* class_name, const char* names) {
   static_assert(std::is_class_v<C>, "shoal: SHOAL_ACTOR's first argument is the class");
-  static_assert(sizeof...(M) >= 1, "shoal: SHOAL_ACTOR(Class, &Class::method, ...) lists at "
-                                   "least one method");
+  static_assert(sizeof...(M) >= 1,
+                "shoal: SHOAL_ACTOR(Class, &Class::method, ...) lists at "
+                "least one method");
   const FunctionInfo infos[] = {register_method<C, M>()...};
   return register_actor_class(type_hash<C>(), class_name, names, infos, sizeof...(M));
 }
@@ -291,8 +292,9 @@ class ActorHandle {
   /// FunctionNotRegisteredError if the method is not listed there.
   template <class MP>
   ActorTaskCaller<C, MP> task(MP method) const {
-    static_assert(std::is_member_function_pointer_v<MP>,
-                  "shoal: handle.task(&Class::method) takes a member function of the actor's class");
+    static_assert(
+        std::is_member_function_pointer_v<MP>,
+        "shoal: handle.task(&Class::method) takes a member function of the actor's class");
     static_assert(std::is_base_of_v<typename detail::MethodTraits<MP>::Class, C>,
                   "shoal: this method is not a member of the actor's class");
     static_assert(detail::check_signature<typename detail::MethodTraits<MP>::Result>());
@@ -347,10 +349,10 @@ class ActorCreator {
     }
     detail::TaskArgs args;
     (detail::add_argument<detail::ctor_value_t<A>>(args, std::forward<A>(a)), ...);
-    return ActorHandle<C>(ObjectRef<detail::ActorTag<C>>(detail::create_actor(
-        reinterpret_cast<detail::AnyFn>(&Ctor::construct),
-        typeid(void(detail::ctor_value_t<A>...)).name(), detail::type_hash<C>(), options_,
-        std::move(args))));
+    return ActorHandle<C>(ObjectRef<detail::ActorTag<C>>(
+        detail::create_actor(reinterpret_cast<detail::AnyFn>(&Ctor::construct),
+                             typeid(void(detail::ctor_value_t<A>...)).name(),
+                             detail::type_hash<C>(), options_, std::move(args))));
   }
 
  private:

@@ -18,8 +18,9 @@
 // pool, for this map and every later one, and its value is given to another actor. Only when no
 // actor is left does map() throw ActorDiedError. A call caught by the death of an actor that is
 // restarting (ActorDiedError::Cause::kRestarting: it has restarts left, the call had no retries)
-// keeps the actor: the value is given out again, to whichever actor is free first. A value that is an ObjectRef whose own producer failed with ActorDiedError is not the
-// actor's death: map() throws that error (as for TaskError below) and keeps the actor.
+// keeps the actor: the value is given out again, to whichever actor is free first. A value that is
+// an ObjectRef whose own producer failed with ActorDiedError is not the actor's death: map() throws
+// that error (as for TaskError below) and keeps the actor.
 //
 // Other failures: a call that fails with anything else (TaskError when the method throws,
 // ObjectStoreFullError, ...), or a remote() that throws while submitting, makes map() stop giving

@@ -35,7 +35,8 @@ bool register_actor_class(std::uint64_t class_hash, const char* class_name, cons
 bool register_actor_constructor(std::uint64_t class_hash, const char* mangled_class,
                                 const FunctionInfo& info) {
   const std::string cls = demangle(mangled_class);
-  const std::string tail = cls.substr(cls.rfind("::") == std::string::npos ? 0 : cls.rfind("::") + 2);
+  const std::string tail =
+      cls.substr(cls.rfind("::") == std::string::npos ? 0 : cls.rfind("::") + 2);
   const std::string name = cls + "::" + tail;  // "app::Counter::Counter"
   (void)class_hash;
   internal::FunctionRegistry::instance().add(name.c_str(), &info, 1);
@@ -49,16 +50,17 @@ bool actor_class_registered(std::uint64_t class_hash) noexcept {
 void throw_method_not_registered(std::uint64_t class_hash) {
   const std::string cls = internal::actor_class_name(class_hash);
   throw FunctionNotRegisteredError("shoal: this method of " + cls +
-                                   " is not listed in SHOAL_ACTOR(" + cls +
-                                   ", ...); add it there to call it remotely",
+                                       " is not listed in SHOAL_ACTOR(" + cls +
+                                       ", ...); add it there to call it remotely",
                                    cls + "::<method>");
 }
 
 void throw_actor_not_registered(const char* mangled_class) {
   const std::string cls = demangle(mangled_class);
-  throw FunctionNotRegisteredError("shoal: " + cls + " is not an actor class: register it with "
-                                   "SHOAL_ACTOR(" + cls +
-                                   ", &" + cls + "::method, ...) at namespace scope",
+  throw FunctionNotRegisteredError("shoal: " + cls +
+                                       " is not an actor class: register it with "
+                                       "SHOAL_ACTOR(" +
+                                       cls + ", &" + cls + "::method, ...) at namespace scope",
                                    cls);
 }
 

@@ -28,7 +28,7 @@ void set_actor_restarted(bool restarted) noexcept { g_restarted.store(restarted)
 void destroy_process_actor() noexcept {
   try {
     g_process_actor.object.reset();  // runs ~C() here, in the actor's process
-  } catch (...) {  // a destructor that throws: the process is ending anyway
+  } catch (...) {                    // a destructor that throws: the process is ending anyway
   }
 }
 
@@ -57,12 +57,12 @@ namespace detail {
 void* actor_instance(std::uint64_t class_hash) {
   internal::ActorInstance& a = internal::current();
   if (a.object == nullptr) {
-    throw Error("shoal: an actor method ran in a process that holds no actor (a bug in shoal, "
-                "please report it)");
+    throw Error(
+        "shoal: an actor method ran in a process that holds no actor (a bug in shoal, "
+        "please report it)");
   }
   if (a.class_hash != class_hash) {
-    throw TypeMismatchError("shoal: an actor method of " +
-                            internal::actor_class_name(class_hash) +
+    throw TypeMismatchError("shoal: an actor method of " + internal::actor_class_name(class_hash) +
                             " was called on an actor of class " +
                             internal::actor_class_name(a.class_hash));
   }
@@ -72,8 +72,9 @@ void* actor_instance(std::uint64_t class_hash) {
 void set_actor_instance(std::shared_ptr<void> instance, std::uint64_t class_hash) {
   internal::ActorInstance& a = internal::current();
   if (a.object != nullptr) {
-    throw Error("shoal: an actor's constructor ran twice in one process (a bug in shoal, please "
-                "report it)");
+    throw Error(
+        "shoal: an actor's constructor ran twice in one process (a bug in shoal, please "
+        "report it)");
   }
   a.object = std::move(instance);
   a.class_hash = class_hash;

@@ -99,11 +99,10 @@ void check_actor_options(const ActorOptions& o, double cpus) {
         o.max_task_retries));
   }
   if (o.max_concurrency < 1 || o.max_concurrency > 1024) {
-    throw InvalidConfigError(fmt::format(
-        "shoal: ActorOptions::max_concurrency = {} is out of range: use 1 to 1024",
-        o.max_concurrency));
+    throw InvalidConfigError(
+        fmt::format("shoal: ActorOptions::max_concurrency = {} is out of range: use 1 to 1024",
+                    o.max_concurrency));
   }
 }
-
 
 }  // namespace shoal::internal

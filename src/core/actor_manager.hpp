@@ -35,26 +35,26 @@ namespace shoal::internal {
 
 struct ActorRecord {
   enum class State { kWaitingForCpus, kStarting, kAlive, kStopping, kDead };
-  ObjectId id = 0;           // the object its handles hold
-  std::string label;         // "Counter" or "Counter 'totals'", for messages
+  ObjectId id = 0;    // the object its handles hold
+  std::string label;  // "Counter" or "Counter 'totals'", for messages
   std::uint64_t class_hash = 0;
   ActorOptions options;
-  TaskSpec constructor;      // the first constructor call, kept to run again on a restart
+  TaskSpec constructor;  // the first constructor call, kept to run again on a restart
   State state = State::kWaitingForCpus;
-  WorkerId worker = 0;       // its process now (0: none)
-  bool has_worker = false;   // worker is set (ids start at 0)
-  pid_t pid = 0;             // its last process's pid
-  int restarts = 0;          // fresh processes started after deaths
-  bool holds_cpus = false;   // options.num_cpus reserved in the scheduler
-  bool out_of_scope = false; // every handle is gone
-  bool no_restart = false;   // kill(): its death is final
-  bool args_held = false;      // its constructor's arguments are held (for restarts)
-  bool named_ref_held = false; // named: the driver holds a reference to its handle's object
-  bool warned_waiting = false; // it was told it waits for CPUs other actors hold
+  WorkerId worker = 0;          // its process now (0: none)
+  bool has_worker = false;      // worker is set (ids start at 0)
+  pid_t pid = 0;                // its last process's pid
+  int restarts = 0;             // fresh processes started after deaths
+  bool holds_cpus = false;      // options.num_cpus reserved in the scheduler
+  bool out_of_scope = false;    // every handle is gone
+  bool no_restart = false;      // kill(): its death is final
+  bool args_held = false;       // its constructor's arguments are held (for restarts)
+  bool named_ref_held = false;  // named: the driver holds a reference to its handle's object
+  bool warned_waiting = false;  // it was told it waits for CPUs other actors hold
   // The constructor call running or queued now (0: none); the driver holds a reference to its
   // object until it is answered.
   TaskId constructor_call = 0;
-  std::vector<SchedTask> caught;        // calls in flight when its process died (until Exited)
+  std::vector<SchedTask> caught;           // calls in flight when its process died (until Exited)
   std::shared_ptr<const ErrorInfo> death;  // set once it is dead for good
 };
 

@@ -46,8 +46,7 @@ std::shared_ptr<ErrorInfo> actor_error(const ActorRecord& a, ActorDiedError::Cau
 // The program's calls
 
 detail::HandlePtr DriverRuntime::create_actor(detail::AnyFn constructor, const char* signature,
-                                              std::uint64_t class_hash,
-                                              const ActorOptions& options,
+                                              std::uint64_t class_hash, const ActorOptions& options,
                                               detail::TaskArgs&& args) {
   check_not_abandoned();
   check_actor_options(options, static_cast<double>(num_workers_));
@@ -101,8 +100,7 @@ detail::HandlePtr DriverRuntime::create_actor(detail::AnyFn constructor, const c
 }
 
 detail::HandlePtr DriverRuntime::submit_actor_task(ObjectId actor, detail::AnyFn method,
-                                                   const char* signature,
-                                                   detail::TaskArgs&& args) {
+                                                   const char* signature, detail::TaskArgs&& args) {
   TaskOptions call;
   call.num_cpus = 0;
   call.max_retries = 0;
@@ -207,11 +205,11 @@ void DriverRuntime::start_actor_process(ActorRecord& a) {
   try {
     actors_.bind(a, pool_->start_actor());
   } catch (const Error& e) {
-    actor_dies(a,
-               actor_error(a, ActorDiedError::Cause::kProcessDied,
-                           fmt::format("shoal: actor {} could not be started: {}", a.label,
-                                       e.what())),
-               /*kill_process=*/false);
+    actor_dies(
+        a,
+        actor_error(a, ActorDiedError::Cause::kProcessDied,
+                    fmt::format("shoal: actor {} could not be started: {}", a.label, e.what())),
+        /*kill_process=*/false);
   }
 }
 
@@ -255,9 +253,9 @@ void DriverRuntime::actor_constructor_failed(ActorRecord& a,
                ? fmt::format("{} threw {}: {}", error->function, error->type_name, error->what)
                : error->what;
   }
-  auto death = actor_error(a, ActorDiedError::Cause::kConstructorFailed,
-                           fmt::format("shoal: actor {} is dead: its constructor failed: {}",
-                                       a.label, text));
+  auto death = actor_error(
+      a, ActorDiedError::Cause::kConstructorFailed,
+      fmt::format("shoal: actor {} is dead: its constructor failed: {}", a.label, text));
   death->constructor_error = text;
   actor_dies(a, death, /*kill_process=*/false);
 }
@@ -289,8 +287,10 @@ void DriverRuntime::actor_dies(ActorRecord& a, std::shared_ptr<const ErrorInfo> 
     for (ObjectId held : a.constructor.contained()) refs_.release(held, Holder::task());
   }
   if (a.has_worker) {
-    end_actor_process(a, kill_process ? "was killed by shoal::kill()" : "was stopped: its actor "
-                                                                        "is dead",
+    end_actor_process(a,
+                      kill_process ? "was killed by shoal::kill()"
+                                   : "was stopped: its actor "
+                                     "is dead",
                       kill_process);
   }
   actors_cv_.notify_all();

@@ -447,7 +447,7 @@ void DriverRuntime::run_deferred(void* runtime,
 void DriverRuntime::release_program_ref(ObjectId id) noexcept {
   if (state_ == State::kStopped) return;  // the table is gone with the session
   refs_.release(id, Holder::program());
-  store_->serve_waiters();  // a writer waiting for space may fit now
+  store_->serve_waiters();                              // a writer waiting for space may fit now
   if (refs_.has_freed_actors()) actors_out_of_scope();  // that was an actor's last handle
 }
 

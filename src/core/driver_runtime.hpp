@@ -207,8 +207,7 @@ class DriverRuntime final : public CoreRuntime,
   void actor_lost(ActorRecord& a) SHOAL_REQUIRES(mu_);
   void actor_exited(ActorRecord& a, pid_t pid, const ExitStatus& how) SHOAL_REQUIRES(mu_);
   void stop_all_actors() SHOAL_EXCLUDES(mu_);  // shutdown's first step
-  bool actor_call_deadlocks(WorkerId worker, const std::vector<ObjectId>& ids)
-      SHOAL_REQUIRES(mu_);
+  bool actor_call_deadlocks(WorkerId worker, const std::vector<ObjectId>& ids) SHOAL_REQUIRES(mu_);
   // shoal::cancel() (driver_cancel.cpp)
   void cancel_locked(TaskId id, bool force, bool recursive) SHOAL_REQUIRES(mu_);
   void cancel_one(TaskId t, bool force) SHOAL_REQUIRES(mu_);
@@ -216,7 +215,7 @@ class DriverRuntime final : public CoreRuntime,
   void block_call(WorkerId worker, std::shared_ptr<BlockedCall> call, std::int64_t timeout_ns)
       SHOAL_REQUIRES(mu_);
   void answer(BlockedCall& call) SHOAL_REQUIRES(mu_);
-  void answer_calls() SHOAL_REQUIRES(mu_);      // replies to the blocked calls that are done
+  void answer_calls() SHOAL_REQUIRES(mu_);  // replies to the blocked calls that are done
   void answer_actor_calls(std::vector<std::shared_ptr<BlockedCall>>& calls) SHOAL_REQUIRES(mu_);
   void run_nested_tasks() SHOAL_REQUIRES(mu_);  // awaited children, on their blocked workers
   void drop_calls(WorkerId worker) SHOAL_REQUIRES(mu_);  // the worker died

@@ -55,8 +55,7 @@ TaskOptions call_options() {
 }  // namespace
 
 detail::HandlePtr LocalRuntime::create_actor(detail::AnyFn constructor, const char* signature,
-                                             std::uint64_t class_hash,
-                                             const ActorOptions& options,
+                                             std::uint64_t class_hash, const ActorOptions& options,
                                              detail::TaskArgs&& args) {
   check_not_abandoned();
   check_actor_options(options, cpus_);
@@ -95,7 +94,7 @@ detail::HandlePtr LocalRuntime::create_actor(detail::AnyFn constructor, const ch
         fmt::format("shoal: actor {} is dead: its constructor failed: {}", actor->label, text));
     death->constructor_error = text;
     actor->death = std::move(death);
-  } else if (!options.name.empty()) {  // a named actor lives until kill() or shutdown()
+  } else if (!options.name.empty()) {             // a named actor lives until kill() or shutdown()
     if (actor_names_.count(options.name) != 0) {  // another thread took the name meanwhile
       actor->death = local_actor_error(
           actor->label, ActorDiedError::Cause::kShutdown,
@@ -113,8 +112,7 @@ detail::HandlePtr LocalRuntime::create_actor(detail::AnyFn constructor, const ch
 }
 
 detail::HandlePtr LocalRuntime::submit_actor_task(ObjectId actor, detail::AnyFn method,
-                                                  const char* signature,
-                                                  detail::TaskArgs&& args) {
+                                                  const char* signature, detail::TaskArgs&& args) {
   check_not_abandoned();
   std::shared_ptr<LocalActor> a;
   ActorInstance instance;  // a copy: a kill() meanwhile does not pull the instance from under it
@@ -170,10 +168,9 @@ void LocalRuntime::kill_actor(ObjectId actor, bool) {
     auto it = actors_.find(actor);
     if (it == actors_.end() || it->second->death) return;
     LocalActor& a = *it->second;
-    instance = end_actor(a, local_actor_error(
-                                a.label, ActorDiedError::Cause::kKilled,
-                                fmt::format("shoal: actor {} was killed by shoal::kill()",
-                                            a.label)));
+    instance = end_actor(
+        a, local_actor_error(a.label, ActorDiedError::Cause::kKilled,
+                             fmt::format("shoal: actor {} was killed by shoal::kill()", a.label)));
     ended = take_ended_actors();  // a named actor's object may have gone with its name
   }
 }
@@ -199,10 +196,9 @@ std::vector<std::shared_ptr<void>> LocalRuntime::take_ended_actors() {
     auto it = actors_.find(id);
     if (it == actors_.end()) continue;
     instances.push_back(end_actor(
-        *it->second,
-        local_actor_error(it->second->label, ActorDiedError::Cause::kShutdown,
-                          fmt::format("shoal: actor {} ended: its last handle is gone",
-                                      it->second->label))));
+        *it->second, local_actor_error(it->second->label, ActorDiedError::Cause::kShutdown,
+                                       fmt::format("shoal: actor {} ended: its last handle is gone",
+                                                   it->second->label))));
     actors_.erase(it);
   }
   return instances;

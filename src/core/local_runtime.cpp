@@ -446,5 +446,4 @@ void LocalRuntime::shutdown() {
   logging::flush();
 }
 
-
 }  // namespace shoal::internal

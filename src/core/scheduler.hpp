@@ -181,9 +181,9 @@ class Scheduler {
   TaskId pop_front(WorkerQueue& w);
 
   struct ActorQueue {
-    WorkerId worker = 0;             // 0: none (not started yet, or restarting)
-    std::deque<TaskId> queue;        // not sent yet, in submission order
-    std::vector<TaskId> in_flight;   // sent to the worker, in order
+    WorkerId worker = 0;            // 0: none (not started yet, or restarting)
+    std::deque<TaskId> queue;       // not sent yet, in submission order
+    std::vector<TaskId> in_flight;  // sent to the worker, in order
     std::size_t max_in_flight = 1;
   };
   std::optional<Assignment> next_actor_call();

@@ -2,10 +2,6 @@
 // calls in submission order, errors, constructor failures, names, kill(), restarts, handles in
 // tasks and in other actors, CPUs held for life, the destructor when the last handle goes, and the
 // direct deadlock check.
-#include <signal.h>
-#include <sys/types.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -17,6 +13,9 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <shoal/shoal.hpp>
 
@@ -137,7 +136,8 @@ class Meeting {
 };
 SHOAL_ACTOR(Meeting, &Meeting::meet, &Meeting::doubled);
 
-// Two actors calling each other: A.ping(2) -> B.ping(1) -> A.ping(0), which queues behind A.ping(2).
+// Two actors calling each other: A.ping(2) -> B.ping(1) -> A.ping(0), which queues behind
+// A.ping(2).
 class Peer {
  public:
   Peer() = default;
@@ -230,7 +230,8 @@ TEST_F(ActorTest, HoldsItsCpusForItsWholeLife) {
   shoal::kill(c);
   shoal::kill(half);
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (shoal::available_resources().at("CPU") < 2.0 && std::chrono::steady_clock::now() < deadline) {
+  while (shoal::available_resources().at("CPU") < 2.0 &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(5ms);
   }
   EXPECT_DOUBLE_EQ(shoal::available_resources().at("CPU"), 2.0);
@@ -296,9 +297,7 @@ TEST_F(ActorTest, ACrashFailsItsCallsAndNamesTheSignal) {
 }
 
 TEST_F(ActorTest, RestartsRunTheConstructorAgainAndRetryCaughtCalls) {
-  auto c = shoal::actor<Counter>()
-               .options({.max_restarts = 1, .max_task_retries = 1})
-               .remote(100);
+  auto c = shoal::actor<Counter>().options({.max_restarts = 1, .max_task_retries = 1}).remote(100);
   ASSERT_EQ(shoal::get(c.task(&Counter::add).remote(5)), 105);
   EXPECT_FALSE(shoal::get(c.task(&Counter::restarted).remote()));
   const auto pid = static_cast<pid_t>(shoal::get(c.task(&Counter::pid).remote()));

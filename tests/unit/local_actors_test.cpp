@@ -72,9 +72,7 @@ TEST_F(LocalActors, ErrorsAreThoseOfASessionWithWorkers) {
 }
 
 TEST_F(LocalActors, NamesKillAndTheDestructor) {
-  {
-    auto named = shoal::actor<Tally>().options({.name = "n"}).remote(5);
-  }
+  { auto named = shoal::actor<Tally>().options({.name = "n"}).remote(5); }
   EXPECT_EQ(g_destroyed, 0);  // named: lives on without handles
   auto found = shoal::get_actor<Tally>("n");
   ASSERT_TRUE(found.has_value());

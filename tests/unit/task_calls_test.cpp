@@ -719,15 +719,17 @@ TEST(TaskCalls, SessionRoundTrips) {
 // ---- ActorStart, and an actor's call in Submit
 
 TEST(TaskCalls, ActorStartRoundTripsAndChecksItsConcurrency) {
-  const std::string whole =
-      frame_bytes([](ByteBuffer& b) { encode_actor_start(b, ActorStart{77, 8, true}); });
+  const std::string whole = frame_bytes([](ByteBuffer& b) {
+    encode_actor_start(b, ActorStart{77, 8, true});
+  });
   const ActorStart got = decode_actor_start(parsed(whole));
   EXPECT_EQ(got.actor, 77u);
   EXPECT_EQ(got.max_concurrency, 8u);
   EXPECT_TRUE(got.restarted);
   for (const std::uint32_t bad : {0u, 1025u}) {
-    const std::string frame =
-        frame_bytes([&](ByteBuffer& b) { encode_actor_start(b, ActorStart{77, bad, false}); });
+    const std::string frame = frame_bytes([&](ByteBuffer& b) {
+      encode_actor_start(b, ActorStart{77, bad, false});
+    });
     EXPECT_THROW(decode_actor_start(parsed(frame)), DecodeError) << bad;
   }
 }
