@@ -396,8 +396,8 @@ bool was_restarted() noexcept;
 /// Registers class `Class` as an actor class with the methods listed, which remote callers may
 /// call (handle.task(&Class::method)). Use once per class at namespace scope, followed by ';',
 /// like SHOAL_REMOTE. Overloaded methods need a cast to one signature.
-#define SHOAL_ACTOR(Class, ...)                                                 \
-  [[maybe_unused]] static const bool SHOAL_DETAIL_CAT(shoal_actor_, __LINE__) = \
+#define SHOAL_ACTOR(Class, ...)                                                    \
+  [[maybe_unused]] static const bool SHOAL_DETAIL_CAT(shoal_actor_, __COUNTER__) = \
       ::shoal::detail::register_actor<Class, __VA_ARGS__>(#Class, #__VA_ARGS__)
 
 // An ActorHandle inside a value (a task's argument, a vector of handles, a stored object) travels

@@ -88,12 +88,16 @@ class ActorPool {
   template <class MP, class V>
   auto map(MP method, const std::vector<V>& values) {
     using R = typename ActorTaskCaller<C, MP>::Result;
-    std::vector<std::optional<R>> slots(values.size());
-    run(method, values, [&](std::size_t index, R&& r) { slots[index].emplace(std::move(r)); });
-    std::vector<R> out;
-    out.reserve(values.size());
-    for (std::optional<R>& r : slots) out.push_back(std::move(*r));
-    return out;
+    static_assert(!std::is_void_v<R>,
+                  "shoal: ActorPool::map() needs a method that returns a value");
+    if constexpr (!std::is_void_v<R>) {  // else only the assertion above is reported
+      std::vector<std::optional<R>> slots(values.size());
+      run(method, values, [&](std::size_t index, R&& r) { slots[index].emplace(std::move(r)); });
+      std::vector<R> out;
+      out.reserve(values.size());
+      for (std::optional<R>& r : slots) out.push_back(std::move(*r));
+      return out;
+    }
   }
 
   /// As map(), but returns the results in the order the calls finished (result k is the k-th
@@ -102,10 +106,14 @@ class ActorPool {
   template <class MP, class V>
   auto map_unordered(MP method, const std::vector<V>& values) {
     using R = typename ActorTaskCaller<C, MP>::Result;
-    std::vector<R> out;
-    out.reserve(values.size());
-    run(method, values, [&](std::size_t, R&& r) { out.push_back(std::move(r)); });
-    return out;
+    static_assert(!std::is_void_v<R>,
+                  "shoal: ActorPool::map_unordered() needs a method that returns a value");
+    if constexpr (!std::is_void_v<R>) {  // else only the assertion above is reported
+      std::vector<R> out;
+      out.reserve(values.size());
+      run(method, values, [&](std::size_t, R&& r) { out.push_back(std::move(r)); });
+      return out;
+    }
   }
 
  private:

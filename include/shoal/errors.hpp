@@ -228,7 +228,7 @@ class WorkerCrashedError : public Error {
 class ActorDiedError : public Error {
  public:
   enum class Cause : std::uint8_t {
-    kConstructorFailed = 0,  // its constructor threw
+    kConstructorFailed = 0,  // its constructor threw (a crash in it is kProcessDied)
     kProcessDied = 1,        // its process died, with no restarts left
     kKilled = 2,             // shoal::kill()
     kShutdown = 3,           // shoal::shutdown(), or its last handle went and it was stopped
@@ -267,8 +267,11 @@ class ActorDiedError : public Error {
 
 /// A get() or wait() inside an actor's method that could never return: it waits for a call
 /// queued behind the very call that waits (on the same actor), or for an actor whose calls all
-/// wait for this one (two actors waiting on each other). Thrown in the method that closed the
-/// cycle, instead of a silent hang; raise max_concurrency, or do not wait for your own calls.
+/// wait for this one (two actors waiting on each other; longer cycles are not detected). Thrown
+/// in the method that closed the cycle, instead of a silent hang; unless the method catches it,
+/// the caller of that method sees a TaskError whose type_name() is "shoal::DeadlockError". In
+/// local mode, thrown by remote() of a call back into an actor whose call is running on this
+/// thread. Raise max_concurrency, or do not wait for your own calls.
 class DeadlockError : public Error {
  public:
   using Error::Error;

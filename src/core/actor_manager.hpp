@@ -14,6 +14,7 @@
 // Thread safety: none. The runtime calls it with its lock held.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -51,6 +52,8 @@ struct ActorRecord {
   bool args_held = false;       // its constructor's arguments are held (for restarts)
   bool named_ref_held = false;  // named: the driver holds a reference to its handle's object
   bool warned_waiting = false;  // it was told it waits for CPUs other actors hold
+  std::chrono::steady_clock::time_point started_at;  // its current process's start
+  int quick_deaths = 0;  // its processes in a row that died soon after they started
   // The constructor call running or queued now (0: none); the driver holds a reference to its
   // object until it is answered.
   TaskId constructor_call = 0;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <utility>
 
+#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
 #include <shoal/errors.hpp>
@@ -25,6 +26,13 @@ namespace {
 
 // Calls sent ahead to an actor's worker: enough to keep a stream of small calls flowing (the
 // worker runs them in order), as tasks are pipelined.
+// A process that dies within kQuickDeath of its start is restarted after a delay that doubles
+// with each such death in a row (kFirstRestartDelay up to kMaxRestartDelay), so that an actor
+// whose constructor or method always crashes, restarted forever, does not fork in a tight loop.
+constexpr auto kQuickDeath = std::chrono::seconds(1);
+constexpr auto kFirstRestartDelay = std::chrono::milliseconds(10);
+constexpr auto kMaxRestartDelay = std::chrono::milliseconds(1000);
+
 std::size_t calls_in_flight(int max_concurrency) {
   return std::max<std::size_t>(64, 2 * static_cast<std::size_t>(max_concurrency));
 }
@@ -202,6 +210,7 @@ void DriverRuntime::warn_if_actors_hold_the_cpus(ActorRecord& waiting) {
 
 void DriverRuntime::start_actor_process(ActorRecord& a) {
   actors_.set_state(a, ActorRecord::State::kStarting);
+  a.started_at = std::chrono::steady_clock::now();
   try {
     actors_.bind(a, pool_->start_actor());
   } catch (const Error& e) {
@@ -426,7 +435,28 @@ void DriverRuntime::actor_exited(ActorRecord& a, pid_t pid, const ExitStatus& ho
     // answered, as for the first constructor call.
     tasks_.add(std::move(spec), nullptr, Holder::program(), /*front=*/true);
   }
-  start_actor_process(a);
+  if (std::chrono::steady_clock::now() - a.started_at >= kQuickDeath) {
+    a.quick_deaths = 0;
+    start_actor_process(a);
+    return;
+  }
+  const int doublings = std::min(a.quick_deaths++, 7);
+  const auto delay =
+      std::min<std::chrono::milliseconds>(kFirstRestartDelay * (1 << doublings), kMaxRestartDelay);
+  actors_.set_state(a, ActorRecord::State::kStarting);  // no process until the timer fires
+  auto timer = std::make_shared<boost::asio::steady_timer>(io_->context(), delay);
+  timer->async_wait([this, id = a.id, timer](const boost::system::error_code& ec) {
+    if (ec) return;
+    MutexLock<Mutex> lock(mu_);
+    if (state_ != State::kRunning) return;
+    ActorRecord* again = actors_.find(id);
+    // Killed meanwhile (dead), or already restarted: nothing to do.
+    if (again == nullptr || again->state != ActorRecord::State::kStarting || again->has_worker) {
+      return;
+    }
+    start_actor_process(*again);
+    pump();
+  });
 }
 
 // shutdown(), first step: every actor's process stops (its destructor runs), for at most

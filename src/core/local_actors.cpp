@@ -4,6 +4,7 @@
 // calling thread for the call's length (ScopedActor). The handle's object, its holders and its
 // end are those of a session with workers; what differs: there is no process, so no crash and no
 // restart, and kill() runs the destructor (there is no process to SIGKILL).
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -44,6 +45,17 @@ std::shared_ptr<ErrorInfo> local_actor_error(const std::string& label, ActorDied
   e->what = std::move(what);
   return e;
 }
+
+// The actors whose calls run on this thread now, innermost last: a call runs inside remote(), so
+// one to an actor already on this stack (max_concurrency 1) would wait for itself.
+thread_local std::vector<const void*> t_calling;
+
+struct Calling {
+  explicit Calling(const void* actor) { t_calling.push_back(actor); }
+  ~Calling() { t_calling.pop_back(); }
+  Calling(const Calling&) = delete;
+  Calling& operator=(const Calling&) = delete;
+};
 
 TaskOptions call_options() {
   TaskOptions o;
@@ -135,8 +147,18 @@ detail::HandlePtr LocalRuntime::submit_actor_task(ObjectId actor, detail::AnyFn 
     a = it->second;
     instance = a->instance;
   }
+  if (a->options.max_concurrency == 1 &&
+      std::find(t_calling.begin(), t_calling.end(), a.get()) != t_calling.end()) {
+    throw DeadlockError(fmt::format(
+        "shoal: a call to actor {} from inside one of its own calls (directly, or through "
+        "another actor's call) would wait for itself: in local mode each call runs inside "
+        "remote(), one at a time. Raise ActorOptions::max_concurrency, or do not call an actor "
+        "back from its own calls",
+        a->label));
+  }
   std::unique_lock<std::mutex> one_at_a_time(a->call_mu, std::defer_lock);
   if (a->options.max_concurrency == 1) one_at_a_time.lock();
+  const Calling calling(a.get());
   const ScopedActor scope(&instance);
   return std::move(run(method, signature, call_options(), std::move(args), 1).front());
 }

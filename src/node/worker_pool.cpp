@@ -71,6 +71,15 @@ void WorkerPool::kill(WorkerId worker, const std::string& why) {
   if (w == nullptr || (w->phase != Phase::kStarting && w->phase != Phase::kReady)) return;
   w->retiring = true;  // expected: no warning
   w->exit_override = why;
+  if (w->seat == kActor && w->phase == Phase::kReady) {
+    // Not the socket first: an actor's worker that reads EOF runs its instance's destructor
+    // before it exits, which kill() promises not to do. Its socket closes when SIGKILL lands.
+    try {
+      helper_.kill_worker(w->id);
+      return;
+    } catch (const Error&) {  // the helper is gone: closing the socket is all that is left
+    }
+  }
   lost(*w, why);
 }
 
@@ -241,7 +250,9 @@ void WorkerPool::eof_grace_over(WorkerId worker) {
   Worker* w = find(worker);
   if (w == nullptr || (w->phase != Phase::kStarting && w->phase != Phase::kReady)) return;
   if (w->stopping) {
-    w->exit_override = "was killed: its actor's destructor did not return in time";
+    w->exit_override =
+        "was killed: it did not exit in time once stopped (a call still running, or its "
+        "destructor)";
     lost(*w, w->lost_reason);
     return;
   }

@@ -99,9 +99,10 @@ class WorkerPool {
   /// Stops a lent worker quietly: no warning, no replacement. I/O thread only (it closes the
   /// worker's connection).
   void retire(WorkerId worker);
-  /// Kills a worker on purpose (shoal::cancel() with force): its death is reported as any other,
-  /// saying `why`, without a warning; a seat's worker is replaced. I/O thread only (it closes the
-  /// worker's connection).
+  /// Kills a worker on purpose (shoal::cancel() with force, shoal::kill()): its death is reported
+  /// as any other, saying `why`, without a warning; a seat's worker is replaced. I/O thread only
+  /// (it closes the worker's connection; an actor's only once SIGKILL has ended it, so that it
+  /// cannot see EOF first and run its destructor).
   void kill(WorkerId worker, const std::string& why);
   /// Starts the process of an actor: a worker outside the seats, never replaced by the pool (the
   /// runtime restarts actors itself). It becomes ready like the others. Throws Error if the

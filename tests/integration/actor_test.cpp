@@ -155,6 +155,17 @@ class Peer {
 };
 SHOAL_ACTOR(Peer, &Peer::set_peer, &Peer::ping);
 
+// Appends a line to a file, then crashes: a constructor that always fails.
+class CrashAtStart {
+ public:
+  explicit CrashAtStart(const std::string& path) {
+    std::ofstream(path, std::ios::app) << "started\n";
+    std::abort();
+  }
+  int get() const { return 0; }
+};
+SHOAL_ACTOR(CrashAtStart, &CrashAtStart::get);
+
 bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
 
 std::string temp_path(const char* tag) {
@@ -277,6 +288,41 @@ TEST_F(ActorTest, KillFailsRunningQueuedAndLaterCalls) {
       EXPECT_NE(std::string(e.what()).find("shoal::kill()"), std::string::npos) << e.what();
     }
   }
+}
+
+TEST_F(ActorTest, KillDoesNotRunTheDestructor) {
+  for (int round = 0; round < 5; ++round) {
+    const std::string path = temp_path("killed") + "_" + std::to_string(round);
+    std::remove(path.c_str());
+    auto m = shoal::actor<Marker>().options({.num_cpus = 1}).remote(path);
+    ASSERT_EQ(shoal::get(m.task(&Marker::ping).remote()), 7);
+    shoal::kill(m);
+    // Its CPU comes back once its process has been reaped.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (shoal::available_resources().at("CPU") < 2.0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(2ms);
+    }
+    std::this_thread::sleep_for(20ms);
+    EXPECT_FALSE(file_exists(path)) << "round " << round << ": the destructor ran after kill()";
+    std::remove(path.c_str());
+  }
+}
+
+TEST_F(ActorTest, AnActorThatAlwaysCrashesIsRestartedWithBackoffNotInATightLoop) {
+  const std::string path = temp_path("crashloop");
+  std::remove(path.c_str());
+  auto c = shoal::actor<CrashAtStart>().options({.num_cpus = 0, .max_restarts = -1}).remote(path);
+  std::this_thread::sleep_for(1500ms);
+  shoal::kill(c);
+  std::ifstream in(path);
+  int starts = 0;
+  for (std::string line; std::getline(in, line);) ++starts;
+  // Delays of 10, 20, 40, ... ms between quick deaths: about 8 starts in 1.5 s (hundreds without).
+  EXPECT_GE(starts, 2);
+  EXPECT_LE(starts, 15);
+  EXPECT_THROW(shoal::get(c.task(&CrashAtStart::get).remote()), shoal::ActorDiedError);
+  std::remove(path.c_str());
 }
 
 TEST_F(ActorTest, ACrashFailsItsCallsAndNamesTheSignal) {

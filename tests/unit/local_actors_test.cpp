@@ -36,6 +36,24 @@ class Refuses {
 };
 SHOAL_ACTOR(Refuses, &Refuses::get);
 
+// Calls itself back, directly or through another actor.
+class Echo {
+ public:
+  Echo() = default;
+  int set_peer(shoal::ActorHandle<Echo> peer) {
+    peer_ = std::move(peer);
+    return 0;
+  }
+  int ping(int depth) {
+    if (depth == 0) return 1;
+    return 1 + shoal::get(peer_.task(&Echo::ping).remote(depth - 1));
+  }
+
+ private:
+  shoal::ActorHandle<Echo> peer_;
+};
+SHOAL_ACTOR(Echo, &Echo::set_peer, &Echo::ping);
+
 class LocalActors : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -89,6 +107,24 @@ TEST_F(LocalActors, NamesKillAndTheDestructor) {
   auto kept = shoal::actor<Tally>().remote(0);
   shoal::shutdown();
   EXPECT_EQ(g_destroyed, 3);  // shutdown() runs every destructor
+}
+
+TEST_F(LocalActors, CallingAnActorBackFromItsOwnCallIsADeadlockErrorNotAHang) {
+  auto self = shoal::actor<Echo>().options({.num_cpus = 0}).remote();
+  shoal::get(self.task(&Echo::set_peer).remote(self));
+  try {
+    shoal::get(self.task(&Echo::ping).remote(1));
+    FAIL() << "expected an error";
+  } catch (const shoal::TaskError& e) {
+    EXPECT_EQ(e.type_name(), "shoal::DeadlockError") << e.what();
+  }
+  auto a = shoal::actor<Echo>().options({.num_cpus = 0}).remote();
+  auto b = shoal::actor<Echo>().options({.num_cpus = 0}).remote();
+  shoal::get(a.task(&Echo::set_peer).remote(b));
+  shoal::get(b.task(&Echo::set_peer).remote(a));
+  EXPECT_EQ(shoal::get(a.task(&Echo::ping).remote(1)), 2);                    // A -> B: fine
+  EXPECT_THROW(shoal::get(a.task(&Echo::ping).remote(2)), shoal::TaskError);  // A -> B -> A
+  EXPECT_EQ(shoal::get(a.task(&Echo::ping).remote(1)), 2);                    // both live on
 }
 
 TEST_F(LocalActors, CallsFromSeveralThreadsRunOneAtATime) {
