@@ -12,7 +12,8 @@ Contestants, in the order of each round (each is its own process):
                   100 MB (into a warm buffer and into a fresh one), fork 2 children. First, in
                   a process without a shoal session.
   shoal_micro     shoal_bench's shoal benchmarks (init, round trip, throughput, put/get, get of
-                  a cv::Mat if built with OpenCV, wait, chain, tasks that start tasks).
+                  a cv::Mat if built with OpenCV, wait, chain, tasks that start tasks,
+                  actor calls).
   python_micro    bench/python_mp.py micro: Pool(2) start-up, pool.apply, apply_async.
   python_images   bench/python_mp.py images: the blog's workload, pool.map on Pool(N).
   python_keepmem  the same after the mallopt() calls that shoal's workers make (see below).
@@ -60,7 +61,7 @@ PYTHON = "/usr/bin/python3"  # Debian's, with python3-opencv; not whatever pytho
 SHOAL_FILTER = ("^BM_(InitShutdown|FirstResultAndFirstFailure|SyncRoundTrip|AsyncThroughput|Put64B|Get64B|Put100MB|Get100MB|"
                 "GetView100MB|GetViewTaskResult100MB|GetTaskResult100MB|GetMat100MB|"
                 "Wait1000OneAtATime|Chain1000|MillionTasks|NestedFib|FlatTasks21891|"
-                "NestedSyncRoundTrip)")
+                "NestedSyncRoundTrip|ActorSyncCall|ActorAsyncCalls|ActorNCallersNActors)")
 MEANS_RTOL = 1e-6
 CONTESTANTS = ["floors", "shoal_micro", "python_micro", "python_images", "python_keepmem",
                "threads", "sequential", "shoal_demo", "shoal_demo_forkserver"]  # a round's order
@@ -211,6 +212,11 @@ def contestants(args, build, scratch, images_dir):
                 "flat21891_per_s": field(e, "BM_FlatTasks21891", "items_per_second"),
                 "nested_sync_p50_us": field(e, "BM_NestedSyncRoundTrip", "p50_us"),
                 "nested_sync_p99_us": field(e, "BM_NestedSyncRoundTrip", "p99_us"),
+                "actor_sync_p50_us": field(e, "BM_ActorSyncCall", "p50_us"),
+                "actor_sync_p99_us": field(e, "BM_ActorSyncCall", "p99_us"),
+                "actor_async_per_s": field(e, "BM_ActorAsyncCalls", "items_per_second"),
+                "actor_n_per_s": field(e, "BM_ActorNCallersNActors", "items_per_second"),
+                "actor_n_callers": field(e, "BM_ActorNCallersNActors", "callers"),
                 "raw": e}
 
     def python_micro(out):
@@ -372,6 +378,8 @@ def table_rows(m, workers, num_images):
         return None if not m.get(key) else tasks / m[key] * 1e3
 
     imgs = "image workload, %d images, %d workers" % (num_images, workers)
+    callers = ("actor calls, async, %d callers" % m["actor_n_callers"] if m.get("actor_n_callers")
+               else "actor calls, async, n callers")
     return [
         ("init(), 2 workers", "init2_ms", "ms", "Python Pool(2) start-up", "py_startup_ms",
          "lower", None),
@@ -433,6 +441,14 @@ def table_rows(m, workers, num_images):
          "sync round trip p50 (the driver's)", "sync_p50_us", "lower", 2.0),
         ("sync round trip inside a task p99", "nested_sync_p99_us", "us",
          "sync round trip p99 (the driver's)", "sync_p99_us", "lower", 2.0),
+        ("actor call, sync round trip p50", "actor_sync_p50_us", "us",
+         "sync round trip p50 (an empty task)", "sync_p50_us", "lower", None),
+        ("actor call, sync round trip p99", "actor_sync_p99_us", "us",
+         "sync round trip p99 (an empty task)", "sync_p99_us", "lower", None),
+        ("actor calls, async, one caller", "actor_async_per_s", "/s",
+         "async throughput, empty tasks, sustained", "async_per_s", "higher", None),
+        (callers + ", each to an actor of its own", "actor_n_per_s", "/s",
+         "actor calls, async, one caller", "actor_async_per_s", "higher", None),
         (imgs + ": processing", "shoal_img_ms", "ms", "C++ std::threads, one process",
          "threads_img_ms", "lower", 1.1),
         (imgs + ": processing", "shoal_img_ms", "ms", "Python Pool pool.map", "py_img_ms",
@@ -501,8 +517,8 @@ def build_table(m, workers, num_images, rounds):
     return rows
 
 
-# Issue 3's targets, issue 9's (get() that copies) and issue 11's (tasks that start tasks), each
-# checked against this run: (target, how it is measured, unit, value, comparison, bound). A value
+# Issue 3's targets, issue 9's (get() that copies), issue 11's (tasks that start tasks) and issue
+# 12's (actors), each checked against this run: (target, how it is measured, unit, value, comparison, bound). A value
 # is a median, or the median of per-round ratios for a target relative to another contestant of
 # the same round.
 def paired_ratio(rounds, key, anchor):
@@ -543,6 +559,12 @@ def targets(m, rounds):
          paired_ratio(rounds, "nested_sync_p50_us", "sync_p50_us"), "<=", 2),
         ("sync round trip inside a task, p99", "x the driver's, same round", "x",
          paired_ratio(rounds, "nested_sync_p99_us", "sync_p99_us"), "<=", 2),
+        # Issue 12: actor calls, beside Ray's published figures (1_1_actor_calls_sync and
+        # 1_1_actor_calls_async of its microbenchmark).
+        ("actor call, sync round trip, p50 (Ray: ~500 µs)", "median", "us",
+         m.get("actor_sync_p50_us"), "<=", 25),
+        ("actor calls, async, one caller (Ray: ~8,700 /s)", "sustained rate, median", "/s",
+         m.get("actor_async_per_s"), ">=", 500000),
         ("seed image workload: processing", "x C++ std::threads, same round", "x",
          paired_ratio(rounds, "shoal_img_ms", "threads_img_ms"), "<=", 1.1),
         ("seed image workload: processing", "x Python Pool(2), same round", "x",
@@ -592,6 +614,10 @@ BEFORE_AFTER = [
     ("21,891 flat tasks from the driver", "flat21891_per_s", "/s", "higher"),
     ("sync round trip inside a task p50", "nested_sync_p50_us", "us", "lower"),
     ("sync round trip inside a task p99", "nested_sync_p99_us", "us", "lower"),
+    ("actor call, sync round trip p50", "actor_sync_p50_us", "us", "lower"),
+    ("actor call, sync round trip p99", "actor_sync_p99_us", "us", "lower"),
+    ("actor calls, async, one caller", "actor_async_per_s", "/s", "higher"),
+    ("actor calls, async, n callers, n actors", "actor_n_per_s", "/s", "higher"),
     ("image workload: processing", "shoal_img_ms", "ms", "lower"),
     ("image workload: init()", "shoal_img_init_ms", "ms", "lower"),
 ]
@@ -801,7 +827,7 @@ def report(args, mi, results, medians, rows, means_lines, commands, failures, lo
           "process, in the order of the commands below, so noise on this shared machine hits "
           "all of them alike. The floors run first, in a process without a shoal session. "
           "The shoal figures come from Google Benchmark (`bench/shoal_bench.cpp`, "
-          "`bench/nested_bench.cpp`; latencies are "
+          "`bench/nested_bench.cpp`, `bench/actor_bench.cpp`; latencies are "
           "p50/p99 of per-call samples). The image workload is the seed blog's: for each of "
           "%d generated %dx%d BMP images, read, rotate 90° clockwise, write `NAME_rot90.bmp` "
           "and return the mean; the same folder is used by every contestant, and its outputs "
@@ -814,7 +840,8 @@ def report(args, mi, results, medians, rows, means_lines, commands, failures, lo
           "measured under the same noise), so it can differ from the ratio of the two medians."
           % (n_str, args.images, args.width, args.height),
           "",
-          "## Targets (issue 3; the get() copies: issue 9; tasks that start tasks: issue 11)",
+          "## Targets (issue 3; the get() copies: issue 9; tasks that start tasks: issue 11; "
+          "actors: issue 12)",
           "",
           "| target | measured as | this run | target | verdict |",
           "|---|---|---|---|---|"] + [

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <typeinfo>
 #include <unordered_map>
 #include <unordered_set>
@@ -17,6 +19,7 @@
 
 #include <boost/container/small_vector.hpp>
 #include <malloc.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio_ext.h>
 #include <sys/resource.h>
@@ -25,6 +28,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/actor_instance.hpp"
 #include "src/common/contained_refs.hpp"
 #include "src/common/core_runtime.hpp"
 #include "src/common/exception_match.hpp"
@@ -90,6 +94,9 @@ class WorkerLoop final : public TaskChannel {
       SHOAL_LOG(kError, "closing the connection to the driver: {}", v.reason);
       code = 2;
     }
+    // An actor's process: the instance's destructor runs here, in its own process, when the
+    // driver stops it (its last handle went, or shutdown()) or goes away.
+    destroy_process_actor();
     runtime_->detach();
     return code;
   }
@@ -108,6 +115,7 @@ class WorkerLoop final : public TaskChannel {
     drain_ref_ops();
     encode(out_, request);
     flush();
+    if (concurrent_) return await_reply_from_reader(lock, request);
     return await_reply(lock, request);
   }
 
@@ -167,6 +175,10 @@ class WorkerLoop final : public TaskChannel {
         last_task_long_ = false;
         poll_socket();
       }
+      if (max_concurrency_ > 1 && process_actor().object != nullptr) {
+        serve_concurrently(lock);  // its constructor ran: its calls run on threads from now on
+        return;
+      }
       if (!backlog_.empty()) {
         OwnedFrame f = std::move(backlog_.front());
         backlog_.pop_front();
@@ -180,6 +192,80 @@ class WorkerLoop final : public TaskChannel {
       }
       flush();  // about to block: nothing may wait in the buffer
       fill();
+    }
+  }
+
+  // An actor with max_concurrency > 1: this thread only reads the socket (waiting for it without
+  // io_mu_), queues the calls in the backlog and files the replies; max_concurrency threads run
+  // the calls (call_thread) and wait for their own calls' replies (await_reply_from_reader).
+  // Actors get no nested tasks, so nothing has to run inside a waiting call.
+  void serve_concurrently(Lock& lock) {
+    concurrent_ = true;
+    std::vector<std::thread> threads;
+    for (std::uint32_t i = 0; i < max_concurrency_; ++i) {
+      threads.emplace_back([this] { call_thread(); });
+    }
+    struct Join {
+      WorkerLoop& loop;
+      Lock& lock;
+      std::vector<std::thread>& threads;
+      ~Join() {
+        loop.stop_ = true;
+        loop.work_cv_.notify_all();
+        loop.reply_cv_.notify_all();
+        lock.unlock();  // the threads finish the calls they run, then see stop_
+        for (std::thread& t : threads) t.join();
+        lock.lock();
+      }
+    } join{*this, lock, threads};
+    for (;;) {
+      Frame f;
+      while (next_frame(&f)) take(lock, f, /*in_call=*/false);
+      work_cv_.notify_all();
+      reply_cv_.notify_all();
+      flush();
+      lock.unlock();
+      pollfd readable{p_.socket, POLLIN, 0};
+      while (::poll(&readable, 1, -1) < 0 && errno == EINTR) {
+      }
+      lock.lock();
+      poll_socket();  // throws DriverGone at EOF
+    }
+  }
+
+  // One of a concurrent actor's call threads: runs the calls the reader queued, one at a time.
+  void call_thread() {
+    Lock lock(io_mu_);
+    for (;;) {
+      work_cv_.wait(lock, [&] { return stop_ || !backlog_.empty(); });
+      if (stop_) return;
+      OwnedFrame f = std::move(backlog_.front());
+      backlog_.pop_front();
+      try {
+        run_task(lock, f.frame());
+        flush();
+      } catch (const DriverGone&) {
+        stop_ = true;
+        reply_cv_.notify_all();
+        return;
+      } catch (const ProtocolViolation& v) {
+        SHOAL_LOG(kError, "closing the connection to the driver: {}", v.reason);
+        std::_Exit(2);
+      }
+    }
+  }
+
+  // A call made by a concurrent actor's call thread: the reader files its reply.
+  OwnedFrame await_reply_from_reader(Lock& lock, std::uint64_t request) {
+    for (;;) {
+      auto it = replies_.find(request);
+      if (it != replies_.end()) {
+        OwnedFrame reply = std::move(it->second);
+        replies_.erase(it);
+        return reply;
+      }
+      if (stop_) throw DriverGone{};
+      reply_cv_.wait(lock);
     }
   }
 
@@ -214,6 +300,7 @@ class WorkerLoop final : public TaskChannel {
           flush();  // the driver answers the blocked call after this result
         } else {
           backlog_.push_back(own(f));
+          if (concurrent_) work_cv_.notify_one();
         }
         return;
       case MessageType::kGetReply:
@@ -285,6 +372,12 @@ class WorkerLoop final : public TaskChannel {
         case MessageType::kSession:
           limits_ = decode_session(f);
           return;
+        case MessageType::kActorStart: {
+          const ActorStart start = decode_actor_start(f);
+          set_actor_restarted(start.restarted);
+          max_concurrency_ = start.max_concurrency;
+          return;
+        }
         case MessageType::kCancelTask: {
           // note_cancels() took it in as it arrived; now it comes in order: if its task has
           // finished already, nothing will ask about it again.
@@ -393,8 +486,13 @@ class WorkerLoop final : public TaskChannel {
     // The outermost task's trace lives in the loop itself: a fresh worker's first task would pay a
     // copy-on-write fault for heap it allocates (tens of microseconds on our VMs).
     const std::size_t level = depth_.load();
-    if (level > 0 && traces_.size() < level) traces_.push_back(std::make_unique<ThrowTrace>());
-    ThrowTrace& throw_trace = level == 0 ? throw_trace_ : *traces_[level - 1];
+    if (!concurrent_ && level > 0 && traces_.size() < level) {
+      traces_.push_back(std::make_unique<ThrowTrace>());
+    }
+    // A concurrent actor's calls run on several threads at once: one trace per thread.
+    thread_local ThrowTrace thread_trace;
+    ThrowTrace& throw_trace =
+        concurrent_ ? thread_trace : (level == 0 ? throw_trace_ : *traces_[level - 1]);
     const auto started = Clock::now();
     TaskStatus status = TaskStatus::kOk;
     std::string type_name, what;
@@ -652,7 +750,14 @@ class WorkerLoop final : public TaskChannel {
   std::vector<std::pair<bool, ObjectId>> ref_ops_;
   std::atomic<std::size_t> ref_ops_count_{0};  // ref_ops_.size(), read without the lock
   std::atomic<std::uint64_t> next_id_{0};
-  bool last_task_long_ = false;  // io_mu_
+  bool last_task_long_ = false;        // io_mu_
+  std::uint32_t max_concurrency_ = 1;  // an actor's (ActorStart)
+  // A concurrent actor (serve_concurrently): its call threads wait on work_cv_ for the backlog
+  // and on reply_cv_ for their replies; stop_ ends them (all io_mu_).
+  bool concurrent_ = false;
+  bool stop_ = false;
+  std::condition_variable work_cv_;
+  std::condition_variable reply_cv_;
   // Tasks running (nested ones too): a few, kept in the object (io_mu_).
   boost::container::small_vector<std::uint64_t, 8> running_;
   std::mutex cancel_mu_;                         // guards cancelled_

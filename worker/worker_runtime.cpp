@@ -27,6 +27,10 @@ namespace {
       throw InvalidConfigError(r.message);
     case RefusalKind::kCancelled:
       throw TaskCancelledError(r.message);
+    case RefusalKind::kDeadlock:
+      throw DeadlockError(r.message);
+    case RefusalKind::kTypeMismatch:
+      throw TypeMismatchError(r.message);
     case RefusalKind::kError:
       break;
   }
@@ -90,6 +94,20 @@ detail::HandlePtr WorkerRuntime::submit(detail::AnyFn fn, const char* signature,
   TaskSpec spec = checked_spec(fn, signature, options, std::move(args), refs);
   spec.id = channel_->new_id();
   // The handle first: if sending fails, dropping it tells the driver nothing it does not know.
+  detail::HandlePtr handle = handle_of(spec.id);
+  channel_->send([&](detail::ByteBuffer& out) { encode_submit(out, spec); });
+  return handle;
+}
+
+detail::HandlePtr WorkerRuntime::submit_actor_task(ObjectId actor, detail::AnyFn method,
+                                                   const char* signature, detail::TaskArgs&& args) {
+  TaskOptions call;
+  call.num_cpus = 0;  // the driver applies the actor's own rules (it holds the CPUs)
+  call.max_retries = 0;
+  std::vector<detail::HandlePtr> refs;
+  TaskSpec spec = checked_spec(method, signature, call, std::move(args), refs);
+  spec.id = channel_->new_id();
+  spec.actor = actor;
   detail::HandlePtr handle = handle_of(spec.id);
   channel_->send([&](detail::ByteBuffer& out) { encode_submit(out, spec); });
   return handle;

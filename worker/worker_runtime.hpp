@@ -33,6 +33,8 @@ class WorkerRuntime final : public CoreRuntime {
 
   detail::HandlePtr submit(detail::AnyFn fn, const char* signature, const TaskOptions& options,
                            detail::TaskArgs&& args) override;
+  detail::HandlePtr submit_actor_task(ObjectId actor, detail::AnyFn method, const char* signature,
+                                      detail::TaskArgs&& args) override;
   std::vector<detail::HandlePtr> submit_returns(detail::AnyFn fn, const char* signature,
                                                 const TaskOptions& options, detail::TaskArgs&& args,
                                                 std::size_t num_returns) override;

@@ -217,4 +217,64 @@ class WorkerCrashedError : public Error {
   int exit_code_;
 };
 
+/// An actor could not run a call: get() of the call throws this. cause() says why: its
+/// constructor threw (constructor_error() has the TaskError's text), its process died (a crash, a
+/// signal, exit(), the OOM killer: signal() and exit_code() say how) and it had no restarts left,
+/// the program killed it (shoal::kill()), or the session shut down; calls submitted after such a
+/// death fail the same way. kRestarting is the one cause after which the actor lives on: its
+/// process died under this call, a fresh one is starting (max_restarts), but the call had no
+/// retries left (max_task_retries); later calls run on the new instance. As Ray's ActorDiedError
+/// (and, for kRestarting, Ray's ActorUnavailableError).
+class ActorDiedError : public Error {
+ public:
+  enum class Cause : std::uint8_t {
+    kConstructorFailed = 0,  // its constructor threw (a crash in it is kProcessDied)
+    kProcessDied = 1,        // its process died, with no restarts left
+    kKilled = 2,             // shoal::kill()
+    kShutdown = 3,           // shoal::shutdown(), or its last handle went and it was stopped
+    kRestarting = 4,         // its process died under this call; the actor is restarting
+  };
+  ActorDiedError(const std::string& message, std::string actor_name, Cause cause,
+                 std::int64_t pid = 0, int signal = 0, int exit_code = -1,
+                 std::string constructor_error = {})
+      : Error(message),
+        actor_name_(std::move(actor_name)),
+        cause_(cause),
+        pid_(pid),
+        signal_(signal),
+        exit_code_(exit_code),
+        constructor_error_(std::move(constructor_error)) {}
+  /// The actor's class, and its name if it has one: "Counter 'totals'".
+  const std::string& actor_name() const noexcept { return actor_name_; }
+  Cause cause() const noexcept { return cause_; }
+  /// The pid of the actor's last process (0 if it never started).
+  std::int64_t pid() const noexcept { return pid_; }
+  /// kProcessDied, kRestarting: the signal that killed its process, or 0 if it exited.
+  int signal() const noexcept { return signal_; }
+  /// kProcessDied, kRestarting: its process's exit code if it exited, else -1.
+  int exit_code() const noexcept { return exit_code_; }
+  /// kConstructorFailed: what the constructor threw, as TaskError's message says it.
+  const std::string& constructor_error() const noexcept { return constructor_error_; }
+
+ private:
+  std::string actor_name_;
+  Cause cause_;
+  std::int64_t pid_;
+  int signal_;
+  int exit_code_;
+  std::string constructor_error_;
+};
+
+/// A get() or wait() inside an actor's method that could never return: it waits for a call
+/// queued behind the very call that waits (on the same actor), or for an actor whose calls all
+/// wait for this one (two actors waiting on each other; longer cycles are not detected). Thrown
+/// in the method that closed the cycle, instead of a silent hang; unless the method catches it,
+/// the caller of that method sees a TaskError whose type_name() is "shoal::DeadlockError". In
+/// local mode, thrown by remote() of a call back into an actor whose call is running on this
+/// thread. Raise max_concurrency, or do not wait for your own calls.
+class DeadlockError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace shoal

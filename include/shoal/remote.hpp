@@ -118,6 +118,6 @@ bool register_functions(const char* names, F... fns) {
 #define SHOAL_DETAIL_CAT(a, b) SHOAL_DETAIL_CAT2(a, b)
 
 /// Registers the listed functions as remote functions. Use at namespace scope, followed by ';'.
-#define SHOAL_REMOTE(...)                                                        \
-  [[maybe_unused]] static const bool SHOAL_DETAIL_CAT(shoal_remote_, __LINE__) = \
+#define SHOAL_REMOTE(...)                                                           \
+  [[maybe_unused]] static const bool SHOAL_DETAIL_CAT(shoal_remote_, __COUNTER__) = \
       ::shoal::detail::register_functions(#__VA_ARGS__, __VA_ARGS__)

@@ -37,6 +37,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <shoal/actor.hpp>
 #include <shoal/config.hpp>
 #include <shoal/detail/exception_match.hpp>
 #include <shoal/detail/timeout.hpp>
@@ -324,3 +325,7 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_return
 }
 
 }  // namespace shoal
+
+// ActorPool uses get() and wait() above, so it comes last (it includes this file too, for a
+// program that includes it alone).
+#include <shoal/actor_pool.hpp>

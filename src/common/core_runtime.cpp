@@ -78,6 +78,28 @@ void protect_sessions_from_fork() {
   });
 }
 
+namespace {
+[[noreturn]] void actors_not_here(const char* what) {
+  throw Error(std::string("shoal: ") + what +
+              " is not available here: create, find and kill actors in the program that called "
+              "init() (with worker processes), and pass their handles to tasks and actors, whose "
+              "calls through them work");
+}
+}  // namespace
+
+detail::HandlePtr CoreRuntime::create_actor(detail::AnyFn, const char*, std::uint64_t,
+                                            const ActorOptions&, detail::TaskArgs&&) {
+  actors_not_here("creating an actor");
+}
+detail::HandlePtr CoreRuntime::submit_actor_task(ObjectId, detail::AnyFn, const char*,
+                                                 detail::TaskArgs&&) {
+  actors_not_here("calling an actor");
+}
+detail::HandlePtr CoreRuntime::find_named_actor(const std::string&, std::uint64_t) {
+  actors_not_here("get_actor()");
+}
+void CoreRuntime::kill_actor(ObjectId, bool) { actors_not_here("kill()"); }
+
 void UnusableRuntime::refuse() const { throw Error(why_); }
 void UnusableRuntime::check_usable() const { refuse(); }
 

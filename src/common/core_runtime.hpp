@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include <shoal/actor.hpp>
 #include <shoal/config.hpp>
 #include <shoal/detail/runtime_api.hpp>
 #include <shoal/shoal.hpp>
@@ -80,6 +81,20 @@ class CoreRuntime : public std::enable_shared_from_this<CoreRuntime> {
   virtual void cancel(ObjectId id, bool force, bool recursive) = 0;
   /// shoal::is_cancelled(): the task running on this thread was asked to stop.
   virtual bool is_cancelled() { return false; }
+
+  // ---- actors (see <shoal/actor.hpp> for each contract). The defaults refuse with Error
+  // saying where actors work.
+  /// Creates an actor whose constructor call is `constructor` with `args`; returns the handle
+  /// that keeps it alive (its id is the actor's id).
+  virtual detail::HandlePtr create_actor(detail::AnyFn constructor, const char* signature,
+                                         std::uint64_t class_hash, const ActorOptions& options,
+                                         detail::TaskArgs&& args);
+  /// A call of `method` (a registered method call function) on actor `actor`.
+  virtual detail::HandlePtr submit_actor_task(ObjectId actor, detail::AnyFn method,
+                                              const char* signature, detail::TaskArgs&& args);
+  /// A handle to the live actor named `name` (of class `class_hash`), or null.
+  virtual detail::HandlePtr find_named_actor(const std::string& name, std::uint64_t class_hash);
+  virtual void kill_actor(ObjectId actor, bool no_restart);
 
   // ---- resources and the store
   virtual std::map<std::string, double> resources(bool available) = 0;

@@ -24,6 +24,9 @@ void throw_error(const ErrorInfo& e) {
       throw ObjectStoreFullError(e.what, e.requested, e.capacity, e.holders);
     case ErrorInfo::Kind::kCancelled:
       throw TaskCancelledError(e.what);
+    case ErrorInfo::Kind::kActorDied:
+      throw ActorDiedError(e.what, e.function, static_cast<ActorDiedError::Cause>(e.cause), e.pid,
+                           e.signal, e.exit_code, e.constructor_error);
     case ErrorInfo::Kind::kShutdown:
       break;
   }

@@ -12,7 +12,14 @@
 namespace shoal::internal {
 
 struct ErrorInfo {
-  enum class Kind : std::uint8_t { kTaskError, kWorkerCrashed, kStoreFull, kShutdown, kCancelled };
+  enum class Kind : std::uint8_t {
+    kTaskError,
+    kWorkerCrashed,
+    kStoreFull,
+    kShutdown,
+    kCancelled,
+    kActorDied,  // `function` names the actor, `cause` is an ActorDiedError::Cause
+  };
   Kind kind = Kind::kTaskError;
   std::string type_name;  // kTaskError: the exception's type
   std::string what;       // kTaskError: its what(); other kinds: the whole message
@@ -24,6 +31,8 @@ struct ErrorInfo {
   int signal = 0, exit_code = -1;  // kWorkerCrashed: how the last worker ended
   std::uint64_t requested = 0, capacity = 0;
   std::vector<ObjectStoreHolder> holders;  // kStoreFull: the biggest objects at the time
+  std::uint8_t cause = 0;                  // kActorDied: ActorDiedError::Cause
+  std::string constructor_error;           // kActorDied, constructor failed: its TaskError text
 };
 
 /// An error of kind kShutdown or kWorkerCrashed carrying only a message.

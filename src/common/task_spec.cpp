@@ -101,4 +101,24 @@ void check_num_returns(std::size_t num_returns, std::size_t refs) {
   }
 }
 
+TaskSpec copy_task_spec(const TaskSpec& spec) {
+  TaskSpec c;
+  c.id = spec.id;
+  c.function_index = spec.function_index;
+  c.function_check = spec.function_check;
+  c.name = spec.name;
+  c.num_cpus = spec.num_cpus;
+  c.memory = spec.memory;
+  c.max_retries = spec.max_retries;
+  c.retry_exceptions = spec.retry_exceptions;
+  c.cancelled = spec.cancelled;
+  c.args.write(spec.args.data(), spec.args.size());
+  c.arg_count = spec.arg_count;
+  c.deps = spec.deps;
+  c.parent = spec.parent;
+  c.actor = spec.actor;
+  if (spec.rare) c.rare = std::make_unique<TaskSpec::Rare>(*spec.rare);
+  return c;
+}
+
 }  // namespace shoal::internal

@@ -32,6 +32,9 @@ struct TaskSpec {
   std::uint32_t arg_count = 0;
   std::vector<ObjectId> deps;  // object ids of the ref records, by ref index
   TaskId parent = 0;           // the task that submitted it (0: the program)
+  // An actor's call (or its constructor): it runs on that actor's process, in submission order.
+  // The actor's id is the id of the object its handles hold.
+  ObjectId actor = 0;
 
   // What few tasks have, kept out of line: every pending task's spec lives in the task table,
   // whose nodes stay small (and in cache) this way.
@@ -64,6 +67,9 @@ struct TaskSpec {
     return empty;
   }
 };
+
+/// A copy of `spec` (a restarted actor runs its constructor's call again).
+TaskSpec copy_task_spec(const TaskSpec& spec);
 
 /// What a session allows a task to ask for.
 struct TaskLimits {

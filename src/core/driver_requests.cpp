@@ -110,7 +110,9 @@ void DriverRuntime::on_submit(WorkerId worker, const Frame& frame) {
       return;
     }
   }
-  tasks_.add(std::move(spec), refusal(), Holder::of_worker(worker));
+  std::shared_ptr<const ErrorInfo> refused = refusal();
+  if (spec.actor != 0 && !refused) refused = prepare_actor_call(spec);
+  tasks_.add(std::move(spec), refused, Holder::of_worker(worker));
 }
 
 void DriverRuntime::on_put(WorkerId worker, const Frame& frame) {
@@ -229,6 +231,15 @@ void DriverRuntime::block_call(WorkerId worker, std::shared_ptr<BlockedCall> cal
     answer(*call);
     return;
   }
+  if (actors_.size() != 0 && actor_call_deadlocks(worker, call->ids)) {
+    call->refusal = Refusal{
+        RefusalKind::kDeadlock,
+        "shoal: this actor call waits for a call that cannot start before it ends (a call queued "
+        "on the same actor, or on an actor whose every call waits for this one): it would never "
+        "return. Raise ActorOptions::max_concurrency, or do not wait for such calls"};
+    answer(*call);
+    return;
+  }
   for (ObjectId id : call->ids) {
     ObjectEntry* e = refs_.find(id);
     if (e != nullptr && e->state == ObjectState::kPending) refs_.add_waiter(*e, call.get());
@@ -340,6 +351,11 @@ void DriverRuntime::answer(BlockedCall& call) {
 void DriverRuntime::answer_calls() {
   for (auto it = calls_.begin(); it != calls_.end();) {
     std::vector<std::shared_ptr<BlockedCall>>& stack = it->second;
+    if (scheduler_.actor_of(it->first) != 0) {  // an actor's calls wait on threads of their own
+      answer_actor_calls(stack);
+      it = stack.empty() ? calls_.erase(it) : std::next(it);
+      continue;
+    }
     while (!stack.empty() && stack.back()->done &&
            scheduler_.running(it->first) == stack.back()->task) {
       const std::shared_ptr<BlockedCall> call = std::move(stack.back());
@@ -353,10 +369,27 @@ void DriverRuntime::answer_calls() {
   }
 }
 
+// An actor's worker with max_concurrency > 1 runs its calls on threads: each blocked call is
+// answered as soon as it is done, in any order.
+void DriverRuntime::answer_actor_calls(std::vector<std::shared_ptr<BlockedCall>>& calls) {
+  for (auto c = calls.begin(); c != calls.end();) {
+    if (!(*c)->done) {
+      ++c;
+      continue;
+    }
+    const std::shared_ptr<BlockedCall> call = std::move(*c);
+    c = calls.erase(c);
+    refs_.remove_waiter(call->ids, call.get());
+    if (call->timer) call->timer->cancel();
+    answer(*call);
+  }
+}
+
 // Sends each blocked worker, idle on top of its stack, a child its call waits for, if one has not
 // started and its arguments exist.
 void DriverRuntime::run_nested_tasks() {
   for (auto& [worker, stack] : calls_) {
+    if (scheduler_.actor_of(worker) != 0) continue;  // an actor runs only its own calls
     BlockedCall& call = *stack.back();
     if (call.done || !call.may_nest || scheduler_.running(worker) != call.task) continue;
     bool advancing = true;
@@ -444,6 +477,44 @@ void DriverRuntime::drop_all_calls() {
     }
   }
   calls_.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The direct deadlock check
+
+// A get() or wait() by one of `worker`'s calls that could never end: every call slot of its actor
+// is taken by calls that wait, and it waits for a call of the same actor, or for a call of an
+// actor whose every slot waits for a call of this one. Only direct cycles are seen.
+bool DriverRuntime::actor_call_deadlocks(WorkerId worker, const std::vector<ObjectId>& ids) {
+  const ActorRecord* a = actors_.of_worker(worker);
+  if (a == nullptr) return false;
+  // The lambdas run here, with mu_ held (the analysis does not follow them).
+  const auto waiting_calls = [&](const ActorRecord& x)
+                                 SHOAL_NO_THREAD_SAFETY_ANALYSIS -> std::size_t {
+    auto it = x.has_worker ? calls_.find(x.worker) : calls_.end();
+    return it == calls_.end() ? 0 : it->second.size();
+  };
+  if (waiting_calls(*a) + 1 < static_cast<std::size_t>(a->options.max_concurrency)) return false;
+  const auto actor_of_object = [&](ObjectId id) SHOAL_NO_THREAD_SAFETY_ANALYSIS -> ObjectId {
+    const ObjectEntry* e = refs_.find(id);
+    if (e == nullptr || e->state != ObjectState::kPending || e->producer == 0) return 0;
+    const SchedTask* t = scheduler_.find(e->producer);
+    return t != nullptr ? t->actor : 0;
+  };
+  for (ObjectId id : ids) {
+    const ObjectId other = actor_of_object(id);
+    if (other == 0) continue;
+    if (other == a->id) return true;  // its own call, which no slot can run
+    const ActorRecord* b = actors_.find(other);
+    if (b == nullptr || !b->has_worker) continue;
+    if (waiting_calls(*b) < static_cast<std::size_t>(b->options.max_concurrency)) continue;
+    for (const std::shared_ptr<BlockedCall>& call : calls_.at(b->worker)) {
+      for (ObjectId waited : call->ids) {
+        if (actor_of_object(waited) == a->id) return true;
+      }
+    }
+  }
+  return false;
 }
 
 std::size_t DriverRuntime::TEST_blocked_calls() {

@@ -138,6 +138,7 @@ void DriverRuntime::check_running() const {
 }
 
 void DriverRuntime::shutdown() {
+  stop_all_actors();  // their destructors run first, while the session still answers them
   {
     MutexLock<Mutex> lock(mu_);
     if (state_ == State::kStopping || state_ == State::kStopped) return;
@@ -264,6 +265,10 @@ void DriverRuntime::on_worker_ready(WorkerId worker) {
   // Before any task: what its tasks' own remote() calls may ask for.
   const TaskLimits limits = task_limits();
   send_to_worker(worker, [&](detail::ByteBuffer& out) { encode_session(out, limits); });
+  if (ActorRecord* a = actors_.of_worker(worker)) {
+    actor_worker_ready(*a, worker);
+    return;
+  }
   scheduler_.worker_up(worker);
   if (state_ == State::kStarting && ++ready_workers_ == num_workers_) started_cv_.notify_all();
 }
@@ -282,6 +287,10 @@ void DriverRuntime::on_worker_lost(WorkerId worker, bool was_ready, const std::s
     const std::vector<ObjectId>& orphans;
     ~DropOrphans() { tasks.drop_unreferenced(orphans); }
   } drop_orphans{tasks_, orphans};
+  if (ActorRecord* a = actors_.of_worker(worker)) {
+    actor_lost(*a);
+    return;
+  }
   if (!was_ready) return;
   for (const SchedTask& running : scheduler_.worker_down(worker)) {
     const TaskSpec* spec = tasks_.find(running.id);
@@ -296,6 +305,10 @@ void DriverRuntime::on_worker_lost(WorkerId worker, bool was_ready, const std::s
 // A task out of retries fails with how its worker ended.
 void DriverRuntime::on_worker_exited(WorkerId worker, pid_t pid, const ExitStatus& how,
                                      const std::string& reason) {
+  if (ActorRecord* a = actors_.of_worker(worker)) {
+    actor_exited(*a, pid, how);
+    return;
+  }
   if (tasks_.dying(worker) == nullptr) return;
   tasks_.fail_dying(worker, [&](const TaskManager::Dying& dying) {
     auto error = std::make_shared<ErrorInfo>();
@@ -434,7 +447,8 @@ void DriverRuntime::run_deferred(void* runtime,
 void DriverRuntime::release_program_ref(ObjectId id) noexcept {
   if (state_ == State::kStopped) return;  // the table is gone with the session
   refs_.release(id, Holder::program());
-  store_->serve_waiters();  // a writer waiting for space may fit now
+  store_->serve_waiters();                              // a writer waiting for space may fit now
+  if (refs_.has_freed_actors()) actors_out_of_scope();  // that was an actor's last handle
 }
 
 // A task submitted while the session was running whose registration comes after shutdown() or a
@@ -454,7 +468,9 @@ std::shared_ptr<const ErrorInfo> DriverRuntime::broken_error() const {
 
 void DriverRuntime::register_task(TaskSpec&& spec) noexcept {
   if (state_ == State::kStopped) return;  // its ref's get() says so
-  tasks_.add(std::move(spec), refusal());
+  std::shared_ptr<const ErrorInfo> refused = refusal();
+  if (spec.actor != 0 && !refused) refused = prepare_actor_call(spec);
+  tasks_.add(std::move(spec), refused);
   pump();
 }
 
@@ -465,6 +481,8 @@ void DriverRuntime::pump() {
     answer_calls();
     run_nested_tasks();  // before next(): a blocked worker runs its own children first
   }
+  if (actors_.any_waiting()) start_waiting_actors();
+  if (refs_.has_freed_actors()) actors_out_of_scope();
   while (std::optional<Scheduler::Assignment> a = scheduler_.next()) send_task(*a);
   if (!calls_.empty() || pool_->has_lent()) balance_workers();
   io_->set_may_poll(scheduler_.busy_workers() < scheduler_.workers_up());  // a worker idles
@@ -551,11 +569,26 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
       used[i] = true;
     }
   }
+  if (actors_.size() != 0) {
+    const ActorRecord* actor = actors_.of_worker(worker);
+    if (actor != nullptr && actor->state == ActorRecord::State::kDead) {
+      free_blocks(nullptr);  // killed: its calls failed already, what it sends is dropped
+      return;
+    }
+  }
   const std::optional<SchedTask> ran = scheduler_.complete(worker, done.task, done.exec_ns);
   if (!ran) {
     free_blocks(nullptr);
     throw DecodeError("result for a task that is not running on this worker");
   }
+  // An actor's constructor makes it alive (or dead); an actor without handles stops once idle.
+  struct ActorCallDone {
+    DriverRuntime& rt;
+    const SchedTask& ran;
+    ~ActorCallDone() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+      if (ran.actor != 0) rt.actor_call_done(ran);
+    }
+  } actor_call_done_{*this, *ran};
   // The worker wrote the task's output before its result: its last partial line is the task's.
   if (scheduler_.running(worker) == 0) pool_->output().end_of_task(worker);
   if (!ok) free_blocks(nullptr);

@@ -53,6 +53,7 @@
 #include "src/common/logging.hpp"
 #include "src/common/mutex.hpp"
 #include "src/common/thread_annotations.hpp"
+#include "src/core/actor_manager.hpp"
 #include "src/core/reference_table.hpp"
 #include "src/core/scheduler.hpp"
 #include "src/core/task_manager.hpp"
@@ -100,6 +101,14 @@ class DriverRuntime final : public CoreRuntime,
   ObjectStoreStats stats() override;
   bool is_session() const noexcept override { return true; }
   void abandon_in_fork() noexcept override { abandoned_.store(true, std::memory_order_relaxed); }
+  // Actors (driver_actors.cpp)
+  detail::HandlePtr create_actor(detail::AnyFn constructor, const char* signature,
+                                 std::uint64_t class_hash, const ActorOptions& options,
+                                 detail::TaskArgs&& args) override;
+  detail::HandlePtr submit_actor_task(ObjectId actor, detail::AnyFn method, const char* signature,
+                                      detail::TaskArgs&& args) override;
+  detail::HandlePtr find_named_actor(const std::string& name, std::uint64_t class_hash) override;
+  void kill_actor(ObjectId actor, bool no_restart) override;
 
   // ---- for tests
   pid_t TEST_fork_helper_pid() const;
@@ -181,6 +190,24 @@ class DriverRuntime final : public CoreRuntime,
   void on_release(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
   void on_info(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
   void on_cancel(WorkerId worker, const Frame& frame) SHOAL_REQUIRES(mu_);
+  // Actors (driver_actors.cpp)
+  std::shared_ptr<const ErrorInfo> prepare_actor_call(TaskSpec& spec) SHOAL_REQUIRES(mu_);
+  void start_waiting_actors() SHOAL_REQUIRES(mu_);
+  void warn_if_actors_hold_the_cpus(ActorRecord& waiting) SHOAL_REQUIRES(mu_);
+  void start_actor_process(ActorRecord& a) SHOAL_REQUIRES(mu_);
+  void actor_worker_ready(ActorRecord& a, WorkerId worker) SHOAL_REQUIRES(mu_);
+  void actor_call_done(const SchedTask& ran) SHOAL_REQUIRES(mu_);
+  void actor_constructor_failed(ActorRecord& a, const std::shared_ptr<const ErrorInfo>& error)
+      SHOAL_REQUIRES(mu_);
+  void actor_dies(ActorRecord& a, std::shared_ptr<const ErrorInfo> error, bool kill_process)
+      SHOAL_REQUIRES(mu_);
+  void end_actor_process(ActorRecord& a, const std::string& why, bool kill) SHOAL_REQUIRES(mu_);
+  void stop_idle_actor(ActorRecord& a) SHOAL_REQUIRES(mu_);
+  void actors_out_of_scope() SHOAL_REQUIRES(mu_);
+  void actor_lost(ActorRecord& a) SHOAL_REQUIRES(mu_);
+  void actor_exited(ActorRecord& a, pid_t pid, const ExitStatus& how) SHOAL_REQUIRES(mu_);
+  void stop_all_actors() SHOAL_EXCLUDES(mu_);  // shutdown's first step
+  bool actor_call_deadlocks(WorkerId worker, const std::vector<ObjectId>& ids) SHOAL_REQUIRES(mu_);
   // shoal::cancel() (driver_cancel.cpp)
   void cancel_locked(TaskId id, bool force, bool recursive) SHOAL_REQUIRES(mu_);
   void cancel_one(TaskId t, bool force) SHOAL_REQUIRES(mu_);
@@ -188,7 +215,8 @@ class DriverRuntime final : public CoreRuntime,
   void block_call(WorkerId worker, std::shared_ptr<BlockedCall> call, std::int64_t timeout_ns)
       SHOAL_REQUIRES(mu_);
   void answer(BlockedCall& call) SHOAL_REQUIRES(mu_);
-  void answer_calls() SHOAL_REQUIRES(mu_);      // replies to the blocked calls that are done
+  void answer_calls() SHOAL_REQUIRES(mu_);  // replies to the blocked calls that are done
+  void answer_actor_calls(std::vector<std::shared_ptr<BlockedCall>>& calls) SHOAL_REQUIRES(mu_);
   void run_nested_tasks() SHOAL_REQUIRES(mu_);  // awaited children, on their blocked workers
   void drop_calls(WorkerId worker) SHOAL_REQUIRES(mu_);  // the worker died
   void balance_workers() SHOAL_REQUIRES(mu_);  // lends or retires workers while tasks block
@@ -242,6 +270,8 @@ class DriverRuntime final : public CoreRuntime,
   Scheduler scheduler_ SHOAL_GUARDED_BY(mu_);
   TaskManager tasks_ SHOAL_GUARDED_BY(mu_){refs_, scheduler_};
   std::unique_ptr<WorkerPool> pool_ SHOAL_GUARDED_BY(mu_);
+  ActorManager actors_ SHOAL_GUARDED_BY(mu_);
+  std::condition_variable_any actors_cv_;  // shutdown() waits for actors' processes to end
   std::shared_ptr<Connection> helper_connection_ SHOAL_GUARDED_BY(mu_);
   // Workers' calls blocked in get() or wait(), per worker in stack order (innermost last).
   std::unordered_map<WorkerId, std::vector<std::shared_ptr<BlockedCall>>> calls_

@@ -371,8 +371,23 @@ std::vector<bool> LocalRuntime::wait(const std::vector<ObjectId>& ids, std::size
 
 void LocalRuntime::release(ObjectId id) noexcept {
   if (abandoned_.load(std::memory_order_relaxed)) return;  // a fork's copy: leave it alone
-  MutexLock<Mutex> lock(mu_);
-  if (!stopped_) refs_.release(id, Holder::program());
+  std::vector<std::shared_ptr<void>> ended;  // destroyed after the lock: they may call shoal
+  UniqueLock<Mutex> lock(mu_);
+  if (stopped_) return;
+  refs_.release(id, Holder::program());
+  if (refs_.has_freed_actors()) {
+    try {
+      ended = take_ended_actors();
+    } catch (...) {  // out of memory: the instances go at shutdown()
+    }
+    lock.unlock();
+    for (std::shared_ptr<void>& instance : ended) {
+      try {
+        instance.reset();
+      } catch (...) {  // a destructor that throws: nothing to report it to
+      }
+    }
+  }
 }
 
 void LocalRuntime::cancel(ObjectId id, bool, bool) {
@@ -410,6 +425,20 @@ ObjectStoreStats LocalRuntime::stats() {
 }
 
 void LocalRuntime::shutdown() {
+  std::vector<std::shared_ptr<void>> instances;  // every actor's destructor runs, without the lock
+  {
+    MutexLock<Mutex> lock(mu_);
+    if (stopped_) return;
+    const auto error = session_error(ErrorInfo::Kind::kShutdown, "shoal was shut down");
+    for (auto& [id, a] : actors_) instances.push_back(end_actor(*a, error));
+    actors_.clear();
+  }
+  for (std::shared_ptr<void>& instance : instances) {
+    try {
+      instance.reset();
+    } catch (...) {  // a destructor that throws: nothing to report it to
+    }
+  }
   MutexLock<Mutex> lock(mu_);
   if (stopped_) return;
   stopped_ = true;

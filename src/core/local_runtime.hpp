@@ -58,6 +58,18 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   detail::HandlePtr adopt(ObjectId id) override SHOAL_EXCLUDES(mu_);
   std::map<std::string, double> resources(bool available) override SHOAL_EXCLUDES(mu_);
   ObjectStoreStats stats() override SHOAL_EXCLUDES(mu_);
+  // Actors (local_actors.cpp): each instance lives in this process; its constructor runs inside
+  // actor<C>().remote() and each call inside its remote(), on the calling thread (one call at a
+  // time per actor unless max_concurrency > 1). No process, so no crash, no restart; kill() and
+  // the last handle's going run the destructor.
+  detail::HandlePtr create_actor(detail::AnyFn constructor, const char* signature,
+                                 std::uint64_t class_hash, const ActorOptions& options,
+                                 detail::TaskArgs&& args) override SHOAL_EXCLUDES(mu_);
+  detail::HandlePtr submit_actor_task(ObjectId actor, detail::AnyFn method, const char* signature,
+                                      detail::TaskArgs&& args) override SHOAL_EXCLUDES(mu_);
+  detail::HandlePtr find_named_actor(const std::string& name, std::uint64_t class_hash) override
+      SHOAL_EXCLUDES(mu_);
+  void kill_actor(ObjectId actor, bool no_restart) override SHOAL_EXCLUDES(mu_);
   bool is_session() const noexcept override { return true; }
   void shutdown() override SHOAL_EXCLUDES(mu_);
   void abandon_in_fork() noexcept override { abandoned_.store(true, std::memory_order_relaxed); }
@@ -78,6 +90,13 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   void check_not_abandoned() const;                   // throws in a fork of this process
   void check_usable_now() const SHOAL_REQUIRES(mu_);  // throws after shutdown()
   detail::Fetched fetched_of(ObjectId id) SHOAL_REQUIRES(mu_);
+  struct LocalActor;
+  // An actor ends (killed, no handle left, shutdown): returns its instance, for the caller to
+  // destroy without the lock (its destructor may call shoal).
+  std::shared_ptr<void> end_actor(LocalActor& a, std::shared_ptr<const ErrorInfo> death)
+      SHOAL_REQUIRES(mu_);
+  // The instances of actors whose last handle went, taken out of the table.
+  std::vector<std::shared_ptr<void>> take_ended_actors() SHOAL_REQUIRES(mu_);
 
   const Config config_;
   const double cpus_;
@@ -91,6 +110,8 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   double cpus_in_use_ SHOAL_GUARDED_BY(mu_) = 0;  // by tasks running now, on any thread
   std::uint64_t memory_in_use_ SHOAL_GUARDED_BY(mu_) = 0;
   std::string node_address_ SHOAL_GUARDED_BY(mu_);
+  std::map<ObjectId, std::shared_ptr<LocalActor>> actors_ SHOAL_GUARDED_BY(mu_);
+  std::map<std::string, ObjectId> actor_names_ SHOAL_GUARDED_BY(mu_);
 };
 
 }  // namespace shoal::internal

@@ -84,6 +84,7 @@ struct ObjectEntry {
   std::vector<TaskId> dependents;    // pending tasks that take it as an argument
   std::vector<ObjectWaiter*> waiters;
   std::vector<ObjectId> contained;  // refs inside its value: it holds them until it is freed
+  bool actor = false;               // it stands for an actor: its holders hold the actor's handles
 
   bool referenced() const noexcept {
     return program_refs != 0 || task_refs != 0 || object_refs != 0 || !worker_refs.empty();
@@ -142,6 +143,10 @@ class ReferenceTable {
   /// table's size: for error messages only.
   std::vector<std::pair<ObjectId, const ObjectEntry*>> largest_in_store(std::size_t n) const;
 
+  /// Actors (objects marked ObjectEntry::actor) freed since the last call: no handle is left.
+  std::vector<ObjectId> take_freed_actors() { return std::exchange(freed_actors_, {}); }
+  bool has_freed_actors() const noexcept { return !freed_actors_.empty(); }
+
   std::uint64_t inline_bytes() const noexcept { return inline_bytes_; }
   std::uint64_t size() const noexcept { return entries_.size(); }
   /// Faults in the table's first memory now rather than in the session's first task
@@ -159,6 +164,7 @@ class ReferenceTable {
   // For release_all(): the objects each worker holds references to.
   std::unordered_map<WorkerId, std::unordered_set<ObjectId>> by_worker_;
   std::uint64_t inline_bytes_ = 0;
+  std::vector<ObjectId> freed_actors_;
 };
 
 }  // namespace shoal::internal

@@ -13,9 +13,13 @@ constexpr double kAverageWeight = 0.2;         // of the newest run time sample
 Scheduler::Scheduler(double total_cpus, std::uint64_t total_memory)
     : cpus_available_(total_cpus), memory_available_(total_memory) {}
 
-void Scheduler::add(SchedTask task) {
+void Scheduler::add(SchedTask task, bool front) {
   const TaskId id = task.id;
   const bool ready = task.deps_pending == 0;
+  if (task.actor != 0) {
+    add_actor_call(task, front);
+    return;
+  }
   tasks_.emplace(id, task);
   if (ready) ready_.push_back(id);
 }
@@ -28,7 +32,9 @@ SchedTask* Scheduler::find(TaskId id) noexcept {
 std::optional<SchedTask> Scheduler::remove_waiting(TaskId id) {
   auto it = tasks_.find(id);
   if (it == tasks_.end()) return std::nullopt;
-  if (it->second.deps_pending == 0) {
+  if (it->second.actor != 0) {
+    if (!remove_queued_call(it->second)) return std::nullopt;  // its worker has it
+  } else if (it->second.deps_pending == 0) {
     auto r = std::find(ready_.begin(), ready_.end(), id);
     if (r == ready_.end()) return std::nullopt;  // a worker has it
     ready_.erase(r);
@@ -41,7 +47,12 @@ std::optional<SchedTask> Scheduler::remove_waiting(TaskId id) {
 void Scheduler::dependency_done(TaskId id) {
   SchedTask* t = find(id);
   if (t == nullptr || t->deps_pending == 0) return;
-  if (--t->deps_pending == 0) ready_.push_back(id);
+  if (--t->deps_pending != 0) return;
+  if (t->actor != 0) {
+    actor_may_send(t->actor);
+  } else {
+    ready_.push_back(id);
+  }
 }
 
 double Scheduler::expected_ns(std::uint32_t function_index) const {
@@ -62,6 +73,9 @@ bool Scheduler::can_queue_behind(const WorkerQueue& w, const SchedTask& t) const
 }
 
 std::optional<Scheduler::Assignment> Scheduler::next() {
+  if (!actors_to_send_.empty()) {
+    if (std::optional<Assignment> a = next_actor_call()) return a;
+  }
   if (ready_.empty()) return std::nullopt;
   const TaskId id = ready_.front();
   SchedTask& t = tasks_.at(id);
@@ -126,7 +140,13 @@ TaskId Scheduler::pop_front(WorkerQueue& w) {
 
 std::optional<SchedTask> Scheduler::complete(WorkerId worker, TaskId id, std::uint64_t exec_ns) {
   auto wit = workers_.find(worker);
-  if (wit == workers_.end()) return std::nullopt;
+  if (wit == workers_.end()) {
+    auto a = actor_workers_.find(worker);
+    if (a == actor_workers_.end()) return std::nullopt;
+    std::optional<SchedTask> call = complete_actor_call(worker, a->second, id);
+    if (call) record_run_time(call->function_index, exec_ns);
+    return call;
+  }
   WorkerQueue& w = wit->second;
   const bool head = w.nested.empty();
   if (!head) {
@@ -202,7 +222,12 @@ std::optional<Scheduler::Assignment> Scheduler::assign_nested(WorkerId worker, T
 
 TaskId Scheduler::running(WorkerId worker) const noexcept {
   auto it = workers_.find(worker);
-  if (it == workers_.end() || it->second.queue.empty()) return 0;
+  if (it == workers_.end()) {
+    const ObjectId actor = actor_of(worker);
+    const std::vector<TaskId>* in_flight = actor != 0 ? actor_in_flight(actor) : nullptr;
+    return in_flight != nullptr && !in_flight->empty() ? in_flight->front() : 0;
+  }
+  if (it->second.queue.empty()) return 0;
   const WorkerQueue& w = it->second;
   return w.nested.empty() ? w.queue.front().task : w.nested.back();
 }
@@ -210,6 +235,15 @@ TaskId Scheduler::running(WorkerId worker) const noexcept {
 std::optional<Scheduler::Placement> Scheduler::placement(TaskId id) const noexcept {
   auto t = tasks_.find(id);
   if (t == tasks_.end() || !t->second.assigned) return std::nullopt;
+  if (t->second.actor != 0) {
+    auto a = actors_.find(t->second.actor);
+    if (a == actors_.end()) return std::nullopt;
+    const std::vector<TaskId>& f = a->second.in_flight;
+    const auto at = std::find(f.begin(), f.end(), id);
+    if (at == f.end()) return std::nullopt;
+    // Calls run in order, max_in_flight ahead; the first one surely runs.
+    return Placement{a->second.worker, at == f.begin()};
+  }
   for (const auto& [worker, w] : workers_) {
     if (std::find(w.nested.begin(), w.nested.end(), id) != w.nested.end()) {
       return Placement{worker, true};
@@ -285,6 +319,11 @@ std::vector<SchedTask> Scheduler::clear() {
     w.expected_ns = 0;
     w.unknown = 0;
   }
+  for (auto& [actor, a] : actors_) {
+    a.queue.clear();
+    a.in_flight.clear();
+  }
+  actors_to_send_.clear();
   std::vector<SchedTask> out;
   out.reserve(tasks_.size());
   for (auto& [id, task] : tasks_) out.push_back(task);

@@ -48,6 +48,7 @@ struct SchedTask {
   bool blocked = false;            // running, blocked in get() or wait(): its CPUs are given back
   bool assigned = false;           // a worker has it (queued or running)
   bool several_returns = false;    // num_returns<N>(): its spec lists its N objects
+  ObjectId actor = 0;              // an actor's call: it runs on that actor's worker, in order
 };
 
 class Scheduler {
@@ -55,8 +56,9 @@ class Scheduler {
   /// The resources of the one node (kLocalNode) for now.
   Scheduler(double total_cpus, std::uint64_t total_memory);
 
-  /// Takes a new task. It is ready at once if deps_pending is 0.
-  void add(SchedTask task);
+  /// Takes a new task. It is ready at once if deps_pending is 0. An actor's call joins the back
+  /// of its actor's queue (`front`: the front, for a restarted actor's constructor).
+  void add(SchedTask task, bool front = false);
   SchedTask* find(TaskId id) noexcept;
   /// Removes a task that will not run (its dependency failed, it was cancelled), if no worker has
   /// it; returns it, or nullopt if it is unknown or assigned.
@@ -130,6 +132,35 @@ class Scheduler {
   /// Returns the tasks. Workers keep their up/down state.
   std::vector<SchedTask> clear();
 
+  // ---- Actors (scheduler_actors.cpp). An actor's calls (SchedTask::actor) wait in its own FIFO
+  // queue, not the ready queue, and go to its one worker in that order, only while the call at
+  // the front has its arguments: a call never overtakes one submitted before it. Up to
+  // `max_in_flight` are sent ahead (the worker runs them in order, or max_concurrency at once).
+  // Its calls hold no CPUs: the actor holds its own, reserve()d for its whole life.
+
+  /// A new actor; its calls may be add()ed from now on.
+  void add_actor(ObjectId actor, std::size_t max_in_flight);
+  /// The actor's (new) worker can take its calls.
+  void actor_worker_up(ObjectId actor, WorkerId worker);
+  /// The actor's worker died: its calls in flight, taken out of the scheduler, in the order they
+  /// were sent; its queued calls stay (requeue_actor() puts calls back in front of them).
+  std::vector<SchedTask> actor_worker_down(ObjectId actor);
+  /// Puts calls taken out by actor_worker_down() back at the front of their actor's queue, in
+  /// the order given.
+  void requeue_actor(const std::vector<SchedTask>& calls);
+  /// Forgets the actor: returns its queued calls, taken out (it has no worker, or it is idle).
+  std::vector<SchedTask> remove_actor(ObjectId actor);
+  /// Calls of the actor queued or in flight.
+  std::size_t actor_pending(ObjectId actor) const noexcept;
+  /// The actor whose worker this is, or 0.
+  ObjectId actor_of(WorkerId worker) const noexcept;
+  /// The actor's calls in flight (sent to its worker), oldest first.
+  const std::vector<TaskId>* actor_in_flight(ObjectId actor) const noexcept;
+  /// Takes `cpus` for an actor's life if that many are available now; false otherwise.
+  bool reserve(double cpus) noexcept;
+  /// Gives back what reserve() took.
+  void unreserve(double cpus) noexcept { cpus_available_ += cpus; }
+
  private:
   struct Queued {
     TaskId task;
@@ -149,7 +180,22 @@ class Scheduler {
   bool can_queue_behind(const WorkerQueue& w, const SchedTask& t) const;
   TaskId pop_front(WorkerQueue& w);
 
+  struct ActorQueue {
+    WorkerId worker = 0;            // 0: none (not started yet, or restarting)
+    std::deque<TaskId> queue;       // not sent yet, in submission order
+    std::vector<TaskId> in_flight;  // sent to the worker, in order
+    std::size_t max_in_flight = 1;
+  };
+  std::optional<Assignment> next_actor_call();
+  void actor_may_send(ObjectId actor);  // its front call may be sendable now
+  bool add_actor_call(const SchedTask& t, bool front);
+  std::optional<SchedTask> complete_actor_call(WorkerId worker, ObjectId actor, TaskId id);
+  bool remove_queued_call(const SchedTask& t);
+
   PooledMap<TaskId, SchedTask> tasks_;  // nodes from a pool of its own (pooled_map.hpp)
+  std::unordered_map<ObjectId, ActorQueue> actors_;
+  std::unordered_map<WorkerId, ObjectId> actor_workers_;
+  std::deque<ObjectId> actors_to_send_;  // actors whose front call may be sendable
   std::deque<TaskId> ready_;
   // The workers up, in id order. A flat map: walked on every assignment, and there are about as
   // many workers as CPUs.

@@ -15,7 +15,7 @@ std::vector<ObjectId> returns_of(const TaskSpec& spec) {
 }  // namespace
 
 void TaskManager::add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& refused,
-                      Holder owner) {
+                      Holder owner, bool front) {
   const TaskId id = spec.id;
   refs_.add_pending(id, id, owner);
   for (std::size_t k = 1; k < spec.returns().size(); ++k) {
@@ -45,7 +45,8 @@ void TaskManager::add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& r
   }
   SchedTask sched{id, spec.function_index, spec.num_cpus, spec.memory, pending, 0};
   sched.several_returns = !spec.returns().empty();
-  scheduler_.add(sched);
+  sched.actor = spec.actor;
+  scheduler_.add(sched, front);
   tasks_.emplace(id, std::move(spec));
 }
 

@@ -48,9 +48,10 @@ class TaskManager {
   /// Registers a submitted task (spec.id set): its result object, held by `owner` (the program, or
   /// the worker whose task submitted it), its argument references; then the scheduler, or at once
   /// a failure if an argument has failed. If `refused` is set (the session is ending or broken),
-  /// the task fails with it instead.
+  /// the task fails with it instead. An actor's call joins the back of its actor's queue (with
+  /// `front`, the front: a restarted actor's constructor).
   void add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& refused = nullptr,
-           Holder owner = Holder::program());
+           Holder owner = Holder::program(), bool front = false);
 
   /// Tasks whose results nobody holds any more (the worker that submitted them died) and that have
   /// not started: they are dropped, never run, and their arguments released (which may drop

@@ -71,7 +71,43 @@ void WorkerPool::kill(WorkerId worker, const std::string& why) {
   if (w == nullptr || (w->phase != Phase::kStarting && w->phase != Phase::kReady)) return;
   w->retiring = true;  // expected: no warning
   w->exit_override = why;
+  if (w->seat == kActor && w->phase == Phase::kReady) {
+    // Not the socket first: an actor's worker that reads EOF runs its instance's destructor
+    // before it exits, which kill() promises not to do. Its socket closes when SIGKILL lands.
+    try {
+      helper_.kill_worker(w->id);
+      return;
+    } catch (const Error&) {  // the helper is gone: closing the socket is all that is left
+    }
+  }
   lost(*w, why);
+}
+
+WorkerId WorkerPool::start_actor() {
+  const WorkerId id = next_id_;
+  spawn(kActor);
+  return id;
+}
+
+// The worker reads EOF, runs its actor's destructor and exits; the helper's Exited then ends it
+// (exited()), or the timer kills it (eof_grace_over()).
+void WorkerPool::stop_actor(WorkerId worker, const std::string& why,
+                            std::chrono::milliseconds timeout) {
+  Worker* w = find(worker);
+  if (w == nullptr || w->seat != kActor || w->stopping) return;
+  if (w->phase != Phase::kStarting && w->phase != Phase::kReady) return;
+  w->retiring = true;  // expected: no warning
+  w->stopping = true;
+  w->lost_reason = why;
+  if (w->phase == Phase::kStarting) {  // no instance yet: nothing to wait for
+    lost(*w, why);
+    return;
+  }
+  if (w->connection) w->connection->close_quietly();
+  w->eof_timer = std::make_unique<boost::asio::steady_timer>(io_, timeout);
+  w->eof_timer->async_wait([this, worker](const boost::system::error_code& ec) {
+    if (!ec) events_.on_eof_timeout(worker);
+  });
 }
 
 bool WorkerPool::is_lent(WorkerId worker) const noexcept {
@@ -144,7 +180,7 @@ void WorkerPool::on_ready(WorkerId from, const Ready& ready) {
   if (w == nullptr || w->phase != Phase::kStarting) throw DecodeError("unexpected Ready message");
   w->pid = static_cast<pid_t>(ready.pid);
   w->phase = Phase::kReady;
-  if (w->seat != kLent) seats_[static_cast<std::size_t>(w->seat)].failed_starts = 0;
+  if (w->seat >= 0) seats_[static_cast<std::size_t>(w->seat)].failed_starts = 0;
   events_.on_worker_ready(w->id);
 }
 
@@ -193,6 +229,12 @@ void WorkerPool::lost(Worker& w, const std::string& reason) {
 void WorkerPool::exited(WorkerId worker, pid_t pid, int wait_status) {
   Worker* w = find(worker);
   if (w == nullptr || (w->pid != 0 && pid != w->pid)) return;
+  if (w->stopping && w->phase == Phase::kReady) {  // stop_actor(): its socket is closed already
+    w->exit_status = wait_status;
+    w->eof_timer.reset();
+    lost(*w, w->lost_reason);
+    return;
+  }
   if (w->phase == Phase::kStarting || w->phase == Phase::kReady) {
     w->exit_status = wait_status;
     w->eof_timer = std::make_unique<boost::asio::steady_timer>(io_, kEofGrace);
@@ -207,6 +249,13 @@ void WorkerPool::exited(WorkerId worker, pid_t pid, int wait_status) {
 void WorkerPool::eof_grace_over(WorkerId worker) {
   Worker* w = find(worker);
   if (w == nullptr || (w->phase != Phase::kStarting && w->phase != Phase::kReady)) return;
+  if (w->stopping) {
+    w->exit_override =
+        "was killed: it did not exit in time once stopped (a call still running, or its "
+        "destructor)";
+    lost(*w, w->lost_reason);
+    return;
+  }
   lost(*w, "its process ended but its socket stayed open: a process its task started holds it");
 }
 
@@ -215,7 +264,7 @@ void WorkerPool::eof_grace_over(WorkerId worker) {
 void WorkerPool::finish_exit(Worker& w, int wait_status) {
   ExitStatus how = describe_exit(wait_status);
   if (!w.exit_override.empty()) how.text = w.exit_override;
-  if (w.retiring) {
+  if (w.retiring || w.seat == kActor) {  // an actor's death is logged by the runtime, by name
     SHOAL_LOG(kDebug, "worker {} (pid {}) {} ({})", w.id, w.pid, how.text, w.lost_reason);
   } else {
     SHOAL_LOG(kWarn, "worker {} (pid {}) {} ({})", w.id, w.pid, how.text, w.lost_reason);
@@ -234,7 +283,7 @@ void WorkerPool::finish_exit(Worker& w, int wait_status) {
     return;
   }
   events_.on_worker_exited(id, pid, how, reason);
-  if (seat == kLent) return;  // lent workers are not replaced
+  if (seat == kLent || seat == kActor) return;  // lent workers and actors are not replaced
   Seat& s = seats_[static_cast<std::size_t>(seat)];
   if (lost_while_starting && ++s.failed_starts >= kMaxFailedStarts) {
     SHOAL_LOG(kError,

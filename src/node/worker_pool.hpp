@@ -99,10 +99,19 @@ class WorkerPool {
   /// Stops a lent worker quietly: no warning, no replacement. I/O thread only (it closes the
   /// worker's connection).
   void retire(WorkerId worker);
-  /// Kills a worker on purpose (shoal::cancel() with force): its death is reported as any other,
-  /// saying `why`, without a warning; a seat's worker is replaced. I/O thread only (it closes the
-  /// worker's connection).
+  /// Kills a worker on purpose (shoal::cancel() with force, shoal::kill()): its death is reported
+  /// as any other, saying `why`, without a warning; a seat's worker is replaced. I/O thread only
+  /// (it closes the worker's connection; an actor's only once SIGKILL has ended it, so that it
+  /// cannot see EOF first and run its destructor).
   void kill(WorkerId worker, const std::string& why);
+  /// Starts the process of an actor: a worker outside the seats, never replaced by the pool (the
+  /// runtime restarts actors itself). It becomes ready like the others. Throws Error if the
+  /// helper cannot be reached.
+  WorkerId start_actor();
+  /// Stops an actor's worker quietly by closing its socket: it runs its instance's destructor and
+  /// exits; one still alive after `timeout` is killed. Its end is reported as any other (lost,
+  /// then exited), without a warning, `why` being the reason. I/O thread only.
+  void stop_actor(WorkerId worker, const std::string& why, std::chrono::milliseconds timeout);
   /// True for a worker started by lend().
   bool is_lent(WorkerId worker) const noexcept;
   /// Lent workers starting or ready.
@@ -143,11 +152,13 @@ class WorkerPool {
 
  private:
   enum class Phase { kStarting, kReady, kExiting, kDead };
-  static constexpr int kLent = -1;  // the seat of a lent worker
+  static constexpr int kLent = -1;   // the seat of a lent worker
+  static constexpr int kActor = -2;  // the seat of an actor's worker
   struct Worker {
     WorkerId id = 0;
     int seat = 0;           // or kLent
     bool retiring = false;  // retire(): its end is expected
+    bool stopping = false;  // stop_actor(): its socket is closed, its process should exit
     std::shared_ptr<Connection> connection;
     Phase phase = Phase::kStarting;
     pid_t pid = 0;

@@ -67,6 +67,7 @@ enum class MessageType : std::uint16_t {
   kCancelTask = 34,    // D->W  stop this task: skip it if not started, else flag it; id = task id
   kAddRef = 35,        // W->D  the worker holds refs it read from inside values; id = 0
   kContain = 36,       // W->D  an object the worker made holds refs inside its value; id = it
+  kActorStart = 37,    // D->W  this worker is an actor's process; id = the actor's id
 };
 
 /// Who sends and who receives a message type.
@@ -110,6 +111,7 @@ inline constexpr MessageInfo kMessages[] = {
     {MessageType::kCancelTask, "CancelTask", Peer::kDriver, Peer::kWorker, "task id"},
     {MessageType::kAddRef, "AddRef", Peer::kWorker, Peer::kDriver, "0"},
     {MessageType::kContain, "Contain", Peer::kWorker, Peer::kDriver, "object id"},
+    {MessageType::kActorStart, "ActorStart", Peer::kDriver, Peer::kWorker, "actor id"},
 };
 
 /// The message's name, or "unknown" for a number that names no message type.

@@ -41,7 +41,7 @@ void put_refusal(ByteBuffer& out, const Refusal& r) {
 Refusal read_refusal(ByteReader& in) {
   Refusal r;
   const auto kind = in.get<std::uint8_t>("refusal kind");
-  if (kind > static_cast<std::uint8_t>(RefusalKind::kCancelled)) {
+  if (kind > static_cast<std::uint8_t>(RefusalKind::kTypeMismatch)) {
     throw DecodeError("refusal has unknown kind");
   }
   r.kind = static_cast<RefusalKind>(kind);
@@ -65,6 +65,7 @@ void encode_submit(ByteBuffer& out, const TaskSpec& spec) {
   out.put(spec.num_cpus);
   out.put(spec.memory);
   out.put(static_cast<std::int32_t>(spec.max_retries));
+  out.put(spec.actor);
   put_string(out, spec.name);
   out.put(static_cast<std::uint8_t>(spec.retry_exceptions ? 1 : 0));
   put_ids(out, spec.retry_types());
@@ -87,6 +88,7 @@ TaskSpec decode_submit(const Frame& f) {
   spec.num_cpus = in.get<double>("submit num_cpus");
   spec.memory = in.get<std::uint64_t>("submit memory");
   spec.max_retries = in.get<std::int32_t>("submit max_retries");
+  spec.actor = in.get<std::uint64_t>("submit actor");
   spec.name = std::string(in.string("submit name"));
   spec.retry_exceptions = in.get<std::uint8_t>("submit retry_exceptions") != 0;
   std::vector<ObjectId> retry_types = read_ids(in, "submit retry types");
@@ -402,6 +404,28 @@ TaskId decode_cancel_task(const Frame& f) {
   return f.header.id;
 }
 
+// ---- ActorStart
+
+void encode_actor_start(ByteBuffer& out, const ActorStart& m) {
+  frame(out, MessageType::kActorStart, m.actor, [&](ByteBuffer& b) {
+    b.put(m.max_concurrency);
+    b.put(static_cast<std::uint8_t>(m.restarted ? 1 : 0));
+  });
+}
+
+ActorStart decode_actor_start(const Frame& f) {
+  ByteReader in = body_of(f);
+  ActorStart m;
+  m.actor = f.header.id;
+  m.max_concurrency = in.get<std::uint32_t>("actor start max_concurrency");
+  if (m.max_concurrency == 0 || m.max_concurrency > 1024) {
+    throw DecodeError("actor start: max_concurrency out of range");
+  }
+  m.restarted = in.get<std::uint8_t>("actor start restarted") != 0;
+  in.expect_done("actor start");
+  return m;
+}
+
 // ---- Session
 
 void encode_session(ByteBuffer& out, const TaskLimits& l) {
@@ -455,12 +479,14 @@ void put_error_record(ByteBuffer& out, const ErrorInfo& e) {
     out.put(std::uint8_t{2});
     put_string(out, e.backtrace->text());
   }
+  out.put(e.cause);
+  put_string(out, e.constructor_error);
 }
 
 ErrorInfo read_error_record(ByteReader& in) {
   ErrorInfo e;
   const auto kind = in.get<std::uint8_t>("error kind");
-  if (kind > static_cast<std::uint8_t>(ErrorInfo::Kind::kCancelled)) {
+  if (kind > static_cast<std::uint8_t>(ErrorInfo::Kind::kActorDied)) {
     throw DecodeError("error has unknown kind");
   }
   e.kind = static_cast<ErrorInfo::Kind>(kind);
@@ -495,6 +521,11 @@ ErrorInfo read_error_record(ByteReader& in) {
     default:
       throw DecodeError("error has an unknown backtrace form");
   }
+  e.cause = in.get<std::uint8_t>("error actor cause");
+  if (e.cause > static_cast<std::uint8_t>(ActorDiedError::Cause::kRestarting)) {
+    throw DecodeError("error has an unknown actor death cause");
+  }
+  e.constructor_error = std::string(in.string("error constructor error"));
   return e;
 }
 

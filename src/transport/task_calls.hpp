@@ -26,7 +26,8 @@
 
 namespace shoal::internal {
 
-// ---- Submit: task header | f64 num_cpus | u64 memory | i32 max_retries | string name |
+// ---- Submit: task header | f64 num_cpus | u64 memory | i32 max_retries | u64 actor (0: a task;
+//      else a call to that actor, whose object id it is) | string name |
 //      u8 retry_exceptions | u32 type_count | type_count x u64 exception type hash |
 //      u32 dep_count | dep_count x u64 object id | u32 return_count | return_count x u64 object
 //      id (none: one return, the task's id; else 2 or more, the first the task's id) |
@@ -91,6 +92,8 @@ enum class RefusalKind : std::uint8_t {
   kInvalidObjectRef = 1,  // InvalidObjectRefError (an object the driver does not know)
   kInvalidConfig = 2,     // InvalidConfigError (bad arguments)
   kCancelled = 3,         // TaskCancelledError (the calling task was cancelled)
+  kDeadlock = 4,          // DeadlockError (an actor's call waits for a call queued behind it)
+  kTypeMismatch = 5,      // TypeMismatchError (get_actor() of another class)
 };
 struct Refusal {
   RefusalKind kind = RefusalKind::kError;
@@ -170,10 +173,21 @@ TaskId decode_cancel_task(const Frame& f);
 void encode_session(detail::ByteBuffer& out, const TaskLimits& limits);
 TaskLimits decode_session(const Frame& f);
 
+// ---- ActorStart: u32 max_concurrency | u8 restarted. Sent after Session, before the actor's
+//      constructor call.
+struct ActorStart {
+  ObjectId actor = 0;
+  std::uint32_t max_concurrency = 1;
+  bool restarted = false;  // a fresh process replacing one that died
+};
+void encode_actor_start(detail::ByteBuffer& out, const ActorStart& m);
+ActorStart decode_actor_start(const Frame& f);
+
 // ---- The error record (GetReply kFailed): u8 kind | string type_name | string what |
 //      string function | i64 pid | u8 in_process | i32 attempts | i32 signal | i32 exit_code |
 //      u64 requested | u64 capacity | u32 holder_count | holder_count x (u64 id | u64 size |
-//      string created_by) | u8 backtrace (0 none, 1 frames, 2 text) | frames or string
+//      string created_by) | u8 backtrace (0 none, 1 frames, 2 text) | frames or string |
+//      u8 actor death cause | string constructor error
 void put_error_record(detail::ByteBuffer& out, const ErrorInfo& e);
 ErrorInfo read_error_record(ByteReader& in);
 

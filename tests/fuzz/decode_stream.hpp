@@ -109,6 +109,9 @@ inline void decode_body(const FrameHeader& h, const char* body) {
     case MessageType::kContain:
       internal::decode_id_list(f);
       break;
+    case MessageType::kActorStart:
+      internal::decode_actor_start(f);
+      break;
     case MessageType::kInfo:
       internal::decode_info(f);
       break;

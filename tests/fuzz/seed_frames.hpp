@@ -21,7 +21,7 @@ namespace shoal::fuzz {
 inline std::vector<std::string> seed_streams() {
   using detail::ByteBuffer;
   using internal::MessageType;
-  std::vector<ByteBuffer> streams(22);
+  std::vector<ByteBuffer> streams(23);
   int i = 0;
   internal::encode_ready(streams[i++], {0, 1234});
   {
@@ -156,6 +156,7 @@ inline std::vector<std::string> seed_streams() {
   internal::encode_cancel_task(streams[i++], 46);
   internal::encode_id_list(streams[i], MessageType::kAddRef, {47, 48});
   internal::encode_id_list(streams[i++], MessageType::kContain, {49}, 50);
+  internal::encode_actor_start(streams[i++], internal::ActorStart{51, 4, true});
   std::vector<std::string> out;
   std::string all(1, '\x05');  // small chunks
   for (int k = 0; k < i; ++k) {

@@ -117,6 +117,7 @@ std::string submit_body(const std::string& records, std::uint32_t arg_count,
   b.put(0.5);
   b.put(std::uint64_t{0});
   b.put(std::int32_t{3});
+  b.put(std::uint64_t{0});  // not an actor's call
   put_string(b, "t");
   b.put(std::uint8_t{0});   // retry_exceptions
   b.put(std::uint32_t{0});  // no exception types
@@ -497,7 +498,7 @@ TEST(TaskCalls, UnknownStatusesKindsAndBacktraceFormsAreRefused) {
     EXPECT_THROW(get_reply(body), DecodeError) << "status " << int{status};
   }
   body[0] = static_cast<char>(ReplyStatus::kRefused);
-  body[1] = 4;  // the refusal's kind (3 is kCancelled)
+  body[1] = 6;  // the refusal's kind (5 is kTypeMismatch, the last)
   EXPECT_THROW(get_reply(body), DecodeError);
 
   // The error record: its kind is its first byte, its backtrace form its last but the text.
@@ -511,10 +512,15 @@ TEST(TaskCalls, UnknownStatusesKindsAndBacktraceFormsAreRefused) {
     read_error_record(in);
   };
   EXPECT_NO_THROW(read(bytes));
-  bytes[0] = 5;
+  bytes[0] = 6;
   EXPECT_THROW(read(bytes), DecodeError) << "unknown error kind";
   bytes[0] = 0;
-  const std::size_t form = bytes.size() - 2 - 4 - 1;  // u8 form | u32 length | "bt"
+  // u8 form | u32 length | "bt" | u8 actor cause | u32 length of "" (the constructor error)
+  const std::size_t form = bytes.size() - 5 - 2 - 4 - 1;
+  ASSERT_EQ(bytes[bytes.size() - 5], 0);
+  bytes[bytes.size() - 5] = 5;
+  EXPECT_THROW(read(bytes), DecodeError) << "unknown actor death cause";
+  bytes[bytes.size() - 5] = 0;
   ASSERT_EQ(bytes[form], 2);
   bytes[form] = 3;
   EXPECT_THROW(read(bytes), DecodeError) << "unknown backtrace form";
@@ -526,9 +532,9 @@ TEST(TaskCalls, ErrorRecordWithMoreHoldersThanItsBodyHoldsIsRefused) {
   ByteBuffer record;
   put_error_record(record, e);
   std::string bytes = bytes_of(record);
-  // u32 holder_count | u64 id | u64 size | u32 + "x" | u8 backtrace form: the count is 26 from
-  // the end.
-  const std::size_t at = bytes.size() - 1 - (4 + 1) - 8 - 8 - 4;
+  // u32 holder_count | u64 id | u64 size | u32 + "x" | u8 backtrace form | u8 actor cause |
+  // u32 + "": the count is 31 from the end.
+  const std::size_t at = bytes.size() - 5 - 1 - (4 + 1) - 8 - 8 - 4;
   std::uint32_t count = 0;
   std::memcpy(&count, bytes.data() + at, 4);
   ASSERT_EQ(count, 1u);
@@ -710,6 +716,31 @@ TEST(TaskCalls, SessionRoundTrips) {
   }
 }
 
+// ---- ActorStart, and an actor's call in Submit
+
+TEST(TaskCalls, ActorStartRoundTripsAndChecksItsConcurrency) {
+  const std::string whole = frame_bytes([](ByteBuffer& b) {
+    encode_actor_start(b, ActorStart{77, 8, true});
+  });
+  const ActorStart got = decode_actor_start(parsed(whole));
+  EXPECT_EQ(got.actor, 77u);
+  EXPECT_EQ(got.max_concurrency, 8u);
+  EXPECT_TRUE(got.restarted);
+  for (const std::uint32_t bad : {0u, 1025u}) {
+    const std::string frame = frame_bytes([&](ByteBuffer& b) {
+      encode_actor_start(b, ActorStart{77, bad, false});
+    });
+    EXPECT_THROW(decode_actor_start(parsed(frame)), DecodeError) << bad;
+  }
+}
+
+TEST(TaskCalls, SubmitCarriesTheActorItCalls) {
+  TaskSpec sent = child_spec();
+  sent.actor = 0x1234;
+  const std::string whole = frame_bytes([&](ByteBuffer& b) { encode_submit(b, sent); });
+  EXPECT_EQ(decode_submit(parsed(whole)).actor, 0x1234u);
+}
+
 // ---- every message: no truncation decodes, and no trailing byte is accepted
 
 struct Case {
@@ -822,6 +853,10 @@ std::vector<Case> every_message() {
         encode_cancel(b, Cancel{3, true, false});
       }),
       [](const Frame& f) { decode_cancel(f); });
+  add("actor start", frame_bytes([](ByteBuffer& b) {
+        encode_actor_start(b, ActorStart{9, 3, true});
+      }),
+      [](const Frame& f) { decode_actor_start(f); });
   return cases;
 }
 
