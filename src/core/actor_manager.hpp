@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/asio/steady_timer.hpp>
 #include <sys/types.h>
 
 #include <shoal/actor.hpp>
@@ -54,6 +55,9 @@ struct ActorRecord {
   bool warned_waiting = false;  // it was told it waits for CPUs other actors hold
   std::chrono::steady_clock::time_point started_at;  // its current process's start
   int quick_deaths = 0;  // its processes in a row that died soon after they started
+  // The delayed restart's timer (on the I/O thread's context), while one is pending: cancelled
+  // when the actor dies and at shutdown(), which would otherwise wait for it.
+  std::shared_ptr<boost::asio::steady_timer> restart_timer;
   // The constructor call running or queued now (0: none); the driver holds a reference to its
   // object until it is answered.
   TaskId constructor_call = 0;

@@ -274,6 +274,10 @@ void DriverRuntime::actor_constructor_failed(ActorRecord& a,
 void DriverRuntime::actor_dies(ActorRecord& a, std::shared_ptr<const ErrorInfo> error,
                                bool kill_process) {
   if (a.state == ActorRecord::State::kDead) return;
+  if (a.restart_timer) {  // no restart any more
+    a.restart_timer->cancel();
+    a.restart_timer.reset();
+  }
   a.death = std::move(error);
   actors_.set_state(a, ActorRecord::State::kDead);
   std::vector<SchedTask> calls = std::move(a.caught);
@@ -445,11 +449,13 @@ void DriverRuntime::actor_exited(ActorRecord& a, pid_t pid, const ExitStatus& ho
       std::min<std::chrono::milliseconds>(kFirstRestartDelay * (1 << doublings), kMaxRestartDelay);
   actors_.set_state(a, ActorRecord::State::kStarting);  // no process until the timer fires
   auto timer = std::make_shared<boost::asio::steady_timer>(io_->context(), delay);
-  timer->async_wait([this, id = a.id, timer](const boost::system::error_code& ec) {
-    if (ec) return;
+  a.restart_timer = timer;
+  timer->async_wait([this, id = a.id](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: the actor died, or shutdown()
     MutexLock<Mutex> lock(mu_);
     if (state_ != State::kRunning) return;
     ActorRecord* again = actors_.find(id);
+    if (again != nullptr) again->restart_timer.reset();
     // Killed meanwhile (dead), or already restarted: nothing to do.
     if (again == nullptr || again->state != ActorRecord::State::kStarting || again->has_worker) {
       return;
@@ -475,6 +481,16 @@ void DriverRuntime::stop_all_actors() {
                         std::chrono::milliseconds(kActorStopTimeoutMs) + std::chrono::seconds(2);
   while (actors_.with_process() != 0 && state_ == State::kRunning &&
          actors_cv_.wait_until(lock, deadline) == std::cv_status::no_timeout) {
+  }
+}
+
+// shutdown(): restarts waiting for their delay will not happen.
+void DriverRuntime::cancel_actor_restarts() {
+  for (ObjectId id : actors_.all()) {
+    ActorRecord& a = *actors_.find(id);
+    if (!a.restart_timer) continue;
+    a.restart_timer->cancel();
+    a.restart_timer.reset();
   }
 }
 

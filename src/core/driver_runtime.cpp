@@ -147,6 +147,7 @@ void DriverRuntime::shutdown() {
     const auto error = session_error(ErrorInfo::Kind::kShutdown,
                                      "shoal was shut down before this object was ready");
     drop_all_calls();
+    cancel_actor_restarts();  // their timers would keep the I/O thread up
     tasks_.fail_all(error);
     refs_.fail_all_pending(error);
     close_space_waiters();

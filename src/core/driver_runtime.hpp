@@ -207,6 +207,7 @@ class DriverRuntime final : public CoreRuntime,
   void actor_lost(ActorRecord& a) SHOAL_REQUIRES(mu_);
   void actor_exited(ActorRecord& a, pid_t pid, const ExitStatus& how) SHOAL_REQUIRES(mu_);
   void stop_all_actors() SHOAL_EXCLUDES(mu_);  // shutdown's first step
+  void cancel_actor_restarts() SHOAL_REQUIRES(mu_);
   bool actor_call_deadlocks(WorkerId worker, const std::vector<ObjectId>& ids) SHOAL_REQUIRES(mu_);
   // shoal::cancel() (driver_cancel.cpp)
   void cancel_locked(TaskId id, bool force, bool recursive) SHOAL_REQUIRES(mu_);
