@@ -141,6 +141,11 @@ detail::HandlePtr DriverRuntime::find_named_actor(const std::string& name,
 void DriverRuntime::kill_actor(ObjectId actor, bool no_restart) {
   check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
+  if (state_ == State::kStopping || state_ == State::kStopped) {
+    throw InvalidObjectRefError(
+        "shoal: this ActorHandle belongs to a shoal session that was shut down; handles do not "
+        "carry over from one init() to the next");
+  }
   check_running();
   ActorRecord* a = actors_.find(actor);
   if (a == nullptr || a->state == ActorRecord::State::kDead) return;

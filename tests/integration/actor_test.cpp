@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -516,6 +517,21 @@ TEST_F(ActorTest, TwoActorsWaitingForEachOtherIsADeadlockError) {
     EXPECT_NE(std::string(e.what()).find("DeadlockError"), std::string::npos) << e.what();
   }
   EXPECT_EQ(shoal::get(a.task(&Peer::ping).remote(1)), 2);  // both live on
+}
+
+TEST_F(ActorTest, AHandleFromAnEarlierSessionIsRefusedAsSuch) {
+  auto c = shoal::actor<Counter>().options({.num_cpus = 0}).remote(0);
+  shoal::shutdown();
+  shoal::init(test_config());
+  for (const auto& use : std::vector<std::function<void()>>{
+           [&] { shoal::kill(c); }, [&] { c.task(&Counter::add).remote(1); }}) {
+    try {
+      use();
+      FAIL() << "expected InvalidObjectRefError";
+    } catch (const shoal::InvalidObjectRefError& e) {
+      EXPECT_NE(std::string(e.what()).find("ActorHandle"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST_F(ActorTest, BadOptionsAreRefused) {
