@@ -10,6 +10,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <typeinfo>
@@ -255,15 +256,19 @@ class WorkerLoop final : public TaskChannel {
     }
   }
 
+  // The reply to `request` if it has come (filed in replies_). io_mu_ held.
+  std::optional<OwnedFrame> take_reply(std::uint64_t request) {
+    auto it = replies_.find(request);
+    if (it == replies_.end()) return std::nullopt;
+    OwnedFrame reply = std::move(it->second);
+    replies_.erase(it);
+    return reply;
+  }
+
   // A call made by a concurrent actor's call thread: the reader files its reply.
   OwnedFrame await_reply_from_reader(Lock& lock, std::uint64_t request) {
     for (;;) {
-      auto it = replies_.find(request);
-      if (it != replies_.end()) {
-        OwnedFrame reply = std::move(it->second);
-        replies_.erase(it);
-        return reply;
-      }
+      if (std::optional<OwnedFrame> reply = take_reply(request)) return std::move(*reply);
       if (stop_) throw DriverGone{};
       reply_cv_.wait(lock);
     }
@@ -273,12 +278,7 @@ class WorkerLoop final : public TaskChannel {
   // in the backlog, revoked ones leave it, replies to other calls (another thread's) are kept.
   OwnedFrame await_reply(Lock& lock, std::uint64_t request) {
     for (;;) {
-      auto it = replies_.find(request);
-      if (it != replies_.end()) {
-        OwnedFrame reply = std::move(it->second);
-        replies_.erase(it);
-        return reply;
-      }
+      if (std::optional<OwnedFrame> reply = take_reply(request)) return std::move(*reply);
       Frame f;
       if (!next_frame(&f)) {
         flush();

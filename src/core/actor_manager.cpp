@@ -105,4 +105,30 @@ void check_actor_options(const ActorOptions& o, double cpus) {
   }
 }
 
+std::shared_ptr<ErrorInfo> actor_died_error(const std::string& label, ActorDiedError::Cause cause,
+                                            std::string what, std::int64_t pid) {
+  auto e = std::make_shared<ErrorInfo>();
+  e->kind = ErrorInfo::Kind::kActorDied;
+  e->function = label;
+  e->cause = static_cast<std::uint8_t>(cause);
+  e->pid = pid;
+  e->what = std::move(what);
+  return e;
+}
+
+std::shared_ptr<ErrorInfo> constructor_failed_error(const std::string& label,
+                                                    const ErrorInfo* error, std::int64_t pid) {
+  std::string text = "its constructor did not run";
+  if (error != nullptr) {
+    text = error->kind == ErrorInfo::Kind::kTaskError
+               ? fmt::format("{} threw {}: {}", error->function, error->type_name, error->what)
+               : error->what;
+  }
+  auto e = actor_died_error(
+      label, ActorDiedError::Cause::kConstructorFailed,
+      fmt::format("shoal: actor {} is dead: its constructor failed: {}", label, text), pid);
+  e->constructor_error = std::move(text);
+  return e;
+}
+
 }  // namespace shoal::internal

@@ -105,6 +105,14 @@ class ActorManager {
 /// `cpus` CPUs.
 void check_actor_options(const ActorOptions& options, double cpus);
 
+/// The error of an actor that cannot run calls (ActorDiedError): actor `label`, `cause`, the
+/// whole message, its last process's pid.
+std::shared_ptr<ErrorInfo> actor_died_error(const std::string& label, ActorDiedError::Cause cause,
+                                            std::string what, std::int64_t pid);
+/// The error of actor `label` whose constructor call failed with `error` (null: it never ran).
+std::shared_ptr<ErrorInfo> constructor_failed_error(const std::string& label,
+                                                    const ErrorInfo* error, std::int64_t pid);
+
 /// "Counter" or "Counter 'totals'".
 std::string actor_label(const std::string& class_name, const std::string& name);
 

@@ -39,13 +39,7 @@ std::size_t calls_in_flight(int max_concurrency) {
 
 std::shared_ptr<ErrorInfo> actor_error(const ActorRecord& a, ActorDiedError::Cause cause,
                                        std::string what) {
-  auto e = std::make_shared<ErrorInfo>();
-  e->kind = ErrorInfo::Kind::kActorDied;
-  e->function = a.label;
-  e->cause = static_cast<std::uint8_t>(cause);
-  e->pid = a.pid;
-  e->what = std::move(what);
-  return e;
+  return actor_died_error(a.label, cause, std::move(what), a.pid);
 }
 
 }  // namespace
@@ -261,16 +255,7 @@ void DriverRuntime::actor_call_done(const SchedTask& ran) {
 
 void DriverRuntime::actor_constructor_failed(ActorRecord& a,
                                              const std::shared_ptr<const ErrorInfo>& error) {
-  std::string text = "its constructor did not run";
-  if (error) {
-    text = error->kind == ErrorInfo::Kind::kTaskError
-               ? fmt::format("{} threw {}: {}", error->function, error->type_name, error->what)
-               : error->what;
-  }
-  auto death = actor_error(
-      a, ActorDiedError::Cause::kConstructorFailed,
-      fmt::format("shoal: actor {} is dead: its constructor failed: {}", a.label, text));
-  death->constructor_error = text;
+  auto death = constructor_failed_error(a.label, error.get(), a.pid);
   actor_dies(a, death, /*kill_process=*/false);
 }
 
@@ -459,13 +444,14 @@ void DriverRuntime::actor_exited(ActorRecord& a, pid_t pid, const ExitStatus& ho
     if (ec) return;  // cancelled: the actor died, or shutdown()
     MutexLock<Mutex> lock(mu_);
     if (state_ != State::kRunning) return;
-    ActorRecord* again = actors_.find(id);
-    if (again != nullptr) again->restart_timer.reset();
+    ActorRecord* restarting = actors_.find(id);
+    if (restarting != nullptr) restarting->restart_timer.reset();
     // Killed meanwhile (dead), or already restarted: nothing to do.
-    if (again == nullptr || again->state != ActorRecord::State::kStarting || again->has_worker) {
+    if (restarting == nullptr || restarting->state != ActorRecord::State::kStarting ||
+        restarting->has_worker) {
       return;
     }
-    start_actor_process(*again);
+    start_actor_process(*restarting);
     pump();
   });
 }

@@ -37,13 +37,7 @@ namespace {
 
 std::shared_ptr<ErrorInfo> local_actor_error(const std::string& label, ActorDiedError::Cause cause,
                                              std::string what) {
-  auto e = std::make_shared<ErrorInfo>();
-  e->kind = ErrorInfo::Kind::kActorDied;
-  e->function = label;
-  e->cause = static_cast<std::uint8_t>(cause);
-  e->pid = getpid();
-  e->what = std::move(what);
-  return e;
+  return actor_died_error(label, cause, std::move(what), getpid());
 }
 
 // The actors whose calls run on this thread now, innermost last: a call runs inside remote(), so
@@ -96,15 +90,7 @@ detail::HandlePtr LocalRuntime::create_actor(detail::AnyFn constructor, const ch
   if (e == nullptr) return handle;  // shutdown() ran meanwhile: the handle is stale
   e->actor = true;
   if (e->state == ObjectState::kFailed) {
-    const ErrorInfo& why = *e->error;
-    const std::string text =
-        why.kind == ErrorInfo::Kind::kTaskError
-            ? fmt::format("{} threw {}: {}", why.function, why.type_name, why.what)
-            : why.what;
-    auto death = local_actor_error(
-        actor->label, ActorDiedError::Cause::kConstructorFailed,
-        fmt::format("shoal: actor {} is dead: its constructor failed: {}", actor->label, text));
-    death->constructor_error = text;
+    auto death = constructor_failed_error(actor->label, e->error.get(), getpid());
     actor->death = std::move(death);
   } else if (!options.name.empty()) {             // a named actor lives until kill() or shutdown()
     if (actor_names_.count(options.name) != 0) {  // another thread took the name meanwhile
