@@ -127,9 +127,9 @@ void send_request(const Socket& socket, const SessionAddress& address, std::stri
       }
       continue;
     }
-    throw ControlError(ControlErrorKind::kEnded, session_text(address) +
-                                                     " closed the connection before the request "
-                                                     "was sent (the session may have ended)");
+    // The server closed before taking the whole request: it may have answered without reading
+    // it (a refusal), so the caller reads what it sent.
+    return;
   }
 }
 
@@ -151,6 +151,9 @@ std::string read_reply(const Socket& socket, const SessionAddress& address,
     }
     const ssize_t n = recv(socket.fd(), buffer.data(), buffer.size(), 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    // A server that closes with our bytes unread makes the kernel report ECONNRESET after the
+    // data it sent, which has all arrived by then (Unix sockets queue it straight to us).
+    if (n < 0 && errno == ECONNRESET && !reply.empty()) break;
     if (n < 0) {
       throw ControlError(ControlErrorKind::kEnded,
                          session_text(address) + " broke the connection (" + std::strerror(errno) +
@@ -168,7 +171,7 @@ std::string read_reply(const Socket& socket, const SessionAddress& address,
   if (reply.empty()) {
     throw ControlError(ControlErrorKind::kEnded,
                        session_text(address) + " closed the connection without answering '" +
-                           std::string(command) + "': the session is ending");
+                           std::string(command) + "': the session is ending (or ended)");
   }
   return reply;
 }

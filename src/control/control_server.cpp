@@ -161,8 +161,7 @@ class ControlServer::Impl {
     for (;;) {
       fds.clear();
       fds.push_back({wakeup_.get(), POLLIN, 0});
-      fds.push_back({listener_.get(),
-                     static_cast<short>(clients_.size() < control::kMaxClients ? POLLIN : 0), 0});
+      fds.push_back({listener_.get(), POLLIN, 0});  // past kMaxClients: answered "busy"
       for (const Client& c : clients_) {
         fds.push_back({c.fd.get(), static_cast<short>(c.replying ? POLLOUT : POLLIN), 0});
       }
@@ -233,6 +232,18 @@ class ControlServer::Impl {
   // buffer holds it), then close.
   static void send_and_close(Fd fd, const std::string& text) {
     [[maybe_unused]] ssize_t n = send(fd.get(), text.data(), text.size(), MSG_NOSIGNAL);
+    discard_input(fd.get());
+  }
+
+  // Reads and drops what the client sent and the server did not read (a request over the limit,
+  // a refused client's request): closing a Unix socket with unread input makes the client's next
+  // read fail with ECONNRESET instead of seeing the end of the reply. Bounded: non-blocking, at
+  // most 64 KiB.
+  static void discard_input(int fd) {
+    std::array<char, 4096> buffer;
+    for (int i = 0; i < 16; ++i) {
+      if (recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT) <= 0) return;
+    }
   }
 
   // Moves one connection along: reads what its request line has, or writes what its reply can.
@@ -269,6 +280,7 @@ class ControlServer::Impl {
       if (n <= 0) break;  // the client went away
       c->written += static_cast<std::size_t>(n);
     }
+    discard_input(c->fd.get());
     c->fd.reset();  // sent (or the client is gone): the close ends the document
   }
 

@@ -135,6 +135,25 @@ const char* kind_of(const std::string& lane_name) {
   return "worker";
 }
 
+// A tick's label: in the unit of the step, with as many decimals as the step needs ("20 ms",
+// "2.5 ms", "1.25 s").
+std::string tick_text(double us, double step) {
+  double unit = 1;
+  const char* name = " \u00b5s";
+  if (step >= 1e6) {
+    unit = 1e6;
+    name = " s";
+  } else if (step >= 1e3) {
+    unit = 1e3;
+    name = " ms";
+  }
+  int decimals = 0;
+  for (double s = step / unit; decimals < 3 && std::fabs(s - std::round(s)) > 1e-9; s *= 10) {
+    ++decimals;
+  }
+  return fixed(us / unit, decimals) + name;
+}
+
 // The tick step for a span: 1, 2 or 5 times a power of ten, for about eight ticks.
 double tick_step(double span_us) {
   const double raw = span_us / 8;
@@ -444,6 +463,9 @@ class PageWriter {
       end_ = 1;
     }
     if (end_ <= begin_) end_ = begin_ + 1;
+    // Times count from the session's start: show that start, unless the trace begins long after
+    // it (a session that kept only its most recent events).
+    if (begin_ > 0 && begin_ <= 0.1 * (end_ - begin_)) begin_ = 0;
   }
 
   void legend() {
@@ -476,7 +498,7 @@ class PageWriter {
     for (int k = 0;; ++k) {
       const double t = first + k * step;
       if (t > end_ + step * 1e-9) break;
-      out_ += "<div class=\"tick\" style=\"left:" + percent(t) + "\"><span>" + duration_text(t) +
+      out_ += "<div class=\"tick\" style=\"left:" + percent(t) + "\"><span>" + tick_text(t, step) +
               "</span></div>";
     }
     out_ += "</div></div>\n";
