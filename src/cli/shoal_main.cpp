@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
   CLI::App app{kDescription, "shoal"};
   app.set_version_flag("--version", std::string("shoal ") + SHOAL_VERSION_TEXT);
   app.footer(kFooter);
-  app.require_subcommand(1);
+  // At most one; none is reported after parsing, so that a mistyped command is named as such.
+  app.require_subcommand(0, 1);
   app.fallthrough();  // --timeout may also follow the subcommand
 
   double timeout_seconds = 10;
@@ -109,6 +110,9 @@ int main(int argc, char** argv) {
   std::string timeline_file;
   try {
     app.parse(argc, argv);
+    if (app.get_subcommands().empty()) {
+      throw CLI::RequiredError("A command (list, status, memory or timeline)");
+    }
     if (timeline->parsed() && !timeline_target.empty()) {
       if (timeline_target.find_first_not_of("0123456789") == std::string::npos) {
         if (!parse_pid(timeline_target, &timeline_pid)) {

@@ -1,6 +1,7 @@
 // What the `shoal` command's tests share: running the built `shoal` binary, starting the real
 // shoal program it attaches to (cli_target), and a sample trace in the runtime's shape.
-// SHOAL_CLI and SHOAL_CLI_TARGET are the binaries' paths (compile definitions, tests/CMakeLists.txt).
+// SHOAL_CLI and SHOAL_CLI_TARGET are the binaries' paths (compile definitions,
+// tests/CMakeLists.txt).
 #pragma once
 
 #include <chrono>

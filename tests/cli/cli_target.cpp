@@ -13,9 +13,9 @@
 #include <thread>
 #include <vector>
 
-#include <shoal/shoal.hpp>
-
 #include <unistd.h>
+
+#include <shoal/shoal.hpp>
 
 namespace {
 

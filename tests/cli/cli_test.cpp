@@ -17,8 +17,8 @@
 
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
-#include <gtest/gtest.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sched.h>
 #include <sys/wait.h>
@@ -96,11 +96,18 @@ TEST(Cli, HelpDescribesEveryCommand) {
 TEST(Cli, UsageErrorsKeepCli11ExitCodes) {
   const RunResult none = run_shoal({});
   EXPECT_EQ(none.exit_code, static_cast<int>(CLI::ExitCodes::RequiredError));
+  EXPECT_TRUE(contains(none.err, "A command (list, status, memory or timeline) is required"))
+      << none.err;
   EXPECT_TRUE(contains(none.err, "--help")) << none.err;
-  EXPECT_EQ(run_shoal({"status", "abc"}).exit_code, static_cast<int>(CLI::ExitCodes::ValidationError));
-  EXPECT_EQ(run_shoal({"status", "0"}).exit_code, static_cast<int>(CLI::ExitCodes::ValidationError));
-  EXPECT_EQ(run_shoal({"status", "1", "2"}).exit_code, static_cast<int>(CLI::ExitCodes::ExtrasError));
-  EXPECT_EQ(run_shoal({"frobnicate"}).exit_code, static_cast<int>(CLI::ExitCodes::ExtrasError));
+  EXPECT_EQ(run_shoal({"status", "abc"}).exit_code,
+            static_cast<int>(CLI::ExitCodes::ValidationError));
+  EXPECT_EQ(run_shoal({"status", "0"}).exit_code,
+            static_cast<int>(CLI::ExitCodes::ValidationError));
+  EXPECT_EQ(run_shoal({"status", "1", "2"}).exit_code,
+            static_cast<int>(CLI::ExitCodes::ExtrasError));
+  const RunResult typo = run_shoal({"stauts"});
+  EXPECT_EQ(typo.exit_code, static_cast<int>(CLI::ExitCodes::ExtrasError));
+  EXPECT_TRUE(contains(typo.err, "not expected: stauts")) << typo.err;
   EXPECT_EQ(run_shoal({"--timeout", "0", "list"}).exit_code,
             static_cast<int>(CLI::ExitCodes::ValidationError));
   const RunResult file_without_html = run_shoal({"timeline", "trace.json"});
@@ -262,8 +269,9 @@ TEST(CliAgainstServer, SeveralSessionsNeedAPid) {
   ControlServer b(fake_session());  // two sessions of this user at least
   const RunResult r = run_shoal({"status"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.err, "shoal sessions are running: pass the PID of one, e.g. `shoal "
-                              "status "))
+  EXPECT_TRUE(contains(r.err,
+                       "shoal sessions are running: pass the PID of one, e.g. `shoal "
+                       "status "))
       << r.err;
   EXPECT_TRUE(contains(r.err, "\n" + me() + " ")) << "the sessions are listed:\n" << r.err;
   EXPECT_EQ(r.out, "");
@@ -453,18 +461,18 @@ TEST(CliAgainstProgram, AnotherUserIsRefused) {
   int status = 0;
   waitpid(child, &status, 0);
   if (message.rfind("SKIP", 0) == 0) GTEST_SKIP() << message;
-  EXPECT_EQ(message.rfind(std::to_string(static_cast<int>(
-                              internal::control::ControlErrorKind::kRefused)) +
-                              " ",
-                          0),
-            0u)
+  EXPECT_EQ(
+      message.rfind(
+          std::to_string(static_cast<int>(internal::control::ControlErrorKind::kRefused)) + " ", 0),
+      0u)
       << message;
   EXPECT_TRUE(contains(message, "refused")) << message;
 
   // The command, as nobody: it sees the session is root's and says so.
   RunOptions as_nobody;
-  as_nobody.in_child = [] { return setgroups(0, nullptr) == 0 && setgid(65534) == 0 &&
-                                  setuid(65534) == 0; };
+  as_nobody.in_child = [] {
+    return setgroups(0, nullptr) == 0 && setgid(65534) == 0 && setuid(65534) == 0;
+  };
   const RunResult r = run_shoal({"status", std::to_string(pid)}, as_nobody);
   if (r.exit_code == 127) GTEST_SKIP() << "nobody cannot run " << SHOAL_CLI;
   EXPECT_EQ(r.exit_code, 2);

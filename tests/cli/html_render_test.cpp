@@ -39,18 +39,18 @@ RunResult chromium(const TempDir& dir, const std::string& page, const std::strin
   options.env = {"HOME=" + dir.path(), "TMPDIR=" + dir.path(),
                  "XDG_CONFIG_HOME=" + dir.path() + "/config",
                  "XDG_CACHE_HOME=" + dir.path() + "/cache"};
-  const std::vector<std::string> argv{kChromium,
-                                      "--headless",
-                                      "--no-sandbox",  // needed as root; harmless otherwise
-                                      "--disable-gpu",
-                                      "--disable-dev-shm-usage",  // nothing in /dev/shm
-                                      "--no-first-run",
-                                      "--hide-scrollbars",
-                                      "--user-data-dir=" + dir.path() + "/profile",
-                                      "--window-size=" + std::to_string(kWidth) + "," +
-                                          std::to_string(kHeight),
-                                      mode,
-                                      "file://" + page};
+  const std::vector<std::string> argv{
+      kChromium,
+      "--headless",
+      "--no-sandbox",  // needed as root; harmless otherwise
+      "--disable-gpu",
+      "--disable-dev-shm-usage",  // nothing in /dev/shm
+      "--no-first-run",
+      "--hide-scrollbars",
+      "--user-data-dir=" + dir.path() + "/profile",
+      "--window-size=" + std::to_string(kWidth) + "," + std::to_string(kHeight),
+      mode,
+      "file://" + page};
   RunResult r;
   for (int attempt = 0; attempt < 2; ++attempt) {
     r = run(argv, 50s, options);
@@ -142,16 +142,24 @@ TEST_F(HtmlRender, ManyLanesAndABusyTrace) {
   // A driver and 7 workers, 200 tasks each: still one lane each, and nothing else in their colour.
   nlohmann::json events = nlohmann::json::array();
   for (int p = 0; p < 8; ++p) {
-    const std::string name = p == 0 ? "driver (pid 100)" : "worker " + std::to_string(p) + " (pid " +
-                                                               std::to_string(100 + p) + ")";
-    events.push_back({{"ph", "M"}, {"name", "process_name"}, {"pid", 100 + p},
-                      {"args", {{"name", name}}}});
-    events.push_back({{"ph", "M"}, {"name", "process_sort_index"}, {"pid", 100 + p},
+    const std::string name =
+        p == 0 ? "driver (pid 100)"
+               : "worker " + std::to_string(p) + " (pid " + std::to_string(100 + p) + ")";
+    events.push_back(
+        {{"ph", "M"}, {"name", "process_name"}, {"pid", 100 + p}, {"args", {{"name", name}}}});
+    events.push_back({{"ph", "M"},
+                      {"name", "process_sort_index"},
+                      {"pid", 100 + p},
                       {"args", {{"sort_index", p}}}});
     for (int t = 0; t < 200; ++t) {
-      events.push_back({{"ph", "X"}, {"cat", p == 0 ? "driver" : "task"},
-                        {"name", "f" + std::to_string(t % 13)}, {"pid", 100 + p}, {"tid", 0},
-                        {"ts", t * 1000.0}, {"dur", 900.0}, {"args", {{"attempt", 1}}}});
+      events.push_back({{"ph", "X"},
+                        {"cat", p == 0 ? "driver" : "task"},
+                        {"name", "f" + std::to_string(t % 13)},
+                        {"pid", 100 + p},
+                        {"tid", 0},
+                        {"ts", t * 1000.0},
+                        {"dur", 900.0},
+                        {"args", {{"attempt", 1}}}});
     }
   }
   TempDir dir("html_render_test_");
@@ -169,13 +177,13 @@ TEST_F(HtmlRender, PageOfALiveSessionDrawsEveryProcess) {
   const RunResult trace = run_shoal({"timeline", pid, "-o", dir.path() + "/trace.json"});
   ASSERT_EQ(trace.exit_code, 0) << trace.err;
   int processes = 0;
-  for (const auto& e : nlohmann::json::parse(read_file(dir.path() + "/trace.json"))["traceEvents"]) {
+  for (const auto& e :
+       nlohmann::json::parse(read_file(dir.path() + "/trace.json"))["traceEvents"]) {
     processes += e["ph"] == "M" && e["name"] == "process_name";
   }
   // The page from the same trace file, so both count the same processes.
   const std::string page = dir.path() + "/page.html";
-  const RunResult made =
-      run_shoal({"timeline", "--html", dir.path() + "/trace.json", "-o", page});
+  const RunResult made = run_shoal({"timeline", "--html", dir.path() + "/trace.json", "-o", page});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   EXPECT_GE(processes, 4) << "the driver, 2 workers and an actor";
   EXPECT_EQ(lanes_in_screenshot(page), processes);

@@ -109,7 +109,8 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
   std::string* sinks[2] = {&result.out, &result.err};
   int open_fds = 2;
   while (open_fds > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) break;
     // Short polls: a group's helpers may hold the pipes after the leader exited.
     const int ready = poll(fds, 2, static_cast<int>(std::min<long>(left.count(), 100)));
@@ -181,7 +182,8 @@ std::string Child::read_line(std::chrono::milliseconds timeout) {
       buffered_.erase(0, newline + 1);
       return line;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0 || stdout_ < 0) return "";
     pollfd p{stdout_, POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
