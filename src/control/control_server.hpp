@@ -41,13 +41,17 @@ class ControlServer {
     std::function<std::string()> timeline;
   };
 
-  /// Binds "\0shoal/<euid>/<pid>/<16 random hex>", listens, and starts the thread serving it. Does
-  /// not block beyond the socket calls. Throws shoal::SystemError (with the call and errno text)
+  /// Binds "\0shoal/<euid>/<pid>/<16 random hex>" (this process's geteuid() and getpid()),
+  /// listens, and starts the thread serving it. The socket is close-on-exec; a child forked while
+  /// it exists shares it until the child closes it or exits. Does not block beyond the socket
+  /// calls. Throws shoal::SystemError (with the call and errno text)
   /// if the socket, its name, the wake-up descriptor or the thread cannot be made.
   explicit ControlServer(Handlers handlers);
 
   /// Stops accepting, closes every connection (a reply still being written is cut short) and the
-  /// socket, and joins the thread. Bounded: it waits for at most the handler call in progress.
+  /// socket, and joins the thread. Bounded: it waits for at most the handler call in progress, so
+  /// destroy it without holding a lock that the handlers take (or the two wait for each other).
+  /// Clients that connect afterwards find no one listening (ECONNREFUSED).
   ~ControlServer();
 
   ControlServer(const ControlServer&) = delete;
