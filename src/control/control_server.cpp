@@ -132,6 +132,10 @@ class ControlServer::Impl {
     // An eventfd write of 1 cannot block or fail short of a counter overflow.
     [[maybe_unused]] ssize_t n = write(wakeup_.get(), &one, sizeof(one));
     if (thread_.joinable()) thread_.join();
+    // A child forked while the socket existed still holds it, and its name stays listed. Shut
+    // down, the shared socket refuses connections (ECONNREFUSED) instead of queueing them for a
+    // session that no longer answers.
+    shutdown(listener_.get(), SHUT_RDWR);
   }
 
   const std::string& name() const noexcept { return name_; }

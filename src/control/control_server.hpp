@@ -43,9 +43,10 @@ class ControlServer {
 
   /// Binds "\0shoal/<euid>/<pid>/<16 random hex>" (this process's geteuid() and getpid()),
   /// listens, and starts the thread serving it. The socket is close-on-exec; a child forked while
-  /// it exists shares it until the child closes it or exits. Does not block beyond the socket
-  /// calls. Throws shoal::SystemError (with the call and errno text)
-  /// if the socket, its name, the wake-up descriptor or the thread cannot be made.
+  /// it exists shares it (the name stays listed while the child lives, but after the destructor
+  /// connecting fails at once). Does not block beyond the socket calls. Throws shoal::SystemError
+  /// (with the call and errno text) if the socket, its name, the wake-up descriptor or the thread
+  /// cannot be made.
   explicit ControlServer(Handlers handlers);
 
   /// Stops accepting, closes every connection (a reply still being written is cut short) and the

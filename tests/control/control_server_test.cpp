@@ -292,6 +292,34 @@ TEST(ControlServer, DestructionIsBoundedAndTheNameGoesWithIt) {
   }
 }
 
+TEST(ControlServer, EndedSessionRefusesConnectionsEvenIfAForkedChildHoldsTheSocket) {
+  auto server = std::make_unique<ControlServer>(fixed_handlers());
+  const SessionAddress address = address_of(*server);
+  int gate[2];
+  ASSERT_EQ(pipe(gate), 0);
+  const pid_t child = fork();  // inherits the listening socket
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(gate[1]);
+    char c;
+    [[maybe_unused]] auto n = read(gate[0], &c, 1);  // until the test closes its end
+    _exit(0);
+  }
+  close(gate[0]);
+  server.reset();
+  const auto start = Clock::now();
+  try {
+    ask(address, "hello");
+    ADD_FAILURE() << "an ended session must not answer";
+  } catch (const ControlError& e) {
+    EXPECT_EQ(e.kind(), ControlErrorKind::kEnded) << e.what();
+  }
+  EXPECT_LT(Clock::now() - start, 1s) << "refused at once, not left to time out";
+  close(gate[1]);
+  int status = 0;
+  waitpid(child, &status, 0);
+}
+
 TEST(ControlClient, RefusesASocketHeldByAnotherProcessThanItsNameSays) {
   ControlServer server(fixed_handlers());
   SessionAddress address = address_of(server);
