@@ -33,6 +33,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <source_location>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -88,9 +89,10 @@ bool is_initialized() noexcept;
 /// Config::object_store_full_timeout_ms; the lock is not held meanwhile). String literals are
 /// stored as std::string. Throws NotInitializedError; ObjectStoreFullError if the value is larger
 /// than the whole store (at once) or the store stayed full (it names the biggest holders); Error
-/// if shutdown() runs while it waits.
+/// if shutdown() runs while it waits. `site` is left to its default: memory_summary() names this
+/// line as the object's maker.
 template <class V>
-auto put(const V& value);
+auto put(const V& value, std::source_location site = std::source_location::current());
 
 /// Blocks until the object is ready, then returns a copy of its value. If the task that makes it
 /// threw, rethrows that as TaskError (WorkerCrashedError if its worker kept dying;
@@ -272,13 +274,13 @@ WaitResult<T> split_ready(const std::vector<ObjectRef<T>>& refs, std::size_t num
 }  // namespace detail
 
 template <class V>
-auto put(const V& value) {
+auto put(const V& value, std::source_location site) {
   using S = detail::stored_t<V>;
   if constexpr (std::is_same_v<S, std::decay_t<V>>) {
-    return ObjectRef<S>(detail::put_value(&detail::encode_erased<S>, &value));
+    return ObjectRef<S>(detail::put_value(&detail::encode_erased<S>, &value, site));
   } else {
     const S converted(value);
-    return ObjectRef<S>(detail::put_value(&detail::encode_erased<S>, &converted));
+    return ObjectRef<S>(detail::put_value(&detail::encode_erased<S>, &converted, site));
   }
 }
 
@@ -329,3 +331,5 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_return
 // ActorPool uses get() and wait() above, so it comes last (it includes this file too, for a
 // program that includes it alone).
 #include <shoal/actor_pool.hpp>
+// The calls that show what a session does (timeline(), status(), memory_summary()).
+#include <shoal/observe.hpp>

@@ -138,8 +138,9 @@ std::vector<HandlePtr> submit_task_returns(AnyFn fn, const char* signature,
   return args.runtime().submit_returns(fn, signature, options, std::move(args), num_returns);
 }
 
-HandlePtr put_value(void (*encode)(ValueSink&, const void*), const void* value) {
-  return internal::current_runtime()->put(encode, value);
+HandlePtr put_value(void (*encode)(ValueSink&, const void*), const void* value,
+                    const std::source_location& site) {
+  return internal::current_runtime()->put(encode, value, site);
 }
 
 Fetched fetch(const ObjectHandle* handle, std::int64_t timeout_ns) {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <source_location>
 #include <utility>
 #include <vector>
 
@@ -48,8 +49,9 @@ namespace shoal::detail {
 /// submits it. Not thread safe; one call builds one TaskArgs.
 class TaskArgs final : public ValueSink {
  public:
-  /// Throws what current runtime lookup throws (NotInitializedError, ...).
-  TaskArgs();
+  /// Throws what current runtime lookup throws (NotInitializedError, ...). `site`: the remote()
+  /// call's place in the program (memory_summary()).
+  explicit TaskArgs(std::source_location site = {});
   ~TaskArgs();
   TaskArgs(TaskArgs&&) noexcept;
   TaskArgs& operator=(TaskArgs&&) = delete;
@@ -65,6 +67,7 @@ class TaskArgs final : public ValueSink {
   void restore_sink() noexcept;
   internal::CoreRuntime& runtime() const noexcept { return *runtime_; }
   std::uint32_t count() const noexcept { return count_; }
+  const std::source_location& call_site() const noexcept { return site_; }
   ByteBuffer take_records() noexcept { return std::move(records_); }
   std::vector<HandlePtr> take_refs() noexcept { return std::move(refs_); }
   /// The refs inside the arguments' values (a vector of refs): the task holds them.
@@ -72,6 +75,7 @@ class TaskArgs final : public ValueSink {
 
  private:
   std::shared_ptr<internal::CoreRuntime> runtime_;
+  std::source_location site_;
   ByteBuffer records_;           // wire-format argument records (see docs/protocol.md)
   std::vector<HandlePtr> refs_;  // dependencies, in the order their records reference them
   std::uint32_t count_ = 0;      // arguments added so far
@@ -95,7 +99,9 @@ std::vector<HandlePtr> submit_task_returns(AnyFn fn, const char* signature_mangl
                                            std::size_t num_returns);
 
 /// Stores one value: `encode` writes *value into the sink it is given. Returns its handle.
-HandlePtr put_value(void (*encode)(ValueSink&, const void* value), const void* value);
+/// `site`: the put() call (memory_summary()).
+HandlePtr put_value(void (*encode)(ValueSink&, const void* value), const void* value,
+                    const std::source_location& site);
 
 /// A value read back by get(): a view of its bytes plus whatever keeps them valid.
 struct Fetched {
