@@ -85,7 +85,7 @@ std::string MemorySummary::to_string() const {
     add(o.task_refs, "tasks");
     add(o.worker_refs, "workers");
     add(o.object_refs, "objects");
-    if (holders.empty()) holders = "-";
+    if (holders.empty()) holders.push_back('-');  // (GCC 12 warns, wrongly, at = "-")
     fmt::format_to(std::back_inserter(out), "{:<20} {:>10}  {:<12} {:<8} {:<26} {}\n",
                    fmt::format("{:#x}", o.id), human_bytes(static_cast<double>(o.size_bytes)),
                    o.kind, o.state, holders, o.call_site.empty() ? "?" : o.call_site);

@@ -530,7 +530,8 @@ TEST(Messages, InlineSizeLargerThanTheMessageIsADecodeError) {
 TEST(Messages, ErrorStringLongerThanTheMessageIsADecodeError) {
   std::string body = task_done_error();
   const std::uint32_t huge = 0x7FFFFFFFu;
-  std::memcpy(body.data() + 1 + 8, &huge, sizeof huge);  // the type name's length
+  std::memcpy(body.data() + 1 + 8 + 8 + 8, &huge,
+              sizeof huge);  // after status and 3 times: the type name's length
   EXPECT_THROW(read_task_done(body.data(), body.size()), DecodeError);
 }
 
