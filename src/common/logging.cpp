@@ -69,12 +69,8 @@ std::shared_ptr<spdlog::logger> build_logger() {
 
 // Writes one line; with a progress bar on the terminal, above it (src/common/status_line.hpp).
 void log_line(spdlog::logger& logger, spdlog::level::level_enum level, std::string_view message) {
-  const spdlog::string_view_t text(message.data(), message.size());
-  if (!status_line::held_here()) {
-    logger.log(level, text);
-    return;
-  }
-  status_line::above([&] { logger.log(level, text); });
+  const status_line::Above above;
+  logger.log(level, spdlog::string_view_t(message.data(), message.size()));
 }
 
 void configure(std::string tag, Level level, int fd) {

@@ -1,14 +1,16 @@
 // The status line (see the header). The state is a pid, a text and a flag under one mutex; the
-// pid is also read without the lock, so that a process with no bar (every worker, and the driver
-// most of the time) logs without taking it.
+// pid is also read without the lock, with a count of the writers that did so, so that a process
+// with no bar (every worker, and the driver most of the time) logs without taking it.
 #include "src/common/status_line.hpp"
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -21,7 +23,10 @@ constexpr int kDefaultColumns = 80;
 constexpr std::string_view kEraseLine = "\r\x1b[K";
 
 Mutex g_mu;
+constexpr auto kMaxWaitForWriters = std::chrono::milliseconds(100);
+
 std::atomic<pid_t> g_holder{0};             // the process whose bar holds the line; 0: none
+std::atomic<int> g_unlocked_writers{0};     // Above objects writing without the lock
 std::string g_text SHOAL_GUARDED_BY(g_mu);  // what the bar shows now
 bool g_drawn SHOAL_GUARDED_BY(g_mu) = false;
 
@@ -42,9 +47,9 @@ void show(const std::string& text) noexcept {
   write_all(out);
 }
 
-}  // namespace
+bool held_here() noexcept { return g_holder.load() == getpid(); }
 
-bool held_here() noexcept { return g_holder.load(std::memory_order_acquire) == getpid(); }
+}  // namespace
 
 bool stderr_is_terminal() noexcept {
   if (isatty(STDERR_FILENO) == 0) return false;
@@ -65,9 +70,14 @@ int terminal_columns() noexcept {
 bool acquire() noexcept {
   MutexLock<Mutex> lock(g_mu);
   if (held_here()) return false;
-  g_holder.store(getpid(), std::memory_order_release);
+  g_holder.store(getpid());
   g_text.clear();
   g_drawn = false;
+  // Writers that did not see the holder finish their line before the bar is drawn.
+  const auto give_up = std::chrono::steady_clock::now() + kMaxWaitForWriters;
+  while (g_unlocked_writers.load() > 0 && std::chrono::steady_clock::now() < give_up) {
+    sched_yield();
+  }
   return true;
 }
 
@@ -87,24 +97,26 @@ void release() noexcept {
   if (g_drawn) write_all("\n");
   g_drawn = false;
   g_text.clear();
-  g_holder.store(0, std::memory_order_release);
+  g_holder.store(0);
 }
 
-void above(const std::function<void()>& write_lines) {
-  if (!held_here()) {
-    write_lines();
+// Locks only when a bar of this process holds the line, which the analysis cannot follow.
+Above::Above() noexcept SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+  g_unlocked_writers.fetch_add(1);
+  if (!held_here()) return;
+  g_unlocked_writers.fetch_sub(1);
+  g_mu.lock();
+  locked_ = true;
+  if (g_drawn) write_all(kEraseLine);
+}
+
+Above::~Above() SHOAL_NO_THREAD_SAFETY_ANALYSIS {
+  if (!locked_) {
+    g_unlocked_writers.fetch_sub(1);
     return;
   }
-  MutexLock<Mutex> lock(g_mu);
-  const bool shown = g_drawn;
-  if (shown) write_all(kEraseLine);
-  try {
-    write_lines();
-  } catch (...) {
-    if (shown) show(g_text);
-    throw;
-  }
-  if (shown) show(g_text);
+  if (g_drawn) show(g_text);
+  g_mu.unlock();
 }
 
 }  // namespace shoal::internal::status_line
