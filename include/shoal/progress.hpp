@@ -21,16 +21,17 @@
 // the call is exactly get(refs). Nothing is printed either for an empty list, when every ref is
 // already finished at the call (always so in local mode, where remote() runs the task), inside a
 // task (in a worker: a task's stderr is not the user's terminal; the call is get(refs)), or while
-// another thread's progress bar is on the terminal (one bar at a time per process; the later call
-// is plain get(refs)). The line is redrawn in place ("\r", then the text, then "erase to the end
-// of the line") at most 10 times a second, as refs finish, and fitted to the terminal's width
-// (TIOCGWINSZ, asked at every redraw, so a resized window is followed; COLUMNS or 80 if the
-// terminal does not say): the bar takes what the rest leaves, is dropped below 4 cells, and a line
-// still too long is cut. The last line stays on the terminal, ended with a newline, whether the
-// call returns or throws. shoal's own log lines and the workers' output (Config::log_to_driver)
-// printed while the bar is shown go above it: the bar is erased, the lines are printed, and the
-// bar is drawn again below them. Anything else the program writes to stderr or stdout meanwhile
-// lands on the bar's line (as with tqdm).
+// another thread's progress bar is on the terminal (one bar at a time per process: the later call
+// draws nothing). The line is first drawn when the call finds refs still running, then redrawn in
+// place ("\r", the text, "erase to the end of the line") every 100 ms while it waits, so at most
+// 10 times a second, and once more when the last ref finishes. It is fitted to the terminal's
+// width (TIOCGWINSZ, asked at every redraw, so a resized window is followed; COLUMNS, else 80, if
+// the terminal does not say): the bar takes what the rest leaves and is dropped below 4 cells;
+// narrower still, the bracket goes, then the line is cut. The last line stays on the terminal,
+// ended with a newline, whether the call returns or throws. shoal's own log lines and the
+// workers' output (Config::log_to_driver) printed while the bar is shown go above it: the bar is
+// erased, the lines are printed, and the bar is drawn again below them. Anything else the program
+// writes to stderr or stdout meanwhile lands on the bar's line (as with tqdm).
 //
 // Results and errors: the same as get(refs) in every case. Values come back in input order and
 // are the ones get(refs) returns. A ref that failed makes the call throw that error (TaskError,
