@@ -123,6 +123,9 @@ T get(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> timeout);
 template <class T>
 std::vector<T> get(const std::vector<ObjectRef<T>>& refs);
 
+/// (Also: get(refs, Progress{"name"}), in <shoal/progress.hpp>, shows a tqdm-like progress bar on
+/// stderr while it waits, when stderr is a terminal.)
+
 /// As get(refs), with one timeout for the whole list (GetTimeoutError, naming how many objects
 /// were not ready). A failure that comes before the timeout is rethrown at once, as above.
 template <class T, class Rep, class Period>
@@ -248,15 +251,20 @@ std::vector<const ObjectHandle*> handles_of(const std::vector<ObjectRef<T>>& ref
 }
 
 template <class T>
+std::vector<T> decode_all(const std::vector<Fetched>& fetched) {
+  std::vector<T> out;
+  out.reserve(fetched.size());
+  for (const Fetched& f : fetched) out.push_back(decode_value<T>(f.view));
+  return out;
+}
+
+template <class T>
 auto get_all(const std::vector<ObjectRef<T>>& refs, std::int64_t timeout_ns) {
   std::vector<Fetched> fetched = fetch_all(handles_of(refs), timeout_ns);
   if constexpr (std::is_void_v<T>) {
     return;
   } else {
-    std::vector<T> out;
-    out.reserve(fetched.size());
-    for (const Fetched& f : fetched) out.push_back(decode_value<T>(f.view));
-    return out;
+    return decode_all<T>(fetched);
   }
 }
 
@@ -328,8 +336,9 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_return
 
 }  // namespace shoal
 
-// ActorPool uses get() and wait() above, so it comes last (it includes this file too, for a
-// program that includes it alone).
+// ActorPool uses get() and wait() above, and the get() overloads with a progress bar share its
+// helpers, so they come last (each includes this file too, for a program that includes it alone).
 #include <shoal/actor_pool.hpp>
+#include <shoal/progress.hpp>
 // The calls that show what a session does (timeline(), status(), memory_summary()).
 #include <shoal/observe.hpp>

@@ -15,6 +15,10 @@
 #include <shoal/config.hpp>
 #include <shoal/detail/value.hpp>
 
+namespace shoal {
+struct Progress;  // <shoal/progress.hpp>
+}  // namespace shoal
+
 namespace shoal::detail {
 
 /// One stored object as seen by the program: shared by every copy of an ObjectRef. When the last
@@ -116,6 +120,11 @@ Fetched fetch(const ObjectHandle* handle, std::int64_t timeout_ns);
 /// fetch() for many objects with one deadline; returns them in input order.
 std::vector<Fetched> fetch_all(const std::vector<const ObjectHandle*>& handles,
                                std::int64_t timeout_ns);
+
+/// fetch_all() that draws `progress` on stderr while it waits, when stderr is a terminal (the
+/// contract is in <shoal/progress.hpp>); throws what fetch_all() throws.
+std::vector<Fetched> fetch_all_with_progress(const std::vector<const ObjectHandle*>& handles,
+                                             std::int64_t timeout_ns, const Progress& progress);
 
 /// Waits until num_returns of the objects are ready (finished, with a value or an error) or the
 /// timeout passes; returns ready[i] for each input, with at most num_returns set, chosen in input
