@@ -15,6 +15,7 @@
 
 #include "src/common/function_registry.hpp"
 #include "src/common/logging.hpp"
+#include "src/control/json_quote.hpp"
 
 namespace shoal::internal {
 namespace {
@@ -87,7 +88,7 @@ class TraceWriter {
     begin();
     fmt::format_to(std::back_inserter(out_),
                    R"({{"ph":"X","cat":"{}","name":{},"pid":{},"tid":{},"ts":{},"dur":{})", cat,
-                   json_quote(name), pid, tid, micros(start_ns, origin_ns_),
+                   control::json_quoted(name), pid, tid, micros(start_ns, origin_ns_),
                    micros(std::max<std::int64_t>(dur_ns, 0)));
     if (!args.empty()) fmt::format_to(std::back_inserter(out_), R"(,"args":{})", args);
     out_ += '}';
@@ -121,7 +122,9 @@ class TraceWriter {
   bool first_ = true;
 };
 
-std::string name_args(const std::string& name) { return "{\"name\":" + json_quote(name) + "}"; }
+std::string name_args(const std::string& name) {
+  return "{\"name\":" + control::json_quoted(name) + "}";
+}
 
 }  // namespace
 
@@ -173,41 +176,6 @@ void write_timeline_for_env(const std::function<std::string()>& make_json) {
   }
 }
 
-std::string json_quote(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
-  out += '"';
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
-        } else if (c == '<') {  // so that a trace embedded in an HTML page cannot end its script
-          out += "\\u003c";
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
-
 std::string chrome_trace_json(const TraceInput& in) {
   TraceWriter w(in.origin_ns);
   const FunctionRegistry& registry = FunctionRegistry::instance();
@@ -251,7 +219,7 @@ std::string chrome_trace_json(const TraceInput& in) {
       max_lane = std::max(max_lane, lanes[i]);
       std::string args = fmt::format(R"({{"task_id":"{:#x}","attempt":{},"result_bytes":{})",
                                      a.task, a.attempt, a.result_bytes);
-      if (a.error) args += ",\"error\":" + json_quote(*a.error);
+      if (a.error) args += ",\"error\":" + control::json_quoted(*a.error);
       args += '}';
       w.complete("task", function_name(a.function_index), pid, tid, a.start_ns,
                  a.end_ns - a.start_ns, args);

@@ -164,7 +164,4 @@ void write_text_file(const std::string& path, const std::string& text);
 /// failure (shutdown() does not throw for it).
 void write_timeline_for_env(const std::function<std::string()>& make_json);
 
-/// `text` quoted as a JSON string.
-std::string json_quote(std::string_view text);
-
 }  // namespace shoal::internal
