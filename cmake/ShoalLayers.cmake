@@ -39,7 +39,8 @@ function(shoal_layer name)
     ${PROJECT_BINARY_DIR}/generated/include)
   # Third-party headers are not layered: any layer may use the project's dependencies.
   target_link_libraries(${name} PRIVATE
-    msgpackc-cxx Threads::Threads Boost::headers spdlog::spdlog fmt::fmt shoal_build_flags)
+    msgpackc-cxx Threads::Threads Boost::headers spdlog::spdlog fmt::fmt nlohmann_json::nlohmann_json
+    shoal_build_flags)
   target_compile_definitions(${name} PRIVATE BOOST_STACKTRACE_LINK)
 endfunction()
 
