@@ -63,6 +63,12 @@ std::string member_text(const json& document, const char* key) {
   return it->is_string() ? it->get<std::string>() : it->dump();
 }
 
+// The last part of a program's path: the table has no room for the whole of it (--json has).
+std::string base_name(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  return slash == std::string::npos || slash + 1 == path.size() ? path : path.substr(slash + 1);
+}
+
 // One line per session: its hello, or why it did not answer.
 struct Listed {
   SessionAddress address;
@@ -101,7 +107,7 @@ void print_table(std::ostream& out, const std::vector<Listed>& listed) {
                                    ? time_text(started->get<double>())
                                    : "?";
       std::snprintf(line, sizeof(line), "%-8d %-20s %-19s %s\n", l.address.pid,
-                    member_text(l.hello, "program").c_str(), when.c_str(),
+                    base_name(member_text(l.hello, "program")).c_str(), when.c_str(),
                     member_text(l.hello, "workers").c_str());
     }
     out << line;

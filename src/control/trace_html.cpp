@@ -114,19 +114,12 @@ std::string duration_text(double us) {
   return fixed(us, a >= 100 || us == std::floor(us) ? 0 : 1) + " \u00b5s";
 }
 
-// A colour per name: FNV-1a of the name picks hue, saturation and lightness (light enough that
-// no bar can be confused with the dark lane label colour).
-std::string colour_of(std::string_view name) {
-  std::uint32_t h = 2166136261u;
-  for (char c : name) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 16777619u;
-  }
-  const unsigned hue = h % 360;
-  const unsigned saturation = 45 + (h >> 9) % 30;
-  const unsigned lightness = 55 + (h >> 17) % 15;
-  return "hsl(" + std::to_string(hue) + "," + std::to_string(saturation) + "%," +
-         std::to_string(lightness) + "%)";
+// The colour of the name ranked `rank` by total time: hues a golden angle apart, so the names
+// that take most time differ most, at a lightness no bar can share with the dark lane labels.
+std::string colour_of_rank(std::size_t rank) {
+  const double hue = std::fmod(25.0 + 137.508 * static_cast<double>(rank), 360.0);
+  const int lightness = rank % 2 == 0 ? 62 : 72;
+  return "hsl(" + fixed(hue, 0) + ",62%," + std::to_string(lightness) + "%)";
 }
 
 const char* kind_of(const std::string& lane_name) {
@@ -220,6 +213,8 @@ h1 { font-size: 17px; margin: 0 0 4px 0; font-weight: 600; }
 .tick { position: absolute; bottom: 0; height: 6px; border-left: 1px solid #777; }
 .tick span { position: absolute; bottom: 7px; left: -40px; width: 80px; text-align: center;
              font-size: 11px; color: #444; }
+.tick.first span { left: 3px; text-align: left; }
+.tick.last span { left: -83px; text-align: right; }
 .lane { display: flex; margin-top: 6px; }
 .label { flex: 0 0 var(--label-width); position: sticky; left: 0; z-index: 3; overflow: hidden;
          background: #1b3a6b; color: #fff; padding: 3px 6px 0 12px; white-space: nowrap; }
@@ -473,10 +468,13 @@ class PageWriter {
     for (const auto& [name, total] : total_by_name_) names.emplace_back(total, &name);
     std::sort(names.begin(), names.end(),
               [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      colours_[*names[i].second] = colour_of_rank(i);
+    }
     if (names.empty()) return;
     out_ += "<div class=\"legend\">";
     for (std::size_t i = 0; i < names.size() && i < kLegendEntries; ++i) {
-      out_ += "<span><span class=\"sw\" style=\"background:" + colour_of(*names[i].second) +
+      out_ += "<span><span class=\"sw\" style=\"background:" + colours_[*names[i].second] +
               "\"></span>";
       append_escaped(&out_, *names[i].second);
       out_ += " (" + duration_text(names[i].first) + ")</span>";
@@ -498,8 +496,11 @@ class PageWriter {
     for (int k = 0;; ++k) {
       const double t = first + k * step;
       if (t > end_ + step * 1e-9) break;
-      out_ += "<div class=\"tick\" style=\"left:" + percent(t) + "\"><span>" + tick_text(t, step) +
-              "</span></div>";
+      // Labels at the ends are aligned inward, so neither is cut off by the page's edges.
+      const double at = (t - begin_) / (end_ - begin_);
+      const char* edge = at < 0.03 ? " first" : at > 0.97 ? " last" : "";
+      out_ += std::string("<div class=\"tick") + edge + "\" style=\"left:" + percent(t) +
+              "\"><span>" + tick_text(t, step) + "</span></div>";
     }
     out_ += "</div></div>\n";
   }
@@ -555,7 +556,7 @@ class PageWriter {
     out_ += "\" data-e=\"" + std::to_string(b.event) + "\" style=\"left:" + percent(b.ts) +
             ";width:" + fixed(b.dur / (end_ - begin_) * 100.0, 5) + "%;top:" + std::to_string(top) +
             "px";
-    if (!b.phase) out_ += ";background:" + colour_of(*b.name);
+    if (!b.phase) out_ += ";background:" + colours_[*b.name];
     out_ += "\">";
     if (!b.phase) append_escaped(&out_, *b.name);
     out_ += "</div>";
@@ -565,6 +566,7 @@ class PageWriter {
   const HtmlOptions& options_;
   std::map<std::int64_t, Lane> lanes_;
   std::map<std::string, double> total_by_name_;
+  std::map<std::string, std::string> colours_;  // a name's bar colour (legend())
   std::size_t bars_ = 0;
   std::size_t failed_ = 0;
   std::size_t unnamed_processes_ = 0;

@@ -49,7 +49,7 @@ ControlServer::Handlers fake_session() {
   ControlServer::Handlers h;
   h.hello = [] {
     return json{{"pid", getpid()},
-                {"program", "fake_program"},
+                {"program", "/opt/fake/bin/fake_program"},
                 {"started_unix_s", 1700000000},
                 {"workers", 3},
                 {"shoal_version", "0.1.0"}}
@@ -199,7 +199,7 @@ TEST(CliAgainstServer, ListShowsTheSession) {
   for (std::string line; std::getline(lines, line);) {
     if (line.rfind(me() + " ", 0) == 0) {
       found = true;
-      EXPECT_TRUE(contains(line, "fake_program")) << line;
+      EXPECT_TRUE(contains(line, " fake_program ")) << "the program's base name:\n" << line;
       EXPECT_TRUE(contains(line, " 3")) << line;
     }
   }

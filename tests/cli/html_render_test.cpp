@@ -2,7 +2,7 @@
 // to a PNG, and the test counts the lanes it drew by scanning the page's left columns for runs of
 // the lane label colour (trace_html.hpp: every lane's label cell starts at the left edge, filled
 // with kLaneLabelColour, with page background between lanes). --dump-dom checks the data-lane
-// elements of the page after its script ran.
+// elements of the page after its script ran, and that the script raised no error.
 //
 // Chromium runs with a private profile, HOME and TMPDIR in a temporary directory that is removed
 // afterwards, in a process group of its own that is killed when it exits or at a hard timeout.
@@ -47,6 +47,8 @@ RunResult chromium(const TempDir& dir, const std::string& page, const std::strin
       "--disable-dev-shm-usage",  // nothing in /dev/shm
       "--no-first-run",
       "--hide-scrollbars",
+      "--enable-logging=stderr",  // the page's console messages too
+      "--v=0",
       "--user-data-dir=" + dir.path() + "/profile",
       "--window-size=" + std::to_string(kWidth) + "," + std::to_string(kHeight),
       mode,
@@ -109,6 +111,8 @@ int data_lanes_in_dom(const std::string& page) {
   TempDir dir("html_render_test_");
   const RunResult r = chromium(dir, page, "--dump-dom");
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  // The page's script ran without an error (chromium logs the console to stderr).
+  EXPECT_EQ(r.err.find("Uncaught"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("</html>"), std::string::npos) << "no DOM dumped:\n" << r.err;
   int lanes = 0;
   for (auto at = r.out.find(" data-lane=\""); at != std::string::npos;
@@ -152,9 +156,12 @@ TEST_F(HtmlRender, ManyLanesAndABusyTrace) {
                       {"pid", 100 + p},
                       {"args", {{"sort_index", p}}}});
     for (int t = 0; t < 200; ++t) {
+      // Appended, not "f" + to_string(): GCC 12 warns falsely (-Wrestrict) on that.
+      std::string function = "f";
+      function += std::to_string(t % 13);
       events.push_back({{"ph", "X"},
                         {"cat", p == 0 ? "driver" : "task"},
-                        {"name", "f" + std::to_string(t % 13)},
+                        {"name", function},
                         {"pid", 100 + p},
                         {"tid", 0},
                         {"ts", t * 1000.0},
@@ -177,8 +184,9 @@ TEST_F(HtmlRender, PageOfALiveSessionDrawsEveryProcess) {
   const RunResult trace = run_shoal({"timeline", pid, "-o", dir.path() + "/trace.json"});
   ASSERT_EQ(trace.exit_code, 0) << trace.err;
   int processes = 0;
-  for (const auto& e :
-       nlohmann::json::parse(read_file(dir.path() + "/trace.json"))["traceEvents"]) {
+  // Kept in a variable: a range-for over a member of a temporary would read a destroyed object.
+  const nlohmann::json parsed = nlohmann::json::parse(read_file(dir.path() + "/trace.json"));
+  for (const auto& e : parsed["traceEvents"]) {
     processes += e["ph"] == "M" && e["name"] == "process_name";
   }
   // The page from the same trace file, so both count the same processes.
