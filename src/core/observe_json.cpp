@@ -25,20 +25,19 @@ std::string status_json(const Status& s) {
                        {"actor", w.actor},
                        {"tasks_done", w.tasks_done}});
   }
-  const nlohmann::json doc = {
-      {"driver_pid", s.driver_pid},
-      {"local_mode", s.local_mode},
-      {"resources", {{"total", s.total}, {"available", s.available}}},
-      {"workers", std::move(workers)},
-      {"tasks",
-       {{"waiting_for_arguments", s.tasks.waiting_for_arguments},
-        {"queued", s.tasks.queued},
-        {"running", s.tasks.running},
-        {"finished", s.tasks.finished},
-        {"failed", s.tasks.failed}}},
-      {"actors", s.actors},
-      {"store", store_json(s.store)},
-      {"text", s.to_string()}};
+  const nlohmann::json doc = {{"driver_pid", s.driver_pid},
+                              {"local_mode", s.local_mode},
+                              {"resources", {{"total", s.total}, {"available", s.available}}},
+                              {"workers", std::move(workers)},
+                              {"tasks",
+                               {{"waiting_for_arguments", s.tasks.waiting_for_arguments},
+                                {"queued", s.tasks.queued},
+                                {"running", s.tasks.running},
+                                {"finished", s.tasks.finished},
+                                {"failed", s.tasks.failed}}},
+                              {"actors", s.actors},
+                              {"store", store_json(s.store)},
+                              {"text", s.to_string()}};
   // Replacement of invalid UTF-8 (a function name is the program's own bytes) instead of a throw.
   return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
