@@ -45,8 +45,7 @@ namespace {
 // put()'s space: a value too large to send inline becomes a store object (CreateObject).
 class PutSpace final : public SpaceProvider {
  public:
-  PutSpace(CoreRuntime& runtime, const std::source_location& site)
-      : runtime_(runtime), site_(site) {}
+  PutSpace(CoreRuntime& runtime, const detail::CallSite& site) : runtime_(runtime), site_(site) {}
   char* reserve(detail::Format format, std::uint64_t type_hash, std::uint64_t size) override {
     space_ = runtime_.reserve_object(format, type_hash, size, ObjectOrigin::kPut, site_);
     return space_.dst;
@@ -56,7 +55,7 @@ class PutSpace final : public SpaceProvider {
 
  private:
   CoreRuntime& runtime_;
-  const std::source_location& site_;
+  const detail::CallSite& site_;
   StoreSpace space_;
 };
 
@@ -135,7 +134,7 @@ std::vector<detail::HandlePtr> WorkerRuntime::submit_returns(detail::AnyFn fn,
 }
 
 detail::HandlePtr WorkerRuntime::put(void (*encode)(detail::ValueSink&, const void*),
-                                     const void* value, const std::source_location& site) {
+                                     const void* value, const detail::CallSite& site) {
   check_usable();
   detail::ByteBuffer bytes(256);
   detail::OpenValue open;
@@ -171,7 +170,7 @@ detail::HandlePtr WorkerRuntime::adopt(ObjectId id) {
 
 StoreSpace WorkerRuntime::reserve_object(detail::Format format, std::uint64_t type_hash,
                                          std::uint64_t size, ObjectOrigin,
-                                         const std::source_location& site) {
+                                         const detail::CallSite& site) {
   check_usable();
   const ObjectId id = channel_->new_id();
   const OwnedFrame reply = channel_->call([&](detail::ByteBuffer& out, std::uint64_t request) {

@@ -48,7 +48,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <source_location>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -58,6 +57,7 @@
 
 #include <msgpack.hpp>
 
+#include <shoal/detail/call_site.hpp>
 #include <shoal/detail/codec.hpp>
 #include <shoal/detail/function_traits.hpp>
 #include <shoal/detail/ref_codec.hpp>
@@ -246,8 +246,7 @@ class ActorTaskCaller {
  public:
   using Result = typename Traits::Result;
 
-  ActorTaskCaller(detail::HandlePtr actor, detail::AnyFn fn,
-                  std::source_location site = {}) noexcept
+  ActorTaskCaller(detail::HandlePtr actor, detail::AnyFn fn, detail::CallSite site = {}) noexcept
       : actor_(std::move(actor)), fn_(fn), site_(site) {}
 
   /// Submits the call and returns a reference to its result at once (it runs after the calls
@@ -279,7 +278,7 @@ class ActorTaskCaller {
 
   detail::HandlePtr actor_;
   detail::AnyFn fn_;
-  std::source_location site_;
+  detail::CallSite site_;
 };
 
 /// A reference to an actor: a small copyable value. Copies share one reference; the actor (if
@@ -296,7 +295,7 @@ class ActorHandle {
   /// default: memory_summary() names this line as the maker of the calls' results.
   template <class MP>
   ActorTaskCaller<C, MP> task(MP method,
-                              std::source_location site = std::source_location::current()) const {
+                              detail::CallSite site = detail::CallSite::current()) const {
     static_assert(
         std::is_member_function_pointer_v<MP>,
         "shoal: handle.task(&Class::method) takes a member function of the actor's class");
@@ -327,7 +326,7 @@ template <class C>
 class ActorCreator {
  public:
   /// `site`: where actor<C>() was called, for memory_summary().
-  explicit ActorCreator(std::source_location site = {}) noexcept : site_(site) {}
+  explicit ActorCreator(detail::CallSite site = {}) noexcept : site_(site) {}
 
   /// Returns a copy with these options (see ActorOptions).
   // NOLINTNEXTLINE(performance-unnecessary-value-param)
@@ -365,13 +364,13 @@ class ActorCreator {
 
  private:
   ActorOptions options_;
-  std::source_location site_;
+  detail::CallSite site_;
 };
 
 /// Starts describing a new actor of class C: shoal::actor<C>().options({...}).remote(args...).
 /// `site` is left to its default: memory_summary() names this line as the actor's maker.
 template <class C>
-ActorCreator<C> actor(std::source_location site = std::source_location::current()) {
+ActorCreator<C> actor(detail::CallSite site = detail::CallSite::current()) {
   return ActorCreator<C>(site);
 }
 

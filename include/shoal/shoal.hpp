@@ -33,13 +33,13 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <source_location>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include <shoal/actor.hpp>
 #include <shoal/config.hpp>
+#include <shoal/detail/call_site.hpp>
 #include <shoal/detail/exception_match.hpp>
 #include <shoal/detail/timeout.hpp>
 #include <shoal/errors.hpp>
@@ -92,7 +92,7 @@ bool is_initialized() noexcept;
 /// if shutdown() runs while it waits. `site` is left to its default: memory_summary() names this
 /// line as the object's maker.
 template <class V>
-auto put(const V& value, std::source_location site = std::source_location::current());
+auto put(const V& value, detail::CallSite site = detail::CallSite::current());
 
 /// Blocks until the object is ready, then returns a copy of its value. If the task that makes it
 /// threw, rethrows that as TaskError (WorkerCrashedError if its worker kept dying;
@@ -282,7 +282,7 @@ WaitResult<T> split_ready(const std::vector<ObjectRef<T>>& refs, std::size_t num
 }  // namespace detail
 
 template <class V>
-auto put(const V& value, std::source_location site) {
+auto put(const V& value, detail::CallSite site) {
   using S = detail::stored_t<V>;
   if constexpr (std::is_same_v<S, std::decay_t<V>>) {
     return ObjectRef<S>(detail::put_value(&detail::encode_erased<S>, &value, site));

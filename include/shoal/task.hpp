@@ -18,13 +18,13 @@
 #pragma once
 
 #include <cstddef>
-#include <source_location>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <shoal/config.hpp>
+#include <shoal/detail/call_site.hpp>
 #include <shoal/detail/codec.hpp>
 #include <shoal/detail/function_traits.hpp>
 #include <shoal/detail/runtime_api.hpp>
@@ -77,7 +77,7 @@ class TaskCaller<R (*)(Params...)> {
   using Function = R (*)(Params...);
 
   /// `site`: where task(f) was called, for memory_summary() (<shoal/observe.hpp>).
-  explicit TaskCaller(Function f, std::source_location site = {}) noexcept : f_(f), site_(site) {}
+  explicit TaskCaller(Function f, detail::CallSite site = {}) noexcept : f_(f), site_(site) {}
 
   /// Returns a copy of this caller with per-call options (see TaskOptions).
   // The check misses the move below (the assignment depends on the template's parameters).
@@ -122,7 +122,7 @@ class TaskCaller<R (*)(Params...)> {
  private:
   Function f_;
   TaskOptions options_;
-  std::source_location site_;
+  detail::CallSite site_;
 };
 
 /// TaskCaller::num_returns<N>(): remote() returns N refs, one per element of R's std::tuple.
@@ -136,7 +136,7 @@ class SplitTaskCaller<R (*)(Params...), N> {
  public:
   using Function = R (*)(Params...);
 
-  SplitTaskCaller(Function f, TaskOptions options, std::source_location site = {})
+  SplitTaskCaller(Function f, TaskOptions options, detail::CallSite site = {})
       : f_(f), options_(std::move(options)), site_(site) {}
 
   /// As TaskCaller::options().
@@ -175,15 +175,15 @@ class SplitTaskCaller<R (*)(Params...), N> {
 
   Function f_;
   TaskOptions options_;
-  std::source_location site_;
+  detail::CallSite site_;
 };
 
 /// Wraps a function registered with SHOAL_REMOTE for remote calls: task(f).remote(args...).
 /// `site` is left to its default: the objects the calls make name this line in
 /// memory_summary().
 template <class R, class... Params>
-TaskCaller<R (*)(Params...)> task(
-    R (*f)(Params...), std::source_location site = std::source_location::current()) noexcept {
+TaskCaller<R (*)(Params...)> task(R (*f)(Params...),
+                                  detail::CallSite site = detail::CallSite::current()) noexcept {
   static_assert(detail::check_signature<R, Params...>());
   return TaskCaller<R (*)(Params...)>(f, site);
 }

@@ -185,7 +185,7 @@ std::vector<HandlePtr> submit_task_returns(AnyFn fn, const char* signature,
 }
 
 HandlePtr put_value(void (*encode)(ValueSink&, const void*), const void* value,
-                    const std::source_location& site) {
+                    const detail::CallSite& site) {
   return internal::current_runtime()->put(encode, value, site);
 }
 

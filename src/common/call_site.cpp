@@ -4,9 +4,10 @@
 
 namespace shoal::internal {
 
-std::string format_call_site(const std::source_location& site) {
-  if (site.line() == 0) return {};
-  return fmt::format("{}:{} ({})", site.file_name(), site.line(), site.function_name());
+std::string format_call_site(const detail::CallSite& site) {
+  if (site.line == 0 || site.file == nullptr) return {};
+  return fmt::format("{}:{} ({})", site.file, site.line,
+                     site.function != nullptr ? site.function : "?");
 }
 
 }  // namespace shoal::internal

@@ -125,11 +125,11 @@ std::vector<detail::HandlePtr> UnusableRuntime::submit_returns(detail::AnyFn, co
   refuse();
 }
 detail::HandlePtr UnusableRuntime::put(void (*)(detail::ValueSink&, const void*), const void*,
-                                       const std::source_location&) {
+                                       const detail::CallSite&) {
   refuse();
 }
 StoreSpace UnusableRuntime::reserve_object(detail::Format, std::uint64_t, std::uint64_t,
-                                           ObjectOrigin, const std::source_location&) {
+                                           ObjectOrigin, const detail::CallSite&) {
   refuse();
 }
 detail::Fetched UnusableRuntime::fetch(ObjectId, std::int64_t) { refuse(); }

@@ -20,12 +20,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <source_location>
 #include <string>
 #include <vector>
 
 #include <shoal/actor.hpp>
 #include <shoal/config.hpp>
+#include <shoal/detail/call_site.hpp>
 #include <shoal/detail/runtime_api.hpp>
 #include <shoal/observe.hpp>
 #include <shoal/shoal.hpp>
@@ -63,11 +63,11 @@ class CoreRuntime : public std::enable_shared_from_this<CoreRuntime> {
                                                         std::size_t num_returns) = 0;
   /// `site`: the put() call, for memory_summary().
   virtual detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*), const void* value,
-                                const std::source_location& site) = 0;
+                                const detail::CallSite& site) = 0;
   /// A new object for a value the caller writes itself (a large task argument).
   virtual StoreSpace reserve_object(detail::Format format, std::uint64_t type_hash,
                                     std::uint64_t size, ObjectOrigin origin,
-                                    const std::source_location& site) = 0;
+                                    const detail::CallSite& site) = 0;
   /// timeout_ns: detail::kNoTimeout waits without limit, 0 does not wait.
   virtual detail::Fetched fetch(ObjectId id, std::int64_t timeout_ns) = 0;
   virtual std::vector<detail::Fetched> fetch_all(const std::vector<ObjectId>& ids,
@@ -137,9 +137,9 @@ class UnusableRuntime final : public CoreRuntime {
   std::vector<detail::HandlePtr> submit_returns(detail::AnyFn, const char*, const TaskOptions&,
                                                 detail::TaskArgs&&, std::size_t) override;
   detail::HandlePtr put(void (*)(detail::ValueSink&, const void*), const void*,
-                        const std::source_location&) override;
+                        const detail::CallSite&) override;
   StoreSpace reserve_object(detail::Format, std::uint64_t, std::uint64_t, ObjectOrigin,
-                            const std::source_location&) override;
+                            const detail::CallSite&) override;
   detail::Fetched fetch(ObjectId, std::int64_t) override;
   std::vector<detail::Fetched> fetch_all(const std::vector<ObjectId>&, std::int64_t) override;
   std::vector<bool> wait(const std::vector<ObjectId>&, std::size_t, std::int64_t) override;

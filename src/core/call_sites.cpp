@@ -7,7 +7,7 @@ namespace shoal::internal {
 std::size_t CallSites::KeyHash::operator()(const Key& k) const noexcept {
   const std::size_t h =
       std::hash<const void*>()(k.file) * 31 + std::hash<const void*>()(k.function);
-  return h * 1'000'003 + k.line * 131 + k.column;
+  return h * 1'000'003 + k.line;
 }
 
 std::uint32_t CallSites::add(std::string text) {
@@ -19,9 +19,9 @@ std::uint32_t CallSites::add(std::string text) {
   return it->second;
 }
 
-std::uint32_t CallSites::intern(const std::source_location& site) {
-  if (site.line() == 0) return kUnknown;
-  const Key key{site.file_name(), site.function_name(), site.line(), site.column()};
+std::uint32_t CallSites::intern(const detail::CallSite& site) {
+  if (site.line == 0 || site.file == nullptr) return kUnknown;
+  const Key key{site.file, site.function, site.line};
   if (key == last_) return last_index_;
   auto it = by_location_.find(key);
   if (it == by_location_.end()) it = by_location_.emplace(key, add(format_call_site(site))).first;

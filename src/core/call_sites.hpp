@@ -1,17 +1,18 @@
 // The places in the program that made objects (a put(), a remote()), for memory_summary(): each
 // distinct place is kept once, as "file:line (function)", and objects refer to it by a small
-// number. Places come as a std::source_location (the program's own calls: the strings it points
+// number. Places come as a detail::CallSite (the program's own calls: the strings it points
 // to live as long as the program) or as text (a worker's task's call, sent in its message).
 //
 // Thread safety: none; the runtime's lock guards it.
 #pragma once
 
 #include <cstdint>
-#include <source_location>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include <shoal/detail/call_site.hpp>
 
 #include "src/common/call_site.hpp"
 
@@ -23,7 +24,7 @@ class CallSites {
   static constexpr std::uint32_t kUnknown = 0;
 
   /// The number of `site`, added if new. Cheap for a site seen just before (a loop of calls).
-  std::uint32_t intern(const std::source_location& site);
+  std::uint32_t intern(const detail::CallSite& site);
   /// The number of the place `text` names, added if new.
   std::uint32_t intern(std::string_view text);
   /// Its text ("" for kUnknown).
@@ -34,7 +35,6 @@ class CallSites {
     const char* file;
     const char* function;
     std::uint32_t line;
-    std::uint32_t column;
     bool operator==(const Key&) const = default;
   };
   struct KeyHash {
@@ -45,7 +45,7 @@ class CallSites {
   std::vector<std::string> texts_{std::string()};  // index 0: unknown
   std::unordered_map<Key, std::uint32_t, KeyHash> by_location_;
   std::unordered_map<std::string, std::uint32_t> by_text_;
-  Key last_{nullptr, nullptr, 0, 0};
+  Key last_{nullptr, nullptr, 0};
   std::uint32_t last_index_ = kUnknown;
 };
 

@@ -55,8 +55,7 @@ constexpr std::size_t kSmallValueCapacity = 256;
 // put()'s space: a value too large to keep inline becomes a store object straight away.
 class PutSpace final : public SpaceProvider {
  public:
-  PutSpace(CoreRuntime& runtime, const std::source_location& site)
-      : runtime_(runtime), site_(site) {}
+  PutSpace(CoreRuntime& runtime, const detail::CallSite& site) : runtime_(runtime), site_(site) {}
   char* reserve(detail::Format format, std::uint64_t type_hash, std::uint64_t size) override {
     space_ = runtime_.reserve_object(format, type_hash, size, ObjectOrigin::kPut, site_);
     return space_.dst;
@@ -66,7 +65,7 @@ class PutSpace final : public SpaceProvider {
 
  private:
   CoreRuntime& runtime_;
-  const std::source_location& site_;
+  const detail::CallSite& site_;
   StoreSpace space_;
 };
 
@@ -83,7 +82,7 @@ ObjectId DriverRuntime::new_object(TaskId producer) {
 }
 
 detail::HandlePtr DriverRuntime::put(void (*encode)(detail::ValueSink&, const void*),
-                                     const void* value, const std::source_location& site) {
+                                     const void* value, const detail::CallSite& site) {
   check_not_abandoned();
   const TimedCall timed(program_calls_, DriverCall::Kind::kPut, 1);
   // One allocation for the usual small value, instead of one per doubling.
@@ -118,7 +117,7 @@ detail::HandlePtr DriverRuntime::adopt(ObjectId id) {
 
 StoreSpace DriverRuntime::reserve_object(detail::Format format, std::uint64_t type_hash,
                                          std::uint64_t size, ObjectOrigin origin,
-                                         const std::source_location& site) {
+                                         const detail::CallSite& site) {
   check_not_abandoned();
   UniqueLock<Mutex> lock(mu_);
   check_running();
@@ -136,7 +135,7 @@ StoreSpace DriverRuntime::reserve_object(detail::Format format, std::uint64_t ty
 
 detail::HandlePtr DriverRuntime::store_inline(detail::Format format, std::uint64_t type_hash,
                                               detail::ByteBuffer bytes,
-                                              const std::source_location& site) {
+                                              const detail::CallSite& site) {
   MutexLock<Mutex> lock(mu_);
   check_running();
   const ObjectId id = new_object_id();

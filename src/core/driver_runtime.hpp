@@ -38,7 +38,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <source_location>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -46,6 +45,7 @@
 #include <sys/types.h>
 
 #include <shoal/config.hpp>
+#include <shoal/detail/call_site.hpp>
 #include <shoal/detail/runtime_api.hpp>
 #include <shoal/shoal.hpp>
 
@@ -85,13 +85,13 @@ class DriverRuntime final : public CoreRuntime,
                                                 const TaskOptions& options, detail::TaskArgs&& args,
                                                 std::size_t num_returns) override;
   detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*), const void* value,
-                        const std::source_location& site) override;
+                        const detail::CallSite& site) override;
   /// A new ready object of `size` bytes in the store, for the caller to fill before anyone else
   /// can see the handle. If the store is full it waits for space (without the lock) up to
   /// Config::object_store_full_timeout_ms. Throws ObjectStoreFullError, or Error if shutdown()
   /// runs while it waits.
   StoreSpace reserve_object(detail::Format format, std::uint64_t type_hash, std::uint64_t size,
-                            ObjectOrigin origin, const std::source_location& site) override;
+                            ObjectOrigin origin, const detail::CallSite& site) override;
   detail::Fetched fetch(ObjectId id, std::int64_t timeout_ns) override;
   std::vector<detail::Fetched> fetch_all(const std::vector<ObjectId>& ids,
                                          std::int64_t timeout_ns) override;
@@ -240,7 +240,7 @@ class DriverRuntime final : public CoreRuntime,
   detail::HandlePtr handle_of(ObjectId id);
   ObjectId new_object(TaskId producer) SHOAL_REQUIRES(mu_);
   detail::HandlePtr store_inline(detail::Format format, std::uint64_t type_hash,
-                                 detail::ByteBuffer bytes, const std::source_location& site)
+                                 detail::ByteBuffer bytes, const detail::CallSite& site)
       SHOAL_EXCLUDES(mu_);
   detail::Fetched fetched_of(const ObjectEntry& entry) SHOAL_REQUIRES(mu_);
   /// Waits until `waiter` is done or the timeout passes; mu_ is held on entry and on return.

@@ -157,8 +157,7 @@ void LocalRuntime::check_usable_now() const {
 }
 
 detail::HandlePtr LocalRuntime::add_object(detail::Format format, std::uint64_t type_hash,
-                                           detail::ByteBuffer bytes,
-                                           const std::source_location& site) {
+                                           detail::ByteBuffer bytes, const detail::CallSite& site) {
   check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
@@ -169,7 +168,7 @@ detail::HandlePtr LocalRuntime::add_object(detail::Format format, std::uint64_t 
 }
 
 detail::HandlePtr LocalRuntime::put(void (*encode)(detail::ValueSink&, const void*),
-                                    const void* value, const std::source_location& site) {
+                                    const void* value, const detail::CallSite& site) {
   const TimedCall timed(program_calls_, DriverCall::Kind::kPut, 1);
   detail::ByteBuffer record;
   HeapSpace space;
@@ -199,7 +198,7 @@ detail::HandlePtr LocalRuntime::adopt(ObjectId id) {
 
 StoreSpace LocalRuntime::reserve_object(detail::Format format, std::uint64_t type_hash,
                                         std::uint64_t size, ObjectOrigin origin,
-                                        const std::source_location& site) {
+                                        const detail::CallSite& site) {
   detail::ByteBuffer bytes(static_cast<std::size_t>(size));
   bytes.grow(static_cast<std::size_t>(size));
   check_not_abandoned();

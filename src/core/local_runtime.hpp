@@ -18,11 +18,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <source_location>
 #include <string>
 #include <vector>
 
 #include <shoal/config.hpp>
+#include <shoal/detail/call_site.hpp>
 
 #include "src/common/core_runtime.hpp"
 #include "src/common/mutex.hpp"
@@ -47,9 +47,9 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   detail::HandlePtr submit(detail::AnyFn fn, const char* signature, const TaskOptions& options,
                            detail::TaskArgs&& args) override SHOAL_EXCLUDES(mu_);
   detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*), const void* value,
-                        const std::source_location& site) override SHOAL_EXCLUDES(mu_);
+                        const detail::CallSite& site) override SHOAL_EXCLUDES(mu_);
   StoreSpace reserve_object(detail::Format format, std::uint64_t type_hash, std::uint64_t size,
-                            ObjectOrigin origin, const std::source_location& site) override
+                            ObjectOrigin origin, const detail::CallSite& site) override
       SHOAL_EXCLUDES(mu_);
   detail::Fetched fetch(ObjectId id, std::int64_t timeout_ns) override SHOAL_EXCLUDES(mu_);
   std::vector<detail::Fetched> fetch_all(const std::vector<ObjectId>& ids,
@@ -93,7 +93,7 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
 
   /// A new ready object holding `bytes`.
   detail::HandlePtr add_object(detail::Format format, std::uint64_t type_hash,
-                               detail::ByteBuffer bytes, const std::source_location& site)
+                               detail::ByteBuffer bytes, const detail::CallSite& site)
       SHOAL_EXCLUDES(mu_);
   detail::HandlePtr handle_of(ObjectId id);
   void check_not_abandoned() const;                   // throws in a fork of this process

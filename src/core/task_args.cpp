@@ -31,8 +31,7 @@ struct TaskArgs::Space final : internal::SpaceProvider {
   TaskArgs& args;
 };
 
-TaskArgs::TaskArgs(std::source_location site)
-    : runtime_(internal::current_runtime()), site_(site) {}
+TaskArgs::TaskArgs(detail::CallSite site) : runtime_(internal::current_runtime()), site_(site) {}
 TaskArgs::~TaskArgs() { restore_sink(); }
 
 // Ends the collection begin_msgpack() started, if one is open (also when encoding threw).

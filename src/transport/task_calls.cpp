@@ -136,11 +136,10 @@ void encode_put(ByteBuffer& out, ObjectId object, detail::Format format, std::ui
   });
 }
 
-const std::string& call_site_text(const std::source_location& site) {
-  thread_local std::source_location last{};
+const std::string& call_site_text(const detail::CallSite& site) {
+  thread_local detail::CallSite last{};
   thread_local std::string text;
-  if (site.line() != last.line() || site.file_name() != last.file_name() ||
-      site.column() != last.column() || site.function_name() != last.function_name()) {
+  if (site.line != last.line || site.file != last.file || site.function != last.function) {
     text = format_call_site(site);
     last = site;
   }

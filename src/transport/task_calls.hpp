@@ -42,7 +42,7 @@ TaskSpec decode_submit(const Frame& f, std::string_view* call_site = nullptr);
 
 /// The text a message carries for `site` (format_call_site()), cached for the calling thread's
 /// last site: a loop of remote() calls formats it once.
-const std::string& call_site_text(const std::source_location& site);
+const std::string& call_site_text(const detail::CallSite& site);
 
 // ---- Put: string call_site | one inline value record. The object is ready at once.
 struct PutValue {

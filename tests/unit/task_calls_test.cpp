@@ -108,7 +108,7 @@ TaskSpec child_spec() {
   put_ref_record(s.args, 0);
   put_inline_record(s.args, Format::kVoid, 0, nullptr, 0);
   s.arg_count = 4;
-  s.call_site = std::source_location::current();
+  s.call_site = detail::CallSite::current();
   return s;
 }
 

@@ -8,11 +8,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <source_location>
 #include <utility>
 #include <vector>
 
 #include <shoal/config.hpp>
+#include <shoal/detail/call_site.hpp>
 #include <shoal/detail/value.hpp>
 
 namespace shoal {
@@ -55,7 +55,7 @@ class TaskArgs final : public ValueSink {
  public:
   /// Throws what current runtime lookup throws (NotInitializedError, ...). `site`: the remote()
   /// call's place in the program (memory_summary()).
-  explicit TaskArgs(std::source_location site = {});
+  explicit TaskArgs(detail::CallSite site = {});
   ~TaskArgs();
   TaskArgs(TaskArgs&&) noexcept;
   TaskArgs& operator=(TaskArgs&&) = delete;
@@ -71,7 +71,7 @@ class TaskArgs final : public ValueSink {
   void restore_sink() noexcept;
   internal::CoreRuntime& runtime() const noexcept { return *runtime_; }
   std::uint32_t count() const noexcept { return count_; }
-  const std::source_location& call_site() const noexcept { return site_; }
+  const detail::CallSite& call_site() const noexcept { return site_; }
   ByteBuffer take_records() noexcept { return std::move(records_); }
   std::vector<HandlePtr> take_refs() noexcept { return std::move(refs_); }
   /// The refs inside the arguments' values (a vector of refs): the task holds them.
@@ -79,7 +79,7 @@ class TaskArgs final : public ValueSink {
 
  private:
   std::shared_ptr<internal::CoreRuntime> runtime_;
-  std::source_location site_;
+  detail::CallSite site_;
   ByteBuffer records_;           // wire-format argument records (see docs/protocol.md)
   std::vector<HandlePtr> refs_;  // dependencies, in the order their records reference them
   std::uint32_t count_ = 0;      // arguments added so far
@@ -105,7 +105,7 @@ std::vector<HandlePtr> submit_task_returns(AnyFn fn, const char* signature_mangl
 /// Stores one value: `encode` writes *value into the sink it is given. Returns its handle.
 /// `site`: the put() call (memory_summary()).
 HandlePtr put_value(void (*encode)(ValueSink&, const void* value), const void* value,
-                    const std::source_location& site);
+                    const detail::CallSite& site);
 
 /// A value read back by get(): a view of its bytes plus whatever keeps them valid.
 struct Fetched {
