@@ -2,10 +2,9 @@
 //
 // Seeing what a running session does, as Ray's ray.timeline(), `ray status` and `ray memory` do:
 //
-//   shoal::timeline("trace.json");            // open in https://ui.perfetto.dev or
-//   chrome://tracing std::cout << shoal::status();             // CPUs, workers, tasks by state,
-//   store use std::cout << shoal::memory_summary();     // live objects, biggest first, and who
-//   made them
+//   shoal::timeline("trace.json");         // open it in https://ui.perfetto.dev
+//   std::cout << shoal::status();          // CPUs, workers, tasks by state, store use
+//   std::cout << shoal::memory_summary();  // live objects, biggest first, who made them
 //
 // The same three answers reach a program from outside through the `shoal` command (`shoal status
 // PID`, `shoal memory PID`, `shoal timeline PID -o trace.json`, docs/observability.md), which
@@ -17,9 +16,10 @@
 // costs a few clock reads per task (docs/benchmarks.md has the measured cost on empty tasks).
 // SHOAL_TIMELINE=path in the environment writes the timeline to path at shutdown().
 //
-// All three calls are for the program (the driver) and local mode: inside a task they throw Error
-// (Ray's are driver calls too). Each takes the runtime's lock only to copy what it needs, so tasks
-// keep running while it formats. Thread safe.
+// All three calls are for the program (the driver) and local mode: inside a task on a worker they
+// throw Error (Ray's are driver calls too). timeline() takes the runtime's lock only to copy the
+// records, and formats without it; status() and memory_summary() build their answer under it
+// (memory_summary() in time linear in the live objects, which tasks wait for). Thread safe.
 #pragma once
 
 #include <cstdint>

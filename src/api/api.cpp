@@ -17,6 +17,7 @@
 #include "src/core/driver_runtime.hpp"
 #include "src/core/local_runtime.hpp"
 #include "src/core/observe_json.hpp"
+#include "src/core/session_config.hpp"
 #include "src/fork_helper/fork_helper.hpp"
 
 namespace shoal {
@@ -32,7 +33,8 @@ ControlServer* g_control = nullptr;
 
 // Serves the shoal command for `runtime`'s session (docs/observability.md). A session works without
 // it: if the socket cannot be made (a sandbox without Unix sockets), init() warns and goes on.
-void start_control_server(const std::shared_ptr<CoreRuntime>& runtime, const Config& config) {
+void start_control_server(const std::shared_ptr<CoreRuntime>& runtime,
+                          const Config& config) noexcept try {
   const std::weak_ptr<CoreRuntime> weak = runtime;
   // Each handler runs on the server's thread; the runtime may be shutting down meanwhile.
   const auto with = [weak](const auto& answer) {
@@ -48,17 +50,17 @@ void start_control_server(const std::shared_ptr<CoreRuntime>& runtime, const Con
   who.program = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   who.started_unix_s = static_cast<std::int64_t>(std::time(nullptr));
   who.local_mode = config.local_mode;
-  who.workers = static_cast<int>(runtime->resources(false).at("CPU"));
+  who.workers = config.local_mode ? 0 : resolve_config(config).cpus;  // no getifaddrs() here
   ControlServer::Handlers handlers;
   handlers.hello = [who] { return hello_json(who); };
   handlers.status = with([](CoreRuntime& rt) { return status_json(rt.status()); });
   handlers.memory = with([](CoreRuntime& rt) { return memory_json(rt.memory_summary()); });
   handlers.timeline = with([](CoreRuntime& rt) { return rt.timeline_json(); });
-  try {
-    g_control = new ControlServer(std::move(handlers));
-  } catch (const std::exception& e) {
-    SHOAL_LOG(kWarn, "the shoal command cannot attach to this session: {}", e.what());
-  }
+  g_control = new ControlServer(std::move(handlers));
+} catch (const std::exception& e) {
+  SHOAL_LOG(kWarn, "the shoal command cannot attach to this session: {}", e.what());
+} catch (...) {
+  SHOAL_LOG(kWarn, "the shoal command cannot attach to this session");
 }
 
 void shutdown_at_exit() {

@@ -12,7 +12,7 @@
 namespace shoal::internal {
 
 void DriverRuntime::record_attempt(const SchedTask& ran, WorkerId worker, const TaskDone& done,
-                                   std::uint64_t result_bytes) {
+                                   std::uint64_t result_bytes) noexcept try {
   ++tasks_done_[worker];
   if (!recording_) return;
   TaskAttempt a;
@@ -40,10 +40,11 @@ void DriverRuntime::record_attempt(const SchedTask& ran, WorkerId worker, const 
       break;
   }
   timeline_.add(std::move(a));
+} catch (...) {  // out of memory: the task's result matters more than its record
 }
 
 void DriverRuntime::record_lost_attempt(const SchedTask& running, WorkerId worker,
-                                        const std::string& reason) {
+                                        const std::string& reason) noexcept try {
   if (!recording_) return;
   TaskAttempt a;
   a.task = running.id;
@@ -57,6 +58,7 @@ void DriverRuntime::record_lost_attempt(const SchedTask& running, WorkerId worke
   a.end_ns = steady_now_ns();
   a.error = std::make_shared<const std::string>("the worker died: " + reason);
   timeline_.add(std::move(a));
+} catch (...) {  // out of memory: the retry or the failure matters more than the record
 }
 
 void DriverRuntime::add_timeline_row(WorkerId worker) {

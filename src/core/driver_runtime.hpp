@@ -258,14 +258,12 @@ class DriverRuntime final : public CoreRuntime,
   // Seeing inside (driver_observe.cpp)
   /// Records a finished attempt of `ran` on `worker` in the timeline, and counts it.
   void record_attempt(const SchedTask& ran, WorkerId worker, const TaskDone& done,
-                      std::uint64_t result_bytes) SHOAL_REQUIRES(mu_);
+                      std::uint64_t result_bytes) noexcept SHOAL_REQUIRES(mu_);
   /// Records the attempt of `running` cut short by its worker's death.
-  void record_lost_attempt(const SchedTask& running, WorkerId worker, const std::string& reason)
-      SHOAL_REQUIRES(mu_);
+  void record_lost_attempt(const SchedTask& running, WorkerId worker,
+                           const std::string& reason) noexcept SHOAL_REQUIRES(mu_);
   /// A process that runs tasks joined: its timeline row.
   void add_timeline_row(WorkerId worker) SHOAL_REQUIRES(mu_);
-  /// The control socket (the shoal command): started by start(), stopped first by shutdown().
-  void start_control_server();
   /// SHOAL_TIMELINE=path: writes the timeline there (at shutdown()); logs a failure.
   void write_timeline_from_env();
 

@@ -39,7 +39,7 @@ Status LocalRuntime::status() {
   s.tasks.running = tasks_running_;
   s.tasks.finished = refs_.tasks_finished();
   s.tasks.failed = refs_.tasks_failed();
-  s.actors = actors_.size();
+  s.actors = live_actors();
   s.store.capacity_bytes = store_bytes_;
   s.store.inline_bytes = refs_.inline_bytes();
   s.store.num_objects = refs_.size();

@@ -134,6 +134,7 @@ LocalRuntime::LocalRuntime(const Config& config, double cpus, std::uint64_t memo
       memory_(memory),
       store_bytes_(store),
       origin_ns_(steady_now_ns()),
+      recording_(config.timeline_max_tasks > 0),
       timeline_(static_cast<std::size_t>(config.timeline_max_tasks)),
       program_calls_(static_cast<std::size_t>(config.timeline_max_tasks)) {
   timeline_.add_row(TimelineRow{static_cast<int>(getpid()), "driver", 0});
@@ -273,7 +274,7 @@ std::vector<detail::HandlePtr> LocalRuntime::run(detail::AnyFn fn, const char* s
     memory_in_use_ += spec.memory;
     ++tasks_running_;
   }
-  const std::int64_t submitted_ns = timeline_.enabled() ? steady_now_ns() : 0;
+  const std::int64_t submitted_ns = recording_ ? steady_now_ns() : 0;
   std::vector<TaskAttempt> attempts;
   const ObjectId id = new_object_id();
 

@@ -62,7 +62,7 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   detail::HandlePtr adopt(ObjectId id) override SHOAL_EXCLUDES(mu_);
   std::map<std::string, double> resources(bool available) override SHOAL_EXCLUDES(mu_);
   ObjectStoreStats stats() override SHOAL_EXCLUDES(mu_);
-  // Seeing inside: tasks are drawn on the driver's row, one lane per thread that ran them.
+  // Seeing inside: tasks are drawn on the driver's row, in lanes as timeline.cpp assigns them.
   std::string timeline_json() override SHOAL_EXCLUDES(mu_);
   Status status() override SHOAL_EXCLUDES(mu_);
   MemorySummary memory_summary() override SHOAL_EXCLUDES(mu_);
@@ -104,6 +104,8 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   // destroy without the lock (its destructor may call shoal).
   std::shared_ptr<void> end_actor(LocalActor& a, std::shared_ptr<const ErrorInfo> death)
       SHOAL_REQUIRES(mu_);
+  // Actors not dead (a killed one stays in the table until its handles go).
+  std::uint64_t live_actors() const SHOAL_REQUIRES(mu_);
   // The instances of actors whose last handle went, taken out of the table.
   std::vector<std::shared_ptr<void>> take_ended_actors() SHOAL_REQUIRES(mu_);
 
@@ -123,6 +125,7 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   std::map<std::string, ObjectId> actor_names_ SHOAL_GUARDED_BY(mu_);
   // Seeing inside
   const std::int64_t origin_ns_;
+  const bool recording_;  // Config::timeline_max_tasks > 0
   CallSites call_sites_ SHOAL_GUARDED_BY(mu_);
   TaskTimeline timeline_ SHOAL_GUARDED_BY(mu_);
   CallTimeline program_calls_;                             // its own lock

@@ -58,6 +58,12 @@ constexpr int kPutInsideLine = __LINE__ + 1;
 shoal::ObjectRef<int> puts_inside(int x) { return shoal::put(x); }
 SHOAL_REMOTE(square, fails, dies_once, waits_for, after, block, status_inside, puts_inside);
 
+struct Tally {
+  int n = 0;
+  int add(int x) { return n += x; }
+};
+SHOAL_ACTOR(Tally, &Tally::add);
+
 // A temporary directory, removed with its files.
 struct TempDir {
   std::filesystem::path path;
@@ -204,6 +210,7 @@ TEST_F(ObserveTest, StatusCountsTasksByTheStateTheyAreIn) {
   EXPECT_NE(text.find("GiB"), std::string::npos) << text;
 
   std::ofstream(gate) << "open";
+  EXPECT_EQ(shoal::get(running).size(), 2u);
   EXPECT_EQ(shoal::get(waiting).size(), 3u);
   EXPECT_EQ(shoal::get(queued).size(), 2u);
   EXPECT_THROW(shoal::get(shoal::task(fails).options({.max_retries = 0}).remote(0)),
@@ -278,6 +285,31 @@ TEST_F(ObserveTest, AnObjectATaskMadeNamesTheCallInsideTheTask) {
   }
   EXPECT_TRUE(named);
   EXPECT_EQ(shoal::get(inner), 5);
+}
+
+TEST_F(ObserveTest, AnActorNamesTheLineThatMadeItAndHasARowOfItsOwn) {
+  const auto tally = shoal::actor<Tally>().remote();
+  const int line = __LINE__ - 1;
+  EXPECT_EQ(shoal::get(tally.task(&Tally::add).remote(2)), 2);
+  bool found = false;
+  for (const shoal::ObjectSummary& o : shoal::memory_summary().objects) {
+    if (o.id != tally.id()) continue;
+    found = true;
+    EXPECT_EQ(o.kind, "actor");
+    EXPECT_NE(o.call_site.find("observe_test.cpp:" + std::to_string(line)), std::string::npos)
+        << o.call_site;
+  }
+  EXPECT_TRUE(found);
+  TempDir dir;
+  shoal::timeline(dir.file("trace.json"));
+  const json trace = read_trace(dir.file("trace.json"));
+  const std::map<int, std::string> names = rows(trace);
+  bool on_actor_row = false;
+  for (const json& e : events(trace, "task")) {
+    if (e.at("name") != "Tally::add") continue;
+    on_actor_row = names.at(e.at("pid").get<int>()).rfind("actor Tally", 0) == 0;
+  }
+  EXPECT_TRUE(on_actor_row);
 }
 
 TEST_F(ObserveTest, TheCallsRefuseInsideATask) {
