@@ -12,9 +12,10 @@ packages=(
   libgtest-dev libgmock-dev              # tests
   clang clang-format clang-tidy          # thread-safety build, format and lint checks (all 14)
   libbenchmark-dev                       # benchmarks
-  libcli11-dev nlohmann-json3-dev        # command lines and JSON output of examples
+  libcli11-dev nlohmann-json3-dev        # the shoal command; command lines and JSON of examples
   libopencv-dev                          # the image-rotation demo
   python3 python3-numpy python3-opencv   # the comparison scripts in bench/
+  chromium                               # tests/cli/html_render_test.cpp renders the timeline page
 )
 
 missing=()

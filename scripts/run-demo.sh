@@ -5,6 +5,7 @@
 #
 #   scripts/run-demo.sh                      # 64 images of 775x522, one worker per CPU
 #   scripts/run-demo.sh --count 256          # extra arguments go to rotate_images (see --help)
+#   scripts/run-demo.sh --count 2000         # long enough to watch its progress bar (on a terminal)
 #   SHOAL_BUILD_DIR=out scripts/run-demo.sh  # build somewhere other than build/
 set -euo pipefail
 

@@ -1,5 +1,7 @@
 #include "worker/invoke_context.hpp"
 
+#include <chrono>
+
 namespace shoal::internal {
 
 InvokeContextImpl::InvokeContextImpl(const std::vector<ValueRecord>* args, char* arena_base,
@@ -18,6 +20,17 @@ detail::ValueView InvokeContextImpl::arg(std::size_t index) const {
   // Extents were checked against the arena when the message was decoded.
   v.data = r.kind == RecordKind::kStore ? arena_base_ + r.offset : r.data;
   return v;
+}
+
+detail::ValueSink& InvokeContextImpl::result() {
+  // The first call comes when the function has returned: from here on the worker stores the
+  // result (the timeline's "storing the result" phase).
+  if (result_started_ns_ == 0) {
+    result_started_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
+  }
+  return writer_;
 }
 
 void InvokeContextImpl::set_void_result() {

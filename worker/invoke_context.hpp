@@ -29,13 +29,15 @@ class InvokeContextImpl final : public detail::InvokeContext {
 
   std::size_t arg_count() const override { return args_->size(); }
   detail::ValueView arg(std::size_t index) const override;
-  detail::ValueSink& result() override { return writer_; }
+  detail::ValueSink& result() override;
   void set_void_result() override;
   std::size_t num_returns() const override { return num_returns_; }
 
   /// The result as a value record (inline or store), ready to put in the reply; with several
   /// returns, one record per return, one after the other.
   const detail::ByteBuffer& result_record() const noexcept { return record_; }
+  /// When the function returned and its result began to be written (steady clock), or 0 (void).
+  std::int64_t result_started_ns() const noexcept { return result_started_ns_; }
 
  private:
   // A large result: space from the driver (AllocRequest), then a store record naming it.
@@ -56,6 +58,7 @@ class InvokeContextImpl final : public detail::InvokeContext {
   AllocateFn allocate_;
   std::size_t num_returns_;
   detail::ByteBuffer record_;  // the result record
+  std::int64_t result_started_ns_ = 0;
   ResultSpace space_{this};
   detail::OpenValue open_;
   ValueWriter writer_{record_, space_, open_};

@@ -51,6 +51,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+std::int64_t steady_ns(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
 constexpr std::size_t kCoalesceBytes = std::size_t{64} * 1024;
 constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 
@@ -534,14 +538,20 @@ class WorkerLoop final : public TaskChannel {
         thrown_at = throw_trace.frames_of_current();
       }
     }
+    const auto ended = Clock::now();
     const auto exec_ns = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
+        std::chrono::duration_cast<std::chrono::nanoseconds>(ended - started).count());
     last_task_long_ =
         exec_ns >= static_cast<std::uint64_t>(std::chrono::nanoseconds(kLongTask).count());
     TaskDone done;
     done.task = task_id;
     done.status = status;
     done.exec_ns = exec_ns;
+    done.start_ns = steady_ns(started);
+    if (ctx.result_started_ns() != 0) {
+      done.store_ns = static_cast<std::uint64_t>(
+          std::max<std::int64_t>(0, steady_ns(ended) - ctx.result_started_ns()));
+    }
     if (status == TaskStatus::kOk && num_returns > 1) {
       done.status = TaskStatus::kOkMany;
       ByteReader records(ctx.result_record().data(), ctx.result_record().size());

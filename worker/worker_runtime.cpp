@@ -45,9 +45,9 @@ namespace {
 // put()'s space: a value too large to send inline becomes a store object (CreateObject).
 class PutSpace final : public SpaceProvider {
  public:
-  explicit PutSpace(CoreRuntime& runtime) : runtime_(runtime) {}
+  PutSpace(CoreRuntime& runtime, const detail::CallSite& site) : runtime_(runtime), site_(site) {}
   char* reserve(detail::Format format, std::uint64_t type_hash, std::uint64_t size) override {
-    space_ = runtime_.reserve_object(format, type_hash, size, ObjectOrigin::kPut);
+    space_ = runtime_.reserve_object(format, type_hash, size, ObjectOrigin::kPut, site_);
     return space_.dst;
   }
   void seal(detail::ByteBuffer&) override {}
@@ -55,6 +55,7 @@ class PutSpace final : public SpaceProvider {
 
  private:
   CoreRuntime& runtime_;
+  const detail::CallSite& site_;
   StoreSpace space_;
 };
 
@@ -133,11 +134,11 @@ std::vector<detail::HandlePtr> WorkerRuntime::submit_returns(detail::AnyFn fn,
 }
 
 detail::HandlePtr WorkerRuntime::put(void (*encode)(detail::ValueSink&, const void*),
-                                     const void* value) {
+                                     const void* value, const detail::CallSite& site) {
   check_usable();
   detail::ByteBuffer bytes(256);
   detail::OpenValue open;
-  PutSpace space(*this);
+  PutSpace space(*this, site);
   ValueWriter writer(bytes, space, open, std::numeric_limits<std::size_t>::max(),
                      InlineForm::kBare);
   RefCollector contained(this);
@@ -148,7 +149,10 @@ detail::HandlePtr WorkerRuntime::put(void (*encode)(detail::ValueSink&, const vo
   const ObjectId id = handle->id();
   if (!stored || !contained.ids().empty()) {
     channel_->send([&](detail::ByteBuffer& out) {
-      if (!stored) encode_put(out, id, open.format, open.type_hash, bytes.data(), bytes.size());
+      if (!stored) {
+        encode_put(out, id, open.format, open.type_hash, bytes.data(), bytes.size(),
+                   call_site_text(site));
+      }
       // Refs inside the value: the object holds them (the task's own refs go later, after this).
       if (!contained.ids().empty()) {
         encode_id_list(out, MessageType::kContain, contained.ids(), id);
@@ -165,11 +169,13 @@ detail::HandlePtr WorkerRuntime::adopt(ObjectId id) {
 }
 
 StoreSpace WorkerRuntime::reserve_object(detail::Format format, std::uint64_t type_hash,
-                                         std::uint64_t size, ObjectOrigin) {
+                                         std::uint64_t size, ObjectOrigin,
+                                         const detail::CallSite& site) {
   check_usable();
   const ObjectId id = channel_->new_id();
   const OwnedFrame reply = channel_->call([&](detail::ByteBuffer& out, std::uint64_t request) {
-    encode_create_object(out, CreateObject{request, id, format, type_hash, size});
+    encode_create_object(out,
+                         CreateObject{request, id, format, type_hash, size, call_site_text(site)});
   });
   CreateReply r;
   try {

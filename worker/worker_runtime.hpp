@@ -38,12 +38,12 @@ class WorkerRuntime final : public CoreRuntime {
   std::vector<detail::HandlePtr> submit_returns(detail::AnyFn fn, const char* signature,
                                                 const TaskOptions& options, detail::TaskArgs&& args,
                                                 std::size_t num_returns) override;
-  detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*),
-                        const void* value) override;
+  detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*), const void* value,
+                        const detail::CallSite& site) override;
   /// Store space from the driver (CreateObject). Does not wait for a full store: throws
   /// ObjectStoreFullError at once.
   StoreSpace reserve_object(detail::Format format, std::uint64_t type_hash, std::uint64_t size,
-                            ObjectOrigin origin) override;
+                            ObjectOrigin origin, const detail::CallSite& site) override;
   detail::Fetched fetch(ObjectId id, std::int64_t timeout_ns) override;
   std::vector<detail::Fetched> fetch_all(const std::vector<ObjectId>& ids,
                                          std::int64_t timeout_ns) override;

@@ -10,8 +10,12 @@
 //   futures = [ray_rotateImage90.remote(f)            futures.push_back(
 //              for f in fnames]                           shoal::task(rotate_image90).remote(f))
 //   mean_vals = ray.get(futures)                      mean_vals = shoal::get(futures)
+//   (tqdm(...) around it, for a progress bar)         shoal::get(futures, shoal::Progress{...})
 //
-// It prints the resources, the means, and the milliseconds spent in init() and in processing.
+// It prints the resources (memory and object_store_memory also in GiB), the means, and the
+// milliseconds spent in init() and in processing. While the images are processed, a progress bar
+// (<shoal/progress.hpp>) shows on stderr how many are done, how fast, and the time left, if stderr
+// is a terminal (not with --json, whose timings bench/compare.py compares with the plain get()).
 // Given an empty or missing folder, it first writes deterministic sample images (775x522, like
 // the blog's data set). Bad input (a folder it cannot create, a file that is not an image) ends
 // with a message on stderr and exit code 2, as do command-line mistakes.
@@ -30,6 +34,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -122,6 +127,23 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// print(ray.available_resources()), one per line, with byte counts also in GiB:
+//   memory: 12.3 GiB (13207024435 bytes)
+void print_resources(const std::map<std::string, double>& resources) {
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  for (const auto& [name, amount] : resources) {
+    std::cout << name << ": ";
+    if (name == "memory" || name == "object_store_memory") {
+      std::cout << std::fixed << std::setprecision(1) << amount / kGiB << " GiB ("
+                << std::setprecision(0) << amount << " bytes)" << std::defaultfloat;
+    } else {
+      std::cout << std::setprecision(15) << amount;
+    }
+    std::cout << "\n";
+  }
+  std::cout << std::setprecision(6);
+}
+
 void print_list(const std::vector<double>& values) {  // like Python's print(list)
   std::cout << "[";
   for (std::size_t i = 0; i < values.size(); ++i) std::cout << (i ? ", " : "") << values[i];
@@ -140,19 +162,15 @@ Result run_shoal(const Options& opt, const std::vector<std::string>& fnames) {
   shoal::init(config);
   r.init_ms = ms_since(t0);
   r.num_cpus = static_cast<int>(shoal::cluster_resources().at("CPU"));
-  if (!opt.json) {
-    std::cout << std::setprecision(15);
-    for (const auto& [name, amount] : shoal::available_resources()) {
-      std::cout << name << ": " << amount << "\n";
-    }
-    std::cout << std::setprecision(6);
-  }
+  if (!opt.json) print_resources(shoal::available_resources());
 
   // futures = [ray_rotateImage90.remote(f) for f in fnames]; mean_vals = ray.get(futures)
   t0 = std::chrono::steady_clock::now();
   std::vector<shoal::ObjectRef<double>> futures;
   for (const auto& f : fnames) futures.push_back(shoal::task(rotate_image90).remote(f));
-  r.means = shoal::get(futures);
+  // With --json the timings are compared with Ray's plain ray.get(): no bar.
+  r.means =
+      opt.json ? shoal::get(futures) : shoal::get(futures, shoal::Progress{"rotating", "images"});
   r.processing_ms = ms_since(t0);
 
   t0 = std::chrono::steady_clock::now();

@@ -57,6 +57,7 @@
 
 #include <msgpack.hpp>
 
+#include <shoal/detail/call_site.hpp>
 #include <shoal/detail/codec.hpp>
 #include <shoal/detail/function_traits.hpp>
 #include <shoal/detail/ref_codec.hpp>
@@ -245,8 +246,8 @@ class ActorTaskCaller {
  public:
   using Result = typename Traits::Result;
 
-  ActorTaskCaller(detail::HandlePtr actor, detail::AnyFn fn) noexcept
-      : actor_(std::move(actor)), fn_(fn) {}
+  ActorTaskCaller(detail::HandlePtr actor, detail::AnyFn fn, detail::CallSite site = {}) noexcept
+      : actor_(std::move(actor)), fn_(fn), site_(site) {}
 
   /// Submits the call and returns a reference to its result at once (it runs after the calls
   /// submitted before it). Throws NotInitializedError before init(), InvalidObjectRefError for an
@@ -267,7 +268,7 @@ class ActorTaskCaller {
                   "shoal: remote() must be given exactly as many arguments as the method takes");
     if constexpr (sizeof...(A) == std::tuple_size_v<Params>) {
       static_assert((detail::check_argument<std::tuple_element_t<I, Params>, A>() && ...));
-      detail::TaskArgs args;
+      detail::TaskArgs args(site_);
       (detail::add_argument<std::tuple_element_t<I, Params>>(args, std::forward<A>(a)), ...);
       using F = typename Traits::Function;
       return ObjectRef<Result>(detail::submit_actor_task(
@@ -277,6 +278,7 @@ class ActorTaskCaller {
 
   detail::HandlePtr actor_;
   detail::AnyFn fn_;
+  detail::CallSite site_;
 };
 
 /// A reference to an actor: a small copyable value. Copies share one reference; the actor (if
@@ -289,16 +291,18 @@ class ActorHandle {
   ActorHandle() = default;
 
   /// A caller for one of C's methods listed in SHOAL_ACTOR(C, ...). Throws
-  /// FunctionNotRegisteredError if the method is not listed there.
+  /// FunctionNotRegisteredError if the method is not listed there. `site` is left to its
+  /// default: memory_summary() names this line as the maker of the calls' results.
   template <class MP>
-  ActorTaskCaller<C, MP> task(MP method) const {
+  ActorTaskCaller<C, MP> task(MP method,
+                              detail::CallSite site = detail::CallSite::current()) const {
     static_assert(
         std::is_member_function_pointer_v<MP>,
         "shoal: handle.task(&Class::method) takes a member function of the actor's class");
     static_assert(std::is_base_of_v<typename detail::MethodTraits<MP>::Class, C>,
                   "shoal: this method is not a member of the actor's class");
     static_assert(detail::check_signature<typename detail::MethodTraits<MP>::Result>());
-    return ActorTaskCaller<C, MP>(ref_.handle(), detail::method_function<C, MP>(method));
+    return ActorTaskCaller<C, MP>(ref_.handle(), detail::method_function<C, MP>(method), site);
   }
 
   bool valid() const noexcept { return ref_.valid(); }
@@ -321,6 +325,9 @@ class ActorHandle {
 template <class C>
 class ActorCreator {
  public:
+  /// `site`: where actor<C>() was called, for memory_summary().
+  explicit ActorCreator(detail::CallSite site = {}) noexcept : site_(site) {}
+
   /// Returns a copy with these options (see ActorOptions).
   // NOLINTNEXTLINE(performance-unnecessary-value-param)
   ActorCreator options(ActorOptions options) const {
@@ -347,7 +354,7 @@ class ActorCreator {
     if (!detail::actor_class_registered(detail::type_hash<C>())) {
       detail::throw_actor_not_registered(typeid(C).name());
     }
-    detail::TaskArgs args;
+    detail::TaskArgs args(site_);
     (detail::add_argument<detail::ctor_value_t<A>>(args, std::forward<A>(a)), ...);
     return ActorHandle<C>(ObjectRef<detail::ActorTag<C>>(
         detail::create_actor(reinterpret_cast<detail::AnyFn>(&Ctor::construct),
@@ -357,12 +364,14 @@ class ActorCreator {
 
  private:
   ActorOptions options_;
+  detail::CallSite site_;
 };
 
 /// Starts describing a new actor of class C: shoal::actor<C>().options({...}).remote(args...).
+/// `site` is left to its default: memory_summary() names this line as the actor's maker.
 template <class C>
-ActorCreator<C> actor() {
-  return ActorCreator<C>();
+ActorCreator<C> actor(detail::CallSite site = detail::CallSite::current()) {
+  return ActorCreator<C>(site);
 }
 
 /// The live actor named `name`, or nullopt if there is none (never named, or dead for good).

@@ -121,6 +121,13 @@ struct Config {
   /// lives on the heap (ObjectStoreStats::inline_bytes). start_method is not used, but is still
   /// checked: a value other than those above is an InvalidConfigError.
   bool local_mode = false;
+
+  /// How many task attempts the timeline keeps (shoal::timeline(), <shoal/observe.hpp>), and as
+  /// many of the program's get()/put()/wait() calls: past that the oldest are dropped, and the
+  /// trace says how many. Each costs about 100 bytes of the driver's memory (10 MB at the
+  /// default). 0 turns recording off (timeline() then writes an empty trace that says so).
+  /// Accepted: 0 to 100,000,000. Ray keeps 100,000 task events per job by default, as here.
+  std::int64_t timeline_max_tasks = 100'000;
 };
 
 /// Per-call options: shoal::task(f).options({.num_cpus = 2}).remote(x).

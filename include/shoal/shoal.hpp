@@ -39,6 +39,7 @@
 
 #include <shoal/actor.hpp>
 #include <shoal/config.hpp>
+#include <shoal/detail/call_site.hpp>
 #include <shoal/detail/exception_match.hpp>
 #include <shoal/detail/timeout.hpp>
 #include <shoal/errors.hpp>
@@ -88,9 +89,10 @@ bool is_initialized() noexcept;
 /// Config::object_store_full_timeout_ms; the lock is not held meanwhile). String literals are
 /// stored as std::string. Throws NotInitializedError; ObjectStoreFullError if the value is larger
 /// than the whole store (at once) or the store stayed full (it names the biggest holders); Error
-/// if shutdown() runs while it waits.
+/// if shutdown() runs while it waits. `site` is left to its default: memory_summary() names this
+/// line as the object's maker.
 template <class V>
-auto put(const V& value);
+auto put(const V& value, detail::CallSite site = detail::CallSite::current());
 
 /// Blocks until the object is ready, then returns a copy of its value. If the task that makes it
 /// threw, rethrows that as TaskError (WorkerCrashedError if its worker kept dying;
@@ -120,6 +122,9 @@ T get(const ObjectRef<T>& ref, std::chrono::duration<Rep, Period> timeout);
 /// rethrows that failure at once (with several failed at that moment, the first in input order).
 template <class T>
 std::vector<T> get(const std::vector<ObjectRef<T>>& refs);
+
+/// (Also: get(refs, Progress{"name"}), in <shoal/progress.hpp>, shows a tqdm-like progress bar on
+/// stderr while it waits, when stderr is a terminal.)
 
 /// As get(refs), with one timeout for the whole list (GetTimeoutError, naming how many objects
 /// were not ready). A failure that comes before the timeout is rethrown at once, as above.
@@ -246,15 +251,20 @@ std::vector<const ObjectHandle*> handles_of(const std::vector<ObjectRef<T>>& ref
 }
 
 template <class T>
+std::vector<T> decode_all(const std::vector<Fetched>& fetched) {
+  std::vector<T> out;
+  out.reserve(fetched.size());
+  for (const Fetched& f : fetched) out.push_back(decode_value<T>(f.view));
+  return out;
+}
+
+template <class T>
 auto get_all(const std::vector<ObjectRef<T>>& refs, std::int64_t timeout_ns) {
   std::vector<Fetched> fetched = fetch_all(handles_of(refs), timeout_ns);
   if constexpr (std::is_void_v<T>) {
     return;
   } else {
-    std::vector<T> out;
-    out.reserve(fetched.size());
-    for (const Fetched& f : fetched) out.push_back(decode_value<T>(f.view));
-    return out;
+    return decode_all<T>(fetched);
   }
 }
 
@@ -272,13 +282,13 @@ WaitResult<T> split_ready(const std::vector<ObjectRef<T>>& refs, std::size_t num
 }  // namespace detail
 
 template <class V>
-auto put(const V& value) {
+auto put(const V& value, detail::CallSite site) {
   using S = detail::stored_t<V>;
   if constexpr (std::is_same_v<S, std::decay_t<V>>) {
-    return ObjectRef<S>(detail::put_value(&detail::encode_erased<S>, &value));
+    return ObjectRef<S>(detail::put_value(&detail::encode_erased<S>, &value, site));
   } else {
     const S converted(value);
-    return ObjectRef<S>(detail::put_value(&detail::encode_erased<S>, &converted));
+    return ObjectRef<S>(detail::put_value(&detail::encode_erased<S>, &converted, site));
   }
 }
 
@@ -326,6 +336,9 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_return
 
 }  // namespace shoal
 
-// ActorPool uses get() and wait() above, so it comes last (it includes this file too, for a
-// program that includes it alone).
+// ActorPool uses get() and wait() above, and the get() overloads with a progress bar share its
+// helpers, so they come last (each includes this file too, for a program that includes it alone).
 #include <shoal/actor_pool.hpp>
+#include <shoal/progress.hpp>
+// The calls that show what a session does (timeline(), status(), memory_summary()).
+#include <shoal/observe.hpp>

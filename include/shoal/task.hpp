@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <shoal/config.hpp>
+#include <shoal/detail/call_site.hpp>
 #include <shoal/detail/codec.hpp>
 #include <shoal/detail/function_traits.hpp>
 #include <shoal/detail/runtime_api.hpp>
@@ -75,7 +76,8 @@ class TaskCaller<R (*)(Params...)> {
  public:
   using Function = R (*)(Params...);
 
-  explicit TaskCaller(Function f) noexcept : f_(f) {}
+  /// `site`: where task(f) was called, for memory_summary() (<shoal/observe.hpp>).
+  explicit TaskCaller(Function f, detail::CallSite site = {}) noexcept : f_(f), site_(site) {}
 
   /// Returns a copy of this caller with per-call options (see TaskOptions).
   // The check misses the move below (the assignment depends on the template's parameters).
@@ -92,7 +94,7 @@ class TaskCaller<R (*)(Params...)> {
   ///   auto [lo, hi] = shoal::task(split).num_returns<2>().remote(v);
   template <std::size_t N>
   SplitTaskCaller<Function, N> num_returns() const {
-    return SplitTaskCaller<Function, N>(f_, options_);
+    return SplitTaskCaller<Function, N>(f_, options_, site_);
   }
 
   /// Submits the call and returns a reference to its future result at once. Throws
@@ -109,7 +111,7 @@ class TaskCaller<R (*)(Params...)> {
                   "shoal: remote() must be given exactly as many arguments as the function takes");
     if constexpr (sizeof...(A) == sizeof...(Params)) {
       static_assert((detail::check_argument<Params, A>() && ...));
-      detail::TaskArgs args;
+      detail::TaskArgs args(site_);
       (detail::add_argument<Params>(args, std::forward<A>(a)), ...);
       return ObjectRef<R>(detail::submit_task(reinterpret_cast<detail::AnyFn>(f_),
                                               typeid(R(Params...)).name(), options_,
@@ -120,6 +122,7 @@ class TaskCaller<R (*)(Params...)> {
  private:
   Function f_;
   TaskOptions options_;
+  detail::CallSite site_;
 };
 
 /// TaskCaller::num_returns<N>(): remote() returns N refs, one per element of R's std::tuple.
@@ -133,7 +136,8 @@ class SplitTaskCaller<R (*)(Params...), N> {
  public:
   using Function = R (*)(Params...);
 
-  SplitTaskCaller(Function f, TaskOptions options) : f_(f), options_(std::move(options)) {}
+  SplitTaskCaller(Function f, TaskOptions options, detail::CallSite site = {})
+      : f_(f), options_(std::move(options)), site_(site) {}
 
   /// As TaskCaller::options().
   // NOLINTNEXTLINE(performance-unnecessary-value-param)
@@ -154,7 +158,7 @@ class SplitTaskCaller<R (*)(Params...), N> {
     static_assert(sizeof...(A) == sizeof...(Params),
                   "shoal: remote() must be given exactly as many arguments as the function takes");
     static_assert((detail::check_argument<Params, A>() && ...));
-    detail::TaskArgs args;
+    detail::TaskArgs args(site_);
     (detail::add_argument<Params>(args, std::forward<A>(a)), ...);
     std::vector<detail::HandlePtr> handles =
         detail::submit_task_returns(reinterpret_cast<detail::AnyFn>(f_),
@@ -171,13 +175,17 @@ class SplitTaskCaller<R (*)(Params...), N> {
 
   Function f_;
   TaskOptions options_;
+  detail::CallSite site_;
 };
 
 /// Wraps a function registered with SHOAL_REMOTE for remote calls: task(f).remote(args...).
+/// `site` is left to its default: the objects the calls make name this line in
+/// memory_summary().
 template <class R, class... Params>
-TaskCaller<R (*)(Params...)> task(R (*f)(Params...)) noexcept {
+TaskCaller<R (*)(Params...)> task(R (*f)(Params...),
+                                  detail::CallSite site = detail::CallSite::current()) noexcept {
   static_assert(detail::check_signature<R, Params...>());
-  return TaskCaller<R (*)(Params...)>(f);
+  return TaskCaller<R (*)(Params...)>(f, site);
 }
 
 }  // namespace shoal

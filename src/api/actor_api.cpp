@@ -2,6 +2,7 @@
 // (the process's current one, or the one that made the handle) and check what the program can get
 // wrong.
 #include <string>
+#include <string_view>
 
 #include <shoal/actor.hpp>
 #include <shoal/errors.hpp>
@@ -34,7 +35,12 @@ bool register_actor_class(std::uint64_t class_hash, const char* class_name, cons
 
 bool register_actor_constructor(std::uint64_t class_hash, const char* mangled_class,
                                 const FunctionInfo& info) {
-  const std::string cls = demangle(mangled_class);
+  std::string cls = demangle(mangled_class);
+  // The registry splits a SHOAL_REMOTE line's names at parentheses: "(anonymous namespace)::"
+  // would lose its "(" (and the timeline showed "anonymous namespace)::C::C").
+  for (std::size_t at; (at = cls.find("(anonymous namespace)::")) != std::string::npos;) {
+    cls.erase(at, std::string_view("(anonymous namespace)::").size());
+  }
   const std::string tail =
       cls.substr(cls.rfind("::") == std::string::npos ? 0 : cls.rfind("::") + 2);
   const std::string name = cls + "::" + tail;  // "app::Counter::Counter"

@@ -2,15 +2,22 @@
 // the refs), check what the program can get wrong (empty refs, refs from another session), and
 // call it.
 #include <cstdlib>
+#include <ctime>
+#include <filesystem>
 #include <mutex>
+#include <utility>
 
 #include <unistd.h>
 
 #include <shoal/shoal.hpp>
 
 #include "src/common/core_runtime.hpp"
+#include "src/common/logging.hpp"
+#include "src/control/control_server.hpp"
 #include "src/core/driver_runtime.hpp"
 #include "src/core/local_runtime.hpp"
+#include "src/core/observe_json.hpp"
+#include "src/core/session_config.hpp"
 #include "src/fork_helper/fork_helper.hpp"
 
 namespace shoal {
@@ -19,6 +26,42 @@ namespace {
 
 std::mutex g_mu;         // init() and shutdown() hold it throughout
 pid_t g_driver_pid = 0;  // the process that called init() (not a fork of it)
+// The session's control socket (the shoal command), guarded by g_mu. A raw pointer on purpose: a
+// fork() of the program has a copy of it, which must never be destroyed there (its thread does
+// not exist in the child); only the process that made it deletes it, in shutdown().
+ControlServer* g_control = nullptr;
+
+// Serves the shoal command for `runtime`'s session (docs/observability.md). A session works without
+// it: if the socket cannot be made (a sandbox without Unix sockets), init() warns and goes on.
+void start_control_server(const std::shared_ptr<CoreRuntime>& runtime,
+                          const Config& config) noexcept try {
+  const std::weak_ptr<CoreRuntime> weak = runtime;
+  // Each handler runs on the server's thread; the runtime may be shutting down meanwhile.
+  const auto with = [weak](const auto& answer) {
+    return [weak, answer]() -> std::string {
+      const std::shared_ptr<CoreRuntime> rt = weak.lock();
+      if (!rt) throw Error("the shoal session has ended");
+      return answer(*rt);
+    };
+  };
+  SessionIdentity who;
+  who.pid = static_cast<int>(getpid());
+  std::error_code ec;
+  who.program = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  who.started_unix_s = static_cast<std::int64_t>(std::time(nullptr));
+  who.local_mode = config.local_mode;
+  who.workers = config.local_mode ? 0 : resolve_config(config).cpus;  // no getifaddrs() here
+  ControlServer::Handlers handlers;
+  handlers.hello = [who] { return hello_json(who); };
+  handlers.status = with([](CoreRuntime& rt) { return status_json(rt.status()); });
+  handlers.memory = with([](CoreRuntime& rt) { return memory_json(rt.memory_summary()); });
+  handlers.timeline = with([](CoreRuntime& rt) { return rt.timeline_json(); });
+  g_control = new ControlServer(std::move(handlers));
+} catch (const std::exception& e) {
+  SHOAL_LOG(kWarn, "the shoal command cannot attach to this session: {}", e.what());
+} catch (...) {
+  SHOAL_LOG(kWarn, "the shoal command cannot attach to this session");
+}
 
 void shutdown_at_exit() {
   // A fork of the driver (a worker that called exit(), or the program's own child) must not
@@ -86,12 +129,15 @@ void init(const Config& config) {
     }
   }
   internal::protect_sessions_from_fork();
+  std::shared_ptr<internal::CoreRuntime> runtime;
   if (config.local_mode) {
-    internal::exchange_current_runtime(internal::LocalRuntime::start(config));
+    runtime = internal::LocalRuntime::start(config);
   } else {
-    internal::exchange_current_runtime(internal::DriverRuntime::start(config));
+    runtime = internal::DriverRuntime::start(config);
   }
+  internal::exchange_current_runtime(runtime);
   internal::g_driver_pid = getpid();
+  internal::start_control_server(runtime, config);
   static std::once_flag hooks;
   std::call_once(hooks, [] { std::atexit(internal::shutdown_at_exit); });
 }
@@ -105,6 +151,8 @@ void shutdown() {
     rt = internal::current_runtime_or_null();
     if (!rt || !rt->is_session()) return;  // another thread shut it down meanwhile
     internal::exchange_current_runtime(nullptr);
+    // First: its handlers call the runtime. Joins its thread (bounded by the handler running).
+    delete std::exchange(internal::g_control, nullptr);
   }
   rt->shutdown();
 }
@@ -138,8 +186,9 @@ std::vector<HandlePtr> submit_task_returns(AnyFn fn, const char* signature,
   return args.runtime().submit_returns(fn, signature, options, std::move(args), num_returns);
 }
 
-HandlePtr put_value(void (*encode)(ValueSink&, const void*), const void* value) {
-  return internal::current_runtime()->put(encode, value);
+HandlePtr put_value(void (*encode)(ValueSink&, const void*), const void* value,
+                    const detail::CallSite& site) {
+  return internal::current_runtime()->put(encode, value, site);
 }
 
 Fetched fetch(const ObjectHandle* handle, std::int64_t timeout_ns) {

@@ -100,6 +100,18 @@ detail::HandlePtr CoreRuntime::find_named_actor(const std::string&, std::uint64_
 }
 void CoreRuntime::kill_actor(ObjectId, bool) { actors_not_here("kill()"); }
 
+namespace {
+[[noreturn]] void not_in_a_task(const char* what) {
+  throw Error(std::string("shoal: ") + what +
+              " is not available inside a task: call it in the program that called init() (or "
+              "from outside, with the shoal command: shoal status PID)");
+}
+}  // namespace
+
+std::string CoreRuntime::timeline_json() { not_in_a_task("shoal::timeline()"); }
+Status CoreRuntime::status() { not_in_a_task("shoal::status()"); }
+MemorySummary CoreRuntime::memory_summary() { not_in_a_task("shoal::memory_summary()"); }
+
 void UnusableRuntime::refuse() const { throw Error(why_); }
 void UnusableRuntime::check_usable() const { refuse(); }
 
@@ -112,11 +124,12 @@ std::vector<detail::HandlePtr> UnusableRuntime::submit_returns(detail::AnyFn, co
                                                                detail::TaskArgs&&, std::size_t) {
   refuse();
 }
-detail::HandlePtr UnusableRuntime::put(void (*)(detail::ValueSink&, const void*), const void*) {
+detail::HandlePtr UnusableRuntime::put(void (*)(detail::ValueSink&, const void*), const void*,
+                                       const detail::CallSite&) {
   refuse();
 }
 StoreSpace UnusableRuntime::reserve_object(detail::Format, std::uint64_t, std::uint64_t,
-                                           ObjectOrigin) {
+                                           ObjectOrigin, const detail::CallSite&) {
   refuse();
 }
 detail::Fetched UnusableRuntime::fetch(ObjectId, std::int64_t) { refuse(); }

@@ -25,7 +25,9 @@
 
 #include <shoal/actor.hpp>
 #include <shoal/config.hpp>
+#include <shoal/detail/call_site.hpp>
 #include <shoal/detail/runtime_api.hpp>
+#include <shoal/observe.hpp>
 #include <shoal/shoal.hpp>
 
 #include "src/common/ids.hpp"
@@ -59,11 +61,13 @@ class CoreRuntime : public std::enable_shared_from_this<CoreRuntime> {
                                                         const TaskOptions& options,
                                                         detail::TaskArgs&& args,
                                                         std::size_t num_returns) = 0;
-  virtual detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*),
-                                const void* value) = 0;
+  /// `site`: the put() call, for memory_summary().
+  virtual detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*), const void* value,
+                                const detail::CallSite& site) = 0;
   /// A new object for a value the caller writes itself (a large task argument).
   virtual StoreSpace reserve_object(detail::Format format, std::uint64_t type_hash,
-                                    std::uint64_t size, ObjectOrigin origin) = 0;
+                                    std::uint64_t size, ObjectOrigin origin,
+                                    const detail::CallSite& site) = 0;
   /// timeout_ns: detail::kNoTimeout waits without limit, 0 does not wait.
   virtual detail::Fetched fetch(ObjectId id, std::int64_t timeout_ns) = 0;
   virtual std::vector<detail::Fetched> fetch_all(const std::vector<ObjectId>& ids,
@@ -96,6 +100,13 @@ class CoreRuntime : public std::enable_shared_from_this<CoreRuntime> {
   virtual detail::HandlePtr find_named_actor(const std::string& name, std::uint64_t class_hash);
   virtual void kill_actor(ObjectId actor, bool no_restart);
 
+  // ---- seeing inside (<shoal/observe.hpp>). The defaults throw Error: only the program that
+  // runs a session (the driver, local mode) has them, as in Ray.
+  /// The timeline as Chrome trace JSON (shoal::timeline()).
+  virtual std::string timeline_json();
+  virtual Status status();
+  virtual MemorySummary memory_summary();
+
   // ---- resources and the store
   virtual std::map<std::string, double> resources(bool available) = 0;
   virtual ObjectStoreStats stats() = 0;
@@ -125,8 +136,10 @@ class UnusableRuntime final : public CoreRuntime {
                            detail::TaskArgs&&) override;
   std::vector<detail::HandlePtr> submit_returns(detail::AnyFn, const char*, const TaskOptions&,
                                                 detail::TaskArgs&&, std::size_t) override;
-  detail::HandlePtr put(void (*)(detail::ValueSink&, const void*), const void*) override;
-  StoreSpace reserve_object(detail::Format, std::uint64_t, std::uint64_t, ObjectOrigin) override;
+  detail::HandlePtr put(void (*)(detail::ValueSink&, const void*), const void*,
+                        const detail::CallSite&) override;
+  StoreSpace reserve_object(detail::Format, std::uint64_t, std::uint64_t, ObjectOrigin,
+                            const detail::CallSite&) override;
   detail::Fetched fetch(ObjectId, std::int64_t) override;
   std::vector<detail::Fetched> fetch_all(const std::vector<ObjectId>&, std::int64_t) override;
   std::vector<bool> wait(const std::vector<ObjectId>&, std::size_t, std::int64_t) override;

@@ -18,6 +18,8 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/status_line.hpp"
+
 namespace shoal::internal::logging {
 namespace {
 
@@ -63,6 +65,12 @@ std::shared_ptr<spdlog::logger> build_logger() {
   logger->set_level(to_spdlog(static_cast<Level>(g_level.load(std::memory_order_relaxed))));
   logger->flush_on(spdlog::level::trace);  // stderr lines are never held back
   return logger;
+}
+
+// Writes one line; with a progress bar on the terminal, above it (src/common/status_line.hpp).
+void log_line(spdlog::logger& logger, spdlog::level::level_enum level, std::string_view message) {
+  const status_line::Above above;
+  logger.log(level, spdlog::string_view_t(message.data(), message.size()));
 }
 
 void configure(std::string tag, Level level, int fd) {
@@ -127,7 +135,7 @@ void write(Level level, std::string_view message) {
     logger = build_logger();
     std::atomic_store(&g_logger, logger);
   }
-  logger->log(to_spdlog(level), message);
+  log_line(*logger, to_spdlog(level), message);
 }
 
 void flush() {
@@ -154,7 +162,7 @@ void write_worker_line(Stream stream, std::string_view origin, std::string_view 
   std::string message;
   message.reserve(name.size() + origin.size() + line.size() + 6);
   message.append("[").append(name).append("] (").append(origin).append(") ").append(line);
-  logger->log(spdlog::level::info, spdlog::string_view_t(message.data(), message.size()));
+  log_line(*logger, spdlog::level::info, message);
 }
 
 }  // namespace shoal::internal::logging

@@ -75,6 +75,7 @@ TaskSpec make_task_spec(detail::AnyFn fn, const char* signature, const TaskOptio
 void take_arguments(TaskSpec& spec, detail::TaskArgs& args, const CoreRuntime& owner,
                     std::vector<detail::HandlePtr>& refs) {
   spec.arg_count = args.count();
+  spec.call_site = args.call_site();
   refs = args.take_refs();
   spec.args = args.take_records();
   spec.deps.reserve(refs.size());
@@ -117,6 +118,8 @@ TaskSpec copy_task_spec(const TaskSpec& spec) {
   c.deps = spec.deps;
   c.parent = spec.parent;
   c.actor = spec.actor;
+  c.call_site = spec.call_site;
+  c.call_site_index = spec.call_site_index;
   if (spec.rare) c.rare = std::make_unique<TaskSpec::Rare>(*spec.rare);
   return c;
 }

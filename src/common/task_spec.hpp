@@ -10,6 +10,7 @@
 
 #include <shoal/config.hpp>
 #include <shoal/detail/byte_buffer.hpp>
+#include <shoal/detail/call_site.hpp>
 #include <shoal/detail/runtime_api.hpp>
 
 #include "src/common/ids.hpp"
@@ -32,6 +33,11 @@ struct TaskSpec {
   std::uint32_t arg_count = 0;
   std::vector<ObjectId> deps;  // object ids of the ref records, by ref index
   TaskId parent = 0;           // the task that submitted it (0: the program)
+  // Where it was submitted: the program's remote() call (a worker's arrives as text instead, see
+  // decode_submit()), and its number in the driver's CallSites once registered.
+  detail::CallSite call_site{};
+  std::uint32_t call_site_index = 0;
+  std::int64_t submitted_ns = 0;  // steady clock, for the timeline; 0 when it does not record
   // An actor's call (or its constructor): it runs on that actor's process, in submission order.
   // The actor's id is the id of the object its handles hold.
   ObjectId actor = 0;

@@ -93,6 +93,11 @@ class ActorManager {
   bool any_waiting() const noexcept { return waiting_ > 0; }
   /// Call when an actor leaves kWaitingForCpus.
   void set_state(ActorRecord& actor, ActorRecord::State state);
+  /// Calls f(record) for every actor, oldest first.
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& [id, record] : actors_) f(record);
+  }
 
  private:
   std::map<ObjectId, ActorRecord> actors_;  // ids grow: creation order

@@ -70,6 +70,7 @@ detail::HandlePtr DriverRuntime::create_actor(detail::AnyFn constructor, const c
           options.name, other->label, actor_class_name(other->class_hash), options.name));
     }
   }
+  spec.call_site_index = call_sites_.intern(spec.call_site);  // for memory_summary()
   ActorRecord record;
   record.id = spec.id;
   record.label = actor_label(cls, options.name);

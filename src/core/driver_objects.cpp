@@ -55,9 +55,9 @@ constexpr std::size_t kSmallValueCapacity = 256;
 // put()'s space: a value too large to keep inline becomes a store object straight away.
 class PutSpace final : public SpaceProvider {
  public:
-  explicit PutSpace(CoreRuntime& runtime) : runtime_(runtime) {}
+  PutSpace(CoreRuntime& runtime, const detail::CallSite& site) : runtime_(runtime), site_(site) {}
   char* reserve(detail::Format format, std::uint64_t type_hash, std::uint64_t size) override {
-    space_ = runtime_.reserve_object(format, type_hash, size, ObjectOrigin::kPut);
+    space_ = runtime_.reserve_object(format, type_hash, size, ObjectOrigin::kPut, site_);
     return space_.dst;
   }
   void seal(detail::ByteBuffer&) override {}  // the handle is the result; no record is needed
@@ -65,6 +65,7 @@ class PutSpace final : public SpaceProvider {
 
  private:
   CoreRuntime& runtime_;
+  const detail::CallSite& site_;
   StoreSpace space_;
 };
 
@@ -81,19 +82,20 @@ ObjectId DriverRuntime::new_object(TaskId producer) {
 }
 
 detail::HandlePtr DriverRuntime::put(void (*encode)(detail::ValueSink&, const void*),
-                                     const void* value) {
+                                     const void* value, const detail::CallSite& site) {
   check_not_abandoned();
+  const TimedCall timed(program_calls_, DriverCall::Kind::kPut, 1);
   // One allocation for the usual small value, instead of one per doubling.
   detail::ByteBuffer bytes(kSmallValueCapacity);
   detail::OpenValue open;
-  PutSpace space(*this);
+  PutSpace space(*this, site);
   ValueWriter writer(bytes, space, open, std::numeric_limits<std::size_t>::max(),
                      InlineForm::kBare);
   RefCollector contained(this);
   encode(writer, value);  // encodes without holding the lock
   detail::HandlePtr handle = space.take();
   // A small value: its bytes become the object's; the writer's OpenValue says what they are.
-  if (!handle) handle = store_inline(open.format, open.type_hash, std::move(bytes));
+  if (!handle) handle = store_inline(open.format, open.type_hash, std::move(bytes), site);
   if (!contained.ids().empty()) {  // refs inside the value: it holds them (the program does too)
     MutexLock<Mutex> lock(mu_);
     check_running();
@@ -114,7 +116,8 @@ detail::HandlePtr DriverRuntime::adopt(ObjectId id) {
 }
 
 StoreSpace DriverRuntime::reserve_object(detail::Format format, std::uint64_t type_hash,
-                                         std::uint64_t size, ObjectOrigin origin) {
+                                         std::uint64_t size, ObjectOrigin origin,
+                                         const detail::CallSite& site) {
   check_not_abandoned();
   UniqueLock<Mutex> lock(mu_);
   check_running();
@@ -123,17 +126,21 @@ StoreSpace DriverRuntime::reserve_object(detail::Format format, std::uint64_t ty
   // The object is ready before its bytes are written: nobody else holds its handle until the
   // caller is done, and if the caller throws, dropping the handle frees the block.
   const ObjectId id = new_object(0);
-  refs_.find(id)->origin = origin;
+  ObjectEntry* entry = refs_.find(id);
+  entry->origin = origin;
+  entry->call_site = call_sites_.intern(site);
   refs_.complete_store(id, format, type_hash, *offset, size);
   return StoreSpace{handle_of(id), store_->base() + *offset, store_->arena()};
 }
 
 detail::HandlePtr DriverRuntime::store_inline(detail::Format format, std::uint64_t type_hash,
-                                              detail::ByteBuffer bytes) {
+                                              detail::ByteBuffer bytes,
+                                              const detail::CallSite& site) {
   MutexLock<Mutex> lock(mu_);
   check_running();
   const ObjectId id = new_object_id();
-  refs_.add_ready_inline(id, format, type_hash, std::move(bytes));
+  refs_.add_ready_inline(id, format, type_hash, std::move(bytes)).call_site =
+      call_sites_.intern(site);
   return handle_of(id);
 }
 
@@ -199,6 +206,7 @@ void DriverRuntime::wait_for(ThreadWaiter& waiter, std::int64_t timeout_ns) {
 
 detail::Fetched DriverRuntime::fetch(ObjectId id, std::int64_t timeout_ns) {
   check_not_abandoned();
+  const TimedCall timed(program_calls_, DriverCall::Kind::kGet, 1);  // ends after the unlock
   UniqueLock<Mutex> lock(mu_);
   check_running();
   ObjectEntry* e = refs_.find(id);
@@ -226,6 +234,7 @@ detail::Fetched DriverRuntime::fetch(ObjectId id, std::int64_t timeout_ns) {
 std::vector<detail::Fetched> DriverRuntime::fetch_all(const std::vector<ObjectId>& ids,
                                                       std::int64_t timeout_ns) {
   check_not_abandoned();
+  const TimedCall timed(program_calls_, DriverCall::Kind::kGet, ids.size());
   UniqueLock<Mutex> lock(mu_);
   check_running();
   // Looked up once: an entry stays where it is while the program's refs hold it (the table only
@@ -272,6 +281,7 @@ std::vector<bool> DriverRuntime::wait(const std::vector<ObjectId>& ids, std::siz
                                       std::int64_t timeout_ns) {
   check_not_abandoned();
   check_num_returns(num_returns, ids.size());
+  const TimedCall timed(program_calls_, DriverCall::Kind::kWait, ids.size());
   UniqueLock<Mutex> lock(mu_);
   check_running();
   // Enough finished already: the answer is among the objects looked at so far.

@@ -82,8 +82,11 @@ void DriverRuntime::send_to_worker(WorkerId worker,
 // ---- calls that need no answer
 
 void DriverRuntime::on_submit(WorkerId worker, const Frame& frame) {
-  TaskSpec spec = decode_submit(frame);
+  std::string_view site;
+  TaskSpec spec = decode_submit(frame, &site);
   spec.parent = scheduler_.running(worker);  // for shoal::cancel()'s recursion
+  spec.call_site_index = call_sites_.intern(site);
+  if (recording_) spec.submitted_ns = steady_now_ns();
   if (!made_by_worker(spec.id, worker) || refs_.find(spec.id) != nullptr) {
     throw DecodeError("submitted task has an id this worker may not use");
   }
@@ -122,8 +125,10 @@ void DriverRuntime::on_put(WorkerId worker, const Frame& frame) {
   }
   detail::ByteBuffer bytes(put.value.size);
   bytes.write(put.value.data, put.value.size);
-  refs_.add_ready_inline(put.object, put.value.format, put.value.type_hash, std::move(bytes),
-                         Holder::of_worker(worker));
+  refs_
+      .add_ready_inline(put.object, put.value.format, put.value.type_hash, std::move(bytes),
+                        Holder::of_worker(worker))
+      .call_site = call_sites_.intern(put.call_site);
 }
 
 void DriverRuntime::on_release(WorkerId worker, const Frame& frame) {
@@ -143,6 +148,7 @@ void DriverRuntime::on_create_object(WorkerId worker, const Frame& frame) {
   if (std::optional<std::uint64_t> offset = store_->allocate(m.size)) {
     ObjectEntry& e = refs_.add_pending(m.object, 0, Holder::of_worker(worker));
     e.origin = ObjectOrigin::kPut;
+    e.call_site = call_sites_.intern(m.call_site);
     refs_.complete_store(m.object, m.format, m.type_hash, *offset, m.size);
     reply = CreateReply{m.request, true, *offset};
   }

@@ -61,7 +61,11 @@ DriverRuntime::DriverRuntime(const Config& config, int num_workers, std::uint64_
       start_method_(method),
       store_(std::make_unique<NodeStore>(store_bytes)),
       refs_(store_.get()),
-      scheduler_(num_workers, memory_bytes) {}
+      scheduler_(num_workers, memory_bytes),
+      origin_ns_(steady_now_ns()),
+      recording_(config.timeline_max_tasks > 0),
+      timeline_(static_cast<std::size_t>(config.timeline_max_tasks)),
+      program_calls_(static_cast<std::size_t>(config.timeline_max_tasks)) {}
 
 DriverRuntime::~DriverRuntime() { shutdown(); }
 
@@ -138,7 +142,8 @@ void DriverRuntime::check_running() const {
 }
 
 void DriverRuntime::shutdown() {
-  stop_all_actors();  // their destructors run first, while the session still answers them
+  write_timeline_from_env();  // the first call only: it finds the session running
+  stop_all_actors();          // their destructors run first, while the session still answers them
   {
     MutexLock<Mutex> lock(mu_);
     if (state_ == State::kStopping || state_ == State::kStopped) return;
@@ -266,6 +271,7 @@ void DriverRuntime::on_worker_ready(WorkerId worker) {
   // Before any task: what its tasks' own remote() calls may ask for.
   const TaskLimits limits = task_limits();
   send_to_worker(worker, [&](detail::ByteBuffer& out) { encode_session(out, limits); });
+  add_timeline_row(worker);
   if (ActorRecord* a = actors_.of_worker(worker)) {
     actor_worker_ready(*a, worker);
     return;
@@ -294,6 +300,7 @@ void DriverRuntime::on_worker_lost(WorkerId worker, bool was_ready, const std::s
   }
   if (!was_ready) return;
   for (const SchedTask& running : scheduler_.worker_down(worker)) {
+    record_lost_attempt(running, worker, reason);
     const TaskSpec* spec = tasks_.find(running.id);
     const std::string name = spec != nullptr ? spec->name : "a task";
     if (tasks_.worker_died(worker, running)) {
@@ -393,6 +400,7 @@ TaskSpec DriverRuntime::checked_spec(detail::AnyFn fn, const char* signature,
   check_not_abandoned();
   TaskSpec spec = make_task_spec(fn, signature, options, task_limits());
   take_arguments(spec, args, *this, refs);
+  if (recording_) spec.submitted_ns = steady_now_ns();
   if (!running_.load(std::memory_order_acquire)) {
     MutexLock<Mutex> lock(mu_);
     check_running();  // throws the reason: not started, broken or shut down
@@ -469,6 +477,9 @@ std::shared_ptr<const ErrorInfo> DriverRuntime::broken_error() const {
 
 void DriverRuntime::register_task(TaskSpec&& spec) noexcept {
   if (state_ == State::kStopped) return;  // its ref's get() says so
+  if (spec.call_site_index == CallSites::kUnknown) {
+    spec.call_site_index = call_sites_.intern(spec.call_site);
+  }
   std::shared_ptr<const ErrorInfo> refused = refusal();
   if (spec.actor != 0 && !refused) refused = prepare_actor_call(spec);
   tasks_.add(std::move(spec), refused);
@@ -581,6 +592,13 @@ void DriverRuntime::on_task_done(WorkerId worker, const Frame& frame) {
   if (!ran) {
     free_blocks(nullptr);
     throw DecodeError("result for a task that is not running on this worker");
+  }
+  if (done.status != TaskStatus::kCancelled) {  // a cancelled one never started
+    std::uint64_t result_bytes = 0;
+    if (ok) {
+      for (std::size_t n = 0; n < num_values; ++n) result_bytes += values[n].size;
+    }
+    record_attempt(*ran, worker, done, result_bytes);
   }
   // An actor's constructor makes it alive (or dead); an actor without handles stops once idle.
   struct ActorCallDone {

@@ -45,6 +45,7 @@
 #include <sys/types.h>
 
 #include <shoal/config.hpp>
+#include <shoal/detail/call_site.hpp>
 #include <shoal/detail/runtime_api.hpp>
 #include <shoal/shoal.hpp>
 
@@ -54,9 +55,11 @@
 #include "src/common/mutex.hpp"
 #include "src/common/thread_annotations.hpp"
 #include "src/core/actor_manager.hpp"
+#include "src/core/call_sites.hpp"
 #include "src/core/reference_table.hpp"
 #include "src/core/scheduler.hpp"
 #include "src/core/task_manager.hpp"
+#include "src/core/timeline.hpp"
 #include "src/fork_helper/fork_helper.hpp"
 #include "src/node/io_loop.hpp"
 #include "src/node/node_store.hpp"
@@ -81,14 +84,14 @@ class DriverRuntime final : public CoreRuntime,
   std::vector<detail::HandlePtr> submit_returns(detail::AnyFn fn, const char* signature,
                                                 const TaskOptions& options, detail::TaskArgs&& args,
                                                 std::size_t num_returns) override;
-  detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*),
-                        const void* value) override;
+  detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*), const void* value,
+                        const detail::CallSite& site) override;
   /// A new ready object of `size` bytes in the store, for the caller to fill before anyone else
   /// can see the handle. If the store is full it waits for space (without the lock) up to
   /// Config::object_store_full_timeout_ms. Throws ObjectStoreFullError, or Error if shutdown()
   /// runs while it waits.
   StoreSpace reserve_object(detail::Format format, std::uint64_t type_hash, std::uint64_t size,
-                            ObjectOrigin origin) override;
+                            ObjectOrigin origin, const detail::CallSite& site) override;
   detail::Fetched fetch(ObjectId id, std::int64_t timeout_ns) override;
   std::vector<detail::Fetched> fetch_all(const std::vector<ObjectId>& ids,
                                          std::int64_t timeout_ns) override;
@@ -99,6 +102,10 @@ class DriverRuntime final : public CoreRuntime,
   detail::HandlePtr adopt(ObjectId id) override;
   std::map<std::string, double> resources(bool available) override;
   ObjectStoreStats stats() override;
+  // Seeing inside (driver_observe.cpp)
+  std::string timeline_json() override;
+  Status status() override;
+  MemorySummary memory_summary() override;
   bool is_session() const noexcept override { return true; }
   void abandon_in_fork() noexcept override { abandoned_.store(true, std::memory_order_relaxed); }
   // Actors (driver_actors.cpp)
@@ -233,7 +240,8 @@ class DriverRuntime final : public CoreRuntime,
   detail::HandlePtr handle_of(ObjectId id);
   ObjectId new_object(TaskId producer) SHOAL_REQUIRES(mu_);
   detail::HandlePtr store_inline(detail::Format format, std::uint64_t type_hash,
-                                 detail::ByteBuffer bytes) SHOAL_EXCLUDES(mu_);
+                                 detail::ByteBuffer bytes, const detail::CallSite& site)
+      SHOAL_EXCLUDES(mu_);
   detail::Fetched fetched_of(const ObjectEntry& entry) SHOAL_REQUIRES(mu_);
   /// Waits until `waiter` is done or the timeout passes; mu_ is held on entry and on return.
   void wait_for(ThreadWaiter& waiter, std::int64_t timeout_ns) SHOAL_REQUIRES(mu_);
@@ -247,6 +255,17 @@ class DriverRuntime final : public CoreRuntime,
                         std::optional<std::uint64_t> offset) SHOAL_REQUIRES(mu_);
   void close_space_waiters() SHOAL_REQUIRES(mu_);
   void wake_space_waiters();  // they see the state (not running) and throw
+  // Seeing inside (driver_observe.cpp)
+  /// Records a finished attempt of `ran` on `worker` in the timeline, and counts it.
+  void record_attempt(const SchedTask& ran, WorkerId worker, const TaskDone& done,
+                      std::uint64_t result_bytes) noexcept SHOAL_REQUIRES(mu_);
+  /// Records the attempt of `running` cut short by its worker's death.
+  void record_lost_attempt(const SchedTask& running, WorkerId worker,
+                           const std::string& reason) noexcept SHOAL_REQUIRES(mu_);
+  /// A process that runs tasks joined: its timeline row.
+  void add_timeline_row(WorkerId worker) SHOAL_REQUIRES(mu_);
+  /// SHOAL_TIMELINE=path: writes the timeline there (at shutdown()); logs a failure.
+  void write_timeline_from_env();
 
   // Immutable after start().
   const Config config_;
@@ -292,6 +311,14 @@ class DriverRuntime final : public CoreRuntime,
   // program (HelperReady).
   std::atomic<std::uint32_t> known_functions_{0};
   std::atomic<int> waiting_threads_{0};  // program threads in wait_for(), for tests
+
+  // ---- seeing inside (<shoal/observe.hpp>)
+  const std::int64_t origin_ns_;  // init(): the timeline's 0
+  const bool recording_;          // Config::timeline_max_tasks > 0
+  TaskTimeline timeline_ SHOAL_GUARDED_BY(mu_);
+  CallTimeline program_calls_;  // its own lock
+  CallSites call_sites_ SHOAL_GUARDED_BY(mu_);
+  std::unordered_map<WorkerId, std::uint64_t> tasks_done_ SHOAL_GUARDED_BY(mu_);  // per worker
 };
 
 }  // namespace shoal::internal

@@ -212,4 +212,10 @@ std::vector<std::shared_ptr<void>> LocalRuntime::take_ended_actors() {
   return instances;
 }
 
+std::uint64_t LocalRuntime::live_actors() const {
+  std::uint64_t n = 0;
+  for (const auto& [id, a] : actors_) n += a->death ? 0 : 1;
+  return n;
+}
+
 }  // namespace shoal::internal

@@ -129,7 +129,16 @@ std::shared_ptr<LocalRuntime> LocalRuntime::start(const Config& config) {
 
 LocalRuntime::LocalRuntime(const Config& config, double cpus, std::uint64_t memory,
                            std::uint64_t store)
-    : config_(config), cpus_(cpus), memory_(memory), store_bytes_(store) {}
+    : config_(config),
+      cpus_(cpus),
+      memory_(memory),
+      store_bytes_(store),
+      origin_ns_(steady_now_ns()),
+      recording_(config.timeline_max_tasks > 0),
+      timeline_(static_cast<std::size_t>(config.timeline_max_tasks)),
+      program_calls_(static_cast<std::size_t>(config.timeline_max_tasks)) {
+  timeline_.add_row(TimelineRow{static_cast<int>(getpid()), "driver", 0});
+}
 
 detail::HandlePtr LocalRuntime::handle_of(ObjectId id) {
   return std::make_shared<detail::ObjectHandle>(shared_from_this(), id);
@@ -149,17 +158,19 @@ void LocalRuntime::check_usable_now() const {
 }
 
 detail::HandlePtr LocalRuntime::add_object(detail::Format format, std::uint64_t type_hash,
-                                           detail::ByteBuffer bytes) {
+                                           detail::ByteBuffer bytes, const detail::CallSite& site) {
   check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
   const ObjectId id = new_object_id();
-  refs_.add_ready_inline(id, format, type_hash, std::move(bytes));
+  refs_.add_ready_inline(id, format, type_hash, std::move(bytes)).call_site =
+      call_sites_.intern(site);
   return handle_of(id);
 }
 
 detail::HandlePtr LocalRuntime::put(void (*encode)(detail::ValueSink&, const void*),
-                                    const void* value) {
+                                    const void* value, const detail::CallSite& site) {
+  const TimedCall timed(program_calls_, DriverCall::Kind::kPut, 1);
   detail::ByteBuffer record;
   HeapSpace space;
   detail::OpenValue open;
@@ -167,7 +178,7 @@ detail::HandlePtr LocalRuntime::put(void (*encode)(detail::ValueSink&, const voi
   RefCollector contained(this);
   encode(writer, value);
   WrittenValue v = take_written(record, space);
-  detail::HandlePtr handle = add_object(v.format, v.type_hash, std::move(v.bytes));
+  detail::HandlePtr handle = add_object(v.format, v.type_hash, std::move(v.bytes), site);
   if (!contained.ids().empty()) {  // refs inside the value: it holds them
     MutexLock<Mutex> lock(mu_);
     refs_.add_contained(handle->id(), ids_of(contained.handles()));
@@ -187,14 +198,17 @@ detail::HandlePtr LocalRuntime::adopt(ObjectId id) {
 }
 
 StoreSpace LocalRuntime::reserve_object(detail::Format format, std::uint64_t type_hash,
-                                        std::uint64_t size, ObjectOrigin) {
+                                        std::uint64_t size, ObjectOrigin origin,
+                                        const detail::CallSite& site) {
   detail::ByteBuffer bytes(static_cast<std::size_t>(size));
   bytes.grow(static_cast<std::size_t>(size));
   check_not_abandoned();
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
   const ObjectId id = new_object_id();
-  refs_.add_pending(id, 0);
+  ObjectEntry& entry = refs_.add_pending(id, 0);
+  entry.origin = origin;
+  entry.call_site = call_sites_.intern(site);
   refs_.complete_inline(id, format, type_hash, std::move(bytes));
   // The caller writes the bytes in place before anyone else can see the handle; the buffer is
   // the object's, and stays valid while the handle does.
@@ -258,7 +272,10 @@ std::vector<detail::HandlePtr> LocalRuntime::run(detail::AnyFn fn, const char* s
     }
     cpus_in_use_ += spec.num_cpus;
     memory_in_use_ += spec.memory;
+    ++tasks_running_;
   }
+  const std::int64_t submitted_ns = recording_ ? steady_now_ns() : 0;
+  std::vector<TaskAttempt> attempts;
   const ObjectId id = new_object_id();
 
   std::shared_ptr<ErrorInfo> error;
@@ -270,6 +287,7 @@ std::vector<detail::HandlePtr> LocalRuntime::run(detail::AnyFn fn, const char* s
     LocalInvokeContext ctx(values, num_returns);
     ThrowTrace trace;
     bool retry = false;
+    const std::int64_t start_ns = submitted_ns != 0 ? steady_now_ns() : 0;
     try {
       // Records the stack of every throw below this frame while the function runs.
       const ThrowTrace::Armed armed(trace, __builtin_frame_address(0));
@@ -293,6 +311,21 @@ std::vector<detail::HandlePtr> LocalRuntime::run(detail::AnyFn fn, const char* s
         error->backtrace = std::make_shared<const detail::TaskBacktrace>(std::move(frames));
       }
     }
+    if (submitted_ns != 0) {
+      TaskAttempt a;
+      a.task = id;
+      a.function_index = spec.function_index;
+      a.attempt = static_cast<std::uint32_t>(attempt);
+      a.pid = static_cast<int>(getpid());
+      a.submitted_ns = a.ready_ns = submitted_ns;
+      a.start_ns = start_ns;
+      a.end_ns = steady_now_ns();
+      for (const WrittenValue& r : results) a.result_bytes += r.bytes.size();
+      if (error) {
+        a.error = std::make_shared<const std::string>(error->type_name + ": " + error->what);
+      }
+      attempts.push_back(std::move(a));
+    }
     if (!retry) break;
     error.reset();
   }
@@ -300,6 +333,9 @@ std::vector<detail::HandlePtr> LocalRuntime::run(detail::AnyFn fn, const char* s
   MutexLock<Mutex> lock(mu_);
   cpus_in_use_ -= spec.num_cpus;
   memory_in_use_ -= spec.memory;
+  --tasks_running_;
+  for (TaskAttempt& a : attempts) timeline_.add(std::move(a));
+  const std::uint32_t site = call_sites_.intern(args.call_site());
   if (stopped_) {  // shutdown() ran while the task did: there is no session to hold its result
     throw Error(fmt::format(
         "shoal: shutdown() ran while the task {} was running (local mode), so its result was "
@@ -309,7 +345,7 @@ std::vector<detail::HandlePtr> LocalRuntime::run(detail::AnyFn fn, const char* s
   std::vector<detail::HandlePtr> handles;
   for (std::size_t k = 0; k < num_returns; ++k) {
     const ObjectId object = k == 0 ? id : new_object_id();
-    refs_.add_pending(object, id);
+    refs_.add_pending(object, id).call_site = site;
     if (failed_arg) {
       refs_.fail(object, failed_arg);
     } else if (error) {
@@ -339,6 +375,7 @@ detail::Fetched LocalRuntime::fetched_of(ObjectId id) {
 // Every object is finished when its ref exists: nothing waits, whatever the timeout says.
 detail::Fetched LocalRuntime::fetch(ObjectId id, std::int64_t) {
   check_not_abandoned();
+  const TimedCall timed(program_calls_, DriverCall::Kind::kGet, 1);
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
   return fetched_of(id);
@@ -347,6 +384,7 @@ detail::Fetched LocalRuntime::fetch(ObjectId id, std::int64_t) {
 std::vector<detail::Fetched> LocalRuntime::fetch_all(const std::vector<ObjectId>& ids,
                                                      std::int64_t) {
   check_not_abandoned();
+  const TimedCall timed(program_calls_, DriverCall::Kind::kGet, ids.size());
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
   for (ObjectId id : ids) {  // the first failure in input order, as with workers
@@ -362,6 +400,7 @@ std::vector<bool> LocalRuntime::wait(const std::vector<ObjectId>& ids, std::size
                                      std::int64_t) {
   check_num_returns(num_returns, ids.size());
   check_not_abandoned();
+  const TimedCall timed(program_calls_, DriverCall::Kind::kWait, ids.size());
   MutexLock<Mutex> lock(mu_);
   check_usable_now();
   std::vector<bool> out(ids.size(), false);
@@ -425,6 +464,12 @@ ObjectStoreStats LocalRuntime::stats() {
 }
 
 void LocalRuntime::shutdown() {
+  bool first = false;
+  {
+    MutexLock<Mutex> lock(mu_);
+    first = !stopped_;
+  }
+  if (first) write_timeline_for_env([this] { return timeline_json(); });
   std::vector<std::shared_ptr<void>> instances;  // every actor's destructor runs, without the lock
   {
     MutexLock<Mutex> lock(mu_);

@@ -22,12 +22,15 @@
 #include <vector>
 
 #include <shoal/config.hpp>
+#include <shoal/detail/call_site.hpp>
 
 #include "src/common/core_runtime.hpp"
 #include "src/common/mutex.hpp"
 #include "src/common/thread_annotations.hpp"
+#include "src/core/call_sites.hpp"
 #include "src/core/reference_table.hpp"
 #include "src/core/task_manager.hpp"
+#include "src/core/timeline.hpp"
 
 namespace shoal::internal {
 
@@ -43,10 +46,11 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
       SHOAL_EXCLUDES(mu_);
   detail::HandlePtr submit(detail::AnyFn fn, const char* signature, const TaskOptions& options,
                            detail::TaskArgs&& args) override SHOAL_EXCLUDES(mu_);
-  detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*), const void* value) override
-      SHOAL_EXCLUDES(mu_);
+  detail::HandlePtr put(void (*encode)(detail::ValueSink&, const void*), const void* value,
+                        const detail::CallSite& site) override SHOAL_EXCLUDES(mu_);
   StoreSpace reserve_object(detail::Format format, std::uint64_t type_hash, std::uint64_t size,
-                            ObjectOrigin origin) override SHOAL_EXCLUDES(mu_);
+                            ObjectOrigin origin, const detail::CallSite& site) override
+      SHOAL_EXCLUDES(mu_);
   detail::Fetched fetch(ObjectId id, std::int64_t timeout_ns) override SHOAL_EXCLUDES(mu_);
   std::vector<detail::Fetched> fetch_all(const std::vector<ObjectId>& ids,
                                          std::int64_t timeout_ns) override SHOAL_EXCLUDES(mu_);
@@ -58,6 +62,10 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   detail::HandlePtr adopt(ObjectId id) override SHOAL_EXCLUDES(mu_);
   std::map<std::string, double> resources(bool available) override SHOAL_EXCLUDES(mu_);
   ObjectStoreStats stats() override SHOAL_EXCLUDES(mu_);
+  // Seeing inside: tasks are drawn on the driver's row, in lanes as timeline.cpp assigns them.
+  std::string timeline_json() override SHOAL_EXCLUDES(mu_);
+  Status status() override SHOAL_EXCLUDES(mu_);
+  MemorySummary memory_summary() override SHOAL_EXCLUDES(mu_);
   // Actors (local_actors.cpp): each instance lives in this process; its constructor runs inside
   // actor<C>().remote() and each call inside its remote(), on the calling thread (one call at a
   // time per actor unless max_concurrency > 1). No process, so no crash, no restart; kill() and
@@ -85,7 +93,8 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
 
   /// A new ready object holding `bytes`.
   detail::HandlePtr add_object(detail::Format format, std::uint64_t type_hash,
-                               detail::ByteBuffer bytes) SHOAL_EXCLUDES(mu_);
+                               detail::ByteBuffer bytes, const detail::CallSite& site)
+      SHOAL_EXCLUDES(mu_);
   detail::HandlePtr handle_of(ObjectId id);
   void check_not_abandoned() const;                   // throws in a fork of this process
   void check_usable_now() const SHOAL_REQUIRES(mu_);  // throws after shutdown()
@@ -95,6 +104,8 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   // destroy without the lock (its destructor may call shoal).
   std::shared_ptr<void> end_actor(LocalActor& a, std::shared_ptr<const ErrorInfo> death)
       SHOAL_REQUIRES(mu_);
+  // Actors not dead (a killed one stays in the table until its handles go).
+  std::uint64_t live_actors() const SHOAL_REQUIRES(mu_);
   // The instances of actors whose last handle went, taken out of the table.
   std::vector<std::shared_ptr<void>> take_ended_actors() SHOAL_REQUIRES(mu_);
 
@@ -112,6 +123,13 @@ class LocalRuntime final : public CoreRuntime, private BlockFreer {
   std::string node_address_ SHOAL_GUARDED_BY(mu_);
   std::map<ObjectId, std::shared_ptr<LocalActor>> actors_ SHOAL_GUARDED_BY(mu_);
   std::map<std::string, ObjectId> actor_names_ SHOAL_GUARDED_BY(mu_);
+  // Seeing inside
+  const std::int64_t origin_ns_;
+  const bool recording_;  // Config::timeline_max_tasks > 0
+  CallSites call_sites_ SHOAL_GUARDED_BY(mu_);
+  TaskTimeline timeline_ SHOAL_GUARDED_BY(mu_);
+  CallTimeline program_calls_;                             // its own lock
+  std::uint64_t tasks_running_ SHOAL_GUARDED_BY(mu_) = 0;  // on any thread, now
 };
 
 }  // namespace shoal::internal

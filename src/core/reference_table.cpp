@@ -76,6 +76,7 @@ std::vector<TaskId> ReferenceTable::fail(ObjectId id, std::shared_ptr<const Erro
 // Calls the waiters, hands back the dependents, and frees the object if it was only kept for its
 // producer.
 std::vector<TaskId> ReferenceTable::finish(ObjectId id, ObjectEntry& e, bool failed) {
+  if (e.producer == id) ++(failed ? tasks_failed_ : tasks_finished_);  // a task's own result
   const std::vector<ObjectWaiter*> waiters = std::move(e.waiters);
   e.waiters.clear();
   for (ObjectWaiter* w : waiters) w->on_finished(id, failed);

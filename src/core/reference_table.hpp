@@ -85,6 +85,7 @@ struct ObjectEntry {
   std::vector<ObjectWaiter*> waiters;
   std::vector<ObjectId> contained;  // refs inside its value: it holds them until it is freed
   bool actor = false;               // it stands for an actor: its holders hold the actor's handles
+  std::uint32_t call_site = 0;      // the put() or remote() that made it (CallSites), 0: unknown
 
   bool referenced() const noexcept {
     return program_refs != 0 || task_refs != 0 || object_refs != 0 || !worker_refs.empty();
@@ -148,7 +149,16 @@ class ReferenceTable {
   bool has_freed_actors() const noexcept { return !freed_actors_.empty(); }
 
   std::uint64_t inline_bytes() const noexcept { return inline_bytes_; }
+  /// Tasks whose result became ready (failed) since the table was made: a task's own result is
+  /// the object whose id is the task's (shoal::status()).
+  std::uint64_t tasks_finished() const noexcept { return tasks_finished_; }
+  std::uint64_t tasks_failed() const noexcept { return tasks_failed_; }
   std::uint64_t size() const noexcept { return entries_.size(); }
+  /// Calls f(id, entry) for every object, in no particular order (memory_summary()).
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& [id, entry] : entries_) f(id, entry);
+  }
   /// Faults in the table's first memory now rather than in the session's first task
   /// (PooledMap::prime; 0 is never an id).
   void prime() { entries_.prime(0); }
@@ -164,6 +174,7 @@ class ReferenceTable {
   // For release_all(): the objects each worker holds references to.
   std::unordered_map<WorkerId, std::unordered_set<ObjectId>> by_worker_;
   std::uint64_t inline_bytes_ = 0;
+  std::uint64_t tasks_finished_ = 0, tasks_failed_ = 0;
   std::vector<ObjectId> freed_actors_;
 };
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "src/core/timeline.hpp"
+
 namespace shoal::internal {
 namespace {
 constexpr double kPipelineBudgetNs = 500'000;  // known work a task may wait behind
@@ -16,6 +18,7 @@ Scheduler::Scheduler(double total_cpus, std::uint64_t total_memory)
 void Scheduler::add(SchedTask task, bool front) {
   const TaskId id = task.id;
   const bool ready = task.deps_pending == 0;
+  if (ready) task.ready_ns = task.submitted_ns;
   if (task.actor != 0) {
     add_actor_call(task, front);
     return;
@@ -48,6 +51,7 @@ void Scheduler::dependency_done(TaskId id) {
   SchedTask* t = find(id);
   if (t == nullptr || t->deps_pending == 0) return;
   if (--t->deps_pending != 0) return;
+  if (t->submitted_ns != 0) t->ready_ns = steady_now_ns();  // recorded for the timeline
   if (t->actor != 0) {
     actor_may_send(t->actor);
   } else {
@@ -97,6 +101,7 @@ std::optional<Scheduler::Assignment> Scheduler::next() {
   if (chosen == workers_.end()) return std::nullopt;
   ready_.pop_front();
   t.assigned = true;
+  if (t.submitted_ns != 0) t.sent_ns = steady_now_ns();  // recorded for the timeline
   WorkerQueue& w = chosen->second;
   const double expected = expected_ns(t.function_index);
   w.queue.push_back(Queued{id, expected});
@@ -215,6 +220,7 @@ std::optional<Scheduler::Assignment> Scheduler::assign_nested(WorkerId worker, T
   if (it == ready_.rend()) return std::nullopt;  // assigned already
   ready_.erase(std::next(it).base());
   t->assigned = true;
+  if (t->submitted_ns != 0) t->sent_ns = steady_now_ns();
   w.nested.push_back(id);
   start(*t);
   return Assignment{id, kLocalNode, worker, expected_ns(t->function_index)};
@@ -230,6 +236,29 @@ TaskId Scheduler::running(WorkerId worker) const noexcept {
   if (it->second.queue.empty()) return 0;
   const WorkerQueue& w = it->second;
   return w.nested.empty() ? w.queue.front().task : w.nested.back();
+}
+
+Scheduler::StateCounts Scheduler::state_counts() const {
+  StateCounts c;
+  for (const auto& [id, t] : tasks_) {
+    if (t.deps_pending != 0) {
+      ++c.waiting;
+    } else if (!t.assigned) {
+      ++c.queued;
+    }
+  }
+  for (const auto& [worker, w] : workers_) {
+    if (w.queue.empty()) continue;
+    ++c.running;  // its head
+    c.queued += w.queue.size() - 1;
+    c.running += w.nested.size();
+  }
+  for (const auto& [actor, a] : actors_) {
+    if (a.in_flight.empty()) continue;
+    ++c.running;
+    c.queued += a.in_flight.size() - 1;
+  }
+  return c;
 }
 
 std::optional<Scheduler::Placement> Scheduler::placement(TaskId id) const noexcept {

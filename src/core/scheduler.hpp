@@ -49,6 +49,11 @@ struct SchedTask {
   bool assigned = false;           // a worker has it (queued or running)
   bool several_returns = false;    // num_returns<N>(): its spec lists its N objects
   ObjectId actor = 0;              // an actor's call: it runs on that actor's worker, in order
+  // For the timeline (steady clock, 0: not recorded): when it was submitted, when its arguments
+  // all existed, when it was last sent to a worker.
+  std::int64_t submitted_ns = 0;
+  std::int64_t ready_ns = 0;
+  std::int64_t sent_ns = 0;
 };
 
 class Scheduler {
@@ -108,6 +113,13 @@ class Scheduler {
     bool started;
   };
   std::optional<Placement> placement(TaskId id) const noexcept;
+  /// Its tasks by state (shoal::status()): arguments pending; ready but not started (queued
+  /// behind a worker's running task included; an actor's calls after the first sent); started.
+  /// Linear in the number of tasks.
+  struct StateCounts {
+    std::uint64_t waiting = 0, queued = 0, running = 0;
+  };
+  StateCounts state_counts() const;
   /// Tasks on `worker`'s stack (its head and the nested ones above it).
   std::size_t stack_depth(WorkerId worker) const noexcept;
 

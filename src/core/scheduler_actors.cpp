@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "src/core/scheduler.hpp"
+#include "src/core/timeline.hpp"
 
 namespace shoal::internal {
 
@@ -43,6 +44,7 @@ std::optional<Scheduler::Assignment> Scheduler::next_actor_call() {
           a.queue.pop_front();
           a.in_flight.push_back(t.id);
           t.assigned = true;
+          if (t.submitted_ns != 0) t.sent_ns = steady_now_ns();  // for the timeline
           ++t.attempts;
           // Its measured run time: a short call's reply may share a write with the next one's.
           // Stays in the list: maybe more.

@@ -16,6 +16,7 @@ constexpr int kMaxCpus = 4096;
 constexpr std::uint64_t kMinStoreBytes = 1 << 20;
 constexpr double kDefaultStoreShare = 0.3;                   // of available memory, as Ray does
 constexpr std::int64_t kMaxStoreFullTimeoutMs = 86'400'000;  // one day
+constexpr std::int64_t kMaxTimelineTasks = 100'000'000;
 
 std::uint64_t round_up_to_page(std::uint64_t n) {
   const auto page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
@@ -41,6 +42,11 @@ SessionConfig resolve_config(const Config& config) {
     throw InvalidConfigError(
         fmt::format("shoal: Config::max_retries is {}; use 0 or more, or -1 to retry without limit",
                     config.max_retries));
+  }
+  if (config.timeline_max_tasks < 0 || config.timeline_max_tasks > kMaxTimelineTasks) {
+    throw InvalidConfigError(
+        fmt::format("shoal: Config::timeline_max_tasks is {}; use 0 (no timeline) to {}",
+                    config.timeline_max_tasks, kMaxTimelineTasks));
   }
   SessionConfig out;
   out.level = logging::resolve_level(config.log_level);

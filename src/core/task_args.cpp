@@ -17,8 +17,8 @@ namespace shoal::detail {
 struct TaskArgs::Space final : internal::SpaceProvider {
   explicit Space(TaskArgs& a) : args(a) {}
   char* reserve(Format format, std::uint64_t type_hash, std::uint64_t size) override {
-    internal::StoreSpace space =
-        args.runtime_->reserve_object(format, type_hash, size, internal::ObjectOrigin::kArgument);
+    internal::StoreSpace space = args.runtime_->reserve_object(
+        format, type_hash, size, internal::ObjectOrigin::kArgument, args.site_);
     args.open_store_ = std::move(space.handle);
     args.open_keep_ = std::move(space.keep);
     return space.dst;
@@ -31,7 +31,7 @@ struct TaskArgs::Space final : internal::SpaceProvider {
   TaskArgs& args;
 };
 
-TaskArgs::TaskArgs() : runtime_(internal::current_runtime()) {}
+TaskArgs::TaskArgs(detail::CallSite site) : runtime_(internal::current_runtime()), site_(site) {}
 TaskArgs::~TaskArgs() { restore_sink(); }
 
 // Ends the collection begin_msgpack() started, if one is open (also when encoding threw).

@@ -17,9 +17,9 @@ std::vector<ObjectId> returns_of(const TaskSpec& spec) {
 void TaskManager::add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& refused,
                       Holder owner, bool front) {
   const TaskId id = spec.id;
-  refs_.add_pending(id, id, owner);
+  refs_.add_pending(id, id, owner).call_site = spec.call_site_index;
   for (std::size_t k = 1; k < spec.returns().size(); ++k) {
-    refs_.add_pending(spec.returns()[k], id, owner);
+    refs_.add_pending(spec.returns()[k], id, owner).call_site = spec.call_site_index;
   }
   if (refused) {
     for (ObjectId r : returns_of(spec)) refs_.fail(r, refused);
@@ -46,6 +46,7 @@ void TaskManager::add(TaskSpec&& spec, const std::shared_ptr<const ErrorInfo>& r
   SchedTask sched{id, spec.function_index, spec.num_cpus, spec.memory, pending, 0};
   sched.several_returns = !spec.returns().empty();
   sched.actor = spec.actor;
+  sched.submitted_ns = spec.submitted_ns;
   scheduler_.add(sched, front);
   tasks_.emplace(id, std::move(spec));
 }

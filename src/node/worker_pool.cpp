@@ -341,6 +341,18 @@ std::vector<pid_t> WorkerPool::ready_pids() const {
   return pids;
 }
 
+std::vector<WorkerPool::ProcessInfo> WorkerPool::processes() const {
+  std::vector<ProcessInfo> out;
+  for (const auto& [id, w] : workers_) {
+    if (w.phase == Phase::kDead) continue;
+    const char* phase = w.phase == Phase::kStarting ? "starting"
+                        : w.phase == Phase::kReady  ? "ready"
+                                                    : "exiting";
+    out.push_back(ProcessInfo{id, w.pid, phase, w.seat == kLent, w.seat == kActor});
+  }
+  return out;
+}
+
 int WorkerPool::ready_count() const noexcept {
   int n = 0;
   for (const auto& [id, w] : workers_) n += w.phase == Phase::kReady ? 1 : 0;

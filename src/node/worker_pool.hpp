@@ -146,6 +146,15 @@ class WorkerPool {
   Connection* connection(WorkerId worker) const noexcept;
   pid_t pid(WorkerId worker) const noexcept;
   std::vector<pid_t> ready_pids() const;
+  /// Every process of the pool now, by id (shoal::status()).
+  struct ProcessInfo {
+    WorkerId id = 0;
+    pid_t pid = 0;           // 0 while it is being forked
+    const char* phase = "";  // "starting", "ready", "exiting"
+    bool lent = false;       // started for a blocked task, beyond the CPU count
+    bool actor = false;      // an actor's process
+  };
+  std::vector<ProcessInfo> processes() const;
   int ready_count() const noexcept;
   int seats() const noexcept { return static_cast<int>(seats_.size()); }
   WorkerOutput& output() noexcept { return output_; }

@@ -271,6 +271,8 @@ void encode_task_done(ByteBuffer& out, const TaskDone& m) {
   frame(out, MessageType::kTaskDone, m.task, [&](ByteBuffer& b) {
     b.put(static_cast<std::uint8_t>(m.status));
     b.put(m.exec_ns);
+    b.put(m.start_ns);
+    b.put(m.store_ns);
     switch (m.status) {
       case TaskStatus::kOk:
         put_record(b, m.value);
@@ -303,6 +305,8 @@ TaskDone decode_task_done(const Frame& f) {
   d.task = f.header.id;
   const auto status = in.get<std::uint8_t>("task status");
   d.exec_ns = in.get<std::uint64_t>("task time");
+  d.start_ns = in.get<std::int64_t>("task start");
+  d.store_ns = in.get<std::uint64_t>("result store time");
   switch (static_cast<TaskStatus>(status)) {
     case TaskStatus::kOk:
       d.status = TaskStatus::kOk;

@@ -211,7 +211,10 @@ std::size_t begin_task(detail::ByteBuffer& out, std::uint64_t task, const TaskHe
 /// Ref records are refused: a worker only gets resolved arguments.
 Task decode_task(const Frame& f);
 
-// ---- TaskDone: u8 status | u64 exec_ns | then by status:
+// ---- TaskDone: u8 status | u64 exec_ns | i64 start_ns | u64 store_ns | then by status:
+//      start_ns: when the task started, on the machine's steady clock (CLOCK_MONOTONIC, one clock
+//      for every process), for the timeline; store_ns: the part of exec_ns spent encoding and
+//      storing the result (0: none, e.g. void)
 //        kOk:        a value record (kInline or kStore)
 //        kError:     string type_name | string what | frames          (string = u32 + bytes)
 //        kStoreFull: u64 requested | u64 capacity
@@ -238,6 +241,8 @@ struct TaskDone {
   std::uint64_t task = 0;
   TaskStatus status = TaskStatus::kOk;
   std::uint64_t exec_ns = 0;
+  std::int64_t start_ns = 0;                  // steady clock
+  std::uint64_t store_ns = 0;                 // of exec_ns, storing the result
   ValueRecord value;                          // kOk
   std::vector<ValueRecord> values;            // kOkMany
   std::vector<std::uint64_t> contained;       // kOk, kOkMany: refs inside the values

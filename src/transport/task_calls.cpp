@@ -3,6 +3,7 @@
 
 #include <limits>
 
+#include "src/common/call_site.hpp"
 #include "src/common/task_backtrace.hpp"
 
 namespace shoal::internal {
@@ -67,6 +68,7 @@ void encode_submit(ByteBuffer& out, const TaskSpec& spec) {
   out.put(static_cast<std::int32_t>(spec.max_retries));
   out.put(spec.actor);
   put_string(out, spec.name);
+  put_string(out, call_site_text(spec.call_site));
   out.put(static_cast<std::uint8_t>(spec.retry_exceptions ? 1 : 0));
   put_ids(out, spec.retry_types());
   put_ids(out, spec.deps);
@@ -76,7 +78,7 @@ void encode_submit(ByteBuffer& out, const TaskSpec& spec) {
   end_frame(out, at);
 }
 
-TaskSpec decode_submit(const Frame& f) {
+TaskSpec decode_submit(const Frame& f, std::string_view* call_site) {
   ByteReader in = body_of(f);
   TaskSpec spec;
   spec.id = f.header.id;
@@ -90,6 +92,8 @@ TaskSpec decode_submit(const Frame& f) {
   spec.max_retries = in.get<std::int32_t>("submit max_retries");
   spec.actor = in.get<std::uint64_t>("submit actor");
   spec.name = std::string(in.string("submit name"));
+  const std::string_view site = in.string("submit call site");
+  if (call_site != nullptr) *call_site = site;
   spec.retry_exceptions = in.get<std::uint8_t>("submit retry_exceptions") != 0;
   std::vector<ObjectId> retry_types = read_ids(in, "submit retry types");
   spec.deps = read_ids(in, "submit dependencies");
@@ -125,15 +129,28 @@ TaskSpec decode_submit(const Frame& f) {
 // ---- Put
 
 void encode_put(ByteBuffer& out, ObjectId object, detail::Format format, std::uint64_t type_hash,
-                const char* data, std::size_t size) {
-  frame(out, MessageType::kPut, object,
-        [&](ByteBuffer& b) { put_inline_record(b, format, type_hash, data, size); });
+                const char* data, std::size_t size, const std::string& call_site) {
+  frame(out, MessageType::kPut, object, [&](ByteBuffer& b) {
+    put_string(b, call_site);
+    put_inline_record(b, format, type_hash, data, size);
+  });
+}
+
+const std::string& call_site_text(const detail::CallSite& site) {
+  thread_local detail::CallSite last{};
+  thread_local std::string text;
+  if (site.line != last.line || site.file != last.file || site.function != last.function) {
+    text = format_call_site(site);
+    last = site;
+  }
+  return text;
 }
 
 PutValue decode_put(const Frame& f) {
   ByteReader in = body_of(f);
   PutValue m;
   m.object = f.header.id;
+  m.call_site = in.string("put call site");
   m.value = read_record(in);
   if (m.value.kind != RecordKind::kInline) throw DecodeError("put value is not inline");
   in.expect_done("put");
@@ -148,6 +165,7 @@ void encode_create_object(ByteBuffer& out, const CreateObject& m) {
     b.put(static_cast<std::uint8_t>(m.format));
     b.put(m.type_hash);
     b.put(m.size);
+    put_string(b, m.call_site);
   });
 }
 
@@ -163,6 +181,7 @@ CreateObject decode_create_object(const Frame& f) {
   m.format = static_cast<detail::Format>(format);
   m.type_hash = in.get<std::uint64_t>("create object type");
   m.size = in.get<std::uint64_t>("create object size");
+  m.call_site = std::string(in.string("create object call site"));
   in.expect_done("create object");
   return m;
 }

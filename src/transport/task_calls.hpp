@@ -29,31 +29,40 @@ namespace shoal::internal {
 // ---- Submit: task header | f64 num_cpus | u64 memory | i32 max_retries | u64 actor (0: a task;
 //      else a call to that actor, whose object id it is) | string name |
 //      u8 retry_exceptions | u32 type_count | type_count x u64 exception type hash |
+//      string call_site (the remote() call: "file:line (function)", "" if unknown) |
 //      u32 dep_count | dep_count x u64 object id | u32 return_count | return_count x u64 object
 //      id (none: one return, the task's id; else 2 or more, the first the task's id) |
 //      u32 held_count | held_count x u64 object id (refs inside by-value arguments) |
 //      arg_count value records (kind 1 or 3; a ref record's index is below dep_count)
-/// Encodes `spec` (its id set) as a Submit frame.
+/// Encodes `spec` (its id set) as a Submit frame; its call site is spec.call_site.
 void encode_submit(detail::ByteBuffer& out, const TaskSpec& spec);
-/// The spec, with its args copied from the frame. The function is not looked up here.
-TaskSpec decode_submit(const Frame& f);
+/// The spec, with its args copied from the frame. The function is not looked up here. The call
+/// site's text goes to `call_site` (a view into the frame).
+TaskSpec decode_submit(const Frame& f, std::string_view* call_site = nullptr);
 
-// ---- Put: one inline value record. The object is ready at once.
+/// The text a message carries for `site` (format_call_site()), cached for the calling thread's
+/// last site: a loop of remote() calls formats it once.
+const std::string& call_site_text(const detail::CallSite& site);
+
+// ---- Put: string call_site | one inline value record. The object is ready at once.
 struct PutValue {
   ObjectId object = 0;
-  ValueRecord value;  // kind 1; a view into the frame
+  std::string_view call_site;  // the put() call; a view into the frame
+  ValueRecord value;           // kind 1; a view into the frame
 };
 void encode_put(detail::ByteBuffer& out, ObjectId object, detail::Format format,
-                std::uint64_t type_hash, const char* data, std::size_t size);
+                std::uint64_t type_hash, const char* data, std::size_t size,
+                const std::string& call_site);
 PutValue decode_put(const Frame& f);
 
-// ---- CreateObject: u64 object id | u8 format | u64 type_hash | u64 size
+// ---- CreateObject: u64 object id | u8 format | u64 type_hash | u64 size | string call_site
 struct CreateObject {
   std::uint64_t request = 0;
   ObjectId object = 0;
   detail::Format format = detail::Format::kVoid;
   std::uint64_t type_hash = 0;
   std::uint64_t size = 0;
+  std::string call_site;  // the put() or remote() that made it
 };
 void encode_create_object(detail::ByteBuffer& out, const CreateObject& m);
 CreateObject decode_create_object(const Frame& f);

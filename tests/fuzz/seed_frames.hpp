@@ -93,9 +93,9 @@ inline std::vector<std::string> seed_streams() {
     internal::encode_submit(streams[i++], spec);
   }
   internal::encode_put(streams[i++], internal::worker_made_id(1, 3), detail::Format::kRaw, 0x55,
-                       "value", 5);
-  internal::encode_create_object(
-      streams[i], {1, internal::worker_made_id(1, 4), detail::Format::kRaw, 0x55, 1 << 20});
+                       "value", 5, "seed.cpp:1 (main)");
+  internal::encode_create_object(streams[i], {1, internal::worker_made_id(1, 4),
+                                              detail::Format::kRaw, 0x55, 1 << 20, "seed.cpp:2"});
   internal::encode_create_reply(streams[i++], {1, true, 8192});
   internal::encode_get(streams[i], {2, internal::kGetFailFast, 1'000'000, {42, 43}});
   {

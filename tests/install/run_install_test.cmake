@@ -18,4 +18,12 @@ run(${WORK_DIR}/build/consumer)
 if(NOT last_output MATCHES "consumer: 6")
   message(FATAL_ERROR "unexpected consumer output: ${last_output}")
 endif()
+# The `shoal` command is installed next to the library (when built: SHOAL_BUILD_CLI) and runs
+# from there.
+if(EXISTS ${prefix}/bin/shoal)
+  run(${prefix}/bin/shoal --version)
+  if(NOT last_output MATCHES "^shoal [0-9]+\\.[0-9]+\\.[0-9]+")
+    message(FATAL_ERROR "unexpected output of the installed shoal --version: ${last_output}")
+  endif()
+endif()
 file(REMOVE_RECURSE ${WORK_DIR})

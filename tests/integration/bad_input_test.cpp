@@ -162,7 +162,9 @@ void misbehave(int mode) {
       write_frame(fd, MessageType::kReady, 0, scalar<std::int64_t>(getpid()));
       break;
     case kBadTaskDone:
-      write_frame(fd, MessageType::kTaskDone, 1, std::string(1, '\x7F') + scalar<std::uint64_t>(1));
+      write_frame(fd, MessageType::kTaskDone, 1,
+                  std::string(1, '\x7F') + scalar<std::uint64_t>(1) + scalar<std::int64_t>(1) +
+                      scalar<std::uint64_t>(0));  // exec_ns, start_ns, store_ns
       break;
     case kResultOutsideTheStore: {
       shoal::internal::TaskDone done;

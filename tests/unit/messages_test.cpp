@@ -83,6 +83,8 @@ std::string task_done_ok(const std::string& record, std::uint64_t exec_ns = 1234
   TaskDone d;
   d.status = TaskStatus::kOk;
   d.exec_ns = exec_ns;
+  d.start_ns = 1'000'000'007;  // the timeline's placement of the task
+  d.store_ns = 11;
   d.value = read_one_record(record);
   return body_of([&](ByteBuffer& b) { encode_task_done(b, d); });
 }
@@ -214,6 +216,8 @@ TEST(Messages, TaskDoneOkInlineRoundTrips) {
   const TaskDone d = read_task_done(body.data(), body.size());
   EXPECT_EQ(d.status, TaskStatus::kOk);
   EXPECT_EQ(d.exec_ns, 987654321u);
+  EXPECT_EQ(d.start_ns, 1'000'000'007);
+  EXPECT_EQ(d.store_ns, 11u);
   EXPECT_EQ(d.value.kind, RecordKind::kInline);
   EXPECT_EQ(d.value.type_hash, 0x1122334455667788ull);
   EXPECT_TRUE(inside(d.value.data, d.value.size, body));
@@ -526,7 +530,8 @@ TEST(Messages, InlineSizeLargerThanTheMessageIsADecodeError) {
 TEST(Messages, ErrorStringLongerThanTheMessageIsADecodeError) {
   std::string body = task_done_error();
   const std::uint32_t huge = 0x7FFFFFFFu;
-  std::memcpy(body.data() + 1 + 8, &huge, sizeof huge);  // the type name's length
+  std::memcpy(body.data() + 1 + 8 + 8 + 8, &huge,
+              sizeof huge);  // after status and 3 times: the type name's length
   EXPECT_THROW(read_task_done(body.data(), body.size()), DecodeError);
 }
 

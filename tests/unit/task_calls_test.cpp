@@ -18,6 +18,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "src/common/call_site.hpp"
 #include "src/common/task_backtrace.hpp"
 
 namespace shoal::internal {
@@ -26,6 +27,7 @@ namespace {
 using detail::ByteBuffer;
 using detail::Format;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 std::string bytes_of(const ByteBuffer& b) { return std::string(b.data(), b.size()); }
@@ -106,6 +108,7 @@ TaskSpec child_spec() {
   put_ref_record(s.args, 0);
   put_inline_record(s.args, Format::kVoid, 0, nullptr, 0);
   s.arg_count = 4;
+  s.call_site = detail::CallSite::current();
   return s;
 }
 
@@ -119,6 +122,7 @@ std::string submit_body(const std::string& records, std::uint32_t arg_count,
   b.put(std::int32_t{3});
   b.put(std::uint64_t{0});  // not an actor's call
   put_string(b, "t");
+  put_string(b, "");        // call site unknown
   b.put(std::uint8_t{0});   // retry_exceptions
   b.put(std::uint32_t{0});  // no exception types
   b.put(static_cast<std::uint32_t>(deps.size()));
@@ -140,7 +144,10 @@ TEST(TaskCalls, SubmitRoundTrips) {
   EXPECT_EQ(f.header.type, MessageType::kSubmit);
   EXPECT_EQ(f.header.id, sent.id);
 
-  const TaskSpec got = decode_submit(f);
+  std::string_view site;
+  const TaskSpec got = decode_submit(f, &site);
+  EXPECT_EQ(site, format_call_site(sent.call_site)) << "the remote() call's place, as text";
+  EXPECT_THAT(std::string(site), HasSubstr("task_calls_test.cpp:"));
   EXPECT_EQ(got.id, sent.id);
   EXPECT_EQ(got.function_index, 5u);
   EXPECT_EQ(got.function_check, 0xFEEDFACECAFEBEEFull);
@@ -216,12 +223,13 @@ TEST(TaskCalls, SubmitWithMoreDependenciesThanItsBodyHoldsIsRefused) {
 TEST(TaskCalls, PutRoundTrips) {
   const ObjectId id = worker_made_id(2, 9);
   const std::string whole = frame_bytes(
-      [&](ByteBuffer& b) { encode_put(b, id, Format::kRaw, 0x55, "hello\0world", 11); });
+      [&](ByteBuffer& b) { encode_put(b, id, Format::kRaw, 0x55, "hello\0world", 11, "f.cpp:3"); });
   const Frame f = parsed(whole);
   EXPECT_EQ(f.header.type, MessageType::kPut);
   EXPECT_EQ(f.header.id, id);
   const PutValue p = decode_put(f);
   EXPECT_EQ(p.object, id);
+  EXPECT_EQ(p.call_site, "f.cpp:3");
   EXPECT_EQ(p.value.kind, RecordKind::kInline);
   EXPECT_EQ(p.value.format, Format::kRaw);
   EXPECT_EQ(p.value.type_hash, 0x55u);
@@ -231,7 +239,8 @@ TEST(TaskCalls, PutRoundTrips) {
 }
 
 TEST(TaskCalls, PutOfAnythingButAnInlineRecordIsRefused) {
-  for (const std::string& body : {store_record(), ref_record(0)}) {
+  const std::string no_site(4, '\0');  // an empty call site string
+  for (const std::string& body : {no_site + store_record(), no_site + ref_record(0)}) {
     EXPECT_THROW(decode_put(frame_of(MessageType::kPut, body, 1)), DecodeError);
   }
 }
@@ -239,7 +248,7 @@ TEST(TaskCalls, PutOfAnythingButAnInlineRecordIsRefused) {
 // ---- CreateObject, CreateReply
 
 TEST(TaskCalls, CreateObjectAndItsReplyRoundTrip) {
-  const CreateObject sent{31, worker_made_id(1, 5), Format::kRaw, 0x77, 1ull << 33};
+  const CreateObject sent{31, worker_made_id(1, 5), Format::kRaw, 0x77, 1ull << 33, "g.cpp:9"};
   std::string whole = frame_bytes([&](ByteBuffer& b) { encode_create_object(b, sent); });
   Frame f = parsed(whole);
   EXPECT_EQ(f.header.type, MessageType::kCreateObject);
@@ -247,6 +256,7 @@ TEST(TaskCalls, CreateObjectAndItsReplyRoundTrip) {
   const CreateObject got = decode_create_object(f);
   EXPECT_EQ(got.request, 31u);
   EXPECT_EQ(got.object, sent.object);
+  EXPECT_EQ(got.call_site, "g.cpp:9");
   EXPECT_EQ(got.format, Format::kRaw);
   EXPECT_EQ(got.type_hash, 0x77u);
   EXPECT_EQ(got.size, 1ull << 33);
@@ -756,7 +766,7 @@ std::vector<Case> every_message() {
   };
   add("submit", frame_bytes([](ByteBuffer& b) { encode_submit(b, child_spec()); }),
       [](const Frame& f) { decode_submit(f); });
-  add("put", frame_bytes([](ByteBuffer& b) { encode_put(b, 1, Format::kRaw, 2, "abc", 3); }),
+  add("put", frame_bytes([](ByteBuffer& b) { encode_put(b, 1, Format::kRaw, 2, "abc", 3, ""); }),
       [](const Frame& f) { decode_put(f); });
   add("create object", frame_bytes([](ByteBuffer& b) {
         encode_create_object(b, CreateObject{1, 2, Format::kRaw, 3, 4});

@@ -12,7 +12,12 @@
 #include <vector>
 
 #include <shoal/config.hpp>
+#include <shoal/detail/call_site.hpp>
 #include <shoal/detail/value.hpp>
+
+namespace shoal {
+struct Progress;  // <shoal/progress.hpp>
+}  // namespace shoal
 
 namespace shoal::detail {
 
@@ -48,8 +53,9 @@ namespace shoal::detail {
 /// submits it. Not thread safe; one call builds one TaskArgs.
 class TaskArgs final : public ValueSink {
  public:
-  /// Throws what current runtime lookup throws (NotInitializedError, ...).
-  TaskArgs();
+  /// Throws what current runtime lookup throws (NotInitializedError, ...). `site`: the remote()
+  /// call's place in the program (memory_summary()).
+  explicit TaskArgs(detail::CallSite site = {});
   ~TaskArgs();
   TaskArgs(TaskArgs&&) noexcept;
   TaskArgs& operator=(TaskArgs&&) = delete;
@@ -65,6 +71,7 @@ class TaskArgs final : public ValueSink {
   void restore_sink() noexcept;
   internal::CoreRuntime& runtime() const noexcept { return *runtime_; }
   std::uint32_t count() const noexcept { return count_; }
+  const detail::CallSite& call_site() const noexcept { return site_; }
   ByteBuffer take_records() noexcept { return std::move(records_); }
   std::vector<HandlePtr> take_refs() noexcept { return std::move(refs_); }
   /// The refs inside the arguments' values (a vector of refs): the task holds them.
@@ -72,6 +79,7 @@ class TaskArgs final : public ValueSink {
 
  private:
   std::shared_ptr<internal::CoreRuntime> runtime_;
+  detail::CallSite site_;
   ByteBuffer records_;           // wire-format argument records (see docs/protocol.md)
   std::vector<HandlePtr> refs_;  // dependencies, in the order their records reference them
   std::uint32_t count_ = 0;      // arguments added so far
@@ -95,7 +103,9 @@ std::vector<HandlePtr> submit_task_returns(AnyFn fn, const char* signature_mangl
                                            std::size_t num_returns);
 
 /// Stores one value: `encode` writes *value into the sink it is given. Returns its handle.
-HandlePtr put_value(void (*encode)(ValueSink&, const void* value), const void* value);
+/// `site`: the put() call (memory_summary()).
+HandlePtr put_value(void (*encode)(ValueSink&, const void* value), const void* value,
+                    const detail::CallSite& site);
 
 /// A value read back by get(): a view of its bytes plus whatever keeps them valid.
 struct Fetched {
@@ -110,6 +120,11 @@ Fetched fetch(const ObjectHandle* handle, std::int64_t timeout_ns);
 /// fetch() for many objects with one deadline; returns them in input order.
 std::vector<Fetched> fetch_all(const std::vector<const ObjectHandle*>& handles,
                                std::int64_t timeout_ns);
+
+/// fetch_all() that draws `progress` on stderr while it waits, when stderr is a terminal (the
+/// contract is in <shoal/progress.hpp>); throws what fetch_all() throws.
+std::vector<Fetched> fetch_all_with_progress(const std::vector<const ObjectHandle*>& handles,
+                                             std::int64_t timeout_ns, const Progress& progress);
 
 /// Waits until num_returns of the objects are ready (finished, with a value or an error) or the
 /// timeout passes; returns ready[i] for each input, with at most num_returns set, chosen in input
