@@ -10,18 +10,27 @@
 #include "src/core/session_config.hpp"
 
 namespace shoal::internal {
+namespace {
+
+// What the scheduler's record says of an attempt of `t` run by process `pid`.
+TaskAttempt attempt_of(const SchedTask& t, pid_t pid) {
+  TaskAttempt a;
+  a.task = t.id;
+  a.function_index = t.function_index;
+  a.attempt = static_cast<std::uint32_t>(std::max(t.attempts, 1));
+  a.pid = pid;
+  a.submitted_ns = t.submitted_ns;
+  a.ready_ns = t.ready_ns;
+  return a;
+}
+
+}  // namespace
 
 void DriverRuntime::record_attempt(const SchedTask& ran, WorkerId worker, const TaskDone& done,
                                    std::uint64_t result_bytes) noexcept try {
   ++tasks_done_[worker];
   if (!recording_) return;
-  TaskAttempt a;
-  a.task = ran.id;
-  a.function_index = ran.function_index;
-  a.attempt = static_cast<std::uint32_t>(std::max(ran.attempts, 1));
-  a.pid = pool_->pid(worker);
-  a.submitted_ns = ran.submitted_ns;
-  a.ready_ns = ran.ready_ns;
+  TaskAttempt a = attempt_of(ran, pool_->pid(worker));
   a.start_ns = done.start_ns;
   a.end_ns = done.start_ns + static_cast<std::int64_t>(done.exec_ns);
   a.store_ns = done.store_ns;
@@ -46,13 +55,7 @@ void DriverRuntime::record_attempt(const SchedTask& ran, WorkerId worker, const 
 void DriverRuntime::record_lost_attempt(const SchedTask& running, WorkerId worker,
                                         const std::string& reason) noexcept try {
   if (!recording_) return;
-  TaskAttempt a;
-  a.task = running.id;
-  a.function_index = running.function_index;
-  a.attempt = static_cast<std::uint32_t>(std::max(running.attempts, 1));
-  a.pid = pool_->pid(worker);
-  a.submitted_ns = running.submitted_ns;
-  a.ready_ns = running.ready_ns;
+  TaskAttempt a = attempt_of(running, pool_->pid(worker));
   // The worker never said when it started: from when it was sent.
   a.start_ns = running.sent_ns != 0 ? running.sent_ns : running.ready_ns;
   a.end_ns = steady_now_ns();
