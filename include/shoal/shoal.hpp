@@ -45,6 +45,7 @@
 #include <shoal/errors.hpp>
 #include <shoal/object_ref.hpp>
 #include <shoal/remote.hpp>
+#include <shoal/runtime_context.hpp>
 #include <shoal/task.hpp>
 #include <shoal/version.hpp>
 #include <shoal/view.hpp>
