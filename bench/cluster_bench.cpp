@@ -15,7 +15,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -144,11 +146,13 @@ int main(int argc, char** argv) {
   config.object_store_memory = std::uint64_t{1} << 30;
   shoal::init(config);  // ranks 1 and up become nodes here and never return
   benchmark::Initialize(&argc, argv);
-  std::printf("cluster_bench: %d ranks, %s\n",
-              static_cast<int>(std::count_if(
-                  shoal::cluster_resources().begin(), shoal::cluster_resources().end(),
-                  [](const auto& kv) { return kv.first.rfind("node:", 0) == 0; })),
+  const std::map<std::string, double> resources = shoal::cluster_resources();
+  const auto node_count = std::count_if(resources.begin(), resources.end(), [](const auto& kv) {
+    return kv.first.rfind("node:", 0) == 0;
+  });
+  std::printf("cluster_bench: %d nodes, %s\n", static_cast<int>(node_count),
               nodes().mpi_version().c_str());
+  std::fflush(stdout);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   shoal::shutdown();

@@ -22,7 +22,7 @@
 # the CPUs. Open MPI settings can be added as OMPI_MCA_<name>=<value> in the environment: mpirun
 # passes them to every rank (e.g. OMPI_MCA_async_mpi_finalize=1: MPI_Finalize without a barrier).
 #
-# Exit status: mpirun's, or if that is 0, rank 0's (see "Rank 0's exit status" below); 77 (ctest's
+# Exit status: rank 0's (scripts/mpi-run.sh), or mpirun's if it failed; 77 (ctest's
 # SKIP_RETURN_CODE) when the machine cannot make namespaces (not root / no CAP_SYS_ADMIN, no
 # iproute2, no veth or bridge support) or has no mpirun.
 # Cleanup: a trap on EXIT (also reached on failure, SIGINT, SIGTERM, SIGHUP) stops what is still
@@ -46,6 +46,8 @@ command -v ip >/dev/null || skip "no 'ip' command (install iproute2)"
 command -v unshare >/dev/null || skip "no 'unshare' command (install util-linux)"
 command -v mpirun >/dev/null || skip "no mpirun"
 
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly root
 readonly prefix="shoal-$$"
 readonly bridge_ns="$prefix-br"
 readonly hosts=3
@@ -174,31 +176,6 @@ EOF
 chmod +x "$work/agent"
 mkdir "$work/tmp"
 
-# Rank 0's exit status. With --enable-recovery (below), Open MPI 4.1's mpirun exits 0 whatever
-# its ranks return (a failed case would pass), so rank 0 runs under this wrapper, which writes
-# its exit status to a file; the other ranks are exec'd as they are. The program is the wrapper's
-# child: it gets mpirun's stdin and the default SIGINT/SIGQUIT (bash would ignore them in a
-# background child), and the wrapper passes SIGTERM, SIGINT and SIGHUP on to it.
-cat >"$work/rank" <<'EOF'
-#!/usr/bin/env bash
-status_file=$1
-shift
-[[ ${OMPI_COMM_WORLD_RANK:-} == 0 ]] || exec "$@"
-env --default-signal=INT,QUIT "$@" <&0 &
-child=$!
-trap 'kill -TERM "$child" 2>/dev/null' TERM
-trap 'kill -INT "$child" 2>/dev/null' INT
-trap 'kill -HUP "$child" 2>/dev/null' HUP
-while :; do # until the child is gone: a trapped signal interrupts wait
-  status=0
-  wait "$child" || status=$?
-  kill -0 "$child" 2>/dev/null || break
-done
-echo "$status" >"$status_file"
-exit "$status"
-EOF
-chmod +x "$work/rank"
-
 # mpirun, in host 0 with hostname ns0. The flags:
 #   --hostfile, -np 3          one rank per host
 #   --mca plm_rsh_agent        start the remote orteds through the agent, not ssh
@@ -215,23 +192,15 @@ mpirun_args=(--oversubscribe --bind-to none --enable-recovery
   --mca plm_rsh_agent "$work/agent" --mca plm_rsh_no_tree_spawn 1
   --mca pml ob1 --mca btl tcp,self --mca orte_tmpdir_base "$work/tmp"
   --mca btl_tcp_if_include "$subnet" --mca oob_tcp_if_include "$subnet")
-[[ $(id -u) == 0 ]] && mpirun_args+=(--allow-run-as-root)
 
-# In the background (with this script's stdin, which mpirun gives rank 0) and waited for, so
-# that a signal to this script runs its trap at once.
+# Through scripts/mpi-run.sh, which adds --allow-run-as-root as root and exits with rank 0's
+# status (with --enable-recovery, mpirun's own is 0 whatever the ranks return). In the background
+# (with this script's stdin, which mpirun gives rank 0) and waited for, so that a signal to this
+# script runs its trap at once.
 ip netns exec "$prefix-0" unshare --uts sh -c 'hostname ns0 && exec "$@"' sh \
-  mpirun "${mpirun_args[@]}" "$work/rank" "$work/rank0.status" "$@" <&0 &
+  "$root/scripts/mpi-run.sh" "${mpirun_args[@]}" -- "$@" <&0 &
 mpirun_pid=$!
 status=0
 wait "$mpirun_pid" || status=$?
 mpirun_pid=""
-# mpirun's status if it failed, else rank 0's.
-if ((status == 0)); then
-  if [[ -s $work/rank0.status ]]; then
-    status=$(<"$work/rank0.status")
-  else
-    echo "mpi-netns.sh: rank 0 left no exit status (killed?): failing" >&2
-    status=1
-  fi
-fi
 exit "$status"

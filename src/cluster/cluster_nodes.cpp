@@ -9,6 +9,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/cluster/mpi_session.hpp"
 #include "src/common/function_registry.hpp"
 #include "src/common/limits.hpp"
 #include "src/common/logging.hpp"
@@ -137,6 +138,7 @@ void ClusterNodes::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   running_ = false;
+  end_sigterm_report();
   // The MPI thread sends Shutdown, waits for the Byes (at most kByeTimeoutS) and ends.
   shutdown_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(kByeTimeoutS);
   shutdown_requested_ = true;

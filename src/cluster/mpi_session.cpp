@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 #include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <shoal/errors.hpp>
@@ -19,7 +20,39 @@
 namespace shoal::internal {
 
 namespace {
+
 std::atomic<bool> g_mpi_started{false};  // MPI_Init may be called once per process
+
+// mpirun ends the whole job with SIGTERM (then SIGKILL) when one of its ranks dies, unless it was
+// started with --enable-recovery. Its own message names the rank; the driver's says what it
+// means for shoal and what to do. Async-signal-safe: write(), signal(), raise().
+constexpr char kTermMessage[] =
+    "shoal: the driver (rank 0) got SIGTERM and ends. If mpirun sent it because a rank died (its "
+    "message above or below names it), start the job with `mpirun --enable-recovery ...`: shoal "
+    "then retries the dead node's tasks on the other nodes, or fails them with NodeDiedError "
+    "(docs/cluster.md)\n";
+
+std::atomic<bool> g_report_sigterm{false};  // while the session with nodes lives
+
+extern "C" void on_sigterm(int) {
+  if (g_report_sigterm.load()) {
+    [[maybe_unused]] const ssize_t n = write(STDERR_FILENO, kTermMessage, sizeof kTermMessage - 1);
+  }
+  signal(SIGTERM, SIG_DFL);
+  raise(SIGTERM);  // ends as SIGTERM would have: the helper and workers follow (reliability.md)
+}
+
+// Only where SIGTERM still has its default action: a program's own handler stays.
+void report_sigterm() {
+  struct sigaction old {};
+  if (sigaction(SIGTERM, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) return;
+  struct sigaction sa {};
+  sa.sa_handler = on_sigterm;
+  sigemptyset(&sa.sa_mask);
+  g_report_sigterm = true;
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
 }  // namespace
 
 std::string narrow_binding_warning() {
@@ -35,6 +68,8 @@ std::string narrow_binding_warning() {
       "`mpirun --bind-to none --map-by ppr:1:node ...`",
       allowed, online);
 }
+
+void end_sigterm_report() noexcept { g_report_sigterm = false; }
 
 std::shared_ptr<CoreRuntime> start_mpi_session(const Config& config, const MpiPlace& place) {
   if (g_mpi_started.exchange(true)) {
@@ -58,6 +93,7 @@ std::shared_ptr<CoreRuntime> start_mpi_session(const Config& config, const MpiPl
       throw;
     }
     runtime->attach_nodes(std::move(nodes));
+    report_sigterm();
     return runtime;
   }
   std::shared_ptr<DriverRuntime> session;
