@@ -7,7 +7,8 @@
 // Each benchmark alternates shoal and its yardstick inside every iteration, so both see the same
 // machine noise, and reports medians and their ratio as counters:
 //   BM_RoundTrip        an empty task on rank 1 and back, get() on the driver (p50, p99) beside
-//                       an MPI ping-pong of 64 bytes between the driver's and rank 1's MPI threads
+//                       an MPI ping-pong of 64 bytes between the driver's and rank 1's MPI threads;
+//                       and the same task on the driver's own machine (local_p50_us)
 //   BM_Move100MB        a 100 MB argument put() on the driver and read by a task on rank 1 (it
 //                       travels), minus the same on rank 0 (it does not): the transfer, beside an
 //                       MPI ping-pong of 100 MB (bandwidth = bytes / one-way time)
@@ -70,17 +71,22 @@ std::vector<double> ping_pong_us(std::uint64_t bytes, std::uint32_t rounds) {
 
 void BM_RoundTrip(benchmark::State& state) {
   constexpr int kBatch = 50;
-  std::vector<double> shoal_us, mpi_us;
+  std::vector<double> shoal_us, local_us, mpi_us;
   int i = 0;
   for (auto _ : state) {
     for (int k = 0; k < kBatch; ++k) {
-      const auto t = Clock::now();
+      auto t = Clock::now();
       benchmark::DoNotOptimize(
           shoal::get(shoal::task(empty_task).options({.node_rank = 1}).remote(++i)));
       shoal_us.push_back(us_since(t));
+      t = Clock::now();
+      benchmark::DoNotOptimize(
+          shoal::get(shoal::task(empty_task).options({.node_rank = 0}).remote(++i)));
+      local_us.push_back(us_since(t));
     }
     for (double us : ping_pong_us(64, kBatch)) mpi_us.push_back(us);
   }
+  state.counters["local_p50_us"] = percentile(local_us, 0.5);
   state.counters["shoal_p50_us"] = percentile(shoal_us, 0.5);
   state.counters["shoal_p99_us"] = percentile(shoal_us, 0.99);
   state.counters["mpi_p50_us"] = percentile(mpi_us, 0.5);

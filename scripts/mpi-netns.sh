@@ -197,7 +197,10 @@ mpirun_args=(--oversubscribe --bind-to none --enable-recovery
 # status (with --enable-recovery, mpirun's own is 0 whatever the ranks return). In the background
 # (with this script's stdin, which mpirun gives rank 0) and waited for, so that a signal to this
 # script runs its trap at once.
-ip netns exec "$prefix-0" unshare --uts sh -c 'hostname ns0 && exec "$@"' sh \
+# After SHOAL_NETNS_TIMEOUT seconds (default 240, below ctest's 300, which would SIGKILL this
+# script and skip its cleanup), timeout(1) sends it SIGTERM, which stops mpirun and its job.
+timeout -k 10 "${SHOAL_NETNS_TIMEOUT:-240}" \
+  ip netns exec "$prefix-0" unshare --uts sh -c 'hostname ns0 && exec "$@"' sh \
   "$root/scripts/mpi-run.sh" "${mpirun_args[@]}" -- "$@" <&0 &
 mpirun_pid=$!
 status=0

@@ -61,11 +61,11 @@ mpirun_pid=""
 cleanup() {
   local status=$?
   trap - EXIT INT TERM HUP
+  rm -rf "$work" # first: a SIGKILL may follow while mpirun stops
   if [[ -n $mpirun_pid ]] && kill -0 "$mpirun_pid" 2>/dev/null; then
     kill -TERM "$mpirun_pid" 2>/dev/null # mpirun stops its job
     wait "$mpirun_pid" 2>/dev/null
   fi
-  rm -rf "$work"
   exit "$status"
 }
 trap cleanup EXIT

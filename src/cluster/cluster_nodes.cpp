@@ -333,10 +333,20 @@ bool ClusterNodes::on_turn() {
     });
   }
   if (shutdown_now) {
+    // With a dead rank, MPI_Finalize (a collective over every rank in Open MPI) would wait for it
+    // forever: nobody calls it then (this side skips it too: MpiLink::forget_peer()).
+    bool any_dead = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      any_dead = std::any_of(nodes_.begin() + 1, nodes_.end(), [](const Node& n) { return n.dead; });
+    }
     for (int r = 1; r < link->size(); ++r) {
-      if (nodes_[static_cast<std::size_t>(r)].dead) continue;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (nodes_[static_cast<std::size_t>(r)].dead) continue;
+      }
       detail::ByteBuffer m;
-      encode_signal(m, ClusterMessage::kShutdown);
+      encode_shutdown(m, !any_dead);
       link->send(r, std::move(m));
     }
   }

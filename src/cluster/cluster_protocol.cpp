@@ -157,6 +157,18 @@ std::vector<ObjectId> decode_free(ByteReader& in) {
 
 void encode_signal(detail::ByteBuffer& out, ClusterMessage type) { put_type(out, type); }
 
+void encode_shutdown(detail::ByteBuffer& out, bool finalize) {
+  put_type(out, ClusterMessage::kShutdown);
+  out.put(static_cast<std::uint8_t>(finalize ? 1 : 0));
+}
+
+bool decode_shutdown(ByteReader& in) {
+  const auto finalize = in.get<std::uint8_t>("shutdown finalize");
+  in.expect_done("shutdown");
+  if (finalize > 1) throw DecodeError("shutdown: finalize is neither 0 nor 1");
+  return finalize == 1;
+}
+
 void encode_ping_pong(detail::ByteBuffer& out, const PingPong& m) {
   put_type(out, ClusterMessage::kPingPong);
   out.put(m.bytes);

@@ -14,7 +14,8 @@
 //                    bytes | 1 payload: u8 format, u64 type_hash, u64 size | 2 error record
 //                    (task_calls.hpp) | u8 1 if the node keeps a copy
 //   Free       D->N  u32 count | count x u64 object id: drop your copies
-//   Shutdown   D->N  (empty): end the node's session and exit
+//   Shutdown   D->N  u8 finalize: end the node's session and exit; finalize 0 when a node died
+//                    (MPI_Finalize would wait forever for the dead rank: skip it)
 //   Bye        N->D  (empty): the node's session has ended; it finalises MPI and exits 0
 //   PingPong   D->N  u64 bytes | u32 rounds: the driver's MPI thread and the node's play `rounds`
 //                    blocking MPI round trips of `bytes` on their own tag (benchmarks only)
@@ -105,7 +106,10 @@ struct PingPong {
 void encode_ping_pong(detail::ByteBuffer& out, const PingPong& m);
 PingPong decode_ping_pong(ByteReader& in);
 
-/// A message with no body (Shutdown, Bye).
+void encode_shutdown(detail::ByteBuffer& out, bool finalize);
+bool decode_shutdown(ByteReader& in);  // finalize
+
+/// A message with no body (Bye, Heartbeat).
 void encode_signal(detail::ByteBuffer& out, ClusterMessage type);
 
 }  // namespace shoal::internal

@@ -118,6 +118,7 @@ void NodeAgent::on_message(int source, const char* data, std::size_t size,
       }
       return;
     case ClusterMessage::kShutdown: {
+      if (!decode_shutdown(in)) link_.abandon();  // a rank died: MPI_Finalize would wait for it
       end_session();
       ending_ = true;
       detail::ByteBuffer bye;
