@@ -2,7 +2,8 @@
 // itself does between the same two ranks, measured in the same run. Run under mpirun (ranks 1
 // and up are nodes; rank 0 runs the benchmarks):
 //
-//   mpirun --bind-to none -np 3 build/bench/cluster_bench            (scripts/bench-cluster.sh)
+//   mpirun --bind-to none -np 3 build/bench/cluster_bench   (scripts/bench-cluster.sh runs it both
+//                                                            over TCP between namespaces and here)
 //
 // Each benchmark alternates shoal and its yardstick inside every iteration, so both see the same
 // machine noise, and reports medians and their ratio as counters:
@@ -53,8 +54,8 @@ double us_since(Clock::time_point t) {
 }
 
 shoal::internal::ClusterNodes& nodes() {
-  auto rt = std::dynamic_pointer_cast<shoal::internal::DriverRuntime>(
-      shoal::internal::current_runtime());
+  auto rt =
+      std::dynamic_pointer_cast<shoal::internal::DriverRuntime>(shoal::internal::current_runtime());
   auto* n = rt ? dynamic_cast<shoal::internal::ClusterNodes*>(rt->nodes()) : nullptr;
   if (n == nullptr) {
     std::fprintf(stderr, "cluster_bench: run it under mpirun with 2 or more ranks\n");

@@ -140,8 +140,7 @@ std::shared_ptr<const TaskBacktrace> backtrace_from_text(std::string text);
 /// Ray's NodeDiedError. The message names the node, its rank and how long it was silent.
 class NodeDiedError : public Error {
  public:
-  NodeDiedError(const std::string& message, std::string function_name, int node_rank,
-                int attempts)
+  NodeDiedError(const std::string& message, std::string function_name, int node_rank, int attempts)
       : Error(message),
         function_name_(std::move(function_name)),
         node_rank_(node_rank),

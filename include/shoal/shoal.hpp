@@ -196,7 +196,9 @@ struct CancelOptions {
 /// Cancelling a finished task, or a cancelled one, does nothing. Does not block on the task.
 /// Thread safe; works inside a task too. Throws InvalidObjectRefError for an empty or stale ref,
 /// or one that put() made (only tasks can be cancelled). In local mode every task has finished
-/// when remote() returns, so cancel() does nothing.
+/// when remote() returns, so cancel() does nothing. Under mpirun a task on another machine is
+/// cancelled there the same way (always recursively: what it submitted runs on its node); get()
+/// throws at once, without waiting for that machine's answer.
 template <class T>
 void cancel(const ObjectRef<T>& ref, const CancelOptions& options = {}) {
   detail::cancel_task(ref.handle().get(), options.force, options.recursive);

@@ -1,10 +1,10 @@
 // shoal::runtime_context(): read from the process (its MPI rank from mpirun's environment) and the
 // worker loop (its worker id, the task on this thread).
-#include <shoal/runtime_context.hpp>
-
 #include <mutex>
 
 #include <unistd.h>
+
+#include <shoal/runtime_context.hpp>
 
 #include "src/cluster/mpi_link.hpp"
 #include "src/common/system_info.hpp"

@@ -272,6 +272,18 @@ void ClusterNodes::copies_freed(ObjectId id) noexcept {
   if (link_ != nullptr) link_->wake();
 }
 
+void ClusterNodes::cancel(TaskId id, bool force) noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = tasks_.find(id);
+  if (it == tasks_.end() || it->second.cancelled) return;
+  it->second.cancelled = true;
+  try {
+    cancels_.push_back(CancelTask{id, force});
+  } catch (...) {  // out of memory: the task runs to its end there; its result is dropped anyway
+  }
+  if (link_ != nullptr) link_->wake();
+}
+
 std::shared_ptr<const ErrorInfo> ClusterNodes::node_error(const std::string& what) const {
   return session_error(ErrorInfo::Kind::kShutdown, what);
 }
@@ -281,10 +293,12 @@ std::shared_ptr<const ErrorInfo> ClusterNodes::node_error(const std::string& wha
 bool ClusterNodes::on_turn() {
   std::deque<TaskId> ready;
   std::vector<std::vector<ObjectId>> frees;
+  std::vector<CancelTask> cancels;
   bool shutdown_now = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ready.swap(ready_);
+    cancels.swap(cancels_);
     for (std::size_t r = 1; r < frees_.size(); ++r) {
       if (frees_[r].empty()) continue;
       frees.resize(frees_.size());
@@ -305,6 +319,26 @@ bool ClusterNodes::on_turn() {
     link->send(static_cast<int>(r), std::move(m));
   }
   for (TaskId id : ready) send_task(id);
+  for (const CancelTask& c : cancels) {
+    // Sent: the node cancels it (its result, a cancellation or a late value, is dropped when it
+    // comes). Not sent yet: send_task() never sends it; it is forgotten here.
+    int node = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const auto it = tasks_.find(c.task);
+      if (it == tasks_.end()) continue;
+      if (it->second.attempts > 0 && !nodes_[static_cast<std::size_t>(it->second.node)].dead) {
+        node = it->second.node;
+      }
+    }
+    if (node > 0) {
+      detail::ByteBuffer m;
+      encode_cancel(m, c);
+      link->send(node, std::move(m));
+    } else {
+      finish_task(c.task);
+    }
+  }
   check_nodes(*link);
   PingRequest* ping = nullptr;
   {
@@ -338,7 +372,8 @@ bool ClusterNodes::on_turn() {
     bool any_dead = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      any_dead = std::any_of(nodes_.begin() + 1, nodes_.end(), [](const Node& n) { return n.dead; });
+      any_dead =
+          std::any_of(nodes_.begin() + 1, nodes_.end(), [](const Node& n) { return n.dead; });
     }
     for (int r = 1; r < link->size(); ++r) {
       {
@@ -353,9 +388,9 @@ bool ClusterNodes::on_turn() {
   if (!shutdown_now) {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_sent_) {
-      const bool all_bye =
-          std::all_of(nodes_.begin() + 1, nodes_.end(),
-                      [](const Node& n) { return n.said_bye || !n.said_hello || n.dead; });
+      const bool all_bye = std::all_of(nodes_.begin() + 1, nodes_.end(), [](const Node& n) {
+        return n.said_bye || !n.said_hello || n.dead;
+      });
       if (all_bye || std::chrono::steady_clock::now() > shutdown_deadline_) {
         if (!all_bye) {
           SHOAL_LOG(kError, "shoal: not every node ended its session within {} s", kByeTimeoutS);
@@ -364,7 +399,7 @@ bool ClusterNodes::on_turn() {
       }
     }
   }
-  return !ready.empty() || !frees.empty() || shutdown_now;
+  return !ready.empty() || !frees.empty() || !cancels.empty() || shutdown_now;
 }
 
 void ClusterNodes::send_task(TaskId id) {
@@ -375,7 +410,7 @@ void ClusterNodes::send_task(TaskId id) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     const auto it = tasks_.find(id);
-    if (it == tasks_.end()) return;
+    if (it == tasks_.end() || it->second.cancelled) return;  // cancelled: forgotten in on_turn()
     node = it->second.node;
     ++it->second.attempts;
     deps = it->second.spec.deps;
@@ -493,8 +528,7 @@ void ClusterNodes::on_message(int source, const char* data, std::size_t size,
       return;
     }
     default:
-      throw DecodeError(fmt::format("unexpected message {} from a node",
-                                    static_cast<int>(type)));
+      throw DecodeError(fmt::format("unexpected message {} from a node", static_cast<int>(type)));
   }
 }
 
@@ -630,8 +664,11 @@ void ClusterNodes::node_died(MpiLink& link, int rank, std::int64_t silent_ms) {
     }
     for (auto& [id, t] : tasks_) {
       if (t.node != rank) continue;
-      const bool retries_left =
-          t.spec.max_retries < 0 || t.attempts <= t.spec.max_retries;
+      if (t.cancelled) {  // its result has failed already: nothing to retry or report
+        failed.emplace_back(id, nullptr);
+        continue;
+      }
+      const bool retries_left = t.spec.max_retries < 0 || t.attempts <= t.spec.max_retries;
       const bool pinned = t.spec.node > 0;  // TaskOptions::node_rank: never moved
       const int other = retries_left && !pinned ? least_loaded_node() : 0;
       if (other > 0) {
@@ -653,8 +690,8 @@ void ClusterNodes::node_died(MpiLink& link, int rank, std::int64_t silent_ms) {
           pinned         ? fmt::format("the task must run there (TaskOptions::node_rank {})", rank)
           : retries_left ? "no other node is left to retry it on"
                          : fmt::format("the task has no retries left (attempts: {}; raise "
-                                     "TaskOptions::max_retries to run it again elsewhere)",
-                                     t.attempts));
+                                       "TaskOptions::max_retries to run it again elsewhere)",
+                                       t.attempts));
       failed.emplace_back(id, std::move(e));
     }
     for (TaskId id : retried) ready_.push_back(id);
@@ -665,7 +702,7 @@ void ClusterNodes::node_died(MpiLink& link, int rank, std::int64_t silent_ms) {
             name, silent_ms, retried.size(), failed.size());
   link.forget_peer(rank);
   for (auto& [id, e] : failed) {
-    runtime_->fail_remote(id, std::move(e));
+    if (e) runtime_->fail_remote(id, std::move(e));
     finish_task(id);
   }
 }

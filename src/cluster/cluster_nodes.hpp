@@ -68,6 +68,7 @@ class ClusterNodes final : public RemoteNodes,
   void dispatch(int node, TaskSpec&& spec, std::vector<detail::HandlePtr>&& refs) override;
   void add_resources(std::map<std::string, double>& into, bool available) override;
   void copies_freed(ObjectId id) noexcept override;
+  void cancel(TaskId id, bool force) noexcept override;
 
   /// Benchmarks: `rounds` blocking MPI round trips of `bytes` between the driver and node `rank`,
   /// on the MPI threads of both (no task runs meanwhile on the link); each one's nanoseconds.
@@ -80,18 +81,19 @@ class ClusterNodes final : public RemoteNodes,
  private:
   struct Node {
     Hello hello;
-    std::string name;        // "node:<address>", distinct among nodes
+    std::string name;  // "node:<address>", distinct among nodes
     bool said_hello = false;
     bool said_bye = false;
-    bool dead = false;            // silent for node_timeout_ms: nothing goes there any more
+    bool dead = false;               // silent for node_timeout_ms: nothing goes there any more
     std::int64_t last_heard_ns = 0;  // steady clock: its last message
-    std::uint64_t in_flight = 0;  // tasks placed there and not finished
+    std::uint64_t in_flight = 0;     // tasks placed there and not finished
   };
   struct RemoteTask {
     TaskSpec spec;
     std::vector<detail::HandlePtr> refs;  // its arguments, held until it finishes
     int node = 0;
-    int attempts = 0;  // times sent to a node
+    int attempts = 0;        // times sent to a node
+    bool cancelled = false;  // shoal::cancel(): never sent (again); its result is dropped
   };
   struct Copies {
     std::vector<int> nodes;  // ranks that hold a copy (or will: the task making it runs there)
@@ -106,13 +108,13 @@ class ClusterNodes final : public RemoteNodes,
   bool on_turn() override;
   void on_hello(int source, Hello hello);
   void on_result(int source, TaskResult result, std::vector<MpiLink::Landing>& landings);
-  void send_task(TaskId id);  // its arguments exist: RunTask
+  void send_task(TaskId id);    // its arguments exist: RunTask
   void finish_task(TaskId id);  // its result arrived (or it failed here): forget it
   void fail_task(TaskId id, const std::string& why);
   void fail_all(const std::string& why);  // every task still out there
   void check_nodes(MpiLink& link);        // heartbeats out, silent nodes declared dead
   void node_died(MpiLink& link, int rank, std::int64_t silent_ms);
-  int least_loaded_node() const;          // mu_ held; an alive node other than the driver, or 0
+  int least_loaded_node() const;  // mu_ held; an alive node other than the driver, or 0
   std::shared_ptr<const ErrorInfo> node_error(const std::string& what) const;
 
   // The driver owns this object (attach_nodes()), so it outlives it; a shared_ptr would be a cycle.
@@ -131,11 +133,12 @@ class ClusterNodes final : public RemoteNodes,
   std::string local_address_;
   double local_cpus_ = 1;
   std::int64_t node_timeout_ms_ = 10'000;
-  std::int64_t last_heartbeat_ns_ = 0;  // the MPI thread's own
+  std::int64_t last_heartbeat_ns_ = 0;            // the MPI thread's own
   std::unordered_map<TaskId, RemoteTask> tasks_;  // guarded by mu_
   std::deque<TaskId> ready_;                      // guarded by mu_: arguments exist, not sent
   std::unordered_map<ObjectId, Copies> copies_;   // guarded by mu_
   std::vector<std::vector<ObjectId>> frees_;      // guarded by mu_: per rank, Free to send
+  std::vector<CancelTask> cancels_;               // guarded by mu_: shoal::cancel() to pass on
   bool shutdown_requested_ = false;               // guarded by mu_: send Shutdown to every node
   bool shutdown_sent_ = false;                    // guarded by mu_
   struct PingRequest {

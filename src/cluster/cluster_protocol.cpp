@@ -157,6 +157,22 @@ std::vector<ObjectId> decode_free(ByteReader& in) {
 
 void encode_signal(detail::ByteBuffer& out, ClusterMessage type) { put_type(out, type); }
 
+void encode_cancel(detail::ByteBuffer& out, const CancelTask& m) {
+  put_type(out, ClusterMessage::kCancel);
+  out.put(m.task);
+  out.put(static_cast<std::uint8_t>(m.force ? 1 : 0));
+}
+
+CancelTask decode_cancel_task(ByteReader& in) {
+  CancelTask m;
+  m.task = in.get<std::uint64_t>("cancel task");
+  const auto force = in.get<std::uint8_t>("cancel force");
+  in.expect_done("cancel");
+  if (force > 1) throw DecodeError("cancel: force is neither 0 nor 1");
+  m.force = force == 1;
+  return m;
+}
+
 void encode_shutdown(detail::ByteBuffer& out, bool finalize) {
   put_type(out, ClusterMessage::kShutdown);
   out.put(static_cast<std::uint8_t>(finalize ? 1 : 0));

@@ -19,6 +19,8 @@
 //   Bye        N->D  (empty): the node's session has ended; it finalises MPI and exits 0
 //   PingPong   D->N  u64 bytes | u32 rounds: the driver's MPI thread and the node's play `rounds`
 //                    blocking MPI round trips of `bytes` on their own tag (benchmarks only)
+//   Cancel     D->N  u64 task | u8 force: shoal::cancel() of a task sent there (the node cancels
+//                    its own task, recursively; its TaskResult then carries the cancellation)
 //   Heartbeat  both  (empty): sent every kHeartbeatMs; a peer silent for Config::node_timeout_ms
 //                    is dead (the driver fails its tasks over; a node ends its session)
 #pragma once
@@ -46,6 +48,7 @@ enum class ClusterMessage : std::uint8_t {
   kBye = 6,
   kHeartbeat = 7,
   kPingPong = 8,
+  kCancel = 9,
 };
 
 /// How often each side says it is alive when it has nothing else to say.
@@ -105,6 +108,13 @@ struct PingPong {
 };
 void encode_ping_pong(detail::ByteBuffer& out, const PingPong& m);
 PingPong decode_ping_pong(ByteReader& in);
+
+struct CancelTask {
+  TaskId task = 0;
+  bool force = false;
+};
+void encode_cancel(detail::ByteBuffer& out, const CancelTask& m);
+CancelTask decode_cancel_task(ByteReader& in);
 
 void encode_shutdown(detail::ByteBuffer& out, bool finalize);
 bool decode_shutdown(ByteReader& in);  // finalize

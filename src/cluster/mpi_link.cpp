@@ -72,7 +72,8 @@ std::int64_t now_ns() {
 std::string mpi_error_text(int code) {
   char text[MPI_MAX_ERROR_STRING];
   int length = 0;
-  if (MPI_Error_string(code, text, &length) != MPI_SUCCESS) return fmt::format("MPI error {}", code);
+  if (MPI_Error_string(code, text, &length) != MPI_SUCCESS)
+    return fmt::format("MPI error {}", code);
   return std::string(text, static_cast<std::size_t>(length));
 }
 
@@ -105,8 +106,8 @@ struct MpiLink::Impl {
   std::vector<MPI_Request> requests;
   std::vector<InFlight> in_flight;
   std::vector<char> receive_buffer;
-  std::vector<bool> dead;             // per rank: forget_peer()
-  std::vector<InFlight> graveyard;    // what a dead rank's requests may still point into
+  std::vector<bool> dead;           // per rank: forget_peer()
+  std::vector<InFlight> graveyard;  // what a dead rank's requests may still point into
 
   void post(MPI_Request request, InFlight what) {
     requests.push_back(request);
@@ -119,8 +120,8 @@ struct MpiLink::Impl {
     do {
       const std::uint64_t n = std::min(kChunkBytes, p.size - at);
       MPI_Request r = MPI_REQUEST_NULL;
-      check(MPI_Isend(p.data + at, static_cast<int>(n), MPI_BYTE, dest, kTagPayload,
-                      MPI_COMM_WORLD, &r),
+      check(MPI_Isend(p.data + at, static_cast<int>(n), MPI_BYTE, dest, kTagPayload, MPI_COMM_WORLD,
+                      &r),
             "MPI_Isend");
       post(r, InFlight{p.keep, nullptr, nullptr, nullptr, dest});
       at += n;
@@ -134,7 +135,8 @@ struct MpiLink::Impl {
       base.scratch = std::make_shared<std::vector<char>>(std::max<std::uint64_t>(landing.size, 1));
       dst = base.scratch->data();
     }
-    const std::uint64_t chunks = std::max<std::uint64_t>(1, (landing.size + kChunkBytes - 1) / kChunkBytes);
+    const std::uint64_t chunks =
+        std::max<std::uint64_t>(1, (landing.size + kChunkBytes - 1) / kChunkBytes);
     base.chunks_left = std::make_shared<int>(static_cast<int>(chunks));
     base.done = std::move(landing.done);
     base.peer = source;
@@ -191,8 +193,7 @@ struct MpiLink::Impl {
     for (;;) {
       int flag = 0;
       MPI_Status status;
-      check(MPI_Iprobe(MPI_ANY_SOURCE, kTagMessages, MPI_COMM_WORLD, &flag, &status),
-            "MPI_Iprobe");
+      check(MPI_Iprobe(MPI_ANY_SOURCE, kTagMessages, MPI_COMM_WORLD, &flag, &status), "MPI_Iprobe");
       if (flag == 0) return any;
       any = true;
       int count = 0;

@@ -125,7 +125,7 @@ class MpiLink {
   int size_ = 1;
   bool finalize_ = true;
   std::vector<std::function<void()>> after_flush_;  // the MPI thread's own
-  std::mutex mu_;  // guards the outbox, stop_ and woken_
+  std::mutex mu_;                                   // guards the outbox, stop_ and woken_
   std::condition_variable cv_;
 };
 

@@ -16,8 +16,9 @@ namespace shoal::internal {
 /// MPI, serves the driver until it shuts the session down, and exits the process (status 0; 1 if
 /// MPI failed). On rank 0, where SIGTERM has its default action, a handler says on stderr what
 /// mpirun's SIGTERM means (it ends the job when a rank dies, unless --enable-recovery) before
-/// the process ends as it would have. Throws (rank 0) what DriverRuntime::start() and ClusterNodes::start() throw, and
-/// Error when called a second time in a process (MPI cannot be initialised twice).
+/// the process ends as it would have. Throws (rank 0) what DriverRuntime::start() and
+/// ClusterNodes::start() throw, and Error when called a second time in a process (MPI cannot be
+/// initialised twice).
 std::shared_ptr<CoreRuntime> start_mpi_session(const Config& config, const MpiPlace& place);
 
 /// The session with nodes has ended (ClusterNodes::shutdown()): SIGTERM no longer says anything

@@ -106,6 +106,9 @@ void NodeAgent::on_message(int source, const char* data, std::size_t size,
     case ClusterMessage::kRunTask:
       on_run_task(decode_run_task(in), landings);
       return;
+    case ClusterMessage::kCancel:
+      on_cancel(decode_cancel_task(in));
+      return;
     case ClusterMessage::kFree:
       for (ObjectId id : decode_free(in)) {
         const auto it = copies_.find(id);
@@ -128,8 +131,8 @@ void NodeAgent::on_message(int source, const char* data, std::size_t size,
       return;
     }
     default:
-      throw DecodeError(fmt::format("unexpected message {} from the driver",
-                                    static_cast<int>(type)));
+      throw DecodeError(
+          fmt::format("unexpected message {} from the driver", static_cast<int>(type)));
   }
 }
 
@@ -169,8 +172,8 @@ void NodeAgent::on_run_task(const RunTask& m, std::vector<MpiLink::Landing>& lan
           c.handle = std::move(space.handle);
           c.arriving = true;
           const ObjectId id = a.id;
-          landings.push_back(MpiLink::Landing{space.dst, a.size,
-                                              [this, id, keep = space.keep] { arrived(id); }});
+          landings.push_back(
+              MpiLink::Landing{space.dst, a.size, [this, id, keep = space.keep] { arrived(id); }});
         }
       } catch (const std::exception& e) {
         c.handle.reset();
@@ -194,6 +197,24 @@ void NodeAgent::on_run_task(const RunTask& m, std::vector<MpiLink::Landing>& lan
   }
   if (missing == 0) return start(m.task, std::move(spec));
   waiting_.emplace(m.task, Waiting{std::move(spec), missing});
+}
+
+void NodeAgent::on_cancel(const CancelTask& m) {
+  // Waiting for its arguments: it never starts (arrived() skips it). The driver has failed its
+  // result already and drops whatever comes; it still needs an answer to forget the task.
+  if (waiting_.erase(m.task) > 0) {
+    return send_error(m.task, "the task was cancelled (shoal::cancel()) before it started");
+  }
+  for (const auto& [local, r] : running_) {
+    if (r.driver_task != m.task) continue;
+    try {  // as on one machine; its result then fails with TaskCancelledError and goes back
+      session_->cancel(local, m.force, /*recursive=*/true);
+    } catch (const std::exception& e) {
+      SHOAL_LOG(kWarn, "shoal: a task could not be cancelled on this node: {}", e.what());
+    }
+    return;
+  }
+  // Finished already: its result is on its way; the driver drops it.
 }
 
 void NodeAgent::arrived(ObjectId id) {

@@ -41,14 +41,14 @@ class NodeAgent final : private MpiLink::Handler {
 
  private:
   struct Copy {
-    detail::HandlePtr handle;      // the object in this node's session
-    bool arriving = false;         // its payload is still being received
-    bool freed = false;            // the driver freed it while it arrived: drop it then
-    std::string error;             // it could not be stored here (the store is full): why
-    std::vector<TaskId> waiting;   // driver tasks waiting for it to arrive
+    detail::HandlePtr handle;     // the object in this node's session
+    bool arriving = false;        // its payload is still being received
+    bool freed = false;           // the driver freed it while it arrived: drop it then
+    std::string error;            // it could not be stored here (the store is full): why
+    std::vector<TaskId> waiting;  // driver tasks waiting for it to arrive
   };
   struct Waiting {
-    TaskSpec spec;          // deps: the driver's ids until it starts
+    TaskSpec spec;            // deps: the driver's ids until it starts
     std::size_t missing = 0;  // arguments still arriving
   };
   struct Running {
@@ -62,6 +62,7 @@ class NodeAgent final : private MpiLink::Handler {
                   std::vector<MpiLink::Landing>& landings) override;
   bool on_turn() override;
   void on_run_task(const RunTask& m, std::vector<MpiLink::Landing>& landings);
+  void on_cancel(const CancelTask& m);
   void arrived(ObjectId id);
   void start(TaskId driver_task, TaskSpec spec);
   void send_error(TaskId driver_task, const std::string& why);
@@ -76,9 +77,9 @@ class NodeAgent final : private MpiLink::Handler {
   std::int64_t last_heard_ns_ = 0;      // steady clock: the driver's last message
   std::int64_t last_heartbeat_ns_ = 0;  // ours
   // The MPI thread's own.
-  std::unordered_map<ObjectId, Copy> copies_;         // by the driver's object id
-  std::unordered_map<TaskId, Waiting> waiting_;       // by the driver's task id
-  std::unordered_map<ObjectId, Running> running_;     // by the node's result id
+  std::unordered_map<ObjectId, Copy> copies_;      // by the driver's object id
+  std::unordered_map<TaskId, Waiting> waiting_;    // by the driver's task id
+  std::unordered_map<ObjectId, Running> running_;  // by the node's result id
   // Filled by the session's threads (when_finished), drained by the MPI thread.
   std::mutex done_mu_;
   std::vector<ObjectId> done_;  // guarded by done_mu_: results finished in the session

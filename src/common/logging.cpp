@@ -63,7 +63,8 @@ std::shared_ptr<spdlog::logger> build_logger() {
     logger->set_pattern("[%H:%M:%S.%e] [shoal" + g_node_label + "] [%^%l%$] %v");
   } else {  // a fork helper or worker: one thread
     logger = std::make_shared<spdlog::logger>("shoal", child_sink());
-    logger->set_pattern("[%H:%M:%S.%e] [shoal" + g_node_label + " " + g_child_tag + "] [%^%l%$] %v");
+    logger->set_pattern("[%H:%M:%S.%e] [shoal" + g_node_label + " " + g_child_tag +
+                        "] [%^%l%$] %v");
   }
   logger->set_level(to_spdlog(static_cast<Level>(g_level.load(std::memory_order_relaxed))));
   logger->flush_on(spdlog::level::trace);  // stderr lines are never held back

@@ -143,8 +143,8 @@ void DriverRuntime::check_running() const {
 
 void DriverRuntime::shutdown() {
   if (nodes_) nodes_->shutdown();  // the other machines' sessions end first (src/cluster/)
-  write_timeline_from_env();  // the first call only: it finds the session running
-  stop_all_actors();          // their destructors run first, while the session still answers them
+  write_timeline_from_env();       // the first call only: it finds the session running
+  stop_all_actors();  // their destructors run first, while the session still answers them
   {
     MutexLock<Mutex> lock(mu_);
     if (state_ == State::kStopping || state_ == State::kStopped) return;
@@ -417,13 +417,14 @@ detail::HandlePtr DriverRuntime::submit(detail::AnyFn fn, const char* signature,
   // Another machine takes plain tasks: no refs inside its values (actors' calls come elsewhere).
   if (spec.node > 0 && (!nodes_ || !spec.contained().empty())) {
     throw InvalidConfigError(
-        nodes_ ? fmt::format("shoal: TaskOptions::node_rank is {}, but {} has ObjectRefs inside its "
-                             "arguments' values, and such tasks run on the driver's machine (0)",
-                             spec.node, spec.name)
-               : fmt::format("shoal: TaskOptions::node_rank is {}, but this session runs on one "
-                             "machine (the program was not started by mpirun with more ranks); "
-                             "use -1 or 0",
-                             spec.node));
+        nodes_
+            ? fmt::format("shoal: TaskOptions::node_rank is {}, but {} has ObjectRefs inside its "
+                          "arguments' values, and such tasks run on the driver's machine (0)",
+                          spec.node, spec.name)
+            : fmt::format("shoal: TaskOptions::node_rank is {}, but this session runs on one "
+                          "machine (the program was not started by mpirun with more ranks); "
+                          "use -1 or 0",
+                          spec.node));
   }
   if (nodes_ && spec.contained().empty()) {
     const int node = nodes_->place(spec);

@@ -365,7 +365,7 @@ class DriverRuntime final : public CoreRuntime,
   // Functions the workers know: registered before the fork, or known to a fresh start of the
   // program (HelperReady).
   std::atomic<std::uint32_t> known_functions_{0};
-  std::atomic<int> waiting_threads_{0};  // program threads in wait_for(), for tests
+  std::atomic<int> waiting_threads_{0};      // program threads in wait_for(), for tests
   std::atomic<std::size_t> local_tasks_{0};  // tasks_.size() at the last pump()
   // Other machines (attach_nodes()): written once before the runtime is published, then read.
   std::shared_ptr<RemoteNodes> nodes_;

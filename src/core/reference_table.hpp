@@ -86,7 +86,7 @@ struct ObjectEntry {
   std::vector<ObjectId> contained;  // refs inside its value: it holds them until it is freed
   bool actor = false;               // it stands for an actor: its holders hold the actor's handles
   std::uint32_t call_site = 0;      // the put() or remote() that made it (CallSites), 0: unknown
-  bool on_other_nodes = false;      // copies of it live on other nodes (src/cluster/): say when freed
+  bool on_other_nodes = false;  // copies of it live on other nodes (src/cluster/): say when freed
 
   bool referenced() const noexcept {
     return program_refs != 0 || task_refs != 0 || object_refs != 0 || !worker_refs.empty();

@@ -38,6 +38,11 @@ class RemoteNodes {
   /// An object with copies on other nodes was freed. Called with the driver's lock held: it only
   /// queues the message that frees the copies.
   virtual void copies_freed(ObjectId id) noexcept = 0;
+  /// shoal::cancel() of a task placed on another node; the driver has already failed its result
+  /// with TaskCancelledError. A task not yet sent is never sent; a sent one is cancelled on its
+  /// node (`force`: its worker there is killed), and what the node still sends for it is dropped.
+  /// Called with the driver's lock held: it only queues.
+  virtual void cancel(TaskId id, bool force) noexcept = 0;
 };
 
 }  // namespace shoal::internal

@@ -3,7 +3,9 @@
 // each with its own fork helper, workers and store, so every object that crosses ranks really
 // travels over MPI. Each case is its own mpirun job (gtest_discover_tests), so each starts one
 // session: main() calls init() once (MPI can start once per process) and shutdown() at the end.
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <numeric>
@@ -73,8 +75,18 @@ std::tuple<int, std::int64_t> node_pid() {
   };
   return {shoal::runtime_context().node_rank, parent_of(getppid())};
 }
+// Prints a line on the worker's stdout (tests/CMakeLists.txt checks that mpirun's output shows it
+// named with its node: cluster_output).
+int print_marker(int x) {
+  std::printf("shoal-cluster-marker %d\n", x);
+  std::fflush(stdout);
+  return shoal::runtime_context().node_rank;
+}
+int rank_reading(const std::vector<std::uint8_t>& v) {
+  return v.empty() ? -1 : shoal::runtime_context().node_rank;
+}
 SHOAL_REMOTE(rank_of_task, context_of_task, slow_rank, sum_bytes, make_bytes, add_one,
-             throws_on_node, dies_once, always_dies, node_pid);
+             throws_on_node, dies_once, always_dies, node_pid, print_marker, rank_reading);
 
 // Runs `n` tasks of at least `ms` each at once and returns the ranks they ran on.
 std::set<int> ranks_of(int n, int ms) {
@@ -105,8 +117,8 @@ TEST(ClusterTest, TasksSpreadOverEveryNode) {
 }
 
 TEST(ClusterTest, RuntimeContextNamesTheNodeWorkerAndTask) {
-  std::vector<shoal::ObjectRef<std::tuple<int, std::string, std::int64_t, std::uint64_t,
-                                          std::int64_t>>>
+  std::vector<
+      shoal::ObjectRef<std::tuple<int, std::string, std::int64_t, std::uint64_t, std::int64_t>>>
       refs;
   for (int i = 0; i < 12; ++i) refs.push_back(shoal::task(context_of_task).remote());
   std::set<int> ranks;
@@ -125,6 +137,61 @@ TEST(ClusterTest, RuntimeContextNamesTheNodeWorkerAndTask) {
   EXPECT_FALSE(here.in_task());
 }
 
+TEST(ClusterTest, NodeRankPinsATaskAndRefusesRanksThatAreNotNodes) {
+  for (int rank = 0; rank < kRanks; ++rank) {
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(shoal::get(shoal::task(rank_of_task).options({.node_rank = rank}).remote(i)), rank);
+    }
+  }
+  for (int bad : {kRanks, 99, -2}) {
+    try {
+      (void)shoal::task(rank_of_task).options({.node_rank = bad}).remote(0);
+      ADD_FAILURE() << "node_rank " << bad << " was accepted";
+    } catch (const shoal::InvalidConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("node_rank"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(ClusterTest, ATaskGoesWhereItsLargestArgumentIs) {
+  for (int rank = 1; rank < kRanks; ++rank) {
+    // A megabyte made on `rank`; the driver also gets it (results come back at once), but the
+    // node keeps its copy, so a task reading it goes there.
+    auto made =
+        shoal::task(make_bytes).options({.node_rank = rank}).remote(std::size_t{1} << 20, rank);
+    shoal::wait(std::vector<shoal::ObjectRef<std::vector<std::uint8_t>>>{made}, 1);
+    EXPECT_EQ(shoal::get(shoal::task(rank_reading).remote(made)), rank);
+  }
+}
+
+TEST(ClusterTest, CancelReachesTasksOnOtherNodes) {
+  // Running on rank 1 (it does not check is_cancelled()): get() throws at once, not in 5 s.
+  auto running = shoal::task(slow_rank).options({.node_rank = 1}).remote(5000);
+  usleep(300 * 1000);
+  const auto start = std::chrono::steady_clock::now();
+  shoal::cancel(running);
+  EXPECT_THROW(shoal::get(running), shoal::TaskCancelledError);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  // Sent to rank 2 but waiting for its argument there: it never runs.
+  auto argument = shoal::task(slow_rank).options({.node_rank = 1}).remote(500);
+  auto waiting = shoal::task(add_one).options({.node_rank = 2}).remote(argument);
+  shoal::cancel(waiting);
+  EXPECT_THROW(shoal::get(waiting), shoal::TaskCancelledError);
+  EXPECT_EQ(shoal::get(argument), 1);
+  // With force, the worker running it on rank 2 is killed; the node goes on.
+  auto forced = shoal::task(slow_rank).options({.node_rank = 2}).remote(5000);
+  usleep(300 * 1000);
+  shoal::cancel(forced, {.force = true});
+  EXPECT_THROW(shoal::get(forced), shoal::TaskCancelledError);
+  for (int rank = 1; rank < kRanks; ++rank) {
+    EXPECT_EQ(shoal::get(shoal::task(rank_of_task).options({.node_rank = rank}).remote(0)), rank);
+  }
+}
+
+TEST(ClusterTest, WorkerOutputReachesMpirunNamingTheNode) {
+  EXPECT_EQ(shoal::get(shoal::task(print_marker).options({.node_rank = 1}).remote(42)), 1);
+}
+
 TEST(ClusterTest, LargeArgumentsAndResultsCrossRanksIntact) {
   constexpr std::size_t kBytes = std::size_t{24} << 20;
   // Made on whichever node the scheduler picks; summed elsewhere; read back on the driver.
@@ -137,7 +204,8 @@ TEST(ClusterTest, LargeArgumentsAndResultsCrossRanksIntact) {
     const std::int64_t want = std::accumulate(expected.begin(), expected.end(), std::int64_t{0});
     EXPECT_EQ(shoal::get(sums[static_cast<std::size_t>(i)]), want) << i;
     EXPECT_EQ(shoal::get(made[static_cast<std::size_t>(i)]), expected) << i;
-    const shoal::View<std::vector<std::uint8_t>> view = shoal::get_view(made[static_cast<std::size_t>(i)]);
+    const shoal::View<std::vector<std::uint8_t>> view =
+        shoal::get_view(made[static_cast<std::size_t>(i)]);
     ASSERT_EQ(view.size(), kBytes);
     EXPECT_EQ(view.data()[kBytes - 1], expected[kBytes - 1]);
   }
@@ -157,7 +225,8 @@ TEST(ClusterTest, ChainsOfDependenciesCrossRanks) {
     for (int i = 0; i < 30; ++i) r = shoal::task(add_one).remote(r);
     chains.push_back(r);
   }
-  for (int c = 0; c < 6; ++c) EXPECT_EQ(shoal::get(chains[static_cast<std::size_t>(c)]), c * 1000 + 31);
+  for (int c = 0; c < 6; ++c)
+    EXPECT_EQ(shoal::get(chains[static_cast<std::size_t>(c)]), c * 1000 + 31);
 }
 
 TEST(ClusterTest, ErrorsComeBackTypedWithTheirBacktrace) {
@@ -196,7 +265,8 @@ TEST(ClusterTest, AWorkerThatDiesOnANodeIsRetriedThere) {
     doomed.push_back(shoal::task(always_dies).options({.max_retries = 0}).remote(i));
   }
   for (auto& r : doomed) EXPECT_THROW(shoal::get(r), shoal::WorkerCrashedError);
-  for (int r = 0; r < kRanks; ++r) unlink((std::string(dir) + "/died-on-rank-" + std::to_string(r)).c_str());
+  for (int r = 0; r < kRanks; ++r)
+    unlink((std::string(dir) + "/died-on-rank-" + std::to_string(r)).c_str());
   rmdir(dir);
 }
 
