@@ -187,43 +187,41 @@ struct MpiLink::Impl {
     return true;
   }
 
-  // Reads every message waiting; returns true if there was one.
+  // Reads one batch, if one is waiting; returns true if there was one. One a turn, because the
+  // turn then sends what handling it made (a finished task's result) before probing again: a
+  // second MPI_Iprobe first delayed every round trip (docs/benchmarks.md, "More than one machine").
   bool receive(Handler& handler) {
-    bool any = false;
-    for (;;) {
-      int flag = 0;
-      MPI_Status status;
-      check(MPI_Iprobe(MPI_ANY_SOURCE, kTagMessages, MPI_COMM_WORLD, &flag, &status), "MPI_Iprobe");
-      if (flag == 0) return any;
-      any = true;
-      int count = 0;
-      MPI_Get_count(&status, MPI_BYTE, &count);
-      receive_buffer.resize(static_cast<std::size_t>(std::max(count, 1)));
-      check(MPI_Recv(receive_buffer.data(), count, MPI_BYTE, status.MPI_SOURCE, kTagMessages,
-                     MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-            "MPI_Recv");
-      ByteReader batch(receive_buffer.data(), static_cast<std::size_t>(count));
-      while (!batch.done()) {
-        std::vector<Landing> landings;
-        const char* data = nullptr;
-        std::size_t size = 0;
-        try {
-          size = batch.get<std::uint32_t>("batch length");
-          data = batch.bytes(size, "batch message");
-        } catch (const std::exception& e) {
-          SHOAL_LOG(kError, "shoal: a malformed batch from rank {}: {}", status.MPI_SOURCE,
-                    e.what());
-          break;
-        }
-        try {
-          handler.on_message(status.MPI_SOURCE, data, size, landings);
-        } catch (const std::exception& e) {
-          SHOAL_LOG(kError, "shoal: a message from rank {} could not be handled: {}",
-                    status.MPI_SOURCE, e.what());
-        }
-        for (Landing& l : landings) receive_payload(status.MPI_SOURCE, std::move(l));
+    int flag = 0;
+    MPI_Status status;
+    check(MPI_Iprobe(MPI_ANY_SOURCE, kTagMessages, MPI_COMM_WORLD, &flag, &status), "MPI_Iprobe");
+    if (flag == 0) return false;
+    int count = 0;
+    MPI_Get_count(&status, MPI_BYTE, &count);
+    receive_buffer.resize(static_cast<std::size_t>(std::max(count, 1)));
+    check(MPI_Recv(receive_buffer.data(), count, MPI_BYTE, status.MPI_SOURCE, kTagMessages,
+                   MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+          "MPI_Recv");
+    ByteReader batch(receive_buffer.data(), static_cast<std::size_t>(count));
+    while (!batch.done()) {
+      std::vector<Landing> landings;
+      const char* data = nullptr;
+      std::size_t size = 0;
+      try {
+        size = batch.get<std::uint32_t>("batch length");
+        data = batch.bytes(size, "batch message");
+      } catch (const std::exception& e) {
+        SHOAL_LOG(kError, "shoal: a malformed batch from rank {}: {}", status.MPI_SOURCE, e.what());
+        break;
       }
+      try {
+        handler.on_message(status.MPI_SOURCE, data, size, landings);
+      } catch (const std::exception& e) {
+        SHOAL_LOG(kError, "shoal: a message from rank {} could not be handled: {}",
+                  status.MPI_SOURCE, e.what());
+      }
+      for (Landing& l : landings) receive_payload(status.MPI_SOURCE, std::move(l));
     }
+    return true;
   }
 
   // Sends what other threads queued; returns true if there was something.
