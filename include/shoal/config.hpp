@@ -133,8 +133,10 @@ struct Config {
   /// send a heartbeat every 200 ms) before it declares the node dead: its tasks are retried on
   /// other nodes where max_retries allows, else fail with NodeDiedError, and no task is placed
   /// there again. A node that hears nothing from the driver as long ends its session and exits.
-  /// Accepted: 1,000 to 3,600,000 milliseconds. As Ray's health checks (3 s period, 5 misses).
-  std::int64_t node_timeout_ms = 10'000;
+  /// Keep it above object_store_full_timeout_ms: a node waiting for store space for an argument
+  /// sends no heartbeat meanwhile. Accepted: 1,000 to 3,600,000 milliseconds. The default, 30 s,
+  /// is of the order of Ray's health checks (a node is dead after 5 missed checks 3 s apart).
+  std::int64_t node_timeout_ms = 30'000;
 };
 
 /// Per-call options: shoal::task(f).options({.num_cpus = 2}).remote(x).

@@ -132,7 +132,7 @@ class ClusterNodes final : public RemoteNodes,
   std::vector<Node> nodes_;     // guarded by mu_; index = rank (0: the driver, unused)
   std::string local_address_;
   double local_cpus_ = 1;
-  std::int64_t node_timeout_ms_ = 10'000;
+  std::int64_t node_timeout_ms_ = 30'000;  // Config::node_timeout_ms
   std::int64_t last_heartbeat_ns_ = 0;            // the MPI thread's own
   std::unordered_map<TaskId, RemoteTask> tasks_;  // guarded by mu_
   std::deque<TaskId> ready_;                      // guarded by mu_: arguments exist, not sent
