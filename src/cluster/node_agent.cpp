@@ -56,6 +56,7 @@ Hello make_hello(int rank, const std::shared_ptr<DriverRuntime>& session,
 
 int NodeAgent::run(std::shared_ptr<DriverRuntime> session, const std::string& start_error,
                    const MpiPlace& place, std::int64_t driver_timeout_ms) {
+  const std::shared_ptr<DriverRuntime> keep = session;  // to end it if anything below throws
   try {
     MpiLink link;
     if (link.rank() != place.rank || link.size() != place.size) {
@@ -72,7 +73,7 @@ int NodeAgent::run(std::shared_ptr<DriverRuntime> session, const std::string& st
     return agent.driver_lost_ ? 1 : 0;
   } catch (const std::exception& e) {
     SHOAL_LOG(kError, "shoal: the node on rank {} failed: {}", place.rank, e.what());
-    if (session) session->shutdown();
+    if (keep) keep->shutdown();  // idempotent: its workers never outlive the node
     return 1;
   }
 }
