@@ -53,6 +53,12 @@ shift # the --
 mpirun=${SHOAL_MPIRUN:-$(command -v mpirun || true)}
 [[ -n $mpirun ]] || { echo "mpi-run.sh: no mpirun (install openmpi-bin)" >&2; exit 2; }
 [[ $(id -u) == 0 ]] && options+=(--allow-run-as-root)
+# Sanitizer settings (scripts/check-sanitizers.sh) reach every rank, also ranks that an rsh agent
+# starts with a clean environment (scripts/mpi-netns.sh).
+for name in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS \
+  OMPI_MCA_mca_base_component_disable_dlclose; do
+  [[ -n ${!name:-} ]] && options+=(-x "$name")
+done
 
 self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 work=$(mktemp -d "${TMPDIR:-/tmp}/shoal-mpi-run.XXXXXX")

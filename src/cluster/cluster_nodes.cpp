@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <utility>
 
 #include <fmt/format.h>
@@ -56,8 +57,36 @@ std::shared_ptr<ClusterNodes> ClusterNodes::start(std::shared_ptr<DriverRuntime>
     return std::all_of(self->nodes_.begin() + 1, self->nodes_.end(),
                        [](const Node& n) { return n.said_hello; });
   };
-  self->cv_.wait_until(lock, deadline, [&] { return self->thread_done_ || all_hello(); });
+  const auto joined = [&] {
+    return std::count_if(self->nodes_.begin() + 1, self->nodes_.end(),
+                         [](const Node& n) { return n.said_hello; });
+  };
+  // Every 10 s, say what it waits for: a rank that never calls init() (it failed or exited
+  // before) leaves MPI_Init waiting here.
+  while (!self->cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
+                                                            std::chrono::seconds(10)),
+                               [&] { return self->thread_done_ || all_hello(); }) &&
+         std::chrono::steady_clock::now() < deadline) {
+    SHOAL_LOG(kWarn, "shoal: waiting for the other ranks: {} of {} have joined{}", joined(),
+              place.size - 1,
+              self->link_ == nullptr ? " (MPI_Init has not returned: not every rank has called "
+                                       "shoal::init() yet)"
+                                     : "");
+  }
   std::string why = self->failure_;
+  if (why.empty() && self->link_ == nullptr && !self->thread_done_) {
+    // MPI_Init still waits for a rank that never came: nothing can stop it, so its thread is
+    // left to the process's exit (detached, with this object, which it uses, kept alive).
+    why = fmt::format(
+        "shoal: MPI did not start within {} s: not every rank called shoal::init() (one that "
+        "fails or exits before init() leaves the others waiting in MPI_Init; see mpirun's output "
+        "for it)",
+        kHelloTimeoutS);
+    self->thread_.detach();
+    static auto* const stuck = new std::vector<std::shared_ptr<ClusterNodes>>;
+    stuck->push_back(self);  // never freed: the thread may still run
+    throw Error(why);
+  }
   if (why.empty() && !all_hello()) {
     why = fmt::format(
         "shoal: not every node said hello within {} s: is every rank calling shoal::init()?",
@@ -294,11 +323,13 @@ bool ClusterNodes::on_turn() {
   std::deque<TaskId> ready;
   std::vector<std::vector<ObjectId>> frees;
   std::vector<CancelTask> cancels;
+  std::vector<TaskId> local_done;
   bool shutdown_now = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ready.swap(ready_);
     cancels.swap(cancels_);
+    local_done.swap(local_done_);
     for (std::size_t r = 1; r < frees_.size(); ++r) {
       if (frees_[r].empty()) continue;
       frees.resize(frees_.size());
@@ -319,6 +350,7 @@ bool ClusterNodes::on_turn() {
     link->send(static_cast<int>(r), std::move(m));
   }
   for (TaskId id : ready) send_task(id);
+  for (TaskId id : local_done) finish_locally(id);
   for (const CancelTask& c : cancels) {
     // Sent: the node cancels it (its result, a cancellation or a late value, is dropped when it
     // comes). Not sent yet: send_task() never sends it; it is forgotten here.
@@ -399,7 +431,8 @@ bool ClusterNodes::on_turn() {
       }
     }
   }
-  return !ready.empty() || !frees.empty() || !cancels.empty() || shutdown_now;
+  return !ready.empty() || !frees.empty() || !cancels.empty() || !local_done.empty() ||
+         shutdown_now;
 }
 
 void ClusterNodes::send_task(TaskId id) {
@@ -413,6 +446,7 @@ void ClusterNodes::send_task(TaskId id) {
     if (it == tasks_.end() || it->second.cancelled) return;  // cancelled: forgotten in on_turn()
     node = it->second.node;
     ++it->second.attempts;
+    it->second.sent.clear();
     deps = it->second.spec.deps;
     refs = it->second.refs;
     encode_submit(submit, it->second.spec);
@@ -442,6 +476,8 @@ void ClusterNodes::send_task(TaskId id) {
       on_node = std::find(c.nodes.begin(), c.nodes.end(), node) != c.nodes.end();
       if (!on_node) c.nodes.push_back(node);  // one copy per object and node, ever
       c.size = f.value.view.size;
+      const auto t = tasks_.find(id);
+      if (!on_node && t != tasks_.end()) t->second.sent.push_back(dep);
     }
     if (!on_node) runtime_->mark_copied(dep);
     if (on_node) {
@@ -564,6 +600,21 @@ void ClusterNodes::on_result(int source, TaskResult result,
   };
   switch (result.how) {
     case ResultHow::kError: {
+      if (result.error.kind == ErrorInfo::Kind::kShutdown) {
+        // The node could not run it (an argument it could not store, its session ending): the
+        // copies sent with it may not be there. Forgotten, they are sent again when needed
+        // (a node that has one after all keeps it and drops the second).
+        std::lock_guard<std::mutex> lock(mu_);
+        const auto t = tasks_.find(id);
+        if (t != tasks_.end()) {
+          for (ObjectId dep : t->second.sent) {
+            const auto c = copies_.find(dep);
+            if (c == copies_.end()) continue;
+            auto& holders = c->second.nodes;
+            holders.erase(std::remove(holders.begin(), holders.end(), source), holders.end());
+          }
+        }
+      }
       auto error = std::make_shared<ErrorInfo>(std::move(result.error));
       runtime_->fail_remote(id, std::move(error));
       break;
@@ -607,9 +658,10 @@ namespace shoal::internal {
 int ClusterNodes::least_loaded_node() const {
   int best = 0;
   double best_load = 0;
+  const std::int64_t now = now_ns();
   for (int r = 1; r < static_cast<int>(nodes_.size()); ++r) {
     const Node& n = nodes_[static_cast<std::size_t>(r)];
-    if (n.dead || !n.said_hello) continue;
+    if (n.dead || !n.said_hello || now - n.last_heard_ns > kSuspectMs * 1'000'000) continue;
     const double load = static_cast<double>(n.in_flight) / std::max(1.0, n.hello.cpus);
     if (best == 0 || load < best_load) {
       best = r;
@@ -650,6 +702,7 @@ void ClusterNodes::check_nodes(MpiLink& link) {
 
 void ClusterNodes::node_died(MpiLink& link, int rank, std::int64_t silent_ms) {
   std::vector<TaskId> retried;
+  std::vector<TaskId> here;  // retried on the driver's machine
   std::vector<std::pair<TaskId, std::shared_ptr<ErrorInfo>>> failed;
   std::string name;
   {
@@ -670,12 +723,17 @@ void ClusterNodes::node_died(MpiLink& link, int rank, std::int64_t silent_ms) {
       }
       const bool retries_left = t.spec.max_retries < 0 || t.attempts <= t.spec.max_retries;
       const bool pinned = t.spec.node > 0;  // TaskOptions::node_rank: never moved
-      const int other = retries_left && !pinned ? least_loaded_node() : 0;
-      if (other > 0) {
+      if (retries_left && !pinned) {
+        const int other = least_loaded_node();
         t.node = other;
-        nodes_[static_cast<std::size_t>(other)].in_flight++;
-        copies_[id].nodes = {other};
-        retried.push_back(id);
+        if (other > 0) {
+          nodes_[static_cast<std::size_t>(other)].in_flight++;
+          copies_[id].nodes = {other};
+          retried.push_back(id);
+        } else {  // no other node: this machine
+          copies_.erase(id);
+          here.push_back(id);
+        }
         continue;
       }
       auto e = std::make_shared<ErrorInfo>();
@@ -688,7 +746,6 @@ void ClusterNodes::node_died(MpiLink& link, int rank, std::int64_t silent_ms) {
           "Config::node_timeout_ms is {}) and {}",
           name, e->function, silent_ms, node_timeout_ms_,
           pinned         ? fmt::format("the task must run there (TaskOptions::node_rank {})", rank)
-          : retries_left ? "no other node is left to retry it on"
                          : fmt::format("the task has no retries left (attempts: {}; raise "
                                        "TaskOptions::max_retries to run it again elsewhere)",
                                        t.attempts));
@@ -699,12 +756,79 @@ void ClusterNodes::node_died(MpiLink& link, int rank, std::int64_t silent_ms) {
   SHOAL_LOG(kError,
             "shoal: node {} stopped answering ({} ms without a word): {} of its tasks are "
             "retried on other nodes, {} fail with NodeDiedError; nothing is placed there again",
-            name, silent_ms, retried.size(), failed.size());
+            name, silent_ms, retried.size() + here.size(), failed.size());
   link.forget_peer(rank);
   for (auto& [id, e] : failed) {
     if (e) runtime_->fail_remote(id, std::move(e));
     finish_task(id);
   }
+  for (TaskId id : here) run_locally(id);
+}
+
+void ClusterNodes::run_locally(TaskId id) {
+  detail::ByteBuffer submit;  // a copy of its spec, as a worker would submit it
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = tasks_.find(id);
+    if (it == tasks_.end()) return;
+    ++it->second.attempts;
+    encode_submit(submit, it->second.spec);
+  }
+  Frame frame;
+  frame.header = parse_header(submit.data());
+  frame.body = submit.data() + kFrameHeaderSize;
+  TaskSpec spec = decode_submit(frame, nullptr);
+  detail::HandlePtr local;
+  try {
+    local = runtime_->submit_spec(std::move(spec));  // its arguments are the driver's objects
+  } catch (const std::exception& e) {
+    fail_task(id, e.what());
+    return;
+  }
+  const ObjectId local_id = local->id();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = tasks_.find(id);
+    if (it == tasks_.end()) return;  // answered meanwhile (a late result): the run is dropped
+    it->second.local = std::move(local);
+  }
+  std::weak_ptr<ClusterNodes> weak = weak_from_this();
+  runtime_->when_finished({local_id}, [weak, id] {
+    const std::shared_ptr<ClusterNodes> self = weak.lock();
+    if (!self) return;
+    std::lock_guard<std::mutex> lock(self->mu_);
+    self->local_done_.push_back(id);
+    if (self->link_ != nullptr) self->link_->wake();
+  });
+}
+
+void ClusterNodes::finish_locally(TaskId id) {
+  detail::HandlePtr local;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = tasks_.find(id);
+    if (it == tasks_.end() || !it->second.local) return;
+    local = it->second.local;
+  }
+  try {
+    DriverRuntime::Finished f = runtime_->read_finished(local->id());
+    if (f.error) {
+      runtime_->fail_remote(id, f.error);
+    } else if (f.value.view.size <= kInlineThreshold) {
+      detail::ByteBuffer bytes(f.value.view.size);
+      bytes.write(f.value.view.data, f.value.view.size);
+      runtime_->complete_remote(id, f.value.view.format, f.value.view.type_hash, std::move(bytes),
+                                false);
+    } else {  // a copy into the store, as a result from a node would land
+      const DriverRuntime::RemoteSpace space = runtime_->reserve_remote(f.value.view.size);
+      std::memcpy(space.dst, f.value.view.data, f.value.view.size);
+      runtime_->complete_remote_store(id, f.value.view.format, f.value.view.type_hash, space,
+                                      f.value.view.size, false);
+    }
+  } catch (const std::exception& e) {
+    runtime_->fail_remote(id, node_error(e.what()));
+  }
+  finish_task(id);
 }
 
 }  // namespace shoal::internal

@@ -94,6 +94,8 @@ class ClusterNodes final : public RemoteNodes,
     int node = 0;
     int attempts = 0;        // times sent to a node
     bool cancelled = false;  // shoal::cancel(): never sent (again); its result is dropped
+    std::vector<ObjectId> sent;  // arguments its last RunTask carried (copies made for it)
+    detail::HandlePtr local;     // run again on the driver's machine (its node died): that task
   };
   struct Copies {
     std::vector<int> nodes;  // ranks that hold a copy (or will: the task making it runs there)
@@ -114,7 +116,12 @@ class ClusterNodes final : public RemoteNodes,
   void fail_all(const std::string& why);  // every task still out there
   void check_nodes(MpiLink& link);        // heartbeats out, silent nodes declared dead
   void node_died(MpiLink& link, int rank, std::int64_t silent_ms);
-  int least_loaded_node() const;  // mu_ held; an alive node other than the driver, or 0
+  void run_locally(TaskId id);     // a dead node's task, where no other node can take it
+  void finish_locally(TaskId id);  // that run finished: its value or error becomes the task's
+  // mu_ held: the live node other than the driver with the fewest tasks per CPU, heard from in the
+  // last kSuspectMs (a silent one may be dying too), or 0.
+  int least_loaded_node() const;
+  static constexpr std::int64_t kSuspectMs = 1000;
   std::shared_ptr<const ErrorInfo> node_error(const std::string& what) const;
 
   // The driver owns this object (attach_nodes()), so it outlives it; a shared_ptr would be a cycle.
@@ -139,6 +146,7 @@ class ClusterNodes final : public RemoteNodes,
   std::unordered_map<ObjectId, Copies> copies_;   // guarded by mu_
   std::vector<std::vector<ObjectId>> frees_;      // guarded by mu_: per rank, Free to send
   std::vector<CancelTask> cancels_;               // guarded by mu_: shoal::cancel() to pass on
+  std::vector<TaskId> local_done_;                // guarded by mu_: run_locally() runs finished
   bool shutdown_requested_ = false;               // guarded by mu_: send Shutdown to every node
   bool shutdown_sent_ = false;                    // guarded by mu_
   struct PingRequest {

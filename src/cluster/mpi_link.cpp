@@ -253,8 +253,9 @@ MpiLink::MpiLink() : impl_(std::make_unique<Impl>()) {
   MPI_Initialized(&initialised);
   if (initialised != 0) {
     throw Error(
-        "shoal: MPI was initialised before shoal::init(); call shoal::init() first (it forks its "
-        "workers before MPI starts, then initialises MPI itself), then use MPI");
+        "shoal: MPI was initialised before shoal::init(); call shoal::init() first, and do not "
+        "initialise MPI yourself: shoal forks its workers before MPI starts, then initialises MPI "
+        "and makes every MPI call itself (docs/cluster.md)");
   }
   int provided = 0;
   check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");

@@ -34,9 +34,19 @@ constexpr char kTermMessage[] =
 
 std::atomic<bool> g_report_sigterm{false};  // while the session with nodes lives
 
+// With --enable-recovery a rank's death does not end the job: the SIGTERM came from elsewhere
+// (Ctrl-C on mpirun, a batch system's time limit), and the advice above would be wrong.
+constexpr char kTermMessageRecovering[] =
+    "shoal: the driver (rank 0) got SIGTERM and ends (Ctrl-C on mpirun, or the job's time "
+    "limit?); every rank's workers end with it\n";
+std::atomic<bool> g_recovering{false};  // the job runs with --enable-recovery
+
 extern "C" void on_sigterm(int) {
   if (g_report_sigterm.load()) {
-    [[maybe_unused]] const ssize_t n = write(STDERR_FILENO, kTermMessage, sizeof kTermMessage - 1);
+    [[maybe_unused]] const ssize_t n =
+        g_recovering.load()
+            ? write(STDERR_FILENO, kTermMessageRecovering, sizeof kTermMessageRecovering - 1)
+            : write(STDERR_FILENO, kTermMessage, sizeof kTermMessage - 1);
   }
   signal(SIGTERM, SIG_DFL);
   raise(SIGTERM);  // ends as SIGTERM would have: the helper and workers follow (reliability.md)
@@ -49,6 +59,8 @@ void report_sigterm() {
   struct sigaction sa {};
   sa.sa_handler = on_sigterm;
   sigemptyset(&sa.sa_mask);
+  const char* recovery = std::getenv("OMPI_MCA_orte_enable_recovery");  // Open MPI's mpirun sets it
+  g_recovering = recovery != nullptr && std::string(recovery) == "1";
   g_report_sigterm = true;
   sigaction(SIGTERM, &sa, nullptr);
 }

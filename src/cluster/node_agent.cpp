@@ -2,6 +2,11 @@
 #include "src/cluster/node_agent.hpp"
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
@@ -57,8 +62,43 @@ Hello make_hello(int rank, const std::shared_ptr<DriverRuntime>& session,
 int NodeAgent::run(std::shared_ptr<DriverRuntime> session, const std::string& start_error,
                    const MpiPlace& place, std::int64_t driver_timeout_ms) {
   const std::shared_ptr<DriverRuntime> keep = session;  // to end it if anything below throws
+  // MPI_Init waits for every rank: if the driver's never calls init(), it would wait forever.
+  // After kMpiStartTimeoutS the node gives up: its session ends and the process exits 1.
+  std::mutex started_mu;
+  std::condition_variable started_cv;
+  bool started = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(started_mu);
+    if (started_cv.wait_for(lock, std::chrono::seconds(kMpiStartTimeoutS),
+                            [&] { return started; })) {
+      return;
+    }
+    SHOAL_LOG(kError,
+              "shoal: rank {}: MPI did not start within {} s: not every rank called "
+              "shoal::init() (see mpirun's output); ending this node",
+              place.rank, kMpiStartTimeoutS);
+    if (keep) keep->shutdown();
+    logging::flush();
+    std::_Exit(1);
+  });
+  const auto mpi_started = [&] {
+    {
+      std::lock_guard<std::mutex> lock(started_mu);
+      started = true;
+    }
+    started_cv.notify_one();
+    if (watchdog.joinable()) watchdog.join();
+  };
   try {
-    MpiLink link;
+    std::optional<MpiLink> made;
+    try {
+      made.emplace();
+    } catch (...) {
+      mpi_started();
+      throw;
+    }
+    mpi_started();
+    MpiLink& link = *made;
     if (link.rank() != place.rank || link.size() != place.size) {
       throw Error(fmt::format("MPI says rank {} of {}, the environment said rank {} of {}",
                               link.rank(), link.size(), place.rank, place.size));
@@ -70,6 +110,10 @@ int NodeAgent::run(std::shared_ptr<DriverRuntime> session, const std::string& st
     link.send(0, std::move(hello));
     link.run(agent);
     agent.end_session();  // if the loop ended without a Shutdown
+    if (!start_error.empty()) {
+      SHOAL_LOG(kError, "shoal: the node on rank {} could not start: {}", place.rank, start_error);
+      return 1;
+    }
     return agent.driver_lost_ ? 1 : 0;
   } catch (const std::exception& e) {
     SHOAL_LOG(kError, "shoal: the node on rank {} failed: {}", place.rank, e.what());
@@ -160,7 +204,11 @@ void NodeAgent::on_run_task(const RunTask& m, std::vector<MpiLink::Landing>& lan
       if (it == copies_.end()) {
         return send_error(m.task, fmt::format("this node has no copy of argument {:#x}", a.id));
       }
-    } else if (it == copies_.end()) {
+    } else if (it != copies_.end()) {
+      // Sent again though this node holds it (the driver forgot the copy after an error here):
+      // keep the one held; a payload's chunks still arrive and must be received, into nothing.
+      if (a.how == ArgumentHow::kPayload) landings.push_back(MpiLink::Landing{nullptr, a.size, {}});
+    } else {
       Copy c;
       try {
         if (a.how == ArgumentHow::kInline) {
@@ -272,7 +320,9 @@ bool NodeAgent::on_turn() {
     ending_ = true;
     driver_lost_ = true;
     end_session();
-    link_.abandon();
+    // Sends to the driver still in flight would never complete: run() would wait for them
+    // forever. forget_peer() also skips MPI_Finalize.
+    link_.forget_peer(0);
     link_.stop();
     return true;
   }

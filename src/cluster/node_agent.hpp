@@ -31,6 +31,9 @@ namespace shoal::internal {
 
 class NodeAgent final : private MpiLink::Handler {
  public:
+  /// How long a node waits for MPI to start (every rank in MPI_Init) before it gives up.
+  static constexpr int kMpiStartTimeoutS = 120;
+
   /// Runs a node until the driver ends the session; returns the process's exit status (0, or 1
   /// if MPI failed). `session` is the node's runtime, or null with `start_error` saying why it
   /// could not start (the driver is told, and ends the job).

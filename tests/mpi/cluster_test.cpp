@@ -330,6 +330,29 @@ TEST(ClusterTest, ZNodeThatDiesHasItsTasksRetriedElsewhereOrFailedWithNodeDiedEr
   EXPECT_EQ(ranks_of(12, 50).count(2), 0u) << "a task went to the dead node";
 }
 
+// Runs after the case above in a whole-binary run (gtest keeps the order of declaration), where
+// rank 2 is dead already; alone, it kills both nodes.
+TEST(ClusterTest, ZZWithEveryNodeDeadTheirTasksRunOnTheDriversMachine) {
+  std::vector<pid_t> victims;
+  for (int rank = 1; rank < kRanks; ++rank) {
+    try {
+      const auto [where, pid] =
+          shoal::get(shoal::task(node_pid).options({.node_rank = rank}).remote());
+      EXPECT_EQ(where, rank);
+      victims.push_back(static_cast<pid_t>(pid));
+    } catch (const shoal::InvalidConfigError&) {  // dead already
+    }
+  }
+  ASSERT_FALSE(victims.empty());
+  std::vector<shoal::ObjectRef<int>> refs;
+  for (int i = 0; i < 3 * kRanks; ++i) refs.push_back(shoal::task(slow_rank).remote(1500));
+  usleep(300 * 1000);
+  for (pid_t victim : victims) ASSERT_EQ(kill(victim, SIGKILL), 0);
+  for (auto& r : refs) EXPECT_EQ(shoal::get(r), 0);  // retried here, none lost
+  EXPECT_DOUBLE_EQ(shoal::cluster_resources().at("CPU"), kCpusPerNode);
+  EXPECT_EQ(ranks_of(4, 10), (std::set<int>{0}));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
