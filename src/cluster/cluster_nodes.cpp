@@ -63,9 +63,9 @@ std::shared_ptr<ClusterNodes> ClusterNodes::start(std::shared_ptr<DriverRuntime>
   };
   // Every 10 s, say what it waits for: a rank that never calls init() (it failed or exited
   // before) leaves MPI_Init waiting here.
-  while (!self->cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
-                                                            std::chrono::seconds(10)),
-                               [&] { return self->thread_done_ || all_hello(); }) &&
+  while (!self->cv_.wait_until(
+             lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(10)),
+             [&] { return self->thread_done_ || all_hello(); }) &&
          std::chrono::steady_clock::now() < deadline) {
     SHOAL_LOG(kWarn, "shoal: waiting for the other ranks: {} of {} have joined{}", joined(),
               place.size - 1,
@@ -745,10 +745,10 @@ void ClusterNodes::node_died(MpiLink& link, int rank, std::int64_t silent_ms) {
           "shoal: the node {} running task {} stopped answering ({} ms without a word; "
           "Config::node_timeout_ms is {}) and {}",
           name, e->function, silent_ms, node_timeout_ms_,
-          pinned         ? fmt::format("the task must run there (TaskOptions::node_rank {})", rank)
-                         : fmt::format("the task has no retries left (attempts: {}; raise "
-                                       "TaskOptions::max_retries to run it again elsewhere)",
-                                       t.attempts));
+          pinned ? fmt::format("the task must run there (TaskOptions::node_rank {})", rank)
+                 : fmt::format("the task has no retries left (attempts: {}; raise "
+                               "TaskOptions::max_retries to run it again elsewhere)",
+                               t.attempts));
       failed.emplace_back(id, std::move(e));
     }
     for (TaskId id : retried) ready_.push_back(id);

@@ -92,8 +92,8 @@ class ClusterNodes final : public RemoteNodes,
     TaskSpec spec;
     std::vector<detail::HandlePtr> refs;  // its arguments, held until it finishes
     int node = 0;
-    int attempts = 0;        // times sent to a node
-    bool cancelled = false;  // shoal::cancel(): never sent (again); its result is dropped
+    int attempts = 0;            // times sent to a node
+    bool cancelled = false;      // shoal::cancel(): never sent (again); its result is dropped
     std::vector<ObjectId> sent;  // arguments its last RunTask carried (copies made for it)
     detail::HandlePtr local;     // run again on the driver's machine (its node died): that task
   };
@@ -139,7 +139,7 @@ class ClusterNodes final : public RemoteNodes,
   std::vector<Node> nodes_;     // guarded by mu_; index = rank (0: the driver, unused)
   std::string local_address_;
   double local_cpus_ = 1;
-  std::int64_t node_timeout_ms_ = 30'000;  // Config::node_timeout_ms
+  std::int64_t node_timeout_ms_ = 30'000;         // Config::node_timeout_ms
   std::int64_t last_heartbeat_ns_ = 0;            // the MPI thread's own
   std::unordered_map<TaskId, RemoteTask> tasks_;  // guarded by mu_
   std::deque<TaskId> ready_;                      // guarded by mu_: arguments exist, not sent

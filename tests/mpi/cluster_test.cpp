@@ -186,6 +186,18 @@ TEST(ClusterTest, CancelReachesTasksOnOtherNodes) {
   for (int rank = 1; rank < kRanks; ++rank) {
     EXPECT_EQ(shoal::get(shoal::task(rank_of_task).options({.node_rank = rank}).remote(0)), rank);
   }
+  // The first task, still running on rank 1 (it never looks at is_cancelled()), holds its CPU
+  // until it ends, as on one machine; then every CPU is free again.
+  const auto cpus_free = [] {
+    const auto available = shoal::available_resources();
+    const auto it = available.find("CPU");
+    return it == available.end() ? 0.0 : it->second;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (cpus_free() < kRanks * kCpusPerNode && std::chrono::steady_clock::now() < deadline) {
+    usleep(50 * 1000);
+  }
+  EXPECT_DOUBLE_EQ(cpus_free(), kRanks * kCpusPerNode);
 }
 
 TEST(ClusterTest, WorkerOutputReachesMpirunNamingTheNode) {
