@@ -53,10 +53,10 @@ shift # the --
 mpirun=${SHOAL_MPIRUN:-$(command -v mpirun || true)}
 [[ -n $mpirun ]] || { echo "mpi-run.sh: no mpirun (install openmpi-bin)" >&2; exit 2; }
 [[ $(id -u) == 0 ]] && options+=(--allow-run-as-root)
-# Sanitizer settings (scripts/check-sanitizers.sh) reach every rank, also ranks that an rsh agent
-# starts with a clean environment (scripts/mpi-netns.sh).
+# Sanitizer settings (scripts/check-sanitizers.sh) and shoal's own (SHOAL_*) reach every rank,
+# also ranks that an rsh agent starts with a clean environment (scripts/mpi-netns.sh).
 for name in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS \
-  OMPI_MCA_mca_base_component_disable_dlclose; do
+  OMPI_MCA_mca_base_component_disable_dlclose ${!SHOAL_@}; do
   [[ -n ${!name:-} ]] && options+=(-x "$name")
 done
 
