@@ -17,6 +17,9 @@ export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 # Reports from third-party libraries (not shoal's code) are suppressed by scripts/tsan.supp; its
 # comment says what a suppression there can and cannot hide.
+# Open MPI's own leaks (the multi-rank tests): scripts/lsan.supp says which and why.
+export LSAN_OPTIONS="suppressions='$root/scripts/lsan.supp':fast_unwind_on_malloc=0"
+export OMPI_MCA_mca_base_component_disable_dlclose=1
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions='$root/scripts/tsan.supp'"
 
 sanitizers=("$@")

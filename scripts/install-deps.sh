@@ -16,6 +16,8 @@ packages=(
   libopencv-dev                          # the image-rotation demo
   python3 python3-numpy python3-opencv   # the comparison scripts in bench/
   chromium                               # tests/cli/html_render_test.cpp renders the timeline page
+  openmpi-bin libopenmpi-dev             # more than one machine: mpirun, MPI's C API
+  iproute2                               # the multi-host test: network namespaces joined by veth
 )
 
 missing=()

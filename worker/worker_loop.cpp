@@ -60,6 +60,7 @@ constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 
 // The task running on this thread (nested tasks replace it while they run), for is_cancelled().
 thread_local std::uint64_t t_current_task = 0;
+std::int64_t g_worker_id = -1;  // this process's worker id, once run_worker() started
 
 // A task that ran at least this long may have been cancelled meanwhile: the worker reads what the
 // driver sent before it starts the next task it already holds, so that a CancelTask for that one
@@ -802,7 +803,11 @@ static void allow_deep_nesting() {
   }
 }
 
+std::uint64_t current_task_id() noexcept { return t_current_task; }
+std::int64_t current_worker_id() noexcept { return g_worker_id; }
+
 int run_worker(const WorkerParams& params) {
+  g_worker_id = static_cast<std::int64_t>(params.worker);
   allow_deep_nesting();
   // Line-buffered stdio: each line reaches the pipe (or terminal) when it ends, so a line printed
   // just before abort(), a segfault or SIGKILL is not lost in a stdio buffer. Costs a write per

@@ -31,4 +31,9 @@ struct WorkerParams {
 /// Runs the worker until its driver goes away. Returns the process exit code.
 int run_worker(const WorkerParams& params);
 
+/// The task running on the calling thread of a worker (its result object's id), or 0.
+std::uint64_t current_task_id() noexcept;
+/// This worker process's id, or -1 outside a worker.
+std::int64_t current_worker_id() noexcept;
+
 }  // namespace shoal::internal

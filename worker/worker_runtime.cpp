@@ -84,6 +84,12 @@ TaskSpec WorkerRuntime::checked_spec(detail::AnyFn fn, const char* signature,
                                      std::vector<detail::HandlePtr>& refs) {
   check_usable();
   TaskSpec spec = make_task_spec(fn, signature, options, channel_->limits());
+  if (spec.node >= 0) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: TaskOptions::node_rank is {} for {}, inside a task; a task's tasks run on its own "
+        "node: leave it at -1",
+        spec.node, spec.name));
+  }
   take_arguments(spec, args, *this, refs);
   return spec;
 }

@@ -20,8 +20,14 @@
 // the blog's data set). Bad input (a folder it cannot create, a file that is not an image) ends
 // with a message on stderr and exit code 2, as do command-line mistakes.
 //
+// On several machines (docs/cluster.md), the same binary under mpirun, one rank per machine:
+//   mpirun -np 2 --map-by ppr:1:node --bind-to none rotate_images /shared/images
+// The images spread over every node's workers; the folder must be the same path on every machine
+// (a shared folder: NFS, or a copy of it at that path), since each task opens its file where it
+// runs.
+//
 // For scripts and bench/compare.py: --json prints one JSON document on stdout instead of the text:
-//   {"mode": "shoal" or "sequential", "folder": "...", "images": N, "num_cpus": N,
+//   {"mode": "shoal" or "sequential", "folder": "...", "images": N, "num_cpus": N, "nodes": N,
 //    "init_ms": ..., "processing_ms": ..., "shutdown_ms": ...,
 //    "results": [{"file": "<folder>/sample_000.bmp", "mean": <the image's mean>}, ...]}
 // with one entry of "results" per image, in file order; "file" is the path the image was read
@@ -30,6 +36,7 @@
 //
 //   rotate_images [folder] [--count N] [--width W] [--height H] [--num-cpus N]
 //                 [--json] [--sequential] [--generate-only]
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iomanip>
@@ -77,6 +84,7 @@ struct Result {
   double processing_ms = 0;
   double shutdown_ms = 0;
   int num_cpus = 1;  // worker processes (1 for the sequential loop)
+  int nodes = 1;     // machines (ranks under mpirun) whose workers took part
 };
 
 // Bad input from the user: reported on stderr, exit code 2.
@@ -153,7 +161,11 @@ void print_list(const std::vector<double>& values) {  // like Python's print(lis
 // ------------------------------------------------------------------------------------------------
 // The blog's driver, and the same work without shoal.
 
-Result run_shoal(const Options& opt, const std::vector<std::string>& fnames) {
+// Under mpirun every rank runs this: init() returns on rank 0 only (the driver); the other ranks
+// become nodes inside it and never return, so only the driver lists (or generates) the images.
+// init() comes first for that reason, and because it forks the workers' helper while this
+// process has no other thread yet (OpenCV may start its thread pool writing samples).
+Result run_shoal(const Options& opt, std::vector<std::string>& fnames, std::ostream& info) {
   Result r;
   // ray.init(); ray.available_resources()
   auto t0 = std::chrono::steady_clock::now();
@@ -161,8 +173,13 @@ Result run_shoal(const Options& opt, const std::vector<std::string>& fnames) {
   config.num_cpus = opt.num_cpus;
   shoal::init(config);
   r.init_ms = ms_since(t0);
-  r.num_cpus = static_cast<int>(shoal::cluster_resources().at("CPU"));
+  const std::map<std::string, double> resources = shoal::cluster_resources();
+  r.num_cpus = static_cast<int>(resources.at("CPU"));
+  r.nodes = static_cast<int>(std::count_if(resources.begin(), resources.end(), [](const auto& kv) {
+    return kv.first.rfind("node:", 0) == 0;  // one "node:<address>" entry per machine
+  }));
   if (!opt.json) print_resources(shoal::available_resources());
+  fnames = prepare_images(opt, info);
 
   // futures = [ray_rotateImage90.remote(f) for f in fnames]; mean_vals = ray.get(futures)
   t0 = std::chrono::steady_clock::now();
@@ -212,6 +229,7 @@ void print_json(const Options& opt, const std::vector<std::string>& fnames, cons
       {"folder", opt.folder},
       {"images", fnames.size()},
       {"num_cpus", r.num_cpus},
+      {"nodes", r.nodes},
       {"init_ms", r.init_ms},
       {"processing_ms", r.processing_ms},
       {"shutdown_ms", r.shutdown_ms},
@@ -229,11 +247,11 @@ void print_text(const Options& opt, const Result& r, std::size_t images) {
 }
 
 int run(const Options& opt) {
-  // fnames = glob.glob("/opt/data/*.bmp"). Before init(): the workers are forks of this process,
-  // and OpenCV must not have started its thread pool when they are made.
+  // fnames = glob.glob("/opt/data/*.bmp")
   std::ostream& info = opt.json ? std::cerr : std::cout;
-  const std::vector<std::string> fnames = prepare_images(opt, info);
+  std::vector<std::string> fnames;
   if (opt.generate_only) {
+    fnames = prepare_images(opt, info);
     if (opt.json) {
       std::cout << nlohmann::json{{"folder", opt.folder}, {"images", fnames.size()}}.dump(2)
                 << "\n";
@@ -242,8 +260,13 @@ int run(const Options& opt) {
     }
     return 0;
   }
-
-  const Result r = opt.sequential ? run_sequential(fnames) : run_shoal(opt, fnames);
+  Result r;
+  if (opt.sequential) {
+    fnames = prepare_images(opt, info);
+    r = run_sequential(fnames);
+  } else {
+    r = run_shoal(opt, fnames, info);
+  }
   if (opt.json) {
     print_json(opt, fnames, r);
   } else {

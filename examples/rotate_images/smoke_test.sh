@@ -7,9 +7,12 @@
 # json:           --json on 8 generated images prints one JSON document whose "results" name
 #                 each image once, each with its own mean (recomputed here from the .bmp file),
 #                 and --sequential --json gives the same results (checked with /usr/bin/python3).
+# mpi:            the json case, with the shoal run under mpirun with 2 ranks (scripts/mpi-run.sh,
+#                 given as a 4th argument): the driver and one node, so the images spread over
+#                 both ranks' workers; "nodes" in the JSON says 2, the results are the same.
 # The work folder is recreated at the start and removed when the case passes.
 set -u
-bin=$1 work=$2 case=$3
+bin=$1 work=$2 case=$3 mpi_run=${4:-}
 
 fail() {
   echo "FAIL ($case): $*" >&2
@@ -42,13 +45,22 @@ case $case in
     [ "$rc" -eq 2 ] || fail "exit code $rc, expected 2"
     grep -q "cannot create folder" "$work/stderr" || fail "no 'cannot create folder' message"
     ;;
-  json)
-    "$bin" "$work/images" --count 8 --json > "$work/shoal.json" || fail "exit code $?, expected 0"
+  json | mpi)
+    if [ "$case" = mpi ]; then
+      "$bin" "$work/images" --generate-only --count 8 > /dev/null || fail "--generate-only: exit $?"
+      "$mpi_run" --oversubscribe --bind-to none -np 2 -- "$bin" "$work/images" --json \
+        > "$work/shoal.json" || fail "under mpirun: exit code $?, expected 0"
+      nodes=2
+    else
+      "$bin" "$work/images" --count 8 --json > "$work/shoal.json" || fail "exit code $?, expected 0"
+      nodes=1
+    fi
     "$bin" "$work/images" --sequential --json > "$work/seq.json" || fail "--sequential: exit $?"
-    /usr/bin/python3 - "$work/shoal.json" "$work/seq.json" "$work/images" <<'EOF' || fail "bad JSON output"
+    /usr/bin/python3 - "$work/shoal.json" "$work/seq.json" "$work/images" "$nodes" <<'EOF' || fail "bad JSON output"
 import json, os, struct, sys
 shoal, seq = (json.load(open(p)) for p in sys.argv[1:3])
 folder = sys.argv[3]
+assert shoal["nodes"] == int(sys.argv[4]), shoal["nodes"]
 
 def bmp_mean(path):  # the mean of every channel of every pixel of a 24-bit BMP, as in the demo
     data = open(path, "rb").read()

@@ -128,6 +128,15 @@ struct Config {
   /// default). 0 turns recording off (timeline() then writes an empty trace that says so).
   /// Accepted: 0 to 100,000,000. Ray keeps 100,000 task events per job by default, as here.
   std::int64_t timeline_max_tasks = 100'000;
+
+  /// Under mpirun (docs/cluster.md): how long the driver waits without a word from a node (nodes
+  /// send a heartbeat every 200 ms) before it declares the node dead: its tasks are retried on
+  /// other nodes where max_retries allows, else fail with NodeDiedError, and no task is placed
+  /// there again. A node that hears nothing from the driver as long ends its session and exits.
+  /// Keep it above object_store_full_timeout_ms: a node waiting for store space for an argument
+  /// sends no heartbeat meanwhile. Accepted: 1,000 to 3,600,000 milliseconds. The default, 30 s,
+  /// is of the order of Ray's health checks (a node is dead after 5 missed checks 3 s apart).
+  std::int64_t node_timeout_ms = 30'000;
 };
 
 /// Per-call options: shoal::task(f).options({.num_cpus = 2}).remote(x).
@@ -150,6 +159,15 @@ struct TaskOptions {
 
   /// A name for logs and errors; defaults to the registered function name.
   std::string name{};
+
+  /// Under mpirun (docs/cluster.md): runs the task on the node of this MPI rank (0: the driver's
+  /// machine), as Ray's NodeAffinitySchedulingStrategy(soft=False); -1 lets shoal place it. Such a
+  /// task is never moved: if its node dies it fails with NodeDiedError. remote() throws
+  /// InvalidConfigError for a rank that is not a live node of the session (on one machine, any
+  /// rank but -1 and 0), and for a task with ObjectRefs inside its argument values or with
+  /// several returns (those run on the driver's machine). Inside a task it must be -1: a task's
+  /// tasks run on its node.
+  int node_rank = -1;
 };
 
 }  // namespace shoal

@@ -134,6 +134,30 @@ const std::string& backtrace_text(const TaskBacktrace* backtrace) noexcept;
 std::shared_ptr<const TaskBacktrace> backtrace_from_text(std::string text);
 }  // namespace detail
 
+/// A task ran on another machine's node (under mpirun, docs/cluster.md) that stopped answering
+/// (its process died, its machine or network went away) and the task had no retries left
+/// (TaskOptions::max_retries; a retry runs on another node), or no other node could take it. As
+/// Ray's NodeDiedError. The message names the node, its rank and how long it was silent.
+class NodeDiedError : public Error {
+ public:
+  NodeDiedError(const std::string& message, std::string function_name, int node_rank, int attempts)
+      : Error(message),
+        function_name_(std::move(function_name)),
+        node_rank_(node_rank),
+        attempts_(attempts) {}
+  /// The task's name (TaskOptions::name, else its function's registered name).
+  const std::string& function_name() const noexcept { return function_name_; }
+  /// The MPI rank of the node that died under its last attempt.
+  int node_rank() const noexcept { return node_rank_; }
+  /// How many times it was started.
+  int attempts() const noexcept { return attempts_; }
+
+ private:
+  std::string function_name_;
+  int node_rank_;
+  int attempts_;
+};
+
 /// A remote function threw. get() rethrows it as a TaskError that keeps what the worker knew: the
 /// exception's type name and what(), the function's name and the worker's pid. A task that
 /// depends on a failed task fails with the same TaskError.

@@ -45,6 +45,7 @@
 #include <shoal/errors.hpp>
 #include <shoal/object_ref.hpp>
 #include <shoal/remote.hpp>
+#include <shoal/runtime_context.hpp>
 #include <shoal/task.hpp>
 #include <shoal/version.hpp>
 #include <shoal/view.hpp>
@@ -65,6 +66,20 @@ namespace shoal {
 /// the rest directly), in a fork() of a running program, or before
 /// main() starts (from a global's constructor: call it from main()). After a
 /// failure nothing is left running. As Ray's ray.init().
+///
+/// Under mpirun with 2 or more ranks (docs/cluster.md; needs a shoal built with MPI), every rank
+/// calls init(). Each starts its own fork helper, workers and store, then initialises MPI (a
+/// program that uses MPI itself calls init() first: MPI_Init after it; init() throws Error if MPI
+/// is already initialised). On rank 0 init() returns once every other rank has joined: the program
+/// is the driver, and cluster_resources() sums every rank's CPUs, memory and store. On every other
+/// rank the process becomes a node that runs the driver's tasks, and init() never returns: it exits
+/// the process with status 0 when the driver shuts down (1 if the driver went silent for
+/// Config::node_timeout_ms). Config applies per rank (num_cpus is per node). A rank bound to fewer
+/// CPUs than its machine has gets a warning that names mpirun's --bind-to none. Additionally
+/// throws Error on rank 0 if a rank cannot start its session (its reason), runs another program
+/// (its remote functions differ), does not join within 120 s, or if shoal was built without MPI;
+/// and for a second init() in the process (MPI starts once per process: keep one session).
+/// As running the same script with dask-mpi or mpi4py.futures.
 void init(const Config& config = {});
 
 /// Stops shoal: fails tasks still pending, kills and reaps every worker and the fork helper, and
@@ -181,7 +196,9 @@ struct CancelOptions {
 /// Cancelling a finished task, or a cancelled one, does nothing. Does not block on the task.
 /// Thread safe; works inside a task too. Throws InvalidObjectRefError for an empty or stale ref,
 /// or one that put() made (only tasks can be cancelled). In local mode every task has finished
-/// when remote() returns, so cancel() does nothing.
+/// when remote() returns, so cancel() does nothing. Under mpirun a task on another machine is
+/// cancelled there the same way (always recursively: what it submitted runs on its node); get()
+/// throws at once, without waiting for that machine's answer.
 template <class T>
 void cancel(const ObjectRef<T>& ref, const CancelOptions& options = {}) {
   detail::cancel_task(ref.handle().get(), options.force, options.recursive);

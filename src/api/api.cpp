@@ -11,6 +11,8 @@
 
 #include <shoal/shoal.hpp>
 
+#include "src/cluster/mpi_link.hpp"
+#include "src/cluster/mpi_session.hpp"
 #include "src/common/core_runtime.hpp"
 #include "src/common/logging.hpp"
 #include "src/control/control_server.hpp"
@@ -132,6 +134,10 @@ void init(const Config& config) {
   std::shared_ptr<internal::CoreRuntime> runtime;
   if (config.local_mode) {
     runtime = internal::LocalRuntime::start(config);
+  } else if (const internal::MpiPlace place = internal::mpi_place_from_environment();
+             place.under_mpirun()) {
+    // Started by mpirun: rank 0 is the driver; on every other rank this call never returns.
+    runtime = internal::start_mpi_session(config, place);
   } else {
     runtime = internal::DriverRuntime::start(config);
   }

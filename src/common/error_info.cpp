@@ -27,6 +27,8 @@ void throw_error(const ErrorInfo& e) {
     case ErrorInfo::Kind::kActorDied:
       throw ActorDiedError(e.what, e.function, static_cast<ActorDiedError::Cause>(e.cause), e.pid,
                            e.signal, e.exit_code, e.constructor_error);
+    case ErrorInfo::Kind::kNodeDied:
+      throw NodeDiedError(e.what, e.function, e.node, e.attempts);
     case ErrorInfo::Kind::kShutdown:
       break;
   }

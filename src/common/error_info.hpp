@@ -19,6 +19,7 @@ struct ErrorInfo {
     kShutdown,
     kCancelled,
     kActorDied,  // `function` names the actor, `cause` is an ActorDiedError::Cause
+    kNodeDied,   // `node`: the rank of the node that died under the task (src/cluster/)
   };
   Kind kind = Kind::kTaskError;
   std::string type_name;  // kTaskError: the exception's type
@@ -33,6 +34,7 @@ struct ErrorInfo {
   std::vector<ObjectStoreHolder> holders;  // kStoreFull: the biggest objects at the time
   std::uint8_t cause = 0;                  // kActorDied: ActorDiedError::Cause
   std::string constructor_error;           // kActorDied, constructor failed: its TaskError text
+  std::int32_t node = 0;                   // kNodeDied: the node's MPI rank
 };
 
 /// An error of kind kShutdown or kWorkerCrashed carrying only a message.

@@ -52,15 +52,19 @@ spdlog::sink_ptr child_sink() {
       file, spdlog::color_mode::automatic);
 }
 
+// " rank N" on a node of an MPI session (set_node()), else empty: in every line's "[shoal...]".
+std::string g_node_label;
+
 std::shared_ptr<spdlog::logger> build_logger() {
   std::shared_ptr<spdlog::logger> logger;
   if (g_child_tag.empty()) {  // the driver: several threads may log
     logger = std::make_shared<spdlog::logger>(
         "shoal", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-    logger->set_pattern("[%H:%M:%S.%e] [shoal] [%^%l%$] %v");
+    logger->set_pattern("[%H:%M:%S.%e] [shoal" + g_node_label + "] [%^%l%$] %v");
   } else {  // a fork helper or worker: one thread
     logger = std::make_shared<spdlog::logger>("shoal", child_sink());
-    logger->set_pattern("[%H:%M:%S.%e] [shoal " + g_child_tag + "] [%^%l%$] %v");
+    logger->set_pattern("[%H:%M:%S.%e] [shoal" + g_node_label + " " + g_child_tag +
+                        "] [%^%l%$] %v");
   }
   logger->set_level(to_spdlog(static_cast<Level>(g_level.load(std::memory_order_relaxed))));
   logger->flush_on(spdlog::level::trace);  // stderr lines are never held back
@@ -123,6 +127,12 @@ Level resolve_level(const std::string& configured) {
 
 void init_driver(Level level) { configure("", level, STDERR_FILENO); }
 
+void set_node(const std::string& label) {
+  g_node_label = label.empty() ? std::string() : " " + label;
+  std::atomic_store(&g_logger, std::shared_ptr<spdlog::logger>());  // rebuilt with the label
+  std::atomic_store(&g_output_logger, std::shared_ptr<spdlog::logger>());
+}
+
 void init_child(const std::string& tag, Level level, int fd) { configure(tag, level, fd); }
 
 bool enabled(Level level) noexcept {
@@ -150,7 +160,7 @@ void write_worker_line(Stream stream, std::string_view origin, std::string_view 
     // console mutex as g_logger's: lines of the two loggers never mix.
     logger = std::make_shared<spdlog::logger>(
         "shoal-output", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-    logger->set_pattern("[%H:%M:%S.%e] [shoal] %v");
+    logger->set_pattern("[%H:%M:%S.%e] [shoal" + g_node_label + "] %v");
     logger->set_level(spdlog::level::trace);
     logger->flush_on(spdlog::level::trace);
     std::shared_ptr<spdlog::logger> expected;

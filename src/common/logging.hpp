@@ -30,6 +30,10 @@ Level resolve_level(const std::string& configured);
 
 /// Sets up the driver's logger (thread safe). Called by init().
 void init_driver(Level level);
+/// On a node of an MPI session: every line of this process, of the processes it forks and of
+/// their workers' output says `label` ("rank 2") after "shoal". Called by init() before the session
+/// starts, while the process has one thread.
+void set_node(const std::string& label);
 /// Replaces this process's logger after fork(): single-threaded, every line prefixed with `tag`,
 /// written to `fd` (a worker whose own stderr is a pipe to the driver logs to the stderr it
 /// inherited, kept as another descriptor). An fd < 0 means stderr.

@@ -58,7 +58,13 @@ TaskSpec make_task_spec(detail::AnyFn fn, const char* signature, const TaskOptio
         "shoal: TaskOptions::max_retries is {}; use 0 or more, or -1 to retry without limit",
         *options.max_retries));
   }
+  if (options.node_rank < -1) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: TaskOptions::node_rank is {}; use -1 (shoal places the task) or a node's MPI rank",
+        options.node_rank));
+  }
   TaskSpec spec;
+  spec.node = options.node_rank;
   spec.function_index = *index;
   spec.function_check = function->check;
   spec.name = options.name.empty() ? function->name : options.name;

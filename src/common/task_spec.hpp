@@ -41,6 +41,7 @@ struct TaskSpec {
   // An actor's call (or its constructor): it runs on that actor's process, in submission order.
   // The actor's id is the id of the object its handles hold.
   ObjectId actor = 0;
+  int node = -1;  // TaskOptions::node_rank: the node that must run it (src/cluster/); -1: any
 
   // What few tasks have, kept out of line: every pending task's spec lives in the task table,
   // whose nodes stay small (and in cache) this way.

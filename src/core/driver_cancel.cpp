@@ -9,6 +9,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "src/common/function_registry.hpp"
 #include "src/core/driver_runtime.hpp"
 #include "src/transport/task_calls.hpp"
 
@@ -41,7 +42,17 @@ void DriverRuntime::on_cancel(WorkerId, const Frame& frame) {
 }
 
 void DriverRuntime::cancel_locked(TaskId id, bool force, bool recursive) {
-  if (tasks_.find(id) == nullptr) return;  // finished: nothing to do
+  if (tasks_.find(id) == nullptr) {  // finished, or placed on another node (its own producer)
+    const ObjectEntry* e = nodes_ ? refs_.find(id) : nullptr;
+    if (e == nullptr || e->state != ObjectState::kPending || e->producer != id) return;
+    const RegisteredFunction* fn = FunctionRegistry::instance().at(e->function_index);
+    tasks_.fail_object(id, session_error(ErrorInfo::Kind::kCancelled,
+                                         fmt::format("shoal: the task {} was cancelled "
+                                                     "(shoal::cancel())",
+                                                     fn != nullptr ? fn->name : "?")));
+    nodes_->cancel(id, force);  // what it submitted there is cancelled with it (recursive)
+    return;
+  }
   std::vector<TaskId> targets{id};
   if (recursive) {
     const std::vector<TaskId> below = tasks_.descendants(id);

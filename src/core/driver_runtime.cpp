@@ -142,8 +142,9 @@ void DriverRuntime::check_running() const {
 }
 
 void DriverRuntime::shutdown() {
-  write_timeline_from_env();  // the first call only: it finds the session running
-  stop_all_actors();          // their destructors run first, while the session still answers them
+  if (nodes_) nodes_->shutdown();  // the other machines' sessions end first (src/cluster/)
+  write_timeline_from_env();       // the first call only: it finds the session running
+  stop_all_actors();  // their destructors run first, while the session still answers them
   {
     MutexLock<Mutex> lock(mu_);
     if (state_ == State::kStopping || state_ == State::kStopped) return;
@@ -413,6 +414,28 @@ detail::HandlePtr DriverRuntime::submit(detail::AnyFn fn, const char* signature,
   // Held until the task is registered: a large argument's object has no other holder yet.
   std::vector<detail::HandlePtr> refs;
   TaskSpec spec = checked_spec(fn, signature, options, std::move(args), refs);
+  // Another machine takes plain tasks: no refs inside its values (actors' calls come elsewhere).
+  if (spec.node > 0 && (!nodes_ || !spec.contained().empty())) {
+    throw InvalidConfigError(
+        nodes_
+            ? fmt::format("shoal: TaskOptions::node_rank is {}, but {} has ObjectRefs inside its "
+                          "arguments' values, and such tasks run on the driver's machine (0)",
+                          spec.node, spec.name)
+            : fmt::format("shoal: TaskOptions::node_rank is {}, but this session runs on one "
+                          "machine (the program was not started by mpirun with more ranks); "
+                          "use -1 or 0",
+                          spec.node));
+  }
+  if (nodes_ && spec.contained().empty()) {
+    const int node = nodes_->place(spec);
+    if (node < 0) {
+      throw InvalidConfigError(fmt::format(
+          "shoal: TaskOptions::node_rank is {}, which is not a live node of this session (see "
+          "cluster_resources()); use -1 to let shoal place {}",
+          spec.node, spec.name));
+    }
+    if (node > 0) return submit_remote(node, std::move(spec), std::move(refs));
+  }
   // The id comes first, so that the task can be registered later by whoever holds the lock. The
   // argument refs may be dropped (by the program) before that: their releases are queued behind
   // the registration, which takes the task's own references first.
@@ -430,6 +453,12 @@ std::vector<detail::HandlePtr> DriverRuntime::submit_returns(detail::AnyFn fn,
   // Held until the task is registered: a large argument's object has no other holder yet.
   std::vector<detail::HandlePtr> refs;
   TaskSpec spec = checked_spec(fn, signature, options, std::move(args), refs);
+  if (spec.node > 0) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: TaskOptions::node_rank is {}, but {} returns several objects, and such tasks run "
+        "on the driver's machine (0)",
+        spec.node, spec.name));
+  }
   spec.id = new_object_id();
   std::vector<detail::HandlePtr> handles;
   for (std::size_t k = 0; k < num_returns; ++k) {
@@ -497,6 +526,7 @@ void DriverRuntime::pump() {
   if (refs_.has_freed_actors()) actors_out_of_scope();
   while (std::optional<Scheduler::Assignment> a = scheduler_.next()) send_task(*a);
   if (!calls_.empty() || pool_->has_lent()) balance_workers();
+  local_tasks_.store(tasks_.size(), std::memory_order_relaxed);
   io_->set_may_poll(scheduler_.busy_workers() < scheduler_.workers_up());  // a worker idles
 }
 
@@ -698,13 +728,19 @@ bool DriverRuntime::retry_after_throw(const SchedTask& ran, const TaskDone& done
 
 std::map<std::string, double> DriverRuntime::resources(bool available) {
   check_not_abandoned();
-  MutexLock<Mutex> lock(mu_);
+  UniqueLock<Mutex> lock(mu_);
   check_running();
   const double cpus = available ? scheduler_.cpus_available() : num_workers_;
   const double memory =
       static_cast<double>(available ? scheduler_.memory_available() : memory_bytes_);
   if (node_address_.empty()) node_address_ = node_address();  // getifaddrs(): not on init's path
-  return resource_map(available, cpus, memory, store_bytes_, node_address_);
+  std::map<std::string, double> out =
+      resource_map(available, cpus, memory, store_bytes_, node_address_);
+  if (nodes_) {
+    lock.unlock();  // the other nodes' part has its own lock (lock order: mu_ first)
+    nodes_->add_resources(out, available);
+  }
+  return out;
 }
 
 ObjectStoreStats DriverRuntime::stats() {

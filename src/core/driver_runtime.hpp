@@ -57,6 +57,7 @@
 #include "src/core/actor_manager.hpp"
 #include "src/core/call_sites.hpp"
 #include "src/core/reference_table.hpp"
+#include "src/core/remote_nodes.hpp"
 #include "src/core/scheduler.hpp"
 #include "src/core/task_manager.hpp"
 #include "src/core/timeline.hpp"
@@ -116,6 +117,58 @@ class DriverRuntime final : public CoreRuntime,
                                       detail::TaskArgs&& args) override;
   detail::HandlePtr find_named_actor(const std::string& name, std::uint64_t class_hash) override;
   void kill_actor(ObjectId actor, bool no_restart) override;
+
+  // ---- other machines (src/cluster/; driver_cluster.cpp). All thread safe.
+  /// Lets `nodes` place tasks on other machines and adds their resources to resources(). Called
+  /// once, by init(), before the runtime becomes the process's current one.
+  void attach_nodes(std::shared_ptr<RemoteNodes> nodes);
+  /// What attach_nodes() attached, or null (one machine).
+  RemoteNodes* nodes() const noexcept { return nodes_.get(); }
+  /// Tasks this machine holds now (waiting, queued, running), for placement. Lock-free; a
+  /// snapshot taken each time the driver hands out work.
+  std::size_t local_tasks() const noexcept { return local_tasks_.load(std::memory_order_relaxed); }
+  /// Calls `done` once every object of `ids` has finished (ready or failed; an unknown id counts
+  /// as finished): at once on this thread if they all have, else on the thread that finishes the
+  /// last, with mu_ held, so `done` must only queue work.
+  void when_finished(std::vector<ObjectId> ids, std::function<void()> done);
+  /// A finished object: its error, or its bytes (valid while `value.keep` and a reference live).
+  struct Finished {
+    std::shared_ptr<const ErrorInfo> error;
+    detail::Fetched value;
+  };
+  /// Throws Error if the object is unknown (freed) or still pending.
+  Finished read_finished(ObjectId id);
+  /// The object's value (or error) was made on another machine, which keeps a copy that must be
+  /// freed with it (`copy_elsewhere`). False if the object is no longer pending here (freed,
+  /// failed at shutdown): the caller frees the other copy itself.
+  bool complete_remote(ObjectId id, detail::Format format, std::uint64_t type_hash,
+                       detail::ByteBuffer bytes, bool copy_elsewhere);
+  bool fail_remote(ObjectId id, std::shared_ptr<const ErrorInfo> error);
+  /// Store space for a value arriving from another machine; waits for space as put() does.
+  /// Throws ObjectStoreFullError, or Error if the session is not running.
+  struct RemoteSpace {
+    std::uint64_t offset = 0;
+    char* dst = nullptr;
+    std::shared_ptr<const void> keep;
+  };
+  RemoteSpace reserve_remote(std::uint64_t size);
+  /// The bytes at `space` are the pending object's value now (see complete_remote()); if the
+  /// object is not pending any more the block is freed and false returned.
+  bool complete_remote_store(ObjectId id, detail::Format format, std::uint64_t type_hash,
+                             const RemoteSpace& space, std::uint64_t size, bool copy_elsewhere);
+  /// Gives back reserve_remote()'s block unused (the transfer failed).
+  void free_remote_space(const RemoteSpace& space) noexcept;
+  /// The object now has a copy on another machine: copies_freed() is called when it is freed.
+  /// False if it is gone.
+  bool mark_copied(ObjectId id);
+  /// Registers a task that another machine's driver placed here (a node's agent): its deps are
+  /// objects of this runtime, its function is checked against this process's registry; a new id
+  /// is given. Returns its result's handle. Throws Error for an unknown function or a stopped
+  /// session.
+  detail::HandlePtr submit_spec(TaskSpec&& spec);
+  /// A new ready object holding `bytes` (a node's copy of a small argument).
+  detail::HandlePtr put_bytes(detail::Format format, std::uint64_t type_hash,
+                              detail::ByteBuffer bytes);
 
   // ---- for tests
   pid_t TEST_fork_helper_pid() const;
@@ -246,6 +299,8 @@ class DriverRuntime final : public CoreRuntime,
   /// Waits until `waiter` is done or the timeout passes; mu_ is held on entry and on return.
   void wait_for(ThreadWaiter& waiter, std::int64_t timeout_ns) SHOAL_REQUIRES(mu_);
   std::string producer_name(const ObjectEntry& entry) SHOAL_REQUIRES(mu_);
+  /// submit() of a task placed on another machine (driver_cluster.cpp).
+  detail::HandlePtr submit_remote(int node, TaskSpec&& spec, std::vector<detail::HandlePtr>&& refs);
   bool finished(ObjectId id) SHOAL_REQUIRES(mu_);  // ready or failed
   // The store's space (driver_space.cpp)
   std::uint64_t wait_for_space(std::uint64_t size, ObjectOrigin origin) SHOAL_REQUIRES(mu_);
@@ -310,7 +365,11 @@ class DriverRuntime final : public CoreRuntime,
   // Functions the workers know: registered before the fork, or known to a fresh start of the
   // program (HelperReady).
   std::atomic<std::uint32_t> known_functions_{0};
-  std::atomic<int> waiting_threads_{0};  // program threads in wait_for(), for tests
+  std::atomic<int> waiting_threads_{0};      // program threads in wait_for(), for tests
+  std::atomic<std::size_t> local_tasks_{0};  // tasks_.size() at the last pump()
+  // Other machines (attach_nodes()): written once before the runtime is published, then read.
+  std::shared_ptr<RemoteNodes> nodes_;
+  static void copies_freed(void* runtime, ObjectId id) noexcept;
 
   // ---- seeing inside (<shoal/observe.hpp>)
   const std::int64_t origin_ns_;  // init(): the timeline's 0

@@ -235,6 +235,12 @@ std::vector<detail::HandlePtr> LocalRuntime::run(detail::AnyFn fn, const char* s
   const TaskLimits limits{cpus_, memory_, config_.max_retries, FunctionRegistry::instance().size(),
                           false};
   const TaskSpec spec = TaskManager::make_spec(fn, signature, options, limits);
+  if (spec.node > 0) {
+    throw InvalidConfigError(fmt::format(
+        "shoal: TaskOptions::node_rank is {}, but local mode runs every task in this process; use "
+        "-1 or 0",
+        spec.node));
+  }
   const std::vector<detail::HandlePtr> refs = args.take_refs();
   const detail::ByteBuffer records = args.take_records();
 

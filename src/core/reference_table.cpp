@@ -228,6 +228,7 @@ void ReferenceTable::erase(Entries::iterator it) noexcept {
   // The refs its value held go with it (after it is erased: a release may erase others).
   const std::vector<ObjectId> contained = std::move(e.contained);
   if (e.actor) freed_actors_.push_back(it->first);  // its last handle is gone
+  if (e.on_other_nodes && copies_freed_ != nullptr) copies_freed_(copies_freed_context_, it->first);
   entries_.erase(it);
   for (ObjectId id : contained) release(id, Holder::object());
 }

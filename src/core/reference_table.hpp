@@ -86,6 +86,7 @@ struct ObjectEntry {
   std::vector<ObjectId> contained;  // refs inside its value: it holds them until it is freed
   bool actor = false;               // it stands for an actor: its holders hold the actor's handles
   std::uint32_t call_site = 0;      // the put() or remote() that made it (CallSites), 0: unknown
+  bool on_other_nodes = false;  // copies of it live on other nodes (src/cluster/): say when freed
 
   bool referenced() const noexcept {
     return program_refs != 0 || task_refs != 0 || object_refs != 0 || !worker_refs.empty();
@@ -148,6 +149,13 @@ class ReferenceTable {
   std::vector<ObjectId> take_freed_actors() { return std::exchange(freed_actors_, {}); }
   bool has_freed_actors() const noexcept { return !freed_actors_.empty(); }
 
+  /// Called, with the table's caller holding its lock, when an object marked
+  /// ObjectEntry::on_other_nodes is freed: the other nodes drop their copies. Must only queue.
+  void set_copies_freed(void (*fn)(void* context, ObjectId id) noexcept, void* context) noexcept {
+    copies_freed_ = fn;
+    copies_freed_context_ = context;
+  }
+
   std::uint64_t inline_bytes() const noexcept { return inline_bytes_; }
   /// Tasks whose result became ready (failed) since the table was made: a task's own result is
   /// the object whose id is the task's (shoal::status()).
@@ -176,6 +184,8 @@ class ReferenceTable {
   std::uint64_t inline_bytes_ = 0;
   std::uint64_t tasks_finished_ = 0, tasks_failed_ = 0;
   std::vector<ObjectId> freed_actors_;
+  void (*copies_freed_)(void*, ObjectId) noexcept = nullptr;
+  void* copies_freed_context_ = nullptr;
 };
 
 }  // namespace shoal::internal

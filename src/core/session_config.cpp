@@ -48,6 +48,11 @@ SessionConfig resolve_config(const Config& config) {
         fmt::format("shoal: Config::timeline_max_tasks is {}; use 0 (no timeline) to {}",
                     config.timeline_max_tasks, kMaxTimelineTasks));
   }
+  if (config.node_timeout_ms < 1000 || config.node_timeout_ms > 3'600'000) {
+    throw InvalidConfigError(
+        fmt::format("shoal: Config::node_timeout_ms is {}; use 1000 to 3600000 (milliseconds)",
+                    config.node_timeout_ms));
+  }
   SessionConfig out;
   out.level = logging::resolve_level(config.log_level);
   const int workers = config.num_cpus > 0 ? config.num_cpus : usable_cpus();

@@ -500,12 +500,13 @@ void put_error_record(ByteBuffer& out, const ErrorInfo& e) {
   }
   out.put(e.cause);
   put_string(out, e.constructor_error);
+  out.put(e.node);
 }
 
 ErrorInfo read_error_record(ByteReader& in) {
   ErrorInfo e;
   const auto kind = in.get<std::uint8_t>("error kind");
-  if (kind > static_cast<std::uint8_t>(ErrorInfo::Kind::kActorDied)) {
+  if (kind > static_cast<std::uint8_t>(ErrorInfo::Kind::kNodeDied)) {
     throw DecodeError("error has unknown kind");
   }
   e.kind = static_cast<ErrorInfo::Kind>(kind);
@@ -545,6 +546,7 @@ ErrorInfo read_error_record(ByteReader& in) {
     throw DecodeError("error has an unknown actor death cause");
   }
   e.constructor_error = std::string(in.string("error constructor error"));
+  e.node = in.get<std::int32_t>("error node");
   return e;
 }
 

@@ -196,7 +196,7 @@ ActorStart decode_actor_start(const Frame& f);
 //      string function | i64 pid | u8 in_process | i32 attempts | i32 signal | i32 exit_code |
 //      u64 requested | u64 capacity | u32 holder_count | holder_count x (u64 id | u64 size |
 //      string created_by) | u8 backtrace (0 none, 1 frames, 2 text) | frames or string |
-//      u8 actor death cause | string constructor error
+//      u8 actor death cause | string constructor error | i32 node rank (NodeDied)
 void put_error_record(detail::ByteBuffer& out, const ErrorInfo& e);
 ErrorInfo read_error_record(ByteReader& in);
 

@@ -522,15 +522,17 @@ TEST(TaskCalls, UnknownStatusesKindsAndBacktraceFormsAreRefused) {
     read_error_record(in);
   };
   EXPECT_NO_THROW(read(bytes));
-  bytes[0] = 6;
+  bytes[0] = 7;  // 6 is kNodeDied, the last
   EXPECT_THROW(read(bytes), DecodeError) << "unknown error kind";
   bytes[0] = 0;
-  // u8 form | u32 length | "bt" | u8 actor cause | u32 length of "" (the constructor error)
-  const std::size_t form = bytes.size() - 5 - 2 - 4 - 1;
-  ASSERT_EQ(bytes[bytes.size() - 5], 0);
-  bytes[bytes.size() - 5] = 5;
+  // u8 form | u32 length | "bt" | u8 actor cause | u32 length of "" (the constructor error) |
+  // i32 node rank
+  const std::size_t cause = bytes.size() - 4 - 4 - 1;
+  const std::size_t form = cause - 2 - 4 - 1;
+  ASSERT_EQ(bytes[cause], 0);
+  bytes[cause] = 5;
   EXPECT_THROW(read(bytes), DecodeError) << "unknown actor death cause";
-  bytes[bytes.size() - 5] = 0;
+  bytes[cause] = 0;
   ASSERT_EQ(bytes[form], 2);
   bytes[form] = 3;
   EXPECT_THROW(read(bytes), DecodeError) << "unknown backtrace form";
@@ -543,8 +545,8 @@ TEST(TaskCalls, ErrorRecordWithMoreHoldersThanItsBodyHoldsIsRefused) {
   put_error_record(record, e);
   std::string bytes = bytes_of(record);
   // u32 holder_count | u64 id | u64 size | u32 + "x" | u8 backtrace form | u8 actor cause |
-  // u32 + "": the count is 31 from the end.
-  const std::size_t at = bytes.size() - 5 - 1 - (4 + 1) - 8 - 8 - 4;
+  // u32 + "" | i32 node rank: the count is 35 from the end.
+  const std::size_t at = bytes.size() - 4 - 4 - 1 - 1 - (4 + 1) - 8 - 8 - 4;
   std::uint32_t count = 0;
   std::memcpy(&count, bytes.data() + at, 4);
   ASSERT_EQ(count, 1u);
