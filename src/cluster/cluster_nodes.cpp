@@ -355,6 +355,7 @@ bool ClusterNodes::on_turn() {
     // Sent: the node cancels it (its result, a cancellation or a late value, is dropped when it
     // comes). Not sent yet: send_task() never sends it; it is forgotten here.
     int node = 0;
+    detail::HandlePtr local;  // run again on this machine after its node died
     {
       std::lock_guard<std::mutex> lock(mu_);
       const auto it = tasks_.find(c.task);
@@ -362,8 +363,15 @@ bool ClusterNodes::on_turn() {
       if (it->second.attempts > 0 && !nodes_[static_cast<std::size_t>(it->second.node)].dead) {
         node = it->second.node;
       }
+      local = it->second.local;
     }
-    if (node > 0) {
+    if (local) {
+      try {
+        runtime_->cancel(local->id(), c.force, /*recursive=*/true);
+      } catch (const std::exception&) {  // finished or gone meanwhile: nothing to stop
+      }
+      finish_task(c.task);
+    } else if (node > 0) {
       detail::ByteBuffer m;
       encode_cancel(m, c);
       link->send(node, std::move(m));
@@ -426,6 +434,7 @@ bool ClusterNodes::on_turn() {
       if (all_bye || std::chrono::steady_clock::now() > shutdown_deadline_) {
         if (!all_bye) {
           SHOAL_LOG(kError, "shoal: not every node ended its session within {} s", kByeTimeoutS);
+          link->abandon();  // MPI_Finalize would wait for the silent ones
         }
         link->stop();
       }
