@@ -15,17 +15,12 @@
 #include "src/common/limits.hpp"
 #include "src/common/logging.hpp"
 #include "src/common/system_info.hpp"
+#include "src/core/timeline.hpp"  // steady_now_ns()
 #include "src/transport/task_calls.hpp"
 
 namespace shoal::internal {
 
 namespace {
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // What keeps an argument's bytes valid while they are sent: a reference to the object (it is not
 // freed meanwhile) and the memory that holds them.
@@ -399,7 +394,7 @@ bool ClusterNodes::on_turn() {
         error = e.what();
       }
       std::lock_guard<std::mutex> lock(mu_);
-      nodes_[static_cast<std::size_t>(ping->rank)].last_heard_ns = now_ns();  // it was busy
+      nodes_[static_cast<std::size_t>(ping->rank)].last_heard_ns = steady_now_ns();  // it was busy
       ping->result = std::move(result);
       ping->error = std::move(error);
       ping->done = true;
@@ -555,7 +550,7 @@ void ClusterNodes::on_message(int source, const char* data, std::size_t size,
     std::lock_guard<std::mutex> lock(mu_);
     Node& n = nodes_[static_cast<std::size_t>(source)];
     if (n.dead) return;  // declared dead: what it still says is not waited for any more
-    n.last_heard_ns = now_ns();
+    n.last_heard_ns = steady_now_ns();
   }
   switch (type) {
     case ClusterMessage::kHeartbeat:
@@ -667,7 +662,7 @@ namespace shoal::internal {
 int ClusterNodes::least_loaded_node() const {
   int best = 0;
   double best_load = 0;
-  const std::int64_t now = now_ns();
+  const std::int64_t now = steady_now_ns();
   for (int r = 1; r < static_cast<int>(nodes_.size()); ++r) {
     const Node& n = nodes_[static_cast<std::size_t>(r)];
     if (n.dead || !n.said_hello || now - n.last_heard_ns > kSuspectMs * 1'000'000) continue;
@@ -681,7 +676,7 @@ int ClusterNodes::least_loaded_node() const {
 }
 
 void ClusterNodes::check_nodes(MpiLink& link) {
-  const std::int64_t now = now_ns();
+  const std::int64_t now = steady_now_ns();
   if (now - last_heartbeat_ns_ >= std::int64_t{kHeartbeatMs} * 1'000'000) {
     last_heartbeat_ns_ = now;
     for (int r = 1; r < link.size(); ++r) {

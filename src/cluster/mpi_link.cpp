@@ -19,6 +19,7 @@
 #include "src/common/byte_reader.hpp"
 #include "src/common/logging.hpp"
 #include "src/common/system_info.hpp"
+#include "src/core/timeline.hpp"  // steady_now_ns()
 
 #if SHOAL_HAVE_MPI
 #include <mpi.h>
@@ -62,12 +63,6 @@ namespace {
 
 constexpr int kTagMessages = 1;
 constexpr int kTagPayload = 2;
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string mpi_error_text(int code) {
   char text[MPI_MAX_ERROR_STRING];
@@ -341,7 +336,7 @@ void MpiLink::stop() {
 void MpiLink::run(Handler& handler) {
   Impl& im = *impl_;
   std::vector<Impl::Outgoing> taken(static_cast<std::size_t>(size_));
-  std::int64_t last_activity = now_ns();
+  std::int64_t last_activity = steady_now_ns();
   std::int64_t sleep_ns = 1000;
   for (;;) {
     bool active = im.receive(handler);
@@ -368,7 +363,7 @@ void MpiLink::run(Handler& handler) {
       if (empty) return;
       continue;
     }
-    const std::int64_t now = now_ns();
+    const std::int64_t now = steady_now_ns();
     if (active) {
       last_activity = now;
       sleep_ns = 1000;
@@ -389,7 +384,7 @@ std::vector<std::int64_t> MpiLink::ping_pong(int peer, std::size_t bytes, int ro
   std::vector<std::int64_t> out;
   constexpr int kTagPing = 3;
   for (int i = 0; i < rounds; ++i) {
-    const std::int64_t t0 = now_ns();
+    const std::int64_t t0 = steady_now_ns();
     const int n = static_cast<int>(bytes);
     if (first) {
       check(MPI_Send(buffer.data(), n, MPI_BYTE, peer, kTagPing, MPI_COMM_WORLD), "MPI_Send");
@@ -400,7 +395,7 @@ std::vector<std::int64_t> MpiLink::ping_pong(int peer, std::size_t bytes, int ro
             "MPI_Recv");
       check(MPI_Send(buffer.data(), n, MPI_BYTE, peer, kTagPing, MPI_COMM_WORLD), "MPI_Send");
     }
-    out.push_back(now_ns() - t0);
+    out.push_back(steady_now_ns() - t0);
   }
   return out;
 }

@@ -18,17 +18,12 @@
 #include "src/common/limits.hpp"
 #include "src/common/logging.hpp"
 #include "src/common/system_info.hpp"
+#include "src/core/timeline.hpp"  // steady_now_ns()
 #include "src/transport/task_calls.hpp"
 
 namespace shoal::internal {
 
 namespace {
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string host_name() {
   char name[256] = {};
@@ -104,7 +99,7 @@ int NodeAgent::run(std::shared_ptr<DriverRuntime> session, const std::string& st
                               link.rank(), link.size(), place.rank, place.size));
     }
     NodeAgent agent(std::move(session), link, driver_timeout_ms);
-    agent.last_heard_ns_ = now_ns();
+    agent.last_heard_ns_ = steady_now_ns();
     detail::ByteBuffer hello;
     encode_hello(hello, make_hello(link.rank(), agent.session_, start_error));
     link.send(0, std::move(hello));
@@ -137,14 +132,14 @@ void NodeAgent::on_message(int source, const char* data, std::size_t size,
   if (source != 0) throw DecodeError(fmt::format("a message from rank {}, not the driver", source));
   ByteReader in(data, size);
   const auto type = static_cast<ClusterMessage>(in.get<std::uint8_t>("message type"));
-  last_heard_ns_ = now_ns();
+  last_heard_ns_ = steady_now_ns();
   switch (type) {
     case ClusterMessage::kHeartbeat:
       return;
     case ClusterMessage::kPingPong: {
       const PingPong p = decode_ping_pong(in);
       link_.ping_pong(0, p.bytes, static_cast<int>(p.rounds), false);
-      last_heard_ns_ = now_ns();
+      last_heard_ns_ = steady_now_ns();
       last_heartbeat_ns_ = 0;  // say so at once: the driver heard nothing meanwhile
       return;
     }
@@ -303,7 +298,7 @@ void NodeAgent::start(TaskId driver_task, TaskSpec spec) {
 }
 
 bool NodeAgent::on_turn() {
-  const std::int64_t now = now_ns();
+  const std::int64_t now = steady_now_ns();
   if (!ending_ && now - last_heartbeat_ns_ >= std::int64_t{kHeartbeatMs} * 1'000'000) {
     last_heartbeat_ns_ = now;
     detail::ByteBuffer m;
